@@ -1,0 +1,50 @@
+//! The open extension point: named, idempotent operations the four traits do not cover.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::{ErrorKind, ProviderError};
+
+/// A named operation (`aws.ec2.start_instances`, `azure.webapp.set_settings`).
+///
+/// A plan step `action = "NAME"` with the step's other keys as settings is built
+/// by the factory registered under `NAME` (see
+/// [`Registry::action`](crate::Registry::action)).
+///
+/// # Contract
+///
+/// - `verify()` answers "is the desired state already in place?" without side
+///   effects. The executor calls it before `run()` (and on resume), and skips `run()`
+///   when it says yes, so an action that can tell makes itself idempotent.
+/// - `run()` brings the desired state about and returns a JSON value recorded in the
+///   journal and the audit log (never put secrets in it).
+/// - `compensate()` undoes `run()` on rollback; actions that cannot be undone keep the
+///   default (`compensable() == false`), and rollback reports them as not compensated.
+/// - `describe()` says, for a dry run, what `run()` would do.
+#[async_trait]
+pub trait Action: Send + Sync + Debug {
+    /// What `run()` would do, for `dr plan` (`start 3 instances in us-west-2`).
+    fn describe(&self) -> String;
+
+    /// Whether the desired state is already in place.
+    async fn verify(&self) -> Result<bool, ProviderError> {
+        Ok(false)
+    }
+
+    /// Brings the desired state about.
+    async fn run(&self) -> Result<serde_json::Value, ProviderError>;
+
+    /// Whether [`compensate`](Self::compensate) can undo `run()`.
+    fn compensable(&self) -> bool {
+        false
+    }
+
+    /// Undoes `run()`.
+    async fn compensate(&self) -> Result<(), ProviderError> {
+        Err(ProviderError::new(
+            ErrorKind::InvalidRequest,
+            "this action cannot be compensated",
+        ))
+    }
+}

@@ -1,0 +1,106 @@
+//! # dr-core: failover playbooks as plans a program executes
+//!
+//! A disaster-recovery failover is a handful of operations on very different
+//! systems (a DNS or load-balancer split, a database promotion, a cache flush),
+//! ordered, gated on health, and measured. `dr-core` models each kind of system
+//! as a small trait, and everything that must be the same for all of them
+//! (validation, retries, journaling, rollback, audit, reports) is written once,
+//! here, around those traits:
+//!
+//! - [`TrafficRouter`]: who gets how much traffic (`current`, `apply`).
+//! - [`Replicator`]: a replication link (`status` with lag, `stop`, `reverse`).
+//! - [`DataStore`]: a store with a role (`role`, `promote`, `fence`, `flush`).
+//! - [`HealthProbe`]: is a target serving (`probe`).
+//! - [`Action`]: anything else, as a named idempotent operation with `verify`.
+//!
+//! Provider crates (`dr-redis`, `dr-cloudflare`, ...) implement the traits and
+//! expose `register(&mut Registry)`. A [`Registry`] maps a plan's
+//! `provider = "..."` to a factory; the [`plan`] module parses and validates a
+//! plan against it before anything runs; the [`executor`] runs it.
+//!
+//! Providers never retry, journal or audit: the executor wraps them in one
+//! retry policy, journals before and after every side effect, and checks each
+//! operation's effect by reading state back.
+//!
+//! ## Writing a provider plugin
+//!
+//! A probe, registered under `provider = "always"`, checked by the conformance
+//! suite that ships behind the `testing` feature:
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//! use async_trait::async_trait;
+//! use dr_core::{ConfigError, Health, HealthProbe, ProviderError, Registry, Settings};
+//!
+//! /// Reports the health it was configured with.
+//! #[derive(Debug)]
+//! pub struct FixedProbe { healthy: bool }
+//!
+//! #[async_trait]
+//! impl HealthProbe for FixedProbe {
+//!     async fn probe(&self) -> Result<Health, ProviderError> {
+//!         Ok(if self.healthy {
+//!             Health::healthy(Duration::ZERO)
+//!         } else {
+//!             Health::unhealthy("configured down")
+//!         })
+//!     }
+//! }
+//!
+//! pub fn register(registry: &mut Registry) {
+//!     registry.probe("always", |settings: &Settings| {
+//!         let healthy = match settings.get("healthy") {
+//!             None => true,
+//!             Some(v) => v.as_bool().ok_or_else(|| ConfigError::key("healthy", "expected a boolean"))?,
+//!         };
+//!         Ok(Arc::new(FixedProbe { healthy }))
+//!     });
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let mut registry = Registry::with_builtins();
+//! register(&mut registry);
+//! # #[cfg(feature = "testing")]
+//! dr_core::testing::probe_conformance(&FixedProbe { healthy: true }, Duration::from_secs(1)).await;
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod action;
+pub mod builtin;
+mod duration;
+mod error;
+mod probe;
+mod registry;
+mod replicator;
+mod router;
+mod settings;
+pub mod sim;
+mod store;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use action::Action;
+pub use duration::{format_duration, parse_duration};
+pub use error::{ConfigError, ErrorKind, ProviderError};
+pub use probe::{Health, HealthProbe, HealthStatus};
+pub use registry::{Kind, Registry};
+pub use replicator::{ReplicationState, ReplicationStatus, Replicator, ReplicatorCapabilities};
+pub use router::{RouterCapabilities, TrafficRouter, TrafficSplit};
+pub use settings::Settings;
+pub use store::{DataStore, Role, StoreCapabilities};
+
+/// Re-exported so provider crates use the same version.
+pub use async_trait::async_trait;
+
+// The traits must stay object safe: the executor holds them as `Arc<dyn Trait>`.
+#[allow(dead_code)]
+fn _object_safety(
+    _: Box<dyn TrafficRouter>,
+    _: Box<dyn Replicator>,
+    _: Box<dyn DataStore>,
+    _: Box<dyn HealthProbe>,
+    _: Box<dyn Action>,
+) {
+}

@@ -1,0 +1,130 @@
+//! Health probes: is a target serving?
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::ProviderError;
+
+/// The verdict of one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Serving as expected.
+    Healthy,
+    /// Serving, but not fully (some origins or PoPs report failures).
+    Degraded,
+    /// Not serving.
+    Unhealthy,
+}
+
+impl HealthStatus {
+    /// `healthy`, `degraded` or `unhealthy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of [`HealthProbe::probe`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// The verdict.
+    pub status: HealthStatus,
+    /// How long the check took, when it measured a round trip.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::duration::opt_millis"
+    )]
+    pub latency: Option<Duration>,
+    /// A human explanation (`HTTP 503`, `connect 127.0.0.1:80: refused`).
+    #[serde(default)]
+    pub detail: String,
+}
+
+impl Health {
+    /// A healthy result measured in `latency`.
+    pub fn healthy(latency: Duration) -> Self {
+        Health {
+            status: HealthStatus::Healthy,
+            latency: Some(latency),
+            detail: String::new(),
+        }
+    }
+
+    /// A degraded result.
+    pub fn degraded(detail: impl Into<String>) -> Self {
+        Health {
+            status: HealthStatus::Degraded,
+            latency: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// An unhealthy result.
+    pub fn unhealthy(detail: impl Into<String>) -> Self {
+        Health {
+            status: HealthStatus::Unhealthy,
+            latency: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// Replaces the detail.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    /// Whether the status is [`HealthStatus::Healthy`].
+    pub fn is_healthy(&self) -> bool {
+        self.status == HealthStatus::Healthy
+    }
+}
+
+/// Tells whether a target is serving.
+///
+/// # Contract
+///
+/// - `probe` has no side effect on the system it observes, so the executor may call
+///   it any number of times, from a dry run too.
+/// - A target that was reached and is down is `Ok(Health { status: Unhealthy, .. })`,
+///   not an error. `Err` means the probe could not decide (the provider's API
+///   failed, credentials are wrong); a gate treats it as "not healthy yet" and keeps
+///   polling, and the error's kind says whether that can change.
+/// - `probe` returns within the probe's own configured timeout (plus scheduling
+///   slack); it never hangs.
+///
+/// # Example
+///
+/// ```
+/// use async_trait::async_trait;
+/// use dr_core::{Health, HealthProbe, ProviderError};
+///
+/// #[derive(Debug)]
+/// struct AlwaysUp;
+///
+/// #[async_trait]
+/// impl HealthProbe for AlwaysUp {
+///     async fn probe(&self) -> Result<Health, ProviderError> {
+///         Ok(Health::healthy(std::time::Duration::ZERO))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait HealthProbe: Send + Sync + Debug {
+    /// Checks the target once.
+    async fn probe(&self) -> Result<Health, ProviderError>;
+}

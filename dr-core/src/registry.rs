@@ -1,0 +1,224 @@
+//! Provider names → factories that build trait objects from a resource's settings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::{Action, ConfigError, DataStore, HealthProbe, Replicator, Settings, TrafficRouter};
+
+type Factory<T> = Arc<dyn Fn(&Settings) -> Result<Arc<T>, ConfigError> + Send + Sync>;
+
+/// The roles a resource can play in a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A [`TrafficRouter`], named by `router = ".."` in traffic steps.
+    Router,
+    /// A [`HealthProbe`], named by `probe = ".."` in gates and `probe.wait`.
+    Probe,
+    /// A [`DataStore`], named by `store = ".."` in datastore steps.
+    Store,
+    /// A [`Replicator`], named by `replicator = ".."` in replication steps.
+    Replicator,
+}
+
+impl Kind {
+    /// `router`, `probe`, `store` or `replicator`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Router => "router",
+            Kind::Probe => "probe",
+            Kind::Store => "store",
+            Kind::Replicator => "replicator",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Maps provider names to factories.
+///
+/// Each provider crate exposes `pub fn register(registry: &mut Registry)`; the CLI
+/// registers every built-in provider, an embedding program the ones it wants plus
+/// its own. One provider name may serve several kinds (`redis` is a store, a
+/// replicator and a probe). Factories must not do I/O: they parse settings and
+/// build clients; connections happen on first use.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dr_core::{Registry, Kind};
+///
+/// let mut registry = Registry::with_builtins();
+/// assert!(registry.kinds("http").contains(&Kind::Probe));
+/// assert!(registry.kinds("sim.router").contains(&Kind::Router));
+/// ```
+#[derive(Clone, Default)]
+pub struct Registry {
+    routers: BTreeMap<String, Factory<dyn TrafficRouter>>,
+    probes: BTreeMap<String, Factory<dyn HealthProbe>>,
+    stores: BTreeMap<String, Factory<dyn DataStore>>,
+    replicators: BTreeMap<String, Factory<dyn Replicator>>,
+    actions: BTreeMap<String, Factory<dyn Action>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry with the providers `dr-core` ships: `http`, `tcp` and the `sim.*`
+    /// providers.
+    pub fn with_builtins() -> Self {
+        let mut r = Self::new();
+        crate::builtin::register(&mut r);
+        crate::sim::register(&mut r);
+        r
+    }
+
+    /// Registers a router factory under `provider`.
+    pub fn router<F>(&mut self, provider: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&Settings) -> Result<Arc<dyn TrafficRouter>, ConfigError> + Send + Sync + 'static,
+    {
+        self.routers.insert(provider.to_string(), Arc::new(factory));
+        self
+    }
+
+    /// Registers a probe factory under `provider`.
+    pub fn probe<F>(&mut self, provider: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&Settings) -> Result<Arc<dyn HealthProbe>, ConfigError> + Send + Sync + 'static,
+    {
+        self.probes.insert(provider.to_string(), Arc::new(factory));
+        self
+    }
+
+    /// Registers a store factory under `provider`.
+    pub fn store<F>(&mut self, provider: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&Settings) -> Result<Arc<dyn DataStore>, ConfigError> + Send + Sync + 'static,
+    {
+        self.stores.insert(provider.to_string(), Arc::new(factory));
+        self
+    }
+
+    /// Registers a replicator factory under `provider`.
+    pub fn replicator<F>(&mut self, provider: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&Settings) -> Result<Arc<dyn Replicator>, ConfigError> + Send + Sync + 'static,
+    {
+        self.replicators
+            .insert(provider.to_string(), Arc::new(factory));
+        self
+    }
+
+    /// Registers a provider action under its step action name
+    /// (`aws.ec2.start_instances`); the factory gets the step's other keys.
+    pub fn action<F>(&mut self, name: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&Settings) -> Result<Arc<dyn Action>, ConfigError> + Send + Sync + 'static,
+    {
+        self.actions.insert(name.to_string(), Arc::new(factory));
+        self
+    }
+
+    /// The kinds `provider` can build; empty when the provider is unknown.
+    pub fn kinds(&self, provider: &str) -> Vec<Kind> {
+        let mut out = Vec::new();
+        if self.routers.contains_key(provider) {
+            out.push(Kind::Router);
+        }
+        if self.probes.contains_key(provider) {
+            out.push(Kind::Probe);
+        }
+        if self.stores.contains_key(provider) {
+            out.push(Kind::Store);
+        }
+        if self.replicators.contains_key(provider) {
+            out.push(Kind::Replicator);
+        }
+        out
+    }
+
+    /// Every registered provider name, sorted.
+    pub fn providers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .routers
+            .keys()
+            .chain(self.probes.keys())
+            .chain(self.stores.keys())
+            .chain(self.replicators.keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Whether a provider action named `name` is registered.
+    pub fn has_action(&self, name: &str) -> bool {
+        self.actions.contains_key(name)
+    }
+
+    /// Every registered provider action name, sorted.
+    pub fn actions(&self) -> Vec<String> {
+        self.actions.keys().cloned().collect()
+    }
+
+    /// Builds the router for `settings.provider()`; `None` when none is registered.
+    pub fn build_router(
+        &self,
+        settings: &Settings,
+    ) -> Option<Result<Arc<dyn TrafficRouter>, ConfigError>> {
+        self.routers.get(settings.provider()).map(|f| f(settings))
+    }
+
+    /// Builds the probe for `settings.provider()`.
+    pub fn build_probe(
+        &self,
+        settings: &Settings,
+    ) -> Option<Result<Arc<dyn HealthProbe>, ConfigError>> {
+        self.probes.get(settings.provider()).map(|f| f(settings))
+    }
+
+    /// Builds the store for `settings.provider()`.
+    pub fn build_store(
+        &self,
+        settings: &Settings,
+    ) -> Option<Result<Arc<dyn DataStore>, ConfigError>> {
+        self.stores.get(settings.provider()).map(|f| f(settings))
+    }
+
+    /// Builds the replicator for `settings.provider()`.
+    pub fn build_replicator(
+        &self,
+        settings: &Settings,
+    ) -> Option<Result<Arc<dyn Replicator>, ConfigError>> {
+        self.replicators
+            .get(settings.provider())
+            .map(|f| f(settings))
+    }
+
+    /// Builds the provider action `name` from the step's settings.
+    pub fn build_action(
+        &self,
+        name: &str,
+        settings: &Settings,
+    ) -> Option<Result<Arc<dyn Action>, ConfigError>> {
+        self.actions.get(name).map(|f| f(settings))
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("providers", &self.providers())
+            .field("actions", &self.actions())
+            .finish()
+    }
+}

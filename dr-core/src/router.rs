@@ -1,0 +1,281 @@
+//! Traffic routers: who gets how much of the traffic.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Debug};
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::ProviderError;
+
+/// A weight per target, in percent. Weights are integers that sum to 100; a target
+/// absent from the split gets 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct TrafficSplit(BTreeMap<String, u32>);
+
+impl TrafficSplit {
+    /// An empty split (weights still to be set).
+    pub fn new() -> Self {
+        TrafficSplit(BTreeMap::new())
+    }
+
+    /// All traffic to `target`.
+    pub fn all_to(target: impl Into<String>) -> Self {
+        let mut s = TrafficSplit::new();
+        s.set(target, 100);
+        s
+    }
+
+    /// Builds a split from `(target, weight)` pairs.
+    pub fn from_pairs<I, S>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (S, u32)>,
+        S: Into<String>,
+    {
+        let mut s = TrafficSplit::new();
+        for (t, w) in pairs {
+            s.set(t, w);
+        }
+        s
+    }
+
+    /// Sets `target`'s weight (0 removes it).
+    pub fn set(&mut self, target: impl Into<String>, weight: u32) {
+        let target = target.into();
+        if weight == 0 {
+            self.0.remove(&target);
+        } else {
+            self.0.insert(target, weight);
+        }
+    }
+
+    /// The weight of `target` (0 when absent).
+    pub fn weight(&self, target: &str) -> u32 {
+        self.0.get(target).copied().unwrap_or(0)
+    }
+
+    /// The sum of all weights (100 for a valid split).
+    pub fn total(&self) -> u32 {
+        self.0.values().sum()
+    }
+
+    /// Targets with a non-zero weight, with their weights, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.0
+            .iter()
+            .filter(|(_, w)| **w > 0)
+            .map(|(t, w)| (t.as_str(), *w))
+    }
+
+    /// Targets with a non-zero weight.
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.iter().map(|(t, _)| t)
+    }
+
+    /// Checks that weights sum to 100 and name only `known` targets.
+    pub fn check(&self, known: &[String]) -> Result<(), String> {
+        for t in self.0.keys() {
+            if !known.iter().any(|k| k == t) {
+                return Err(format!(
+                    "unknown target `{t}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        if self.total() != 100 {
+            return Err(format!("weights sum to {}, not 100", self.total()));
+        }
+        Ok(())
+    }
+
+    /// The split with zero weights removed, for comparison.
+    pub fn normalized(&self) -> TrafficSplit {
+        TrafficSplit(
+            self.0
+                .iter()
+                .filter(|(_, w)| **w > 0)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        )
+    }
+
+    /// Whether two splits give every target the same weight.
+    pub fn same_as(&self, other: &TrafficSplit) -> bool {
+        self.normalized() == other.normalized()
+    }
+
+    /// The split `phase` percent of the way to `to`: `to` gets `phase`, every other
+    /// target keeps its share of the remaining `100 - phase`, in proportion to its
+    /// weight in `self` (largest remainder rounding, so the result sums to 100).
+    pub fn shifted_towards(&self, to: &str, phase: u32) -> TrafficSplit {
+        let phase = phase.min(100);
+        let others: Vec<(&str, u32)> = self.iter().filter(|(t, _)| *t != to).collect();
+        let others_total: u32 = others.iter().map(|(_, w)| w).sum();
+        let mut out = TrafficSplit::new();
+        out.set(to, phase);
+        let rest = 100 - phase;
+        if rest == 0 || others_total == 0 {
+            if rest > 0 {
+                out.set(to, 100);
+            }
+            return out;
+        }
+        let mut parts: Vec<(&str, u32, u32)> = others
+            .iter()
+            .map(|(t, w)| {
+                let exact = rest * w;
+                (*t, exact / others_total, exact % others_total)
+            })
+            .collect();
+        let mut left = rest - parts.iter().map(|p| p.1).sum::<u32>();
+        parts.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+        for p in parts.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            p.1 += 1;
+            left -= 1;
+        }
+        for (t, w, _) in parts {
+            out.set(t, w);
+        }
+        out
+    }
+}
+
+impl fmt::Display for TrafficSplit {
+    /// `east 80, west 20`; an empty split prints `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (t, w) in self.iter() {
+            if !first {
+                f.write_str(", ")?;
+            }
+            write!(f, "{t} {w}")?;
+            first = false;
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a router can do; validation rejects a plan step that needs more.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RouterCapabilities {
+    /// Can split traffic between several targets (else only "all to one target").
+    pub weighted: bool,
+    /// Accepts a `scope` (a part of the traffic, e.g. a Cloudflare region code).
+    pub scoped: bool,
+    /// The scopes it accepts when `scoped`; empty means any.
+    pub scopes: Vec<String>,
+}
+
+impl RouterCapabilities {
+    /// A router that can only send all traffic to one target.
+    pub fn failover_only() -> Self {
+        Self::default()
+    }
+
+    /// A router that splits traffic by weight.
+    pub fn weighted() -> Self {
+        RouterCapabilities {
+            weighted: true,
+            ..Self::default()
+        }
+    }
+
+    /// Adds scope support, for the given scopes (empty = any).
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scoped = true;
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether `scope` is accepted.
+    pub fn accepts_scope(&self, scope: &str) -> bool {
+        self.scoped && (self.scopes.is_empty() || self.scopes.iter().any(|s| s == scope))
+    }
+}
+
+/// Decides which of its named targets receive traffic.
+///
+/// # Contract
+///
+/// - `targets()` is fixed for the router's lifetime and known without I/O.
+/// - `current(scope)` reads the live configuration and reports the *effective*
+///   split for that scope (for `None`, the traffic that no scope singles out). It
+///   has no side effect.
+/// - `apply(split, scope)` is idempotent: applying a split that is already in place
+///   changes nothing, and applying it twice is the same as once. When it returns
+///   `Ok`, a following `current(scope)` returns `split`.
+/// - A split naming an unknown target, or with weights not summing to 100, is
+///   [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest); so is a scope the
+///   router does not accept. A router without `weighted` capability rejects a split
+///   with more than one target the same way.
+/// - Passing faults are `Transient`/`Throttled`/`Timeout` (the executor retries
+///   them); anything else fails the step.
+#[async_trait]
+pub trait TrafficRouter: Send + Sync + Debug {
+    /// The target names this router owns (`eastus`, `westus`, `maintenance`).
+    fn targets(&self) -> Vec<String>;
+
+    /// What this router can do.
+    fn capabilities(&self) -> RouterCapabilities;
+
+    /// The effective split now.
+    async fn current(&self, scope: Option<&str>) -> Result<TrafficSplit, ProviderError>;
+
+    /// Makes `split` the effective split.
+    async fn apply(&self, split: &TrafficSplit, scope: Option<&str>) -> Result<(), ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shift_keeps_others_in_proportion_and_sums_to_100() {
+        let start = TrafficSplit::from_pairs([("east", 70), ("maint", 30)]);
+        for phase in [0, 20, 33, 40, 60, 80, 99, 100] {
+            let s = start.shifted_towards("west", phase);
+            assert_eq!(s.total(), 100, "phase {phase}: {s}");
+            assert_eq!(s.weight("west"), phase);
+        }
+        let s = start.shifted_towards("west", 20);
+        assert_eq!(
+            s,
+            TrafficSplit::from_pairs([("east", 56), ("maint", 24), ("west", 20)])
+        );
+    }
+
+    #[test]
+    fn check_reports_unknown_targets_and_bad_sums() {
+        let known = vec!["east".to_string(), "west".to_string()];
+        assert!(
+            TrafficSplit::from_pairs([("east", 50), ("west", 50)])
+                .check(&known)
+                .is_ok()
+        );
+        assert!(
+            TrafficSplit::from_pairs([("east", 50), ("west", 40)])
+                .check(&known)
+                .unwrap_err()
+                .contains("sum to 90")
+        );
+        assert!(
+            TrafficSplit::all_to("north")
+                .check(&known)
+                .unwrap_err()
+                .contains("unknown target `north`")
+        );
+    }
+}

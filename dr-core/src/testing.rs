@@ -1,0 +1,1 @@
+//! Conformance suites every provider runs against its emulator.
