@@ -1,0 +1,145 @@
+//! The step DAG: cycles, Mermaid.
+
+use std::collections::{HashMap, HashSet};
+
+use super::model::{Plan, StepAction};
+
+/// Every dependency cycle, each as `[a, b, .., a]` where `a` depends on `b`.
+/// Each cycle is reported once, starting at its first step in file order.
+pub(crate) fn find_cycles(graph: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
+    let index: HashMap<&str, usize> = graph
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
+    let mut color = vec![0u8; graph.len()]; // 0 new, 1 on stack, 2 done
+    let mut stack: Vec<usize> = Vec::new();
+    let mut seen: HashSet<Vec<usize>> = HashSet::new();
+    let mut cycles = Vec::new();
+
+    fn visit(
+        n: usize,
+        graph: &[(String, Vec<String>)],
+        index: &HashMap<&str, usize>,
+        color: &mut [u8],
+        stack: &mut Vec<usize>,
+        seen: &mut HashSet<Vec<usize>>,
+        cycles: &mut Vec<Vec<String>>,
+    ) {
+        color[n] = 1;
+        stack.push(n);
+        for dep in &graph[n].1 {
+            let Some(&m) = index.get(dep.as_str()) else {
+                continue;
+            };
+            if m == n {
+                continue; // self-dependency is reported on its own
+            }
+            if color[m] == 1 {
+                let pos = stack.iter().position(|x| *x == m).unwrap_or(0);
+                let mut cyc: Vec<usize> = stack[pos..].to_vec();
+                // rotate so the cycle starts at its first step in file order
+                let min_pos = cyc
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, v)| **v)
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
+                cyc.rotate_left(min_pos);
+                if seen.insert(cyc.clone()) {
+                    let mut names: Vec<String> = cyc.iter().map(|i| graph[*i].0.clone()).collect();
+                    names.push(names[0].clone());
+                    cycles.push(names);
+                }
+            } else if color[m] == 0 {
+                visit(m, graph, index, color, stack, seen, cycles);
+            }
+        }
+        stack.pop();
+        color[n] = 2;
+    }
+
+    for n in 0..graph.len() {
+        if color[n] == 0 {
+            visit(
+                n,
+                graph,
+                &index,
+                &mut color,
+                &mut stack,
+                &mut seen,
+                &mut cycles,
+            );
+        }
+    }
+    cycles
+}
+
+impl Plan {
+    /// The step DAG as a Mermaid flowchart (`dr graph`).
+    pub fn mermaid(&self) -> String {
+        let id = |s: &str| -> String {
+            let mut out = String::from("s_");
+            out.extend(
+                s.chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
+            );
+            out
+        };
+        let mut out = String::from("flowchart TD\n");
+        for s in &self.steps {
+            let detail = match &s.action {
+                StepAction::TrafficShift { to, phases, .. } => {
+                    format!(
+                        "traffic.shift → {to} {}",
+                        phases
+                            .iter()
+                            .map(|p| format!("{p}%"))
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    )
+                }
+                a => match a.resource() {
+                    Some(r) => format!("{} {r}", a.name()),
+                    None => a.name().to_string(),
+                },
+            };
+            out.push_str(&format!(
+                "    {}[\"{}<br/>{}\"]\n",
+                id(&s.id),
+                s.id.replace('"', "'"),
+                detail.replace('"', "'")
+            ));
+        }
+        for s in &self.steps {
+            for d in &s.depends_on {
+                out.push_str(&format!("    {} --> {}\n", id(d), id(&s.id)));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(edges: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
+        edges
+            .iter()
+            .map(|(a, d)| (a.to_string(), d.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn finds_each_cycle_once() {
+        let c = find_cycles(&g(&[
+            ("a", &["c"]),
+            ("b", &["a"]),
+            ("c", &["b"]),
+            ("d", &[]),
+        ]));
+        assert_eq!(c, vec![vec!["a", "c", "b", "a"]]);
+        assert!(find_cycles(&g(&[("a", &[]), ("b", &["a"]), ("c", &["a", "b"])])).is_empty());
+    }
+}

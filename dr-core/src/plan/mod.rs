@@ -1,0 +1,19 @@
+//! Plans: the file format, its validation and the typed model.
+//!
+//! [`Plan::load`] parses a TOML (or JSON) plan, substitutes `${env:VAR}`
+//! references, decodes every table, builds every resource through the
+//! [`Registry`](crate::Registry) and checks every step against what its
+//! provider can do. It returns every problem it finds at once, each as a
+//! [`Diagnostic`] with file, line, column and key; nothing runs while there is one.
+
+mod graph;
+mod interp;
+mod load;
+mod model;
+mod source;
+
+pub use load::LoadOptions;
+pub use model::{
+    BUILTIN_ACTIONS, Gate, OnFailure, Plan, Resource, Safety, Step, StepAction, json_schema,
+};
+pub use source::{Diagnostic, Diagnostics, SourceFile};

@@ -1,0 +1,700 @@
+//! The typed plan: what validation produces and the executor runs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::{
+    Action, DataStore, HealthProbe, Kind, Replicator, Settings, TrafficRouter, TrafficSplit,
+};
+
+use super::source::SourceFile;
+use crate::redact::Redactor;
+
+/// A validated plan with every resource resolved to a provider object.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `[plan] name`: also the lock name, so two runs of one plan cannot overlap.
+    pub name: String,
+    /// `[plan] description`.
+    pub description: Option<String>,
+    /// Recovery time objective the report measures against.
+    pub rto: Option<Duration>,
+    /// Recovery point objective; also the default `max_lag` of RPO gates.
+    pub rpo: Option<Duration>,
+    /// How many steps may run at once (default 8).
+    pub max_parallel: usize,
+    /// Safety rules checked before and after every traffic change.
+    pub safety: Safety,
+    /// The resources, in file order.
+    pub resources: Vec<Resource>,
+    /// The steps, in file order.
+    pub steps: Vec<Step>,
+    /// The plan's text and file name.
+    pub source: SourceFile,
+    pub(crate) redactor: Redactor,
+}
+
+impl Plan {
+    /// The resource called `name`.
+    pub fn resource(&self, name: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.name == name)
+    }
+
+    /// The step with id `id`.
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    /// SHA-256 of the plan's text, hex: identifies exactly what ran.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.source.text.as_bytes()))
+    }
+
+    /// Hides every value that came from `${env:..}`.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+}
+
+/// `[plan.safety]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Safety {
+    /// A traffic step refuses to give weight to a target whose linked probe is not
+    /// healthy (default false).
+    #[serde(default)]
+    pub never_route_to_unhealthy: bool,
+    /// After a traffic change, at least this many targets carrying traffic must be
+    /// healthy (targets without a linked probe count as healthy; default 0 = off).
+    #[serde(default)]
+    pub min_healthy_targets: u32,
+}
+
+/// A named resource: a provider plus that provider's settings, resolved to the
+/// provider objects for each kind the plan uses it as.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// The plan's name for it.
+    pub name: String,
+    /// `provider = "..."`.
+    pub provider: String,
+    /// The settings the factories got.
+    pub settings: Settings,
+    /// `health = { target = "probe resource" }`: links router targets to probes.
+    pub health: BTreeMap<String, String>,
+    /// The kinds the plan uses this resource as (explicitly, by a step or a link).
+    pub kinds: Vec<Kind>,
+    pub(crate) router: Option<Arc<dyn TrafficRouter>>,
+    pub(crate) probe: Option<Arc<dyn HealthProbe>>,
+    pub(crate) store: Option<Arc<dyn DataStore>>,
+    pub(crate) replicator: Option<Arc<dyn Replicator>>,
+}
+
+impl Resource {
+    /// The router, when this resource is used as one.
+    pub fn router(&self) -> Option<&Arc<dyn TrafficRouter>> {
+        self.router.as_ref()
+    }
+
+    /// The probe, when this resource is used as one.
+    pub fn probe(&self) -> Option<&Arc<dyn HealthProbe>> {
+        self.probe.as_ref()
+    }
+
+    /// The store, when this resource is used as one.
+    pub fn store(&self) -> Option<&Arc<dyn DataStore>> {
+        self.store.as_ref()
+    }
+
+    /// The replicator, when this resource is used as one.
+    pub fn replicator(&self) -> Option<&Arc<dyn Replicator>> {
+        self.replicator.as_ref()
+    }
+}
+
+/// What to do when a step fails (after its retries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Stop: start no further step; the run fails.
+    #[default]
+    Abort,
+    /// Record the failure and go on; dependents still run.
+    Continue,
+    /// Stop and compensate every completed step in reverse order.
+    Rollback,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Unique id.
+    pub id: String,
+    /// Steps that must succeed first.
+    pub depends_on: Vec<String>,
+    /// Deadline for the whole step, retries and gates included.
+    pub timeout: Option<Duration>,
+    /// Retries of retryable provider errors (default 3).
+    pub retries: Option<u32>,
+    /// What a failure does to the run.
+    pub on_failure: OnFailure,
+    /// What the step does.
+    pub action: StepAction,
+    /// 1-based line of the step in the plan file.
+    pub line: usize,
+}
+
+/// A health gate: `probe.wait`, or the `gate` of a `traffic.shift`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gate {
+    /// The probe resource.
+    pub probe: String,
+    /// Consecutive healthy results required (default 1 unless `healthy_for` is set).
+    pub times: Option<u32>,
+    /// Healthy without interruption for this long.
+    #[serde(with = "crate::duration::opt_millis")]
+    pub healthy_for: Option<Duration>,
+    /// Polling interval (default 5s).
+    #[serde(with = "crate::duration::millis")]
+    pub every: Duration,
+    /// Give up after this long (default: the step's timeout, else 10m).
+    #[serde(with = "crate::duration::opt_millis")]
+    pub timeout: Option<Duration>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum StepAction {
+    /// `traffic.set`: apply a split.
+    TrafficSet {
+        /// Router resource.
+        router: String,
+        /// The split.
+        split: TrafficSplit,
+        /// Optional scope (e.g. `WNAM`).
+        scope: Option<String>,
+    },
+    /// `traffic.shift`: move traffic to `to` in phases, gated.
+    TrafficShift {
+        /// Router resource.
+        router: String,
+        /// Target that ends with 100.
+        to: String,
+        /// Percentages for `to`, increasing, ending at 100.
+        phases: Vec<u32>,
+        /// Gate held after each phase.
+        gate: Option<Gate>,
+        /// Optional scope.
+        scope: Option<String>,
+    },
+    /// `probe.wait`: wait until a probe is healthy.
+    ProbeWait(Gate),
+    /// `replication.check`: RPO gate.
+    ReplicationCheck {
+        /// Replicator resource.
+        replicator: String,
+        /// Largest acceptable lag (default: the plan's `rpo`).
+        max_lag: Option<Duration>,
+    },
+    /// `replication.stop`.
+    ReplicationStop {
+        /// Replicator resource.
+        replicator: String,
+    },
+    /// `replication.reverse`.
+    ReplicationReverse {
+        /// Replicator resource.
+        replicator: String,
+    },
+    /// `datastore.promote`, with an optional RPO gate.
+    DatastorePromote {
+        /// Store resource.
+        store: String,
+        /// Refuse when the lag is larger (unless data loss is accepted).
+        max_lag: Option<Duration>,
+        /// Where the lag is read: the step's `replicator`, else the store itself.
+        lag_from: Option<String>,
+    },
+    /// `datastore.fence`.
+    DatastoreFence {
+        /// Store resource.
+        store: String,
+    },
+    /// `datastore.flush`.
+    DatastoreFlush {
+        /// Store resource.
+        store: String,
+    },
+    /// `approval`: a person confirms.
+    Approval {
+        /// What the approver is asked.
+        message: Option<String>,
+    },
+    /// `wait`.
+    Wait {
+        /// How long.
+        duration: Duration,
+    },
+    /// `notify`: POST a JSON message to a webhook.
+    Notify {
+        /// Webhook URL.
+        url: String,
+        /// The text.
+        message: String,
+        /// Extra headers.
+        headers: BTreeMap<String, String>,
+    },
+    /// `exec`: run a command.
+    Exec {
+        /// Program and arguments (a string runs through `sh -c`).
+        command: Vec<String>,
+        /// Working directory.
+        cwd: Option<String>,
+        /// Extra environment.
+        env: BTreeMap<String, String>,
+    },
+    /// A provider action (`aws.ec2.start_instances`).
+    Provider {
+        /// The action name.
+        name: String,
+        /// The built action.
+        action: Arc<dyn Action>,
+    },
+}
+
+impl StepAction {
+    /// The plan's name for the action (`traffic.shift`).
+    pub fn name(&self) -> &str {
+        match self {
+            StepAction::TrafficSet { .. } => "traffic.set",
+            StepAction::TrafficShift { .. } => "traffic.shift",
+            StepAction::ProbeWait(_) => "probe.wait",
+            StepAction::ReplicationCheck { .. } => "replication.check",
+            StepAction::ReplicationStop { .. } => "replication.stop",
+            StepAction::ReplicationReverse { .. } => "replication.reverse",
+            StepAction::DatastorePromote { .. } => "datastore.promote",
+            StepAction::DatastoreFence { .. } => "datastore.fence",
+            StepAction::DatastoreFlush { .. } => "datastore.flush",
+            StepAction::Approval { .. } => "approval",
+            StepAction::Wait { .. } => "wait",
+            StepAction::Notify { .. } => "notify",
+            StepAction::Exec { .. } => "exec",
+            StepAction::Provider { name, .. } => name,
+        }
+    }
+
+    /// The resource the step acts on, if any.
+    pub fn resource(&self) -> Option<&str> {
+        match self {
+            StepAction::TrafficSet { router, .. } | StepAction::TrafficShift { router, .. } => {
+                Some(router)
+            }
+            StepAction::ProbeWait(g) => Some(&g.probe),
+            StepAction::ReplicationCheck { replicator, .. }
+            | StepAction::ReplicationStop { replicator }
+            | StepAction::ReplicationReverse { replicator } => Some(replicator),
+            StepAction::DatastorePromote { store, .. }
+            | StepAction::DatastoreFence { store }
+            | StepAction::DatastoreFlush { store } => Some(store),
+            _ => None,
+        }
+    }
+}
+
+/// The names of the built-in step actions.
+pub const BUILTIN_ACTIONS: &[&str] = &[
+    "traffic.set",
+    "traffic.shift",
+    "probe.wait",
+    "replication.check",
+    "replication.stop",
+    "replication.reverse",
+    "datastore.promote",
+    "datastore.fence",
+    "datastore.flush",
+    "approval",
+    "wait",
+    "notify",
+    "exec",
+];
+
+// ---------------------------------------------------------------------------
+// The file format, as serde types: decoding and the published JSON Schema.
+// ---------------------------------------------------------------------------
+
+/// A duration written as text (`"15m"`, `"500ms"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DurationText(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::parse_duration(&s)
+            .map(DurationText)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for DurationText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^0$",
+            "description": "A duration: `500ms`, `10s`, `2m`, `1h30m`."
+        })
+    }
+}
+
+fn opt_d(d: Option<DurationText>) -> Option<Duration> {
+    d.map(|d| d.0)
+}
+
+/// `[plan]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanTable {
+    /// The plan's name (also its lock name).
+    pub name: String,
+    /// What the plan does.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Recovery time objective.
+    #[serde(default)]
+    pub rto: Option<DurationText>,
+    /// Recovery point objective.
+    #[serde(default)]
+    pub rpo: Option<DurationText>,
+    /// Steps that may run at once (default 8).
+    #[serde(default)]
+    pub max_parallel: Option<u32>,
+    /// Safety rules.
+    #[serde(default)]
+    pub safety: Option<Safety>,
+}
+
+/// `[resources.NAME]`: a provider plus that provider's own settings.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct ResourceTable {
+    /// The provider (`redis`, `sim.router`, `cloudflare.load_balancer`, ...).
+    pub provider: String,
+    /// Router targets linked to probe resources: `{ westus = "web_west" }`.
+    #[serde(default)]
+    pub health: Option<BTreeMap<String, String>>,
+    /// The provider's settings.
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Keys every step has.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct StepCommon {
+    /// Unique step id.
+    pub id: String,
+    /// The action (`traffic.shift`, `datastore.promote`, a provider action, ...).
+    pub action: String,
+    /// Steps that must succeed first.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Deadline for the whole step.
+    #[serde(default)]
+    pub timeout: Option<DurationText>,
+    /// Retries of retryable errors (default 3).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// `abort` (default), `continue` or `rollback`.
+    #[serde(default)]
+    pub on_failure: Option<OnFailure>,
+}
+
+pub(crate) const COMMON_KEYS: &[&str] = &[
+    "id",
+    "action",
+    "depends_on",
+    "timeout",
+    "retries",
+    "on_failure",
+];
+
+/// A gate table.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GateTable {
+    /// Probe resource.
+    pub probe: String,
+    /// Consecutive healthy results required.
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// Healthy without interruption for this long.
+    #[serde(default)]
+    pub healthy_for: Option<DurationText>,
+    /// Polling interval (default 5s).
+    #[serde(default)]
+    pub every: Option<DurationText>,
+    /// Give up after this long.
+    #[serde(default)]
+    pub timeout: Option<DurationText>,
+}
+
+impl GateTable {
+    pub fn into_gate(self) -> Gate {
+        Gate {
+            probe: self.probe,
+            times: self.times,
+            healthy_for: opt_d(self.healthy_for),
+            every: self.every.map(|d| d.0).unwrap_or(Duration::from_secs(5)),
+            timeout: opt_d(self.timeout),
+        }
+    }
+}
+
+/// `probe.wait` keys (the step's `timeout` bounds the wait).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProbeWaitTable {
+    /// Probe resource.
+    pub probe: String,
+    /// Consecutive healthy results required.
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// Healthy without interruption for this long.
+    #[serde(default)]
+    pub healthy_for: Option<DurationText>,
+    /// Polling interval (default 5s).
+    #[serde(default)]
+    pub every: Option<DurationText>,
+}
+
+/// The built-in actions' own keys, tagged by `action`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(tag = "action", deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) enum BuiltinStep {
+    /// Apply a split.
+    #[serde(rename = "traffic.set")]
+    TrafficSet {
+        /// Router resource.
+        router: String,
+        /// Weight per target, summing to 100.
+        split: BTreeMap<String, u32>,
+        /// Optional provider-specific part of the traffic (e.g. `WNAM`).
+        #[serde(default)]
+        scope: Option<String>,
+    },
+    /// Move traffic to `to` in gated phases.
+    #[serde(rename = "traffic.shift")]
+    TrafficShift {
+        /// Router resource.
+        router: String,
+        /// Target that ends with 100 %.
+        to: String,
+        /// Increasing percentages ending at 100 (default `[100]`).
+        #[serde(default)]
+        phases: Option<Vec<u32>>,
+        /// Gate held after each phase.
+        #[serde(default)]
+        gate: Option<GateTable>,
+        /// Optional scope.
+        #[serde(default)]
+        scope: Option<String>,
+    },
+    /// Wait until a probe is healthy.
+    #[serde(rename = "probe.wait")]
+    ProbeWait(ProbeWaitTable),
+    /// RPO gate.
+    #[serde(rename = "replication.check")]
+    ReplicationCheck {
+        /// Replicator resource.
+        replicator: String,
+        /// Largest acceptable lag (default: the plan's `rpo`).
+        #[serde(default)]
+        max_lag: Option<DurationText>,
+    },
+    /// Break a replication link.
+    #[serde(rename = "replication.stop")]
+    ReplicationStop {
+        /// Replicator resource.
+        replicator: String,
+    },
+    /// Re-protect: replicate back from the new primary.
+    #[serde(rename = "replication.reverse")]
+    ReplicationReverse {
+        /// Replicator resource.
+        replicator: String,
+    },
+    /// Make a store a writable primary.
+    #[serde(rename = "datastore.promote")]
+    DatastorePromote {
+        /// Store resource.
+        store: String,
+        /// RPO gate: refuse when the lag is larger (unless `--accept-data-loss`).
+        #[serde(default)]
+        max_lag: Option<DurationText>,
+        /// Replicator to read the lag from (default: the store resource itself).
+        #[serde(default)]
+        replicator: Option<String>,
+    },
+    /// Make a store refuse writes.
+    #[serde(rename = "datastore.fence")]
+    DatastoreFence {
+        /// Store resource.
+        store: String,
+    },
+    /// Drop a store's cached state.
+    #[serde(rename = "datastore.flush")]
+    DatastoreFlush {
+        /// Store resource.
+        store: String,
+    },
+    /// A person confirms (`--approve ID` or a prompt); never skipped silently.
+    #[serde(rename = "approval")]
+    Approval {
+        /// What the approver is asked.
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// Sleep.
+    #[serde(rename = "wait")]
+    Wait {
+        /// How long.
+        duration: DurationText,
+    },
+    /// POST a JSON message to a webhook.
+    #[serde(rename = "notify")]
+    Notify {
+        /// Webhook URL.
+        url: String,
+        /// The message.
+        #[serde(default)]
+        message: Option<String>,
+        /// Extra headers.
+        #[serde(default)]
+        headers: Option<BTreeMap<String, String>>,
+    },
+    /// Run a command; a non-zero exit fails the step.
+    #[serde(rename = "exec")]
+    Exec {
+        /// A string (run by `sh -c`) or an array (program and arguments).
+        command: CommandSpec,
+        /// Working directory.
+        #[serde(default)]
+        cwd: Option<String>,
+        /// Extra environment.
+        #[serde(default)]
+        env: Option<BTreeMap<String, String>>,
+    },
+}
+
+/// `command = "..."` or `command = ["prog", "arg"]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum CommandSpec {
+    /// Run through `sh -c`.
+    Shell(String),
+    /// Program and arguments.
+    Argv(Vec<String>),
+}
+
+impl CommandSpec {
+    pub fn into_argv(self) -> Vec<String> {
+        match self {
+            CommandSpec::Shell(s) => vec!["sh".into(), "-c".into(), s],
+            CommandSpec::Argv(v) => v,
+        }
+    }
+}
+
+/// A step as written (schema only).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[allow(dead_code)]
+pub(crate) struct StepDoc {
+    /// Unique step id.
+    pub id: String,
+    /// Steps that must succeed first.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Deadline for the whole step.
+    #[serde(default)]
+    pub timeout: Option<DurationText>,
+    /// Retries of retryable errors (default 3).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// `abort` (default), `continue` or `rollback`.
+    #[serde(default)]
+    pub on_failure: Option<OnFailure>,
+    #[serde(flatten)]
+    pub action: BuiltinStep,
+}
+
+/// A whole plan file (schema only).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct PlanDoc {
+    /// Editors' schema reference (JSON plans).
+    #[serde(default, rename = "$schema")]
+    pub schema: Option<String>,
+    /// Plan metadata.
+    pub plan: PlanTable,
+    /// Named resources.
+    #[serde(default)]
+    pub resources: BTreeMap<String, ResourceTable>,
+    /// The steps.
+    #[serde(default)]
+    pub steps: Vec<StepDoc>,
+}
+
+/// The JSON Schema of the plan format, generated from the types above (built-in
+/// actions are checked in full; a provider action `noun.verb` not built in may
+/// carry any keys, which its provider checks).
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<PlanDoc>();
+    let mut v = serde_json::to_value(&schema).expect("schema serializes");
+    v["title"] = "dr plan".into();
+    // Provider actions: any `action` not built in, with free-form keys.
+    let provider_step = serde_json::json!({
+        "type": "object",
+        "description": "A provider action (e.g. `aws.ec2.start_instances`); its provider checks its keys.",
+        "required": ["id", "action"],
+        "properties": {
+            "id": {"type": "string"},
+            "action": {"type": "string", "pattern": "^[a-z0-9_]+(\\.[a-z0-9_]+)+$", "not": {"enum": BUILTIN_ACTIONS}},
+            "depends_on": {"type": "array", "items": {"type": "string"}},
+            "timeout": {"$ref": "#/$defs/Duration"},
+            "retries": {"type": "integer", "minimum": 0},
+            "on_failure": {"$ref": "#/$defs/OnFailure"}
+        }
+    });
+    if let Some(defs) = v.get_mut("$defs").and_then(|d| d.as_object_mut()) {
+        if let Some(step) = defs.remove("StepDoc") {
+            defs.insert("BuiltinStepDoc".into(), step);
+            defs.insert("ProviderStep".into(), provider_step);
+            defs.insert(
+                "StepDoc".into(),
+                serde_json::json!({"anyOf": [{"$ref": "#/$defs/BuiltinStepDoc"}, {"$ref": "#/$defs/ProviderStep"}]}),
+            );
+        }
+    }
+    v
+}
+
+impl fmt::Display for OnFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnFailure::Abort => "abort",
+            OnFailure::Continue => "continue",
+            OnFailure::Rollback => "rollback",
+        })
+    }
+}

@@ -1,0 +1,564 @@
+//! A plan document as a tree of values that remember where they stand in the file.
+//!
+//! TOML and JSON both parse into [`Node`]s; decoding and validation work on the
+//! tree and turn any problem into a [`Diagnostic`] with file, line, column and key.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde_json::{Map, Value};
+
+/// A value with the byte range of its text in the source.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub span: Range<usize>,
+    pub value: NodeValue,
+    /// For strings: whether an `${env:..}` reference was substituted into it.
+    pub from_env: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum NodeValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Array(Vec<Node>),
+    Table(Vec<Entry>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub key: String,
+    pub key_span: Range<usize>,
+    pub node: Node,
+}
+
+impl Node {
+    pub fn table(&self) -> Option<&[Entry]> {
+        match &self.value {
+            NodeValue::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        self.table()?.iter().find(|e| e.key == key)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|e| &e.node)
+    }
+
+    /// The plain JSON value, for serde decoding.
+    pub fn to_json(&self) -> Value {
+        match &self.value {
+            NodeValue::Null => Value::Null,
+            NodeValue::Bool(b) => Value::Bool(*b),
+            NodeValue::Int(i) => Value::from(*i),
+            NodeValue::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            NodeValue::Str(s) => Value::String(s.clone()),
+            NodeValue::Array(a) => Value::Array(a.iter().map(Node::to_json).collect()),
+            NodeValue::Table(t) => {
+                let mut m = Map::new();
+                for e in t {
+                    m.insert(e.key.clone(), e.node.to_json());
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    /// The node at `path`, if every segment exists.
+    pub fn locate_node(&self, path: &[Seg]) -> Option<&Node> {
+        let mut node = self;
+        for seg in path {
+            node = match (seg, &node.value) {
+                (Seg::Key(k), NodeValue::Table(t)) => &t.iter().find(|e| &e.key == k)?.node,
+                (Seg::Index(i), NodeValue::Array(a)) => a.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// Follows `path` down the tree; returns the deepest node reached and, when
+    /// the last segment named a key, that key's span.
+    pub fn locate(&self, path: &[Seg]) -> (Range<usize>, Option<Range<usize>>) {
+        let mut node = self;
+        let mut key_span = None;
+        for seg in path {
+            let next = match (seg, &node.value) {
+                (Seg::Key(k), NodeValue::Table(t)) => t
+                    .iter()
+                    .find(|e| &e.key == k)
+                    .map(|e| (&e.node, Some(e.key_span.clone()))),
+                (Seg::Index(i), NodeValue::Array(a)) => a.get(*i).map(|n| (n, None)),
+                _ => None,
+            };
+            match next {
+                Some((n, ks)) => {
+                    node = n;
+                    key_span = ks;
+                }
+                None => return (node.span.clone(), None),
+            }
+        }
+        (node.span.clone(), key_span)
+    }
+}
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+pub(crate) fn path_string(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                if k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    out.push_str(k);
+                } else {
+                    out.push_str(&format!("\"{k}\""));
+                }
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// One problem in a plan, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    /// The plan file as given.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// The offending key, as a path (`steps[2].depends_on[0]`, `resources.db.url`).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// Byte range in the file.
+    #[serde(skip)]
+    pub span: Range<usize>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found in a plan; nothing runs while there is one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// The problems, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// The text of a plan and where it came from.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The file name as given (used in diagnostics).
+    pub name: String,
+    /// The full text.
+    pub text: String,
+}
+
+impl SourceFile {
+    /// 1-based (line, column) of a byte offset; the column counts characters.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        (line, before[line_start..].chars().count() + 1)
+    }
+
+    /// The text of the 1-based `line`, without its newline.
+    pub fn line_text(&self, line: usize) -> &str {
+        self.text.lines().nth(line.saturating_sub(1)).unwrap_or("")
+    }
+
+    pub(crate) fn diagnostic(
+        &self,
+        span: Range<usize>,
+        path: &[Seg],
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let (line, column) = self.line_col(span.start);
+        Diagnostic {
+            file: self.name.clone(),
+            line,
+            column,
+            key: path_string(path),
+            message: message.into(),
+            span,
+        }
+    }
+}
+
+/// Parses TOML into a node tree.
+pub(crate) fn parse_toml(src: &SourceFile) -> Result<Node, Diagnostic> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(&src.text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let msg = e.message().trim().to_string();
+        src.diagnostic(span, &[], format!("TOML syntax error: {msg}"))
+    })?;
+
+    fn conv(v: &toml::Spanned<DeValue<'_>>) -> Node {
+        let span = v.span();
+        let value = match v.get_ref() {
+            DeValue::String(s) => NodeValue::Str(s.to_string()),
+            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+                .map(NodeValue::Int)
+                .unwrap_or(NodeValue::Float(f64::NAN)),
+            DeValue::Float(f) => {
+                NodeValue::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN))
+            }
+            DeValue::Boolean(b) => NodeValue::Bool(*b),
+            DeValue::Datetime(d) => NodeValue::Str(d.to_string()),
+            DeValue::Array(a) => NodeValue::Array(a.as_ref().iter().map(conv).collect()),
+            DeValue::Table(t) => NodeValue::Table(conv_table(t)),
+        };
+        Node {
+            span,
+            value,
+            from_env: false,
+        }
+    }
+    fn conv_table(t: &DeTable<'_>) -> Vec<Entry> {
+        t.iter()
+            .map(|(k, v)| Entry {
+                key: k.get_ref().to_string(),
+                key_span: k.span(),
+                node: conv(v),
+            })
+            .collect()
+    }
+    let span = doc.span();
+    Ok(Node {
+        span,
+        value: NodeValue::Table(conv_table(doc.get_ref())),
+        from_env: false,
+    })
+}
+
+/// Parses JSON into a node tree (a small recursive-descent parser that keeps spans).
+pub(crate) fn parse_json(src: &SourceFile) -> Result<Node, Diagnostic> {
+    let mut p = JsonParser {
+        s: src.text.as_bytes(),
+        pos: 0,
+    };
+    let result = p.skip_ws().and_then(|_| p.value(0)).and_then(|n| {
+        p.skip_ws()?;
+        if p.pos < p.s.len() {
+            return Err((p.pos, "trailing characters after the document".to_string()));
+        }
+        Ok(n)
+    });
+    result.map_err(|(pos, msg)| src.diagnostic(pos..pos, &[], format!("JSON syntax error: {msg}")))
+}
+
+struct JsonParser<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+type JResult<T> = Result<T, (usize, String)>;
+
+impl JsonParser<'_> {
+    fn skip_ws(&mut self) -> JResult<()> {
+        while self.pos < self.s.len() && matches!(self.s[self.pos], b' ' | b'\t' | b'\n' | b'\r') {
+            self.pos += 1;
+        }
+        Ok(())
+    }
+
+    fn err<T>(&self, msg: impl Into<String>) -> JResult<T> {
+        Err((self.pos, msg.into()))
+    }
+
+    fn value(&mut self, depth: usize) -> JResult<Node> {
+        if depth > 128 {
+            return self.err("nesting too deep");
+        }
+        let start = self.pos;
+        let value = match self.s.get(self.pos) {
+            None => return self.err("unexpected end of input"),
+            Some(b'{') => self.object(depth)?,
+            Some(b'[') => self.array(depth)?,
+            Some(b'"') => NodeValue::Str(self.string()?),
+            Some(b't') => self.literal("true", NodeValue::Bool(true))?,
+            Some(b'f') => self.literal("false", NodeValue::Bool(false))?,
+            Some(b'n') => self.literal("null", NodeValue::Null)?,
+            Some(c) if *c == b'-' || c.is_ascii_digit() => self.number()?,
+            Some(c) => return self.err(format!("unexpected character `{}`", *c as char)),
+        };
+        Ok(Node {
+            span: start..self.pos,
+            value,
+            from_env: false,
+        })
+    }
+
+    fn literal(&mut self, word: &str, v: NodeValue) -> JResult<NodeValue> {
+        if self.s[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(v)
+        } else {
+            self.err("invalid literal")
+        }
+    }
+
+    fn number(&mut self) -> JResult<NodeValue> {
+        let start = self.pos;
+        while self.pos < self.s.len()
+            && matches!(
+                self.s[self.pos],
+                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+            )
+        {
+            self.pos += 1;
+        }
+        let text = std::str::from_utf8(&self.s[start..self.pos]).unwrap_or("");
+        if let Ok(i) = text.parse::<i64>() {
+            return Ok(NodeValue::Int(i));
+        }
+        text.parse::<f64>()
+            .map(NodeValue::Float)
+            .or_else(|_| Err((start, format!("invalid number `{text}`"))))
+    }
+
+    fn string(&mut self) -> JResult<String> {
+        self.pos += 1; // opening quote
+        let mut out = String::new();
+        loop {
+            let Some(&c) = self.s.get(self.pos) else {
+                return self.err("unterminated string");
+            };
+            match c {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.pos + 1) else {
+                        return self.err("unterminated escape");
+                    };
+                    self.pos += 2;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hex = |p: &Self, at: usize| -> JResult<u32> {
+                                let h =
+                                    p.s.get(at..at + 4)
+                                        .and_then(|h| std::str::from_utf8(h).ok());
+                                h.and_then(|h| u32::from_str_radix(h, 16).ok())
+                                    .ok_or((at, "invalid \\u escape".to_string()))
+                            };
+                            let mut cp = hex(self, self.pos)?;
+                            self.pos += 4;
+                            if (0xD800..0xDC00).contains(&cp)
+                                && self.s.get(self.pos..self.pos + 2) == Some(b"\\u")
+                            {
+                                let low = hex(self, self.pos + 2)?;
+                                self.pos += 6;
+                                cp = 0x10000
+                                    + ((cp - 0xD800) << 10)
+                                    + (low.wrapping_sub(0xDC00) & 0x3FF);
+                            }
+                            out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+                        }
+                        _ => return Err((self.pos - 1, "invalid escape".into())),
+                    }
+                }
+                c if c < 0x20 => return self.err("control character in string"),
+                _ => {
+                    // copy one UTF-8 sequence
+                    let len = match c {
+                        0x00..=0x7F => 1,
+                        0xC0..=0xDF => 2,
+                        0xE0..=0xEF => 3,
+                        _ => 4,
+                    };
+                    let end = (self.pos + len).min(self.s.len());
+                    out.push_str(
+                        std::str::from_utf8(&self.s[self.pos..end])
+                            .map_err(|_| (self.pos, "invalid UTF-8".to_string()))?,
+                    );
+                    self.pos = end;
+                }
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> JResult<NodeValue> {
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_ws()?;
+        if self.s.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            return Ok(NodeValue::Array(items));
+        }
+        loop {
+            self.skip_ws()?;
+            items.push(self.value(depth + 1)?);
+            self.skip_ws()?;
+            match self.s.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(NodeValue::Array(items));
+                }
+                _ => return self.err("expected `,` or `]`"),
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> JResult<NodeValue> {
+        self.pos += 1;
+        let mut entries: Vec<Entry> = Vec::new();
+        self.skip_ws()?;
+        if self.s.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            return Ok(NodeValue::Table(entries));
+        }
+        loop {
+            self.skip_ws()?;
+            if self.s.get(self.pos) != Some(&b'"') {
+                return self.err("expected a string key");
+            }
+            let kstart = self.pos;
+            let key = self.string()?;
+            let key_span = kstart..self.pos;
+            if entries.iter().any(|e| e.key == key) {
+                return Err((kstart, format!("duplicate key `{key}`")));
+            }
+            self.skip_ws()?;
+            if self.s.get(self.pos) != Some(&b':') {
+                return self.err("expected `:`");
+            }
+            self.pos += 1;
+            self.skip_ws()?;
+            let node = self.value(depth + 1)?;
+            entries.push(Entry {
+                key,
+                key_span,
+                node,
+            });
+            self.skip_ws()?;
+            match self.s.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(NodeValue::Table(entries));
+                }
+                _ => return self.err("expected `,` or `}`"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(text: &str) -> SourceFile {
+        SourceFile {
+            name: "p".into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn json_keeps_spans_and_values() {
+        let s = src("{\n  \"a\": [1, 2.5, \"x\\u00e9\"],\n  \"b\": {\"c\": true, \"d\": null}\n}");
+        let n = parse_json(&s).unwrap();
+        let (span, key) = n.locate(&[Seg::Key("a".into()), Seg::Index(2)]);
+        assert_eq!(&s.text[span], "\"x\\u00e9\"");
+        assert!(key.is_none());
+        assert_eq!(n.to_json()["a"][2], "xé");
+        let (_, key) = n.locate(&[Seg::Key("b".into()), Seg::Key("c".into())]);
+        assert_eq!(s.line_col(key.unwrap().start), (3, 11));
+        assert!(parse_json(&src("{\"a\": 1,}")).is_err());
+        assert!(parse_json(&src("{\"a\": 1} x")).is_err());
+        assert!(
+            parse_json(&src("{\"a\": 1, \"a\": 2}"))
+                .unwrap_err()
+                .message
+                .contains("duplicate key")
+        );
+    }
+
+    #[test]
+    fn toml_spans_point_at_keys_and_values() {
+        let s = src("[plan]\nname = \"x\"\n\n[[steps]]\nid = \"a\"\nretries = 3\n");
+        let n = parse_toml(&s).unwrap();
+        let (span, key) = n.locate(&[
+            Seg::Key("steps".into()),
+            Seg::Index(0),
+            Seg::Key("retries".into()),
+        ]);
+        assert_eq!(s.line_col(span.start), (6, 11));
+        assert_eq!(s.line_col(key.unwrap().start), (6, 1));
+        let e = parse_toml(&src("[plan]\nname = \n")).unwrap_err();
+        assert_eq!(e.line, 2);
+    }
+}

@@ -1,0 +1,474 @@
+//! Every class of invalid plan is reported with its exact file, line, column and key.
+
+use std::sync::Arc;
+
+use dr_core::plan::{OnFailure, StepAction};
+use dr_core::{
+    ConfigError, DataStore, Diagnostics, HealthProbe, LoadOptions, Plan, ProviderError, Registry,
+    Replicator, ReplicatorCapabilities, Role, RouterCapabilities, Settings, StoreCapabilities,
+    TrafficRouter, TrafficSplit, async_trait,
+};
+
+#[derive(Debug)]
+struct Router(Vec<String>, bool);
+#[async_trait]
+impl TrafficRouter for Router {
+    fn targets(&self) -> Vec<String> {
+        self.0.clone()
+    }
+    fn capabilities(&self) -> RouterCapabilities {
+        if self.1 {
+            RouterCapabilities::weighted().with_scopes(["WNAM"])
+        } else {
+            RouterCapabilities::failover_only()
+        }
+    }
+    async fn current(&self, _: Option<&str>) -> Result<TrafficSplit, ProviderError> {
+        Ok(TrafficSplit::all_to(&self.0[0]))
+    }
+    async fn apply(&self, _: &TrafficSplit, _: Option<&str>) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+#[derive(Debug)]
+struct Probe;
+#[async_trait]
+impl HealthProbe for Probe {
+    async fn probe(&self) -> Result<dr_core::Health, ProviderError> {
+        Ok(dr_core::Health::healthy(Default::default()))
+    }
+}
+#[derive(Debug)]
+struct Store;
+#[async_trait]
+impl DataStore for Store {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::promote_and_fence()
+    }
+    async fn role(&self) -> Result<Role, ProviderError> {
+        Ok(Role::Primary)
+    }
+    async fn writable(&self) -> Result<bool, ProviderError> {
+        Ok(true)
+    }
+    async fn promote(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    async fn fence(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    async fn flush(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+#[derive(Debug)]
+struct Link;
+#[async_trait]
+impl Replicator for Link {
+    fn capabilities(&self) -> ReplicatorCapabilities {
+        ReplicatorCapabilities::observe_only()
+    }
+    async fn status(&self) -> Result<dr_core::ReplicationStatus, ProviderError> {
+        Ok(dr_core::ReplicationStatus::new(
+            dr_core::ReplicationState::Replicating,
+            None,
+        ))
+    }
+    async fn stop(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    async fn reverse(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.router("t.router", |s: &Settings| {
+        let targets: Vec<String> = s
+            .deserialize::<std::collections::BTreeMap<String, serde_json::Value>>()?
+            .get("targets")
+            .and_then(|t| t.as_array().cloned())
+            .ok_or_else(|| ConfigError::key("targets", "missing required setting"))?
+            .into_iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        let weighted = s.get("weighted").and_then(|v| v.as_bool()).unwrap_or(true);
+        Ok(Arc::new(Router(targets, weighted)))
+    });
+    r.probe("t.probe", |s: &Settings| {
+        if let Some(u) = s.get("url") {
+            if !u.as_str().unwrap_or("").starts_with("http") {
+                return Err(ConfigError::key("url", "must be an http(s) URL"));
+            }
+        }
+        Ok(Arc::new(Probe))
+    });
+    r.store("t.db", |_| Ok(Arc::new(Store)));
+    r.replicator("t.link", |_| Ok(Arc::new(Link)));
+    r
+}
+
+fn env(name: &str) -> Option<String> {
+    (name == "SET").then(|| "value-from-env".to_string())
+}
+
+fn check(text: &str) -> Result<Plan, Diagnostics> {
+    Plan::parse("plan.toml", text, &registry(), &LoadOptions::with_env(env))
+}
+
+/// `(line, column, key, message fragment)` of every diagnostic.
+fn errors(text: &str) -> Vec<(usize, usize, String, String)> {
+    let d = check(text).expect_err("plan should be invalid");
+    d.iter()
+        .map(|d| (d.line, d.column, d.key.clone(), d.message.clone()))
+        .collect()
+}
+
+fn assert_one(text: &str, line: usize, column: usize, key: &str, fragment: &str) {
+    let errs = errors(text);
+    assert!(
+        errs.iter()
+            .any(|(l, c, k, m)| *l == line && *c == column && k == key && m.contains(fragment)),
+        "expected {line}:{column} {key}: …{fragment}…, got {errs:#?}"
+    );
+}
+
+const HEAD: &str = r#"[plan]
+name = "p"
+rto = "15m"
+
+[resources.front]
+provider = "t.router"
+targets = ["east", "west", "maint"]
+
+[resources.web]
+provider = "t.probe"
+
+[resources.db]
+provider = "t.db"
+
+[resources.link]
+provider = "t.link"
+"#;
+// HEAD is 16 lines; the first step table starts on line 17.
+
+#[test]
+fn a_valid_plan_loads_with_typed_steps() {
+    let plan = check(&format!(
+        "{HEAD}
+[[steps]]
+id = \"maint\"
+action = \"traffic.set\"
+router = \"front\"
+split = {{ maint = 100 }}
+
+[[steps]]
+id = \"shift\"
+action = \"traffic.shift\"
+router = \"front\"
+to = \"west\"
+phases = [20, 40, 60, 80, 100]
+gate = {{ probe = \"web\", healthy_for = \"2m\", every = \"10s\" }}
+on_failure = \"rollback\"
+depends_on = [\"maint\"]
+"
+    ))
+    .unwrap();
+    assert_eq!(plan.name, "p");
+    assert_eq!(plan.rto, Some(std::time::Duration::from_secs(900)));
+    assert_eq!(plan.steps.len(), 2);
+    assert_eq!(plan.steps[1].on_failure, OnFailure::Rollback);
+    assert_eq!(plan.steps[1].line, 24);
+    match &plan.steps[1].action {
+        StepAction::TrafficShift {
+            phases,
+            gate: Some(g),
+            ..
+        } => {
+            assert_eq!(phases, &vec![20, 40, 60, 80, 100]);
+            assert_eq!(g.every, std::time::Duration::from_secs(10));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(plan.resource("front").unwrap().router().is_some());
+    assert!(plan.resource("web").unwrap().probe().is_some());
+}
+
+#[test]
+fn unknown_provider() {
+    assert_one(
+        "[plan]\nname = \"p\"\n[resources.x]\nprovider = \"nope.thing\"\n",
+        4,
+        12,
+        "resources.x.provider",
+        "unknown provider `nope.thing`",
+    );
+}
+
+#[test]
+fn unknown_resource() {
+    assert_one(
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"traffic.set\"\nrouter = \"frnt\"\nsplit = {{ west = 100 }}\n"
+        ),
+        20,
+        10,
+        "steps[0].router",
+        "unknown resource `frnt` (did you mean `front`?)",
+    );
+}
+
+#[test]
+fn unknown_action() {
+    assert_one(
+        &format!("{HEAD}[[steps]]\nid = \"a\"\naction = \"traffic.sett\"\n"),
+        19,
+        10,
+        "steps[0].action",
+        "unknown action `traffic.sett` (did you mean `traffic.set`?)",
+    );
+}
+
+#[test]
+fn action_resource_kind_mismatch() {
+    assert_one(
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"datastore.promote\"\nstore = \"front\"\n"
+        ),
+        20,
+        9,
+        "steps[0].store",
+        "resource `front` (provider `t.router`) is not a store",
+    );
+}
+
+#[test]
+fn missing_capability() {
+    assert_one(
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"replication.stop\"\nreplicator = \"link\"\n"
+        ),
+        20,
+        14,
+        "steps[0].replicator",
+        "cannot stop replication",
+    );
+    assert_one(
+        &format!("{HEAD}[[steps]]\nid = \"a\"\naction = \"datastore.flush\"\nstore = \"db\"\n"),
+        20,
+        9,
+        "steps[0].store",
+        "cannot flush",
+    );
+    assert_one(
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"traffic.set\"\nrouter = \"front\"\nscope = \"WEU\"\nsplit = {{ west = 100 }}\n"
+        ),
+        21,
+        9,
+        "steps[0].scope",
+        "does not accept scope `WEU`",
+    );
+}
+
+#[test]
+fn duplicate_step_ids() {
+    assert_one(
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\n\n[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\n"
+        ),
+        23,
+        6,
+        "steps[1].id",
+        "duplicate step id `a` (first used on line 18)",
+    );
+}
+
+#[test]
+fn missing_dependency() {
+    assert_one(
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\ndepends_on = [\"b\"]\n"
+        ),
+        21,
+        15,
+        "steps[0].depends_on[0]",
+        "depends on unknown step `b`",
+    );
+}
+
+#[test]
+fn dependency_cycle_is_named() {
+    let text = format!(
+        "{HEAD}[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\ndepends_on = [\"c\"]\n\n\
+         [[steps]]\nid = \"b\"\naction = \"wait\"\nduration = \"1s\"\ndepends_on = [\"a\"]\n\n\
+         [[steps]]\nid = \"c\"\naction = \"wait\"\nduration = \"1s\"\ndepends_on = [\"b\"]\n"
+    );
+    assert_one(
+        &text,
+        21,
+        15,
+        "steps[0].depends_on[0]",
+        "dependency cycle: a -> c -> b -> a",
+    );
+    assert_eq!(errors(&text).len(), 1, "a cycle is reported once");
+}
+
+#[test]
+fn weights_not_summing_to_100_or_naming_unknown_targets() {
+    assert_one(
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"traffic.set\"\nrouter = \"front\"\nsplit = {{ east = 90, west = 20 }}\n"
+        ),
+        21,
+        9,
+        "steps[0].split",
+        "weights sum to 110, not 100",
+    );
+    assert_one(
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"traffic.set\"\nrouter = \"front\"\nsplit = {{ north = 100 }}\n"
+        ),
+        21,
+        11,
+        "steps[0].split.north",
+        "unknown target `north`",
+    );
+}
+
+#[test]
+fn unparsable_durations() {
+    assert_one(
+        &format!("{HEAD}[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"10 parsecs\"\n"),
+        20,
+        12,
+        "steps[0].duration",
+        "unparsable duration `10 parsecs`",
+    );
+    assert_one(
+        "[plan]\nname = \"p\"\nrto = \"soon\"\n",
+        3,
+        7,
+        "plan.rto",
+        "unparsable duration",
+    );
+}
+
+#[test]
+fn unset_env_var_is_an_error_not_an_empty_string() {
+    assert_one(
+        "[plan]\nname = \"p\"\n[resources.w]\nprovider = \"t.probe\"\nurl = \"${env:UNSET_VAR}\"\n",
+        5,
+        7,
+        "resources.w.url",
+        "environment variable `UNSET_VAR` is not set",
+    );
+    let plan = check("[plan]\nname = \"p\"\n[resources.w]\nprovider = \"t.probe\"\nurl = \"https://x/${env:SET}\"\n").unwrap();
+    assert_eq!(
+        plan.resources[0].settings.str("url").unwrap(),
+        "https://x/value-from-env"
+    );
+    assert_eq!(
+        plan.redactor().redact("token value-from-env"),
+        "token ******"
+    );
+}
+
+#[test]
+fn phases_not_increasing_or_not_ending_at_100() {
+    let step = |phases: &str| {
+        format!(
+            "{HEAD}[[steps]]\nid = \"s\"\naction = \"traffic.shift\"\nrouter = \"front\"\nto = \"west\"\nphases = {phases}\n"
+        )
+    };
+    assert_one(
+        &step("[20, 60, 40, 100]"),
+        22,
+        19,
+        "steps[0].phases[2]",
+        "phases must increase: 40 after 60",
+    );
+    assert_one(
+        &step("[20, 40, 80]"),
+        22,
+        19,
+        "steps[0].phases[2]",
+        "phases must end at 100, not 80",
+    );
+}
+
+#[test]
+fn unknown_keys_and_missing_keys_are_pointed_at() {
+    assert_one(
+        &format!("{HEAD}[[steps]]\nid = \"a\"\naction = \"wait\"\nduraton = \"1s\"\n"),
+        20,
+        1,
+        "steps[0].duraton",
+        "unknown key `duraton`",
+    );
+    assert_one(
+        &format!("{HEAD}[[steps]]\nid = \"a\"\naction = \"wait\"\n"),
+        17,
+        1,
+        "steps[0].duration",
+        "missing required key `duration`",
+    );
+    assert_one(
+        "[plan]\nname = \"p\"\nnmae = 1\n",
+        3,
+        1,
+        "plan.nmae",
+        "unknown key `nmae`",
+    );
+}
+
+#[test]
+fn provider_config_errors_point_at_the_setting() {
+    assert_one(
+        &format!("{HEAD}[resources.bad]\nprovider = \"t.probe\"\nurl = \"ftp://x\"\n"),
+        19,
+        7,
+        "resources.bad.url",
+        "must be an http(s) URL",
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = format!(
+        "{HEAD}[[steps]]\nid = \"a\"\naction = \"wat\"\n\n[[steps]]\nid = \"b\"\naction = \"wait\"\nduration = \"x\"\ndepends_on = [\"zz\"]\n"
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+}
+
+#[test]
+fn json_plans_get_the_same_checks_with_positions() {
+    let text = r#"{
+  "plan": {"name": "p"},
+  "resources": {"front": {"provider": "t.router", "targets": ["east", "west"]}},
+  "steps": [
+    {"id": "a", "action": "traffic.set", "router": "front", "split": {"east": 50, "west": 40}}
+  ]
+}"#;
+    let d = Plan::parse("plan.json", text, &registry(), &LoadOptions::with_env(env)).unwrap_err();
+    let d = d.iter().next().unwrap();
+    assert_eq!(
+        (d.line, d.column, d.key.as_str()),
+        (5, 70, "steps[0].split")
+    );
+    assert_eq!(
+        d.to_string(),
+        "plan.json:5:70: steps[0].split: weights sum to 90, not 100"
+    );
+}
+
+#[test]
+fn syntax_errors_have_positions() {
+    let d = check("[plan]\nname = \"p\"\n[[steps]\n").unwrap_err();
+    assert_eq!(d.len(), 1);
+    let d = d.iter().next().unwrap();
+    assert_eq!(d.line, 3);
+    assert!(d.message.contains("TOML syntax error"), "{}", d.message);
+}
