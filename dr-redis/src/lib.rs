@@ -1,7 +1,60 @@
-//! dr provider crate for redis.
+//! # dr-redis: Redis primary/replica failover for `dr` plans
+//!
+//! Per-region Redis (a primary in one region, a replica in the other) is the cache a
+//! failover must promote, fence, flush and measure. This crate is the `provider =
+//! "redis"` of a plan, one server per resource, acting as all three kinds at once:
+//!
+//! - [`RedisStore`] ([`DataStore`](dr_core::DataStore)): role from `INFO
+//!   replication`; `promote` makes a writable primary (`FAILOVER` when the old primary
+//!   is alive, `REPLICAOF NO ONE` when it is not); `fence` makes the old primary refuse
+//!   writes (a replica of the new one, or a `min-replicas-to-write` guard it cannot
+//!   meet), and says so when it cannot be reached; `flush` drops the cache.
+//! - [`RedisReplicator`] ([`Replicator`](dr_core::Replicator)): the link from `peer`
+//!   into `url`: state, lag in bytes (replication offsets) and as a duration; `stop`;
+//!   `reverse` (the old primary follows the new one).
+//! - [`RedisProbe`] ([`HealthProbe`](dr_core::HealthProbe)): `PING` plus the expected role.
+//!
+//! ```toml
+//! [resources.cache_west]
+//! provider = "redis"
+//! url = "redis://10.1.0.7:6379"          # this server (rediss:// for TLS)
+//! password = "${env:REDIS_PASSWORD}"
+//! peer = "redis://10.0.0.7:6379"         # the other region's server
+//! expect_role = "replica"                # for the probe
+//! ```
+//!
+//! Every call connects afresh with the configured `timeout` (a failover restarts
+//! servers; a cached connection would point at the past), reads the state it
+//! changed back, and maps failures to [`ProviderError`](dr_core::ProviderError)
+//! kinds: unreachable is `transient`, a wrong password `auth`, `READONLY` a
+//! `conflict`. Nothing retries here; the executor does.
 #![warn(missing_docs)]
+
+mod config;
+mod error;
+mod node;
+mod probe;
+mod replicator;
+mod store;
+
+use std::sync::Arc;
 
 use dr_core::Registry;
 
-/// Registers this crate's providers.
-pub fn register(_registry: &mut Registry) {}
+pub use config::{DEFAULT_FAILOVER_TIMEOUT, DEFAULT_TIMEOUT, ExpectRole, PromoteMode, RedisConfig};
+pub use probe::RedisProbe;
+pub use replicator::RedisReplicator;
+pub use store::RedisStore;
+
+/// Registers `provider = "redis"` as a store, a replicator and a probe.
+pub fn register(registry: &mut Registry) {
+    registry.store("redis", |settings| {
+        Ok(Arc::new(RedisStore::from_settings(settings)?))
+    });
+    registry.replicator("redis", |settings| {
+        Ok(Arc::new(RedisReplicator::from_settings(settings)?))
+    });
+    registry.probe("redis", |settings| {
+        Ok(Arc::new(RedisProbe::from_settings(settings)?))
+    });
+}

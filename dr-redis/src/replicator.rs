@@ -1,0 +1,283 @@
+//! [`RedisReplicator`]: the replication link from `peer` (source) to `url` (target).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use dr_core::{
+    ErrorKind, ProviderError, ReplicationState, ReplicationStatus, Replicator,
+    ReplicatorCapabilities, Settings,
+};
+
+use crate::config::RedisConfig;
+use crate::error::PROVIDER;
+use crate::node::{Node, NodeRole, ReplInfo};
+
+/// The replication link into the server at `url` (the target) from `peer` (the
+/// source), as a [`Replicator`].
+///
+/// `status()` reads the target's `INFO replication`:
+/// - target is a replica: `replicating` while `master_link_status:up`, else `broken`.
+///   `lag_bytes` = the source's `master_repl_offset` − the target's `slave_repl_offset`
+///   (read in that order, so it never under-reports), when the source can be reached.
+///   `lag` is zero when no byte is missing, else `master_last_io_seconds_ago` + 1s
+///   (Redis counts whole seconds) while the link is up, and
+///   `master_link_down_since_seconds` + 1s once it is down: every write the target
+///   may lack was accepted by the source within that window.
+/// - target is a primary that the source follows (after `reverse()`): the reversed
+///   link, from the target's `slaveN` line (`state=online` is `replicating`; byte lag
+///   from the offsets; `lag=` seconds since the last ACK + 1s).
+/// - target is a primary nobody follows: `paused` (stopped), no lag.
+///
+/// `stop()` makes the target stop following (`REPLICAOF NO ONE`); `reverse()` makes
+/// the source a replica of the target (`REPLICAOF target`), for failback.
+#[derive(Debug)]
+pub struct RedisReplicator {
+    config: RedisConfig,
+    target: Node,
+    source: Option<Node>,
+}
+
+impl RedisReplicator {
+    /// A replicator for the link into the server in `config` (no I/O).
+    pub fn new(config: RedisConfig) -> Result<Self, dr_core::ConfigError> {
+        let target = config.node()?;
+        let source = config.peer_node()?;
+        Ok(RedisReplicator {
+            config,
+            target,
+            source,
+        })
+    }
+
+    /// Builds the replicator from a plan resource's settings.
+    pub fn from_settings(settings: &Settings) -> Result<Self, dr_core::ConfigError> {
+        Self::new(RedisConfig::from_settings(settings)?)
+    }
+
+    /// The source the target follows: `peer` when set, else the address it reports.
+    fn source_for(&self, host: &str, port: u16) -> Option<Node> {
+        if let Some(s) = &self.source {
+            return Some(s.clone());
+        }
+        let scheme = if self.config.url.starts_with("rediss://") {
+            "rediss"
+        } else {
+            "redis"
+        };
+        Node::new(
+            &format!("{scheme}://{host}:{port}"),
+            self.config.password.as_deref(),
+            self.target.timeout(),
+        )
+        .ok()
+    }
+
+    async fn status_inner(&self) -> Result<ReplicationStatus, ProviderError> {
+        let target = self.target.replication().await?;
+        let status = match &target.role {
+            NodeRole::Replica(side) => {
+                // The source first: its offset read before the target's can only be
+                // smaller than the one that matches, so the byte lag is never too low.
+                let source_offset = match self.source_for(&side.master_host, side.master_port) {
+                    Some(source) => match source.replication().await {
+                        Ok(info) if info.is_master() => Some(info.master_repl_offset),
+                        _ => None,
+                    },
+                    None => None,
+                };
+                let target = if source_offset.is_some() {
+                    self.target.replication().await?
+                } else {
+                    target.clone()
+                };
+                let Some(side) = target.replica() else {
+                    // Promoted in between; report what it is now.
+                    return Box::pin(self.status_inner()).await;
+                };
+                let lag_bytes = source_offset.map(|o| o.saturating_sub(side.offset));
+                link_status(
+                    side.link_up,
+                    lag_bytes,
+                    if side.link_up {
+                        side.last_io_secs
+                    } else {
+                        side.down_since_secs
+                    },
+                )
+            }
+            NodeRole::Master { replicas } => {
+                let follower = replicas.iter().find(|r| match &self.source {
+                    Some(s) => s.is(&r.ip, r.port),
+                    None => true,
+                });
+                match follower {
+                    Some(r) => link_status(
+                        r.state == "online",
+                        Some(target.master_repl_offset.saturating_sub(r.offset)),
+                        r.lag_secs,
+                    ),
+                    None => ReplicationStatus::new(ReplicationState::Paused, None),
+                }
+            }
+        };
+        Ok(status)
+    }
+
+    async fn stop_inner(&self) -> Result<(), ProviderError> {
+        let mut conn = self.target.connect().await?;
+        let info = self.target.info(&mut conn).await?;
+        if info.replica().is_some() {
+            let _: String = self
+                .target
+                .query(&mut conn, redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
+                .await?;
+            let info = self.target.info(&mut conn).await?;
+            if !info.is_master() {
+                return Err(ProviderError::fatal(format!(
+                    "{} still follows a primary after REPLICAOF NO ONE",
+                    self.target.addr()
+                )));
+            }
+        } else if self.reversed(&info) {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "the link is reversed ({} follows {}); stopping it would leave two primaries",
+                    self.source.as_ref().map(Node::addr).unwrap_or_default(),
+                    self.target.addr()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the source follows the target (the link after `reverse()`).
+    fn reversed(&self, target: &ReplInfo) -> bool {
+        match &self.source {
+            Some(s) => target.replicas().iter().any(|r| s.is(&r.ip, r.port)),
+            None => false,
+        }
+    }
+
+    async fn reverse_inner(&self) -> Result<(), ProviderError> {
+        let source = self.source.as_ref().ok_or_else(|| {
+            ProviderError::invalid("reverse needs `peer` (the old primary) in the settings")
+        })?;
+        let target = self.target.replication().await?;
+        if !target.is_master() {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{} is still a replica: promote it (or stop the link) before reversing",
+                    self.target.addr()
+                ),
+            ));
+        }
+        let mut conn = source.connect().await?;
+        let info = source.info(&mut conn).await?;
+        let follows_target = |info: &ReplInfo| {
+            info.replica().is_some_and(|s| {
+                s.master_port == self.target.port() && s.master_host == self.target.host()
+            })
+        };
+        if !follows_target(&info) {
+            let _: String = source
+                .query(
+                    &mut conn,
+                    redis::cmd("REPLICAOF")
+                        .arg(self.target.host())
+                        .arg(self.target.port()),
+                )
+                .await?;
+            let info = source.info(&mut conn).await?;
+            if !follows_target(&info) {
+                return Err(ProviderError::fatal(format!(
+                    "{} does not follow {} after REPLICAOF",
+                    source.addr(),
+                    self.target.addr()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A link's status from whether it is up, its byte lag (if known) and the seconds
+/// Redis reports for it (since the last I/O while up, since it went down otherwise).
+fn link_status(up: bool, lag_bytes: Option<u64>, secs: Option<u64>) -> ReplicationStatus {
+    let lag = if up && lag_bytes == Some(0) {
+        Some(Duration::ZERO)
+    } else {
+        // Whole seconds, truncated by Redis: round up.
+        secs.map(|s| Duration::from_secs(s + 1))
+    };
+    let state = if up {
+        ReplicationState::Replicating
+    } else {
+        ReplicationState::Broken
+    };
+    ReplicationStatus {
+        state,
+        lag,
+        lag_bytes,
+        last_sync: lag.and_then(|l| chrono::Duration::from_std(l).ok().map(|l| Utc::now() - l)),
+    }
+}
+
+fn tag(err: ProviderError, operation: &str) -> ProviderError {
+    err.with_provider(PROVIDER).with_operation(operation)
+}
+
+#[async_trait]
+impl Replicator for RedisReplicator {
+    fn capabilities(&self) -> ReplicatorCapabilities {
+        let mut caps = ReplicatorCapabilities::full();
+        caps.reverse = self.source.is_some();
+        caps
+    }
+
+    async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
+        self.status_inner().await.map_err(|e| tag(e, "status"))
+    }
+
+    async fn stop(&self) -> Result<(), ProviderError> {
+        self.stop_inner().await.map_err(|e| tag(e, "stop"))
+    }
+
+    async fn reverse(&self) -> Result<(), ProviderError> {
+        self.reverse_inner().await.map_err(|e| tag(e, "reverse"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_up_link_in_sync_has_no_lag() {
+        let s = link_status(true, Some(0), Some(7));
+        assert_eq!(s.state, ReplicationState::Replicating);
+        assert_eq!(s.lag, Some(Duration::ZERO));
+        assert_eq!(s.lag_bytes, Some(0));
+    }
+
+    #[test]
+    fn a_behind_link_rounds_seconds_up() {
+        let s = link_status(true, Some(4096), Some(0));
+        assert_eq!(s.lag, Some(Duration::from_secs(1)));
+        let s = link_status(true, None, Some(2));
+        assert_eq!(s.lag, Some(Duration::from_secs(3)));
+        assert_eq!(s.lag_bytes, None);
+    }
+
+    #[test]
+    fn a_down_link_is_broken_with_the_down_time_as_lag() {
+        let s = link_status(false, None, Some(5));
+        assert_eq!(s.state, ReplicationState::Broken);
+        assert_eq!(s.lag, Some(Duration::from_secs(6)));
+        assert!(s.last_sync.is_some());
+        let never = link_status(false, None, None);
+        assert_eq!(never.lag, None, "never connected: no lag to report");
+    }
+}

@@ -1,0 +1,384 @@
+//! [`RedisStore`]: role, promote, fence and flush of one Redis server.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dr_core::{DataStore, ErrorKind, ProviderError, Role, Settings, StoreCapabilities};
+use redis::aio::MultiplexedConnection;
+
+use crate::config::{PromoteMode, RedisConfig};
+use crate::error::{PROVIDER, from_redis};
+use crate::node::{FENCE_MIN_REPLICAS, Node, ReplInfo, ReplicaSide};
+
+/// How often a planned switchover is polled.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A Redis server as a [`DataStore`].
+///
+/// - `role()`: `role:master` is `Primary`, `role:slave` is `Replica { of: "host:port" }`.
+/// - `writable()`: a primary whose `min-replicas-to-write` guard is met; never a replica.
+///   Nothing is written to find out.
+/// - `promote()`: a replica becomes a writable primary. With [`PromoteMode::Auto`]
+///   (the default) that is a planned switchover (`FAILOVER TO`, sent to the current
+///   primary, which waits until this replica has every write and then becomes its
+///   replica) when the primary is reachable and the link is up, and an unplanned one
+///   (`REPLICAOF NO ONE`) otherwise. A fence left by `fence()` is lifted.
+/// - `fence()`: a primary stops accepting writes: it becomes a replica of `peer`
+///   when `peer` is a reachable primary (`REPLICAOF`), else `min-replicas-to-write`
+///   is set to an unreachable number so every write fails with `NOREPLICAS`. A server
+///   that cannot be reached is an error (kind `transient`), never a silent success.
+/// - `flush()`: `FLUSHALL` on a primary (the rebuilt cache); a replica refuses it
+///   (kind `conflict`).
+///
+/// Every call reads the state back and fails when it is not what was asked for.
+#[derive(Debug)]
+pub struct RedisStore {
+    config: RedisConfig,
+    node: Node,
+    peer: Option<Node>,
+}
+
+impl RedisStore {
+    /// A store for the server in `config` (no I/O).
+    pub fn new(config: RedisConfig) -> Result<Self, dr_core::ConfigError> {
+        let node = config.node()?;
+        let peer = config.peer_node()?;
+        Ok(RedisStore { config, node, peer })
+    }
+
+    /// Builds the store from a plan resource's settings.
+    pub fn from_settings(settings: &Settings) -> Result<Self, dr_core::ConfigError> {
+        Self::new(RedisConfig::from_settings(settings)?)
+    }
+
+    /// The primary a replica follows: `peer` when set, else the address it reports.
+    fn primary_of(&self, side: &ReplicaSide) -> Result<Node, ProviderError> {
+        if let Some(peer) = &self.peer {
+            return Ok(peer.clone());
+        }
+        let scheme = if self.config.url.starts_with("rediss://") {
+            "rediss"
+        } else {
+            "redis"
+        };
+        Node::new(
+            &format!("{scheme}://{}:{}", side.master_host, side.master_port),
+            self.config.password.as_deref(),
+            self.node.timeout(),
+        )
+        .map_err(ProviderError::invalid)
+    }
+
+    async fn role_inner(&self) -> Result<Role, ProviderError> {
+        let info = self.node.replication().await?;
+        Ok(match info.replica() {
+            Some(side) => Role::Replica {
+                of: Some(format!("{}:{}", side.master_host, side.master_port)),
+            },
+            None => Role::Primary,
+        })
+    }
+
+    async fn writable_inner(&self) -> Result<bool, ProviderError> {
+        let mut conn = self.node.connect().await?;
+        let info = self.node.info(&mut conn).await?;
+        self.node.writable(&mut conn, &info).await
+    }
+
+    async fn promote_inner(&self) -> Result<(), ProviderError> {
+        let mut conn = self.node.connect().await?;
+        let info = self.node.info(&mut conn).await?;
+        if let Some(side) = info.replica() {
+            match self.config.promote {
+                PromoteMode::Force => self.replicaof_no_one(&mut conn).await?,
+                PromoteMode::Failover => {
+                    let primary = self.primary_of(side)?;
+                    self.switchover(&primary).await?
+                }
+                PromoteMode::Auto => {
+                    let primary = self.primary_of(side)?;
+                    let reachable = side.link_up
+                        && matches!(primary.replication().await, Ok(p) if p.is_master());
+                    if reachable {
+                        self.switchover(&primary).await?
+                    } else {
+                        tracing::info!(
+                            server = %self.node.addr(),
+                            primary = %primary.addr(),
+                            "primary unreachable or link down: unplanned promotion"
+                        );
+                        self.replicaof_no_one(&mut conn).await?
+                    }
+                }
+            }
+        }
+        // A switchover may have dropped our connection; start afresh.
+        let mut conn = self.node.connect().await?;
+        let info = self.node.info(&mut conn).await?;
+        if !info.is_master() {
+            return Err(ProviderError::fatal(format!(
+                "{} is still a replica after promotion",
+                self.node.addr()
+            )));
+        }
+        self.unfence(&mut conn, &info).await?;
+        let info = self.node.info(&mut conn).await?;
+        if !self.node.writable(&mut conn, &info).await? {
+            return Err(ProviderError::fatal(format!(
+                "{} is a primary but still refuses writes (min-replicas-to-write is set and not met)",
+                self.node.addr()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn replicaof_no_one(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> Result<(), ProviderError> {
+        let _: String = self
+            .node
+            .query(conn, redis::cmd("REPLICAOF").arg("NO").arg("ONE"))
+            .await?;
+        Ok(())
+    }
+
+    /// Lifts the `min-replicas-to-write` fence that [`fence`](DataStore::fence) sets
+    /// (and only that value; a guard the operator configured is left alone).
+    async fn unfence(
+        &self,
+        conn: &mut MultiplexedConnection,
+        info: &ReplInfo,
+    ) -> Result<(), ProviderError> {
+        if info.min_slaves_good_slaves.is_none() {
+            return Ok(());
+        }
+        if self.node.config_u64(conn, "min-replicas-to-write").await? == FENCE_MIN_REPLICAS {
+            let _: String = self
+                .node
+                .query(
+                    conn,
+                    redis::cmd("CONFIG")
+                        .arg("SET")
+                        .arg("min-replicas-to-write")
+                        .arg(0),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A planned switchover: `FAILOVER TO <this server>` on its primary, then wait
+    /// until this server is the primary.
+    async fn switchover(&self, primary: &Node) -> Result<(), ProviderError> {
+        let mut pconn = primary.connect().await?;
+        let pinfo = primary.info(&mut pconn).await?;
+        if !pinfo.is_master() {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "planned switchover: {} is not a primary, so it cannot hand over to {}",
+                    primary.addr(),
+                    self.node.addr()
+                ),
+            ));
+        }
+        let in_progress = pinfo
+            .failover_state
+            .as_deref()
+            .is_some_and(|s| s != "no-failover");
+        if !in_progress {
+            let replicas = pinfo.replicas();
+            let me = replicas
+                .iter()
+                .find(|r| self.node.is(&r.ip, r.port))
+                .or(if replicas.len() == 1 {
+                    replicas.first()
+                } else {
+                    None
+                })
+                .ok_or_else(|| {
+                    ProviderError::new(
+                        ErrorKind::Transient,
+                        format!(
+                            "planned switchover: {} is not among the replicas of {} yet",
+                            self.node.addr(),
+                            primary.addr()
+                        ),
+                    )
+                })?;
+            let timeout_ms = self.config.failover_timeout.as_millis() as u64;
+            let sent = Node::try_query::<String>(
+                &mut pconn,
+                redis::cmd("FAILOVER")
+                    .arg("TO")
+                    .arg(&me.ip)
+                    .arg(me.port)
+                    .arg("TIMEOUT")
+                    .arg(timeout_ms),
+            )
+            .await;
+            if let Err(e) = sent {
+                let not_ready = e.detail().is_some_and(|d| d.contains("not online"));
+                let mut err = from_redis(e, &primary.addr());
+                if not_ready {
+                    err = ProviderError::transient(format!(
+                        "planned switchover: {} is still syncing from {}",
+                        self.node.addr(),
+                        primary.addr()
+                    ));
+                }
+                return Err(err);
+            }
+        }
+        let deadline = Instant::now() + self.config.failover_timeout + self.node.timeout();
+        loop {
+            tokio::time::sleep(POLL).await;
+            if let Ok(info) = self.node.replication().await
+                && info.is_master()
+            {
+                return Ok(());
+            }
+            if let Ok(p) = primary.replication().await
+                && p.is_master()
+                && p.failover_state.as_deref() == Some("no-failover")
+            {
+                return Err(ProviderError::transient(format!(
+                    "planned switchover: {} abandoned FAILOVER (the replica {} did not catch up \
+                     within {:?}); it is still the primary",
+                    primary.addr(),
+                    self.node.addr(),
+                    self.config.failover_timeout
+                )));
+            }
+            if Instant::now() >= deadline {
+                return Err(ProviderError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "planned switchover from {} to {} did not finish within {:?}",
+                        primary.addr(),
+                        self.node.addr(),
+                        self.config.failover_timeout
+                    ),
+                ));
+            }
+        }
+    }
+
+    async fn fence_inner(&self) -> Result<(), ProviderError> {
+        let mut conn = self.node.connect().await.map_err(|e| {
+            ProviderError::new(
+                e.kind().clone(),
+                format!(
+                    "cannot fence {}: {}; it may still accept writes from clients that reach it",
+                    self.node.addr(),
+                    e.message()
+                ),
+            )
+        })?;
+        let info = self.node.info(&mut conn).await?;
+        if self.node.writable(&mut conn, &info).await? {
+            let peer_is_primary = match &self.peer {
+                Some(peer) => matches!(peer.replication().await, Ok(p) if p.is_master()),
+                None => false,
+            };
+            match &self.peer {
+                Some(peer) if peer_is_primary => {
+                    let _: String = self
+                        .node
+                        .query(
+                            &mut conn,
+                            redis::cmd("REPLICAOF").arg(peer.host()).arg(peer.port()),
+                        )
+                        .await?;
+                }
+                _ => self.min_replicas_fence(&mut conn).await?,
+            }
+        }
+        let info = self.node.info(&mut conn).await?;
+        if self.node.writable(&mut conn, &info).await? {
+            return Err(ProviderError::fatal(format!(
+                "{} still accepts writes after fencing",
+                self.node.addr()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn min_replicas_fence(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> Result<(), ProviderError> {
+        // The guard is off while min-replicas-max-lag is 0.
+        if self.node.config_u64(conn, "min-replicas-max-lag").await? == 0 {
+            let _: String = self
+                .node
+                .query(
+                    conn,
+                    redis::cmd("CONFIG")
+                        .arg("SET")
+                        .arg("min-replicas-max-lag")
+                        .arg(10),
+                )
+                .await?;
+        }
+        let _: String = self
+            .node
+            .query(
+                conn,
+                redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg("min-replicas-to-write")
+                    .arg(FENCE_MIN_REPLICAS),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn flush_inner(&self) -> Result<(), ProviderError> {
+        let mut conn = self.node.connect().await?;
+        match Node::try_query::<String>(&mut conn, &redis::cmd("FLUSHALL")).await {
+            Ok(_) => Ok(()),
+            Err(e) if crate::error::refuses_writes(&e) => Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{} refuses FLUSHALL ({}): flush the primary, its replicas follow",
+                    self.node.addr(),
+                    e.code().unwrap_or("READONLY")
+                ),
+            )),
+            Err(e) => Err(from_redis(e, &self.node.addr())),
+        }
+    }
+}
+
+fn tag(err: ProviderError, operation: &str) -> ProviderError {
+    err.with_provider(PROVIDER).with_operation(operation)
+}
+
+#[async_trait]
+impl DataStore for RedisStore {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::full()
+    }
+
+    async fn role(&self) -> Result<Role, ProviderError> {
+        self.role_inner().await.map_err(|e| tag(e, "role"))
+    }
+
+    async fn writable(&self) -> Result<bool, ProviderError> {
+        self.writable_inner().await.map_err(|e| tag(e, "writable"))
+    }
+
+    async fn promote(&self) -> Result<(), ProviderError> {
+        self.promote_inner().await.map_err(|e| tag(e, "promote"))
+    }
+
+    async fn fence(&self) -> Result<(), ProviderError> {
+        self.fence_inner().await.map_err(|e| tag(e, "fence"))
+    }
+
+    async fn flush(&self) -> Result<(), ProviderError> {
+        self.flush_inner().await.map_err(|e| tag(e, "flush"))
+    }
+}
