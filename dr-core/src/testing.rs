@@ -4,12 +4,22 @@
 //! panics with a message naming the broken rule (and the provider's `Debug`) on
 //! the first violation, so it is meant to be called from a `#[tokio::test]`:
 //!
-//! ```ignore
-//! #[tokio::test]
-//! async fn passes_the_router_conformance_suite() {
-//!     let router = MyRouter::new(emulator_url());
-//!     dr_core::testing::router_conformance(&router).await;
-//! }
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use dr_core::{Registry, Settings};
+//!
+//! // In a provider crate: `#[tokio::test] async fn passes_the_router_conformance_suite()`,
+//! // with the router pointed at the emulator the test started.
+//! let registry = Registry::with_builtins();
+//! let settings = Settings::from_json(
+//!     "front",
+//!     "sim.router",
+//!     serde_json::json!({ "targets": ["east", "west"] }),
+//! );
+//! let router = registry.build_router(&settings).unwrap().unwrap();
+//! dr_core::testing::router_conformance(router.as_ref()).await;
+//! dr_core::testing::router_scope_conformance(router.as_ref(), "WNAM").await;
+//! # }
 //! ```
 //!
 //! The suites mutate the resource they are given (they promote, fence, stop,

@@ -1,0 +1,178 @@
+//! `sim.store`: a store with a role, which is also the replication link into it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::state::{ResourceState, SimRole};
+use super::{Common, SimWorld, opt_duration};
+use crate::{
+    ConfigError, DataStore, ProviderError, ReplicationState, ReplicationStatus, Replicator,
+    ReplicatorCapabilities, Role, Settings, StoreCapabilities,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreConfig {
+    role: SimRole,
+    #[serde(default)]
+    lag: Option<String>,
+    #[serde(default)]
+    latency: Option<String>,
+    #[serde(default)]
+    fail_first: Option<u64>,
+    #[serde(default)]
+    state_file: Option<PathBuf>,
+}
+
+/// A simulated store: `role = "primary"|"replica"`, `lag = "3s"`.
+///
+/// As a [`DataStore`] (capabilities: promote, fence, flush):
+/// - `promote()` makes it a writable primary (and unfences it, stops the link
+///   into it); a no-op on a primary;
+/// - `fence()` makes it refuse writes; a no-op when already fenced;
+/// - `flush()` takes effect once until the store is promoted again;
+/// - `writable()` is `primary && !fenced`.
+///
+/// As a [`Replicator`] (the link into this store; capabilities: stop, reverse),
+/// so a promote step can read its lag: `status()` is `Replicating` with `lag`
+/// while it is a replica whose link was not stopped, `Paused` once it is primary
+/// or after `stop()` (the lag is still reported); `reverse()` makes it
+/// `Replicating` again (now from this store outwards).
+#[derive(Debug)]
+pub struct SimStore {
+    common: Common,
+    role: SimRole,
+    lag: Duration,
+}
+
+impl SimStore {
+    /// Builds the store from a plan resource's settings; without a `state_file`
+    /// its state lives in `world`.
+    pub fn from_settings(settings: &Settings, world: &SimWorld) -> Result<Self, ConfigError> {
+        let cfg: StoreConfig = settings.deserialize()?;
+        Ok(SimStore {
+            common: Common::new(
+                settings,
+                "sim.store",
+                cfg.latency.as_deref(),
+                cfg.fail_first,
+                cfg.state_file,
+                world,
+            )?,
+            role: cfg.role,
+            lag: opt_duration("lag", cfg.lag.as_deref())?,
+        })
+    }
+
+    fn role_in(&self, state: &ResourceState) -> SimRole {
+        state.role.unwrap_or(self.role)
+    }
+
+    fn link_in(&self, state: &ResourceState) -> ReplicationState {
+        state.link.unwrap_or(match self.role {
+            SimRole::Replica => ReplicationState::Replicating,
+            SimRole::Primary => ReplicationState::Paused,
+        })
+    }
+}
+
+#[async_trait]
+impl DataStore for SimStore {
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities::full()
+    }
+
+    async fn role(&self) -> Result<Role, ProviderError> {
+        self.common
+            .read("role", |state, _| match self.role_in(state) {
+                SimRole::Primary => Role::Primary,
+                SimRole::Replica => Role::Replica { of: None },
+            })
+            .await
+    }
+
+    async fn writable(&self) -> Result<bool, ProviderError> {
+        self.common
+            .read("writable", |state, _| {
+                self.role_in(state) == SimRole::Primary && !state.fenced
+            })
+            .await
+    }
+
+    async fn promote(&self) -> Result<(), ProviderError> {
+        self.common
+            .mutate("promote", |state| {
+                if self.role_in(state) == SimRole::Primary {
+                    return Ok(false);
+                }
+                state.role = Some(SimRole::Primary);
+                state.fenced = false;
+                state.flushed = false;
+                state.link = Some(ReplicationState::Paused);
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn fence(&self) -> Result<(), ProviderError> {
+        self.common
+            .mutate("fence", |state| {
+                let changed = !state.fenced;
+                state.fenced = true;
+                Ok(changed)
+            })
+            .await
+    }
+
+    async fn flush(&self) -> Result<(), ProviderError> {
+        self.common
+            .mutate("flush", |state| {
+                let changed = !state.flushed;
+                state.flushed = true;
+                Ok(changed)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Replicator for SimStore {
+    fn capabilities(&self) -> ReplicatorCapabilities {
+        ReplicatorCapabilities::full()
+    }
+
+    async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
+        self.common
+            .read("status", |state, _| {
+                ReplicationStatus::new(self.link_in(state), Some(self.lag))
+            })
+            .await
+    }
+
+    async fn stop(&self) -> Result<(), ProviderError> {
+        self.common
+            .mutate("stop", |state| {
+                if self.link_in(state) == ReplicationState::Paused {
+                    return Ok(false);
+                }
+                state.link = Some(ReplicationState::Paused);
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn reverse(&self) -> Result<(), ProviderError> {
+        self.common
+            .mutate("reverse", |state| {
+                if self.link_in(state) == ReplicationState::Replicating {
+                    return Ok(false);
+                }
+                state.link = Some(ReplicationState::Replicating);
+                Ok(true)
+            })
+            .await
+    }
+}
