@@ -42,7 +42,11 @@ const PROBE_SLACK: Duration = Duration::from_millis(500);
 /// The largest lag a replicator may report before it is considered absurd.
 const ABSURD_LAG: Duration = Duration::from_secs(24 * 3600);
 
-fn ok<T>(what: &str, subject: &dyn std::fmt::Debug, result: Result<T, ProviderError>) -> T {
+fn ok<T>(
+    what: &str,
+    subject: &(dyn std::fmt::Debug + Sync),
+    result: Result<T, ProviderError>,
+) -> T {
     match result {
         Ok(v) => v,
         Err(e) => panic!("conformance: {what} failed on {subject:?}: {e}"),
@@ -51,7 +55,7 @@ fn ok<T>(what: &str, subject: &dyn std::fmt::Debug, result: Result<T, ProviderEr
 
 fn expect_invalid<T: std::fmt::Debug>(
     what: &str,
-    subject: &dyn std::fmt::Debug,
+    subject: &(dyn std::fmt::Debug + Sync),
     result: Result<T, ProviderError>,
 ) {
     match result {

@@ -586,3 +586,158 @@ async fn a_corrupt_state_file_is_a_fatal_error_not_a_reset() {
     assert!(err.to_string().contains("not valid"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "{ not json");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_through_one_state_file_are_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = json!({ "targets": ["a", "b"], "state_file": state_path(&dir) });
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        // A registry per task: as many "processes" sharing the file.
+        let r = router(&Registry::with_builtins(), "front", values.clone());
+        tasks.push(tokio::spawn(async move {
+            for j in 0..10 {
+                let to = if (i + j) % 2 == 0 { "a" } else { "b" };
+                r.apply(&TrafficSplit::all_to(to), None).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let path = Path::new(&values["state_file"].as_str().unwrap()).to_path_buf();
+    assert_eq!(
+        sim::read_invocations(&path, "front").unwrap(),
+        counts(&[("apply", 80)])
+    );
+}
+
+/// The suites must catch broken providers, not only pass good ones.
+mod the_suites_catch_violations {
+    use super::*;
+    use dr_core::{
+        Health, ProviderError, ReplicationStatus, ReplicatorCapabilities, RouterCapabilities,
+        StoreCapabilities, async_trait,
+    };
+    use std::future::Future;
+    use std::sync::Mutex;
+
+    async fn panics(f: impl Future<Output = ()> + Send + 'static) -> String {
+        let err = tokio::spawn(f)
+            .await
+            .expect_err("the suite should have panicked");
+        let payload = err.into_panic();
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
+    /// Accepts any split, known targets or not.
+    #[derive(Debug, Default)]
+    struct Lax(Mutex<Option<TrafficSplit>>);
+
+    #[async_trait]
+    impl TrafficRouter for Lax {
+        fn targets(&self) -> Vec<String> {
+            vec!["a".into(), "b".into()]
+        }
+        fn capabilities(&self) -> RouterCapabilities {
+            RouterCapabilities::weighted()
+        }
+        async fn current(&self, _: Option<&str>) -> Result<TrafficSplit, ProviderError> {
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or(TrafficSplit::all_to("a")))
+        }
+        async fn apply(&self, s: &TrafficSplit, _: Option<&str>) -> Result<(), ProviderError> {
+            *self.0.lock().unwrap() = Some(s.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_router_accepting_unknown_targets() {
+        let msg = panics(async { router_conformance(&Lax::default()).await }).await;
+        assert!(msg.contains("unknown target"), "{msg}");
+    }
+
+    /// Never answers.
+    #[derive(Debug)]
+    struct Hangs;
+
+    #[async_trait]
+    impl HealthProbe for Hangs {
+        async fn probe(&self) -> Result<Health, ProviderError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_hangs() {
+        let msg = panics(async { probe_conformance(&Hangs, Duration::from_secs(5)).await }).await;
+        assert!(msg.contains("did not return within"), "{msg}");
+    }
+
+    /// Claims to fence but stays writable.
+    #[derive(Debug)]
+    struct LeakyFence;
+
+    #[async_trait]
+    impl DataStore for LeakyFence {
+        fn capabilities(&self) -> StoreCapabilities {
+            StoreCapabilities::full()
+        }
+        async fn role(&self) -> Result<Role, ProviderError> {
+            Ok(Role::Primary)
+        }
+        async fn writable(&self) -> Result<bool, ProviderError> {
+            Ok(true)
+        }
+        async fn promote(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn fence(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn flush(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_whose_fence_does_nothing() {
+        let msg = panics(async { store_conformance(&LeakyFence).await }).await;
+        assert!(msg.contains("after fence()"), "{msg}");
+    }
+
+    /// Stop returns Ok but the link keeps replicating.
+    #[derive(Debug)]
+    struct Unstoppable;
+
+    #[async_trait]
+    impl Replicator for Unstoppable {
+        fn capabilities(&self) -> ReplicatorCapabilities {
+            ReplicatorCapabilities::full()
+        }
+        async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
+            Ok(ReplicationStatus::new(ReplicationState::Replicating, None))
+        }
+        async fn stop(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn reverse(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replicator_that_does_not_stop() {
+        let msg = panics(async { replicator_conformance(&Unstoppable).await }).await;
+        assert!(msg.contains("still says replicating"), "{msg}");
+    }
+}
