@@ -112,11 +112,27 @@ impl RedisReplicator {
                     None => true,
                 });
                 match follower {
-                    Some(r) => link_status(
-                        r.state == "online",
-                        Some(target.master_repl_offset.saturating_sub(r.offset)),
-                        r.lag_secs,
-                    ),
+                    Some(r) => {
+                        // The follower's own offset is current; the one in `slaveN` is
+                        // from its last ACK (once a second). Follower first, then the
+                        // target, so the byte lag is never too low.
+                        let own = match &self.source {
+                            Some(s) => match s.replication().await {
+                                Ok(info) => info.replica().map(|side| side.offset),
+                                Err(_) => None,
+                            },
+                            None => None,
+                        };
+                        let (offset, primary_offset) = match own {
+                            Some(o) => (o, self.target.replication().await?.master_repl_offset),
+                            None => (r.offset, target.master_repl_offset),
+                        };
+                        link_status(
+                            r.state == "online",
+                            Some(primary_offset.saturating_sub(offset)),
+                            r.lag_secs,
+                        )
+                    }
                     None => ReplicationStatus::new(ReplicationState::Paused, None),
                 }
             }

@@ -8,7 +8,7 @@ use redis::aio::MultiplexedConnection;
 
 use crate::config::{PromoteMode, RedisConfig};
 use crate::error::{PROVIDER, from_redis};
-use crate::node::{FENCE_MIN_REPLICAS, Node, ReplInfo, ReplicaSide};
+use crate::node::{FENCE_MIN_REPLICAS, Node, ReplInfo, ReplicaEntry, ReplicaSide};
 
 /// How often a planned switchover is polled.
 const POLL: Duration = Duration::from_millis(50);
@@ -188,25 +188,7 @@ impl RedisStore {
             .as_deref()
             .is_some_and(|s| s != "no-failover");
         if !in_progress {
-            let replicas = pinfo.replicas();
-            let me = replicas
-                .iter()
-                .find(|r| self.node.is(&r.ip, r.port))
-                .or(if replicas.len() == 1 {
-                    replicas.first()
-                } else {
-                    None
-                })
-                .ok_or_else(|| {
-                    ProviderError::new(
-                        ErrorKind::Transient,
-                        format!(
-                            "planned switchover: {} is not among the replicas of {} yet",
-                            self.node.addr(),
-                            primary.addr()
-                        ),
-                    )
-                })?;
+            let me = self.wait_online(primary, &mut pconn, pinfo).await?;
             let timeout_ms = self.config.failover_timeout.as_millis() as u64;
             let sent = Node::try_query::<String>(
                 &mut pconn,
@@ -262,6 +244,44 @@ impl RedisStore {
                     ),
                 ));
             }
+        }
+    }
+
+    /// This server's `slaveN` entry on `primary`, once it is `online` (a replica
+    /// that just finished a sync is not online until its first ACK, up to a second
+    /// later, and `FAILOVER` refuses a replica that is not online).
+    async fn wait_online(
+        &self,
+        primary: &Node,
+        pconn: &mut MultiplexedConnection,
+        mut pinfo: ReplInfo,
+    ) -> Result<ReplicaEntry, ProviderError> {
+        let deadline = Instant::now() + self.config.failover_timeout;
+        loop {
+            let replicas = pinfo.replicas();
+            let me =
+                replicas
+                    .iter()
+                    .find(|r| self.node.is(&r.ip, r.port))
+                    .or(if replicas.len() == 1 {
+                        replicas.first()
+                    } else {
+                        None
+                    });
+            match me {
+                Some(me) if me.state == "online" => return Ok(me.clone()),
+                _ if Instant::now() >= deadline => {
+                    return Err(ProviderError::transient(format!(
+                        "planned switchover: {} is not an online replica of {} (state {})",
+                        self.node.addr(),
+                        primary.addr(),
+                        me.map(|m| m.state.as_str()).unwrap_or("not connected")
+                    )));
+                }
+                _ => {}
+            }
+            tokio::time::sleep(POLL).await;
+            pinfo = primary.info(pconn).await?;
         }
     }
 
@@ -337,6 +357,17 @@ impl RedisStore {
 
     async fn flush_inner(&self) -> Result<(), ProviderError> {
         let mut conn = self.node.connect().await?;
+        let info = self.node.info(&mut conn).await?;
+        if info.is_master()
+            && info.min_slaves_good_slaves.is_some()
+            && self
+                .node
+                .config_u64(&mut conn, "min-replicas-to-write")
+                .await?
+                == FENCE_MIN_REPLICAS
+        {
+            return self.flush_fenced(&mut conn).await;
+        }
         match Node::try_query::<String>(&mut conn, &redis::cmd("FLUSHALL")).await {
             Ok(_) => Ok(()),
             Err(e) if crate::error::refuses_writes(&e) => Err(ProviderError::new(
@@ -349,6 +380,37 @@ impl RedisStore {
             )),
             Err(e) => Err(from_redis(e, &self.node.addr())),
         }
+    }
+}
+
+impl RedisStore {
+    /// `FLUSHALL` on a primary fenced by `fence()`: the guard is lifted, the data
+    /// flushed and the guard set again in one pipeline, which the server runs back to
+    /// back (it executes a client's buffered commands before serving another client).
+    async fn flush_fenced(&self, conn: &mut MultiplexedConnection) -> Result<(), ProviderError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("CONFIG")
+            .arg("SET")
+            .arg("min-replicas-to-write")
+            .arg(0)
+            .ignore()
+            .cmd("FLUSHALL")
+            .ignore()
+            .cmd("CONFIG")
+            .arg("SET")
+            .arg("min-replicas-to-write")
+            .arg(FENCE_MIN_REPLICAS)
+            .ignore();
+        let result: redis::RedisResult<()> = pipe.query_async(conn).await;
+        result.map_err(|e| from_redis(e, &self.node.addr()))?;
+        let info = self.node.info(conn).await?;
+        if self.node.writable(conn, &info).await? {
+            return Err(ProviderError::fatal(format!(
+                "{} accepts writes after a fenced flush; fence it again",
+                self.node.addr()
+            )));
+        }
+        Ok(())
     }
 }
 
