@@ -67,17 +67,24 @@
 #![warn(missing_docs)]
 
 mod action;
+pub mod audit;
 pub mod builtin;
 mod duration;
 mod error;
+pub mod executor;
+pub mod journal;
+pub mod lock;
 pub mod plan;
 mod probe;
 mod redact;
 mod registry;
 mod replicator;
+pub mod report;
+pub mod retry;
 mod router;
 mod settings;
 pub mod sim;
+pub mod status;
 mod store;
 
 #[cfg(feature = "testing")]

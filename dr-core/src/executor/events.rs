@@ -1,0 +1,141 @@
+//! The event stream: what the CLI renders as progress and `--json` prints.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::TrafficSplit;
+
+/// One thing that happened during a run. Serialized with an `event` tag, one JSON
+/// object per line (`{"event":"step_started","step":"shift",..}`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A run (or a resumed run) began.
+    RunStarted {
+        /// The run id (`dr resume` and `dr report` take it).
+        run_id: String,
+        /// The plan's name.
+        plan: String,
+        /// Whether this continues a run whose process died.
+        resumed: bool,
+    },
+    /// A step began.
+    StepStarted {
+        /// Step id.
+        step: String,
+        /// Its action.
+        action: String,
+    },
+    /// A step was already completed by the run being resumed.
+    StepSkipped {
+        /// Step id.
+        step: String,
+        /// Why.
+        reason: String,
+    },
+    /// A provider call failed with a retryable error and will be retried.
+    Retrying {
+        /// Step id.
+        step: String,
+        /// The provider operation (`apply`, `promote`).
+        operation: String,
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// How long until the next attempt.
+        delay_ms: u64,
+        /// The error (redacted).
+        error: String,
+    },
+    /// A gate polled its probe and is not satisfied yet.
+    GateWaiting {
+        /// Step id.
+        step: String,
+        /// Probe resource.
+        probe: String,
+        /// What the probe said.
+        status: String,
+        /// Consecutive healthy results so far.
+        consecutive: u32,
+        /// Consecutive healthy results needed.
+        needed: u32,
+        /// Time left before the gate gives up.
+        remaining_ms: u64,
+    },
+    /// A gate was satisfied.
+    GatePassed {
+        /// Step id.
+        step: String,
+        /// Probe resource.
+        probe: String,
+    },
+    /// A traffic phase was applied.
+    PhaseApplied {
+        /// Step id.
+        step: String,
+        /// The phase (percent for the shift's target).
+        phase: u32,
+        /// The split now in place.
+        split: TrafficSplit,
+    },
+    /// An approval step is waiting for a person.
+    ApprovalNeeded {
+        /// Step id.
+        step: String,
+        /// What the approver is asked.
+        message: String,
+    },
+    /// Something worth the operator's attention that does not fail the step
+    /// (`--accept-data-loss` used, a step that cannot be compensated).
+    Warning {
+        /// Step id, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// The warning.
+        message: String,
+    },
+    /// A step ended.
+    StepFinished {
+        /// Step id.
+        step: String,
+        /// `succeeded` or `failed`.
+        status: String,
+        /// How long it took.
+        duration_ms: u64,
+        /// Attempts made (1 + retries).
+        attempts: u32,
+        /// What it changed, for the operator (`front: east 100 -> west 100`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        /// The error, when it failed (redacted).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A completed step was compensated during rollback.
+    RolledBack {
+        /// Step id.
+        step: String,
+        /// `succeeded`, `failed` or `skipped` (nothing to undo / cannot be undone).
+        status: String,
+        /// What was done.
+        detail: String,
+    },
+    /// The run ended; always the last event.
+    RunFinished {
+        /// The run id.
+        run_id: String,
+        /// `succeeded`, `failed` or `rolled_back`.
+        status: String,
+        /// RTO achieved, when the run succeeded.
+        rto_ms: Option<u64>,
+        /// Largest replication lag observed at a stop or promote.
+        rpo_ms: Option<u64>,
+        /// Why the run failed, if it did.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+/// Receives events as they happen. Must be quick: it is called inline.
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;

@@ -1,0 +1,136 @@
+//! Health gates and safety rules.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::Event;
+use super::run::Ctx;
+use crate::plan::{Gate, Resource};
+use crate::{Health, HealthStatus, TrafficSplit};
+
+/// How long a gate waits when neither it nor its step says.
+pub(crate) const DEFAULT_GATE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Probes once, bounded by a timeout; an error counts as "not healthy".
+pub(crate) async fn probe_once(ctx: &Ctx, probe: &str) -> Health {
+    let Some(p) = ctx.plan.resource(probe).and_then(Resource::probe) else {
+        return Health::unhealthy(format!("probe `{probe}` is not available"));
+    };
+    match tokio::time::timeout(Duration::from_secs(60), p.probe()).await {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => Health::unhealthy(ctx.redact(&format!("probe failed: {e}"))),
+        Err(_) => Health::unhealthy("probe did not answer within 60s"),
+    }
+}
+
+/// Holds the gate until it is satisfied. With `fail_fast` (between traffic
+/// phases) an `unhealthy` result fails the gate at once; otherwise it only
+/// resets the count and the gate keeps polling until its deadline.
+pub(crate) async fn hold(
+    ctx: &Ctx,
+    step: &str,
+    gate: &Gate,
+    fail_fast: bool,
+    deadline: Instant,
+) -> Result<(), String> {
+    let needed = gate.times.unwrap_or(1).max(1);
+    let mut consecutive = 0u32;
+    let mut healthy_since: Option<Instant> = None;
+    loop {
+        if ctx.opts.cancel.is_cancelled() {
+            return Err("cancelled".into());
+        }
+        let h = probe_once(ctx, &gate.probe).await;
+        let now = Instant::now();
+        if h.status == HealthStatus::Healthy {
+            consecutive += 1;
+            healthy_since.get_or_insert(now);
+        } else {
+            consecutive = 0;
+            healthy_since = None;
+            if fail_fast && h.status == HealthStatus::Unhealthy {
+                return Err(format!(
+                    "gate: probe `{}` reported unhealthy{}",
+                    gate.probe,
+                    detail(&h)
+                ));
+            }
+        }
+        let held_for = healthy_since.map(|s| now - s).unwrap_or_default();
+        if consecutive >= needed && held_for >= gate.healthy_for.unwrap_or_default() {
+            ctx.emit(Event::GatePassed {
+                step: step.into(),
+                probe: gate.probe.clone(),
+            });
+            return Ok(());
+        }
+        if now >= deadline {
+            return Err(format!(
+                "gate timed out: probe `{}` was {} ({consecutive}/{needed} consecutive healthy results){}",
+                gate.probe,
+                h.status,
+                detail(&h)
+            ));
+        }
+        ctx.emit(Event::GateWaiting {
+            step: step.into(),
+            probe: gate.probe.clone(),
+            status: h.status.to_string(),
+            consecutive,
+            needed,
+            remaining_ms: (deadline - now).as_millis() as u64,
+        });
+        let pause = gate.every.min(deadline - now);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = ctx.opts.cancel.cancelled() => return Err("cancelled".into()),
+        }
+    }
+}
+
+fn detail(h: &Health) -> String {
+    if h.detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", h.detail)
+    }
+}
+
+/// Checks the plan's safety rules for `split` on `router` (before or after a
+/// traffic change). Targets without a linked probe are not judged.
+pub(crate) async fn check_safety(
+    ctx: &Ctx,
+    router: &Resource,
+    split: &TrafficSplit,
+    when: &str,
+) -> Result<(), String> {
+    let rules = &ctx.plan.safety;
+    if !rules.never_route_to_unhealthy && rules.min_healthy_targets == 0 {
+        return Ok(());
+    }
+    let mut healthy = 0u32;
+    for (target, weight) in split.iter() {
+        let Some(probe) = router.health.get(target) else {
+            healthy += 1;
+            continue;
+        };
+        let h = probe_once(ctx, probe).await;
+        if h.is_healthy() {
+            healthy += 1;
+        } else if rules.never_route_to_unhealthy {
+            return Err(format!(
+                "safety ({when} the change): refusing to route {weight}% to `{target}`: probe `{probe}` is {}{}",
+                h.status,
+                detail(&h)
+            ));
+        }
+    }
+    if healthy < rules.min_healthy_targets {
+        return Err(format!(
+            "safety ({when} the change): {healthy} healthy target(s) would carry traffic, min_healthy_targets is {}",
+            rules.min_healthy_targets
+        ));
+    }
+    Ok(())
+}

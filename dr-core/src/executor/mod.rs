@@ -1,0 +1,272 @@
+//! Running a plan: DAG scheduling, retries, gates, rollback, journal and resume.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use dr_core::{Plan, Registry};
+//! use dr_core::executor::{Executor, RunOptions};
+//!
+//! let registry = Registry::with_builtins();
+//! let plan = Plan::load("failover.toml", &registry)?;
+//! let outcome = Executor::new(plan, RunOptions::new(".dr")).run().await?;
+//! println!("{} {}", outcome.run_id, outcome.status);
+//! # Ok(()) }
+//! ```
+
+mod events;
+mod gate;
+mod preview;
+mod run;
+mod steps;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+pub use events::{Event, EventSink};
+pub use preview::StepPreview;
+
+use crate::report::Report;
+use crate::retry::RetryPolicy;
+use crate::{Plan, Registry};
+
+/// Asks a person to approve an `approval` step (the CLI prompts on a terminal).
+#[async_trait]
+pub trait Approver: Send + Sync {
+    /// Whether the person approved `step`.
+    async fn approve(&self, step: &str, message: &str) -> bool;
+}
+
+/// How a run is carried out.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// Holds `runs/<run-id>/journal.jsonl`, `audit.jsonl`, `locks/`.
+    pub state_dir: PathBuf,
+    /// Step ids approved up front (`--approve ID`).
+    pub approvals: BTreeSet<String>,
+    /// Asks interactively for approvals not given up front; without one, an
+    /// unapproved `approval` step fails.
+    pub approver: Option<Arc<dyn Approver>>,
+    /// Let RPO gates pass (with a logged warning) when the lag is too large.
+    pub accept_data_loss: bool,
+    /// Who runs the plan (audit log); default `$USER`.
+    pub operator: String,
+    /// Receives every event.
+    pub events: Option<EventSink>,
+    /// Cancels the run: no new step starts, waits and gates stop.
+    pub cancel: CancellationToken,
+    /// Overrides the plan's `max_parallel`.
+    pub max_parallel: Option<usize>,
+    /// Retry policy for provider calls.
+    pub retry: RetryPolicy,
+    /// Test hook: the process "dies" (the run stops at once, nothing more is
+    /// written) when the journal is about to get entry number N+1.
+    #[doc(hidden)]
+    pub crash_after_journal_entries: Option<usize>,
+}
+
+impl RunOptions {
+    /// Defaults, with `state_dir`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            state_dir: state_dir.into(),
+            approvals: BTreeSet::new(),
+            approver: None,
+            accept_data_loss: false,
+            operator: std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            events: None,
+            cancel: CancellationToken::new(),
+            max_parallel: None,
+            retry: RetryPolicy::default(),
+            crash_after_journal_entries: None,
+        }
+    }
+
+    /// Approves `step` up front.
+    pub fn approve(mut self, step: impl Into<String>) -> Self {
+        self.approvals.insert(step.into());
+        self
+    }
+
+    /// Sets the event sink.
+    pub fn on_event(mut self, sink: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.events = Some(Arc::new(sink));
+        self
+    }
+
+    /// Sets `accept_data_loss`.
+    pub fn accept_data_loss(mut self, yes: bool) -> Self {
+        self.accept_data_loss = yes;
+        self
+    }
+
+    /// Sets the interactive approver.
+    pub fn with_approver(mut self, approver: Arc<dyn Approver>) -> Self {
+        self.approver = Some(approver);
+        self
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the operator name recorded in the audit log.
+    pub fn with_operator(mut self, operator: impl Into<String>) -> Self {
+        self.operator = operator.into();
+        self
+    }
+
+    /// Overrides `max_parallel`.
+    pub fn with_max_parallel(mut self, n: usize) -> Self {
+        self.max_parallel = Some(n.max(1));
+        self
+    }
+
+    /// Sets the cancellation token.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("state_dir", &self.state_dir)
+            .field("approvals", &self.approvals)
+            .field("accept_data_loss", &self.accept_data_loss)
+            .field("operator", &self.operator)
+            .field("max_parallel", &self.max_parallel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every step succeeded (or failed with `on_failure = "continue"`).
+    Succeeded,
+    /// A step failed and the run stopped (aborted, or a rollback could not finish).
+    Failed,
+    /// A step failed and the completed steps were compensated.
+    RolledBack,
+}
+
+impl RunStatus {
+    /// `succeeded`, `failed` or `rolled_back`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::RolledBack => "rolled_back",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The run id.
+    pub run_id: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// The RTO/RPO report.
+    pub report: Report,
+}
+
+/// Why a run could not be carried out at all (a failed *step* is not an error:
+/// it is a run with status `failed` or `rolled_back`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// Another run of the same plan holds the lock.
+    #[error("{0}")]
+    Locked(String),
+    /// The state dir could not be written or read.
+    #[error("state dir: {0}")]
+    Io(#[from] std::io::Error),
+    /// The run to resume does not exist, has finished, or its journal is unreadable.
+    #[error("{0}")]
+    Resume(String),
+    /// The plan stored with the run no longer validates.
+    #[error("the plan stored with the run is invalid:\n{0}")]
+    Plan(crate::Diagnostics),
+    /// The `crash_after_journal_entries` test hook fired.
+    #[error("simulated crash")]
+    Crashed,
+}
+
+/// Runs plans.
+#[derive(Debug, Clone)]
+pub struct Executor {
+    plan: Arc<Plan>,
+    opts: RunOptions,
+}
+
+impl Executor {
+    /// An executor for `plan`.
+    pub fn new(plan: Plan, opts: RunOptions) -> Self {
+        Executor {
+            plan: Arc::new(plan),
+            opts,
+        }
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Executes the plan from the start. Prints nothing; watch the events.
+    pub async fn run(&self) -> Result<RunOutcome, ExecError> {
+        run::start(self.plan.clone(), self.opts.clone()).await
+    }
+
+    /// Continues the run `run_id` whose process died: loads the plan stored with
+    /// the run, skips completed steps and re-applies (idempotently) the step that
+    /// was in flight.
+    pub async fn resume(
+        registry: &Registry,
+        run_id: &str,
+        opts: RunOptions,
+    ) -> Result<RunOutcome, ExecError> {
+        Self::resume_with(registry, run_id, opts, &crate::LoadOptions::default()).await
+    }
+
+    /// [`Executor::resume`] with plan load options (where `${env:..}` comes from).
+    pub async fn resume_with(
+        registry: &Registry,
+        run_id: &str,
+        opts: RunOptions,
+        load: &crate::LoadOptions,
+    ) -> Result<RunOutcome, ExecError> {
+        run::resume(registry, run_id, opts, load).await
+    }
+
+    /// Read-only preview: reads every resource's current state and says what each
+    /// step would change. Calls no mutating provider method.
+    pub async fn preview(&self) -> Vec<StepPreview> {
+        preview::preview(&self.plan).await
+    }
+}
+
+/// The directory of run `run_id` under `state_dir`.
+pub fn run_dir(state_dir: &Path, run_id: &str) -> PathBuf {
+    state_dir.join("runs").join(run_id)
+}

@@ -1,0 +1,332 @@
+//! The run report: RTO and RPO achieved against the plan's targets, per-step
+//! timings and attempts, and a timeline; built from the journal, as JSON or Markdown.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::journal::{self, Entry, Record};
+
+/// One step in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Step id.
+    pub id: String,
+    /// Its action.
+    pub action: String,
+    /// `succeeded`, `failed` or `not_run`.
+    pub status: String,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How long it took.
+    pub duration_ms: Option<u64>,
+    /// Attempts (1 + retries); 0 when it did not run.
+    pub attempts: u32,
+    /// What it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Replication lag observed (stop, promote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
+    /// What rollback did to it, if it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<String>,
+}
+
+/// One line of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Milliseconds since the run started.
+    pub offset_ms: i64,
+    /// What happened.
+    pub what: String,
+}
+
+/// The report of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Run id.
+    pub run_id: String,
+    /// Plan name.
+    pub plan: String,
+    /// SHA-256 of the plan text.
+    pub plan_digest: String,
+    /// `succeeded`, `failed`, `rolled_back`, or `running` (no end recorded: the
+    /// process died; `dr resume` it).
+    pub status: String,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// RTO achieved: start to the end of the last traffic step (its gate passed);
+    /// the whole run when it has no traffic step; null unless the run succeeded.
+    pub rto_ms: Option<u64>,
+    /// RPO: the largest replication lag observed when replication was stopped or
+    /// a store promoted; null when no replication was involved.
+    pub rpo_ms: Option<u64>,
+    /// The plan's RTO target.
+    pub rto_target_ms: Option<u64>,
+    /// The plan's RPO target.
+    pub rpo_target_ms: Option<u64>,
+    /// Whether RTO met its target (null without both figures).
+    pub rto_met: Option<bool>,
+    /// Whether RPO met its target (null without both figures).
+    pub rpo_met: Option<bool>,
+    /// How many times the run was resumed.
+    pub resumed: u32,
+    /// Who started it.
+    pub operator: String,
+    /// Every step of the plan, in plan order.
+    pub steps: Vec<StepReport>,
+    /// What happened, in order.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl Report {
+    /// Reads the journal of `run_id` and builds its report.
+    pub fn load(state_dir: &Path, run_id: &str) -> std::io::Result<Report> {
+        let entries = journal::read(&crate::executor::run_dir(state_dir, run_id))?;
+        Report::from_journal(&entries).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the journal has no run_started entry",
+            )
+        })
+    }
+
+    /// Builds a report from journal entries; `None` without a `run_started`.
+    pub fn from_journal(entries: &[Entry]) -> Option<Report> {
+        let first = entries.first()?;
+        let Record::RunStarted {
+            run_id,
+            plan,
+            digest,
+            operator,
+            rto_target_ms,
+            rpo_target_ms,
+            steps: ids,
+            ..
+        } = &first.record
+        else {
+            return None;
+        };
+        let start = first.ts;
+        let ms = |a: DateTime<Utc>, b: DateTime<Utc>| (b - a).num_milliseconds().max(0) as u64;
+        let mut steps: BTreeMap<&str, StepReport> = ids
+            .iter()
+            .map(|id| {
+                (
+                    id.as_str(),
+                    StepReport {
+                        id: id.clone(),
+                        action: String::new(),
+                        status: "not_run".into(),
+                        started_at: None,
+                        finished_at: None,
+                        duration_ms: None,
+                        attempts: 0,
+                        detail: None,
+                        error: None,
+                        lag_ms: None,
+                        compensation: None,
+                    },
+                )
+            })
+            .collect();
+        let mut status = "running".to_string();
+        let mut finished_at = None;
+        let mut last_traffic: Option<DateTime<Utc>> = None;
+        let mut rpo: Option<u64> = None;
+        let mut resumed = 0;
+        let mut timeline = Vec::new();
+        for e in entries {
+            let what = match &e.record {
+                Record::RunStarted { plan, .. } => format!("run started (plan `{plan}`)"),
+                Record::Resumed { operator, .. } => {
+                    resumed += 1;
+                    format!("run resumed by {operator}")
+                }
+                Record::StepStarted { step, action, .. } => {
+                    if let Some(s) = steps.get_mut(step.as_str()) {
+                        s.action = action.clone();
+                    }
+                    format!("step `{step}` started ({action})")
+                }
+                Record::PhaseApplied { step, phase, split } => {
+                    format!("step `{step}`: phase {phase}% applied ({split})")
+                }
+                Record::StepFinished {
+                    step,
+                    status: st,
+                    attempts,
+                    detail,
+                    error,
+                    lag_ms,
+                    traffic,
+                    started_at,
+                    ..
+                } => {
+                    if let Some(s) = steps.get_mut(step.as_str()) {
+                        s.status = st.clone();
+                        s.started_at = Some(*started_at);
+                        s.finished_at = Some(e.ts);
+                        s.duration_ms = Some(ms(*started_at, e.ts));
+                        s.attempts = *attempts;
+                        s.detail = detail.clone();
+                        s.error = error.clone();
+                        s.lag_ms = *lag_ms;
+                    }
+                    if st == "succeeded" {
+                        if *traffic {
+                            last_traffic = Some(e.ts);
+                        }
+                        if let Some(l) = lag_ms {
+                            rpo = Some(rpo.map_or(*l, |r: u64| r.max(*l)));
+                        }
+                    }
+                    let tail = match (error, detail) {
+                        (Some(err), _) => format!(": {err}"),
+                        (None, Some(d)) => format!(": {d}"),
+                        _ => String::new(),
+                    };
+                    format!("step `{step}` {st} after {attempts} attempt(s){tail}")
+                }
+                Record::RollbackStarted { cause } => {
+                    format!("rollback started (step `{cause}` failed)")
+                }
+                Record::StepCompensated {
+                    step,
+                    status: st,
+                    detail,
+                } => {
+                    if let Some(s) = steps.get_mut(step.as_str()) {
+                        s.compensation = Some(format!("{st}: {detail}"));
+                    }
+                    format!("step `{step}` compensated: {st} ({detail})")
+                }
+                Record::RunFinished { status: st, error } => {
+                    status = st.clone();
+                    finished_at = Some(e.ts);
+                    match error {
+                        Some(err) => format!("run finished: {st} ({err})"),
+                        None => format!("run finished: {st}"),
+                    }
+                }
+            };
+            timeline.push(TimelineEntry {
+                at: e.ts,
+                offset_ms: (e.ts - start).num_milliseconds(),
+                what,
+            });
+        }
+        let rto_ms = if status == "succeeded" {
+            last_traffic.or(finished_at).map(|t| ms(start, t))
+        } else {
+            None
+        };
+        let met = |v: Option<u64>, t: Option<u64>| Some(v? <= t?);
+        Some(Report {
+            run_id: run_id.clone(),
+            plan: plan.clone(),
+            plan_digest: digest.clone(),
+            status,
+            started_at: start,
+            finished_at,
+            rto_ms,
+            rpo_ms: rpo,
+            rto_target_ms: *rto_target_ms,
+            rpo_target_ms: *rpo_target_ms,
+            rto_met: met(rto_ms, *rto_target_ms),
+            rpo_met: met(rpo, *rpo_target_ms),
+            resumed,
+            operator: operator.clone(),
+            steps: ids
+                .iter()
+                .filter_map(|id| steps.remove(id.as_str()))
+                .collect(),
+            timeline,
+        })
+    }
+
+    /// The report as Markdown, with a timeline.
+    pub fn to_markdown(&self) -> String {
+        let d = |v: Option<u64>| {
+            v.map(|ms| crate::format_duration(std::time::Duration::from_millis(ms)))
+                .unwrap_or_else(|| "—".into())
+        };
+        let verdict = |met: Option<bool>| match met {
+            Some(true) => " ✅ met",
+            Some(false) => " ❌ missed",
+            None => "",
+        };
+        let mut out = format!(
+            "# Run `{}` of plan `{}`: {}\n\n",
+            self.run_id, self.plan, self.status
+        );
+        out.push_str(&format!(
+            "Started {} by {}; {}.\n\n",
+            self.started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            self.operator,
+            match self.finished_at {
+                Some(f) => format!(
+                    "finished {}",
+                    f.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                ),
+                None => "not finished".into(),
+            }
+        ));
+        out.push_str("| objective | achieved | target |\n|---|---|---|\n");
+        out.push_str(&format!(
+            "| RTO | {}{} | {} |\n",
+            d(self.rto_ms),
+            verdict(self.rto_met),
+            d(self.rto_target_ms)
+        ));
+        out.push_str(&format!(
+            "| RPO | {}{} | {} |\n\n",
+            d(self.rpo_ms),
+            verdict(self.rpo_met),
+            d(self.rpo_target_ms)
+        ));
+        out.push_str("## Steps\n\n| step | action | status | duration | attempts | detail |\n|---|---|---|---|---|---|\n");
+        for s in &self.steps {
+            let detail = s
+                .error
+                .clone()
+                .or_else(|| s.detail.clone())
+                .unwrap_or_default();
+            let detail = match &s.compensation {
+                Some(c) => format!("{detail} (rollback: {c})"),
+                None => detail,
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                s.id,
+                s.action,
+                s.status,
+                d(s.duration_ms),
+                s.attempts,
+                detail.replace('|', "\\|")
+            ));
+        }
+        out.push_str("\n## Timeline\n\n");
+        for t in &self.timeline {
+            out.push_str(&format!(
+                "- `+{}` {}\n",
+                d(Some(t.offset_ms.max(0) as u64)),
+                t.what
+            ));
+        }
+        out
+    }
+}
