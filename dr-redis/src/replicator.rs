@@ -22,8 +22,11 @@ use crate::node::{Node, NodeRole, ReplInfo};
 ///   (read in that order, so it never under-reports), when the source can be reached.
 ///   `lag` is zero when no byte is missing, else `master_last_io_seconds_ago` + 1s
 ///   (Redis counts whole seconds) while the link is up, and
-///   `master_link_down_since_seconds` + 1s once it is down: every write the target
-///   may lack was accepted by the source within that window.
+///   `master_link_down_since_seconds` + 2s once it is down (whole seconds from the
+///   server's cached clock, rounded up): every write the target may lack was accepted
+///   by the source within that window, when the link went down because the source
+///   died. (When a network partition cut it, the replica notices only after
+///   `repl-timeout`, 60s by default; writes in that time are not covered.)
 /// - target is a primary that the source follows (after `reverse()`): the reversed
 ///   link, from the target's `slaveN` line (`state=online` is `replicating`; byte lag
 ///   from the offsets; `lag=` seconds since the last ACK + 1s).
@@ -102,7 +105,10 @@ impl RedisReplicator {
                     if side.link_up {
                         side.last_io_secs
                     } else {
-                        side.down_since_secs
+                        // Redis computes the down time from its cached clock (updated
+                        // ten times a second) in whole seconds: one more second keeps
+                        // the window an upper bound.
+                        side.down_since_secs.map(|s| s + 1)
                     },
                 )
             }

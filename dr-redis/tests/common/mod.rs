@@ -160,14 +160,21 @@ impl RedisServer {
         self.wait_in_sync_with(primary).await;
     }
 
-    /// Waits until this replica's link is up and its offset equals the primary's.
+    /// Waits until this replica's link is up, the primary streams to it, and its
+    /// offset equals the primary's (the primary has this one replica).
     pub async fn wait_in_sync_with(&self, primary: &RedisServer) {
         let deadline = Instant::now() + READY;
         loop {
             let up = self.info_field("master_link_status").await.as_deref() == Some("up");
             let mine = self.info_field("slave_repl_offset").await;
             let theirs = primary.info_field("master_repl_offset").await;
-            if up && mine.is_some() && mine == theirs {
+            // The primary streams to a freshly synced replica only after its first
+            // ACK (`state=online`); until then writes are buffered on the primary.
+            let online = primary
+                .info_field("slave0")
+                .await
+                .is_some_and(|s| s.contains("state=online"));
+            if up && online && mine.is_some() && mine == theirs {
                 return;
             }
             assert!(
@@ -277,7 +284,7 @@ pub async fn wait_caught_up(r: &dyn Replicator) -> dr_core::ReplicationStatus {
     let deadline = Instant::now() + READY;
     loop {
         let status = r.status().await.expect("status()");
-        if status.lag_bytes == Some(0) {
+        if status.state == dr_core::ReplicationState::Replicating && status.lag_bytes == Some(0) {
             return status;
         }
         assert!(
