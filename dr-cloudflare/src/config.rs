@@ -272,13 +272,13 @@ impl LoadBalancerConfig {
                 ));
             }
         }
-        if let Some(p) = &self.probe_pool {
-            if !self.pools.contains_key(p) {
-                return Err(ConfigError::key(
-                    "probe_pool",
-                    format!("`{p}` is not a target in `pools`"),
-                ));
-            }
+        if let Some(p) = &self.probe_pool
+            && !self.pools.contains_key(p)
+        {
+            return Err(ConfigError::key(
+                "probe_pool",
+                format!("`{p}` is not a target in `pools`"),
+            ));
         }
         Ok(())
     }

@@ -73,18 +73,18 @@ impl CloudflareLbRouter {
         split
             .check(&self.targets())
             .map_err(|why| ProviderError::invalid(format!("split {split}: {why}")))?;
-        if let Some(s) = scope {
-            if !self.pools.scoped.contains_key(s) {
-                return Err(ProviderError::invalid(format!(
-                    "scope `{s}` has no scoped pool (configured: {})",
-                    self.pools
-                        .scoped
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
+        if let Some(s) = scope
+            && !self.pools.scoped.contains_key(s)
+        {
+            return Err(ProviderError::invalid(format!(
+                "scope `{s}` has no scoped pool (configured: {})",
+                self.pools
+                    .scoped
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
         Ok(())
     }
@@ -128,12 +128,12 @@ impl TrafficRouter for CloudflareLbRouter {
     }
 
     async fn current(&self, scope: Option<&str>) -> Result<TrafficSplit, ProviderError> {
-        if let Some(s) = scope {
-            if !self.pools.scoped.contains_key(s) {
-                return Err(ProviderError::invalid(format!(
-                    "scope `{s}` has no scoped pool"
-                )));
-            }
+        if let Some(s) = scope
+            && !self.pools.scoped.contains_key(s)
+        {
+            return Err(ProviderError::invalid(format!(
+                "scope `{s}` has no scoped pool"
+            )));
         }
         let view = self.view().await?;
         let source = match scope {

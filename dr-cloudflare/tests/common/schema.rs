@@ -74,25 +74,23 @@ fn adjust(v: &mut Value, request: bool, read_only: &BTreeSet<String>) {
                 if let Some(Value::String(t)) = m.get("type").cloned() {
                     m.insert("type".into(), json!([t, "null"]));
                 }
-                if let Some(Value::Array(e)) = m.get_mut("enum") {
-                    if !e.contains(&Value::Null) {
-                        e.push(Value::Null);
-                    }
+                if let Some(Value::Array(e)) = m.get_mut("enum")
+                    && !e.contains(&Value::Null)
+                {
+                    e.push(Value::Null);
                 }
             }
-            if let Some(step) = m.get("multipleOf").and_then(Value::as_f64) {
-                if step.fract() != 0.0 {
-                    m.remove("multipleOf");
-                    m.insert("x-decimal-multiple-of".into(), json!(step));
-                }
+            if let Some(step) = m.get("multipleOf").and_then(Value::as_f64)
+                && step.fract() != 0.0
+            {
+                m.remove("multipleOf");
+                m.insert("x-decimal-multiple-of".into(), json!(step));
             }
-            if request {
-                if let Some(Value::Array(req)) = m.get_mut("required") {
-                    req.retain(|k| {
-                        k.as_str()
-                            .is_some_and(|k| k != "id" && !read_only.contains(k))
-                    });
-                }
+            if request && let Some(Value::Array(req)) = m.get_mut("required") {
+                req.retain(|k| {
+                    k.as_str()
+                        .is_some_and(|k| k != "id" && !read_only.contains(k))
+                });
             }
             for (_, x) in m.iter_mut() {
                 adjust(x, request, read_only);
@@ -168,6 +166,8 @@ impl OpenApi {
             })
     }
 
+    // The closure's error type is fixed by jsonschema's keyword factory signature.
+    #[allow(clippy::result_large_err)]
     fn validator(&self, schema: &Value, request: bool) -> Validator {
         let mut schema = schema.clone();
         let components = if request {
@@ -260,16 +260,21 @@ impl OpenApi {
             .pointer("/content/application~1json/schema")
             .cloned()
             .ok_or_else(|| format!("{method} {path} {status}: no JSON schema"))?;
-        if status >= 400 {
-            if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
-                if let Some(f) = parts.iter().find(|p| {
+        let failure_part = schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .and_then(|parts| {
+                parts.iter().find(|p| {
                     p.get("$ref")
                         .and_then(Value::as_str)
                         .is_some_and(|r| r.ends_with("api-response-common-failure"))
-                }) {
-                    schema = f.clone();
-                }
-            }
+                })
+            })
+            .cloned();
+        if status >= 400
+            && let Some(f) = failure_part
+        {
+            schema = f;
         }
         self.run(
             &format!("response {status} to {method} {path}"),
