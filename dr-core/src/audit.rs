@@ -187,16 +187,15 @@ pub fn verify(state_dir: &Path) -> Result<usize, Tampered> {
     if let Some(h) = fs::read(&head)
         .ok()
         .and_then(|b| serde_json::from_slice::<Head>(&b).ok())
+        && (h.seq != count as u64 || h.hash != prev)
     {
-        if h.seq != count as u64 || h.hash != prev {
-            return Err(Tampered {
-                line: count + 1,
-                message: format!(
-                    "audit.head records {} entries, the log has {count} (lines were deleted from the end)",
-                    h.seq
-                ),
-            });
-        }
+        return Err(Tampered {
+            line: count + 1,
+            message: format!(
+                "audit.head records {} entries, the log has {count} (lines were deleted from the end)",
+                h.seq
+            ),
+        });
     }
     Ok(count)
 }

@@ -172,10 +172,10 @@ impl Journal {
     /// Appends `record` and fsyncs before returning.
     pub(crate) fn append(&self, record: Record) -> Result<Entry, ExecError> {
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(limit) = self.crash_after {
-            if self.seq.load(Ordering::SeqCst) >= limit {
-                return Err(ExecError::Crashed);
-            }
+        if let Some(limit) = self.crash_after
+            && self.seq.load(Ordering::SeqCst) >= limit
+        {
+            return Err(ExecError::Crashed);
         }
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let entry = Entry {

@@ -97,10 +97,10 @@ fn registry() -> Registry {
         Ok(Arc::new(Router(targets, weighted)))
     });
     r.probe("t.probe", |s: &Settings| {
-        if let Some(u) = s.get("url") {
-            if !u.as_str().unwrap_or("").starts_with("http") {
-                return Err(ConfigError::key("url", "must be an http(s) URL"));
-            }
+        if let Some(u) = s.get("url")
+            && !u.as_str().unwrap_or("").starts_with("http")
+        {
+            return Err(ConfigError::key("url", "must be an http(s) URL"));
         }
         Ok(Arc::new(Probe))
     });

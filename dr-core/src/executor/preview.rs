@@ -91,22 +91,22 @@ pub(crate) async fn preview(plan: &Plan) -> Vec<StepPreview> {
                 lag_from,
             } => {
                 let role = current_role(plan, &mut roles, store).await;
-                if let (Some(max), Some(src)) = (max_lag, lag_from) {
-                    if let Some(r) = plan.resource(src).and_then(|r| r.replicator()) {
-                        match r.status().await {
-                            Ok(st) => match st.lag {
-                                Some(l) if l <= *max => {}
-                                Some(l) => {
-                                    warning = Some(format!(
-                                        "RPO gate would refuse: lag {} > max_lag {}",
-                                        crate::format_duration(l),
-                                        crate::format_duration(*max)
-                                    ))
-                                }
-                                None => warning = Some("RPO gate would refuse: lag unknown".into()),
-                            },
-                            Err(e) => warning = Some(e.to_string()),
-                        }
+                if let (Some(max), Some(src)) = (max_lag, lag_from)
+                    && let Some(r) = plan.resource(src).and_then(|r| r.replicator())
+                {
+                    match r.status().await {
+                        Ok(st) => match st.lag {
+                            Some(l) if l <= *max => {}
+                            Some(l) => {
+                                warning = Some(format!(
+                                    "RPO gate would refuse: lag {} > max_lag {}",
+                                    crate::format_duration(l),
+                                    crate::format_duration(*max)
+                                ))
+                            }
+                            None => warning = Some("RPO gate would refuse: lag unknown".into()),
+                        },
+                        Err(e) => warning = Some(e.to_string()),
                     }
                 }
                 roles.insert(store.clone(), Role::Primary);
@@ -139,13 +139,13 @@ pub(crate) async fn preview(plan: &Plan) -> Vec<StepPreview> {
                 };
                 match &step.action {
                     StepAction::ReplicationCheck { max_lag, .. } => {
-                        if let (Ok(st), Some(max)) = (&now, max_lag) {
-                            if st.lag.is_none_or(|l| l > *max) {
-                                warning = Some(format!(
-                                    "RPO gate would refuse: lag over max_lag {}",
-                                    crate::format_duration(*max)
-                                ));
-                            }
+                        if let (Ok(st), Some(max)) = (&now, max_lag)
+                            && st.lag.is_none_or(|l| l > *max)
+                        {
+                            warning = Some(format!(
+                                "RPO gate would refuse: lag over max_lag {}",
+                                crate::format_duration(*max)
+                            ));
                         }
                         format!(
                             "{replicator}: check {desc} against max_lag {}",

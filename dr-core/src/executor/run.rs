@@ -159,12 +159,11 @@ pub(crate) async fn resume(
     if let Some(e) = entries
         .iter()
         .find(|e| matches!(e.record, Record::RunFinished { .. }))
+        && let Record::RunFinished { status, .. } = &e.record
     {
-        if let Record::RunFinished { status, .. } = &e.record {
-            return Err(ExecError::Resume(format!(
-                "run `{run_id}` already finished ({status}); nothing to resume"
-            )));
-        }
+        return Err(ExecError::Resume(format!(
+            "run `{run_id}` already finished ({status}); nothing to resume"
+        )));
     }
     let copy = dir.join(plan_copy_name(file));
     let text = std::fs::read_to_string(&copy)

@@ -153,12 +153,11 @@ pub(crate) async fn run(
         Err(Fail::Crashed) => res.crashed = true,
         Err(Fail::Msg(m)) => {
             res.error = Some(ctx.redact(&m));
-            if let StepAction::TrafficShift { router, scope, .. } = &step.action {
-                if let Some(restored) =
+            if let StepAction::TrafficShift { router, scope, .. } = &step.action
+                && let Some(restored) =
                     restore_shift(&ctx, &wrap, router, scope.as_deref(), &res.before).await
-                {
-                    res.detail = Some(restored);
-                }
+            {
+                res.detail = Some(restored);
             }
         }
     }
@@ -254,10 +253,21 @@ async fn act(
                 split_json(&now, scope)
             };
             res.before = before.clone();
-            let start = before_split(&before).unwrap_or(now);
+            let start = before_split(&before).unwrap_or_else(|| now.clone());
             started(ctx, &before, json!({ "to": to, "phases": phases }))?;
             let resource = ctx.plan.resource(router).expect("validated");
-            let last_done = in_flight.phases_done.iter().max().copied();
+            // On resume, continue from the furthest phase already in effect: the last
+            // journaled one, or a later one whose split is in place (applied, then
+            // the process died before journaling it).
+            let mut last_done = in_flight.phases_done.iter().max().copied();
+            if resumed
+                && let Some(&p) = phases
+                    .iter()
+                    .rev()
+                    .find(|&&p| start.shifted_towards(to, p).same_as(&now))
+            {
+                last_done = last_done.max(Some(p));
+            }
             for &phase in phases {
                 if last_done.is_some_and(|d| phase < d) {
                     continue;
@@ -269,7 +279,7 @@ async fn act(
                     r.apply(&target, scope).await?;
                 }
                 verify_split(&r, &target, scope).await?;
-                if last_done != Some(phase) {
+                if !in_flight.phases_done.contains(&phase) {
                     ctx.journal(Record::PhaseApplied {
                         step: id.into(),
                         phase,

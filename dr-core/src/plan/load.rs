@@ -19,8 +19,10 @@ use crate::{ConfigError, Kind, Registry, Settings, TrafficSplit};
 /// and embedding programs may supply their own).
 #[derive(Clone)]
 pub struct LoadOptions {
-    env: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    env: EnvLookup,
 }
+
+type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -106,10 +108,10 @@ impl Plan {
         );
         let plan = v.plan(&root, registry, Redactor::new(secrets));
         let mut errors = v.errors;
-        if errors.is_empty() {
-            if let Some(plan) = plan {
-                return Ok(plan);
-            }
+        if errors.is_empty()
+            && let Some(plan) = plan
+        {
+            return Ok(plan);
         }
         errors.sort_by_key(|d| (d.span.start, d.message.clone()));
         errors.dedup();
@@ -529,10 +531,9 @@ impl Validator<'_> {
             if res.store.is_some()
                 && res.replicator.is_none()
                 && registry.kinds(&r.provider).contains(&Kind::Replicator)
+                && let Some(Ok(rep)) = registry.build_replicator(&settings)
             {
-                if let Some(Ok(rep)) = registry.build_replicator(&settings) {
-                    res.replicator = Some(rep);
-                }
+                res.replicator = Some(rep);
             }
             built.push(res);
         }
@@ -793,16 +794,16 @@ impl Validator<'_> {
                         );
                     }
                 }
-                if let Some(last) = phases.last() {
-                    if *last != 100 {
-                        ok = false;
-                        self.err(
-                            root,
-                            &with(path, &[key("phases"), Seg::Index(phases.len() - 1)]),
-                            false,
-                            format!("phases must end at 100, not {last}"),
-                        );
-                    }
+                if let Some(last) = phases.last()
+                    && *last != 100
+                {
+                    ok = false;
+                    self.err(
+                        root,
+                        &with(path, &[key("phases"), Seg::Index(phases.len() - 1)]),
+                        false,
+                        format!("phases must end at 100, not {last}"),
+                    );
                 }
                 if phases.iter().any(|p| *p == 0 || *p > 100) {
                     ok = false;
@@ -873,28 +874,36 @@ impl Validator<'_> {
                 }
             }
             BuiltinStep::ReplicationStop { replicator } => {
-                if let Some(r) = find(&replicator).and_then(|r| r.replicator.clone()) {
-                    if !r.capabilities().stop {
-                        ok = false;
-                        self.err(
-                            root,
-                            &at("replicator"),
-                            false,
-                            format!(
-                                "replicator `{replicator}` (provider `{}`) cannot stop replication",
-                                provider(res, &replicator)
-                            ),
-                        );
-                    }
+                if let Some(r) = find(&replicator).and_then(|r| r.replicator.clone())
+                    && !r.capabilities().stop
+                {
+                    ok = false;
+                    self.err(
+                        root,
+                        &at("replicator"),
+                        false,
+                        format!(
+                            "replicator `{replicator}` (provider `{}`) cannot stop replication",
+                            provider(res, &replicator)
+                        ),
+                    );
                 }
                 StepAction::ReplicationStop { replicator }
             }
             BuiltinStep::ReplicationReverse { replicator } => {
-                if let Some(r) = find(&replicator).and_then(|r| r.replicator.clone()) {
-                    if !r.capabilities().reverse {
-                        ok = false;
-                        self.err(root, &at("replicator"), false, format!("replicator `{replicator}` (provider `{}`) cannot reverse replication", provider(res, &replicator)));
-                    }
+                if let Some(r) = find(&replicator).and_then(|r| r.replicator.clone())
+                    && !r.capabilities().reverse
+                {
+                    ok = false;
+                    self.err(
+                        root,
+                        &at("replicator"),
+                        false,
+                        format!(
+                            "replicator `{replicator}` (provider `{}`) cannot reverse replication",
+                            provider(res, &replicator)
+                        ),
+                    );
                 }
                 StepAction::ReplicationReverse { replicator }
             }
@@ -1057,10 +1066,10 @@ fn find_quoted(node: Option<&Node>, msg: &str) -> Option<Vec<Seg>> {
             NodeValue::Str(v) if quoted(v) => return Some(vec![key(&e.key)]),
             NodeValue::Table(inner) => {
                 for i in inner {
-                    if let NodeValue::Str(v) = &i.node.value {
-                        if quoted(v) {
-                            return Some(vec![key(&e.key), key(&i.key)]);
-                        }
+                    if let NodeValue::Str(v) = &i.node.value
+                        && quoted(v)
+                    {
+                        return Some(vec![key(&e.key), key(&i.key)]);
                     }
                 }
             }

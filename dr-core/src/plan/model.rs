@@ -676,15 +676,15 @@ pub fn json_schema() -> serde_json::Value {
             "on_failure": {"$ref": "#/$defs/OnFailure"}
         }
     });
-    if let Some(defs) = v.get_mut("$defs").and_then(|d| d.as_object_mut()) {
-        if let Some(step) = defs.remove("StepDoc") {
-            defs.insert("BuiltinStepDoc".into(), step);
-            defs.insert("ProviderStep".into(), provider_step);
-            defs.insert(
+    if let Some(defs) = v.get_mut("$defs").and_then(|d| d.as_object_mut())
+        && let Some(step) = defs.remove("StepDoc")
+    {
+        defs.insert("BuiltinStepDoc".into(), step);
+        defs.insert("ProviderStep".into(), provider_step);
+        defs.insert(
                 "StepDoc".into(),
                 serde_json::json!({"anyOf": [{"$ref": "#/$defs/BuiltinStepDoc"}, {"$ref": "#/$defs/ProviderStep"}]}),
             );
-        }
     }
     v
 }

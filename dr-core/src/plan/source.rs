@@ -376,7 +376,7 @@ impl JsonParser<'_> {
         }
         text.parse::<f64>()
             .map(NodeValue::Float)
-            .or_else(|_| Err((start, format!("invalid number `{text}`"))))
+            .map_err(|_| (start, format!("invalid number `{text}`")))
     }
 
     fn string(&mut self) -> JResult<String> {
@@ -536,7 +536,7 @@ mod tests {
         assert!(key.is_none());
         assert_eq!(n.to_json()["a"][2], "xé");
         let (_, key) = n.locate(&[Seg::Key("b".into()), Seg::Key("c".into())]);
-        assert_eq!(s.line_col(key.unwrap().start), (3, 11));
+        assert_eq!(s.line_col(key.unwrap().start), (3, 9));
         assert!(parse_json(&src("{\"a\": 1,}")).is_err());
         assert!(parse_json(&src("{\"a\": 1} x")).is_err());
         assert!(
