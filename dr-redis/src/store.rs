@@ -52,7 +52,7 @@ impl RedisStore {
     }
 
     /// The primary a replica follows: `peer` when set, else the address it reports.
-    fn primary_of(&self, side: &ReplicaSide) -> Result<Node, ProviderError> {
+    fn primary_of(&self, side: &ReplicaSide) -> Result<Node, String> {
         if let Some(peer) = &self.peer {
             return Ok(peer.clone());
         }
@@ -66,7 +66,6 @@ impl RedisStore {
             self.config.password.as_deref(),
             self.node.timeout(),
         )
-        .map_err(ProviderError::invalid)
     }
 
     async fn role_inner(&self) -> Result<Role, ProviderError> {
@@ -92,11 +91,11 @@ impl RedisStore {
             match self.config.promote {
                 PromoteMode::Force => self.replicaof_no_one(&mut conn).await?,
                 PromoteMode::Failover => {
-                    let primary = self.primary_of(side)?;
+                    let primary = self.primary_of(side).map_err(ProviderError::invalid)?;
                     self.switchover(&primary).await?
                 }
                 PromoteMode::Auto => {
-                    let primary = self.primary_of(side)?;
+                    let primary = self.primary_of(side).map_err(ProviderError::invalid)?;
                     let reachable = side.link_up
                         && matches!(primary.replication().await, Ok(p) if p.is_master());
                     if reachable {

@@ -11,13 +11,16 @@ use common::{RedisServer, pair, pair_settings, replicator, store};
 use dr_core::{ErrorKind, ReplicationState, Role};
 use tokio::sync::Mutex;
 
+/// The writes a writer got acknowledged: (N, when).
+type Acked = Arc<Mutex<Vec<(u64, Instant)>>>;
+
 /// Writes `prefix:N` for N = 0, 1, ... to `server` until a write fails or `stop` is
 /// set, recording when each write was acknowledged.
 fn spawn_writer(
     server: &RedisServer,
     prefix: &'static str,
     stop: Arc<AtomicBool>,
-) -> (Arc<Mutex<Vec<(u64, Instant)>>>, tokio::task::JoinHandle<()>) {
+) -> (Acked, tokio::task::JoinHandle<()>) {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let url = server.url();
     let log = acked.clone();
@@ -118,8 +121,9 @@ async fn unplanned_failover_under_load_loses_no_more_than_the_reported_lag() {
     }
     assert!(
         lost.len() < acked.len(),
-        "the replica had nothing: {} lost",
-        lost.len()
+        "the replica had nothing: {} lost\n{}",
+        lost.len(),
+        west.log()
     );
     eprintln!(
         "acked {} writes, lost {} (reported lag {lag:?})",
