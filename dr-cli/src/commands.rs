@@ -1,0 +1,290 @@
+//! One function per command: a few lines over the library each.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use dr_core::executor::{Executor, RunOptions};
+use dr_core::report::Report;
+use dr_core::{Plan, Registry};
+use serde_json::json;
+
+use crate::render::{preview_lines, status_line};
+use crate::run::{self, Output};
+use crate::terminal::{self, Palette};
+use crate::{AuditCommand, Cli, Command, Global, ReportFormat, SimCommand, SimTarget};
+
+/// Every provider the reference CLI ships: the built-ins (`http`, `tcp`,
+/// `sim.*`), Redis and Cloudflare.
+pub fn registry() -> Registry {
+    let mut r = Registry::with_builtins();
+    dr_redis::register(&mut r);
+    dr_cloudflare::register(&mut r);
+    r
+}
+
+fn out_palette() -> Palette {
+    Palette::new(terminal::colors_on_stdout())
+}
+
+fn err_palette() -> Palette {
+    Palette::new(terminal::colors_on_stderr())
+}
+
+fn error(msg: impl std::fmt::Display) {
+    eprintln!("{}: {msg}", err_palette().red("error"));
+}
+
+/// Loads and validates a plan; on failure prints every diagnostic and gives exit code 2.
+fn load(path: &Path, registry: &Registry) -> Result<Plan, u8> {
+    Plan::load(path, registry).map_err(|d| {
+        eprint!("{}", crate::diag::render(&d, None, err_palette()));
+        2
+    })
+}
+
+/// Runs the command; returns the exit code.
+pub async fn dispatch(cli: Cli) -> u8 {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate { plan } => validate(g, &plan),
+        Command::Plan { plan } => preview(g, &plan).await,
+        Command::Run { plan } => run_plan(g, &plan).await,
+        Command::Resume { run_id } => resume(g, &run_id).await,
+        Command::Status { plan } => status(g, &plan).await,
+        Command::Report { run_id, format } => report(g, &run_id, format),
+        Command::Graph { plan } => match load(&plan, &registry()) {
+            Ok(p) => {
+                print!("{}", p.mermaid());
+                0
+            }
+            Err(code) => code,
+        },
+        Command::Schema => {
+            let schema = dr_core::plan::json_schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            0
+        }
+        Command::Demo => crate::demo::demo(g).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify(g),
+        Command::Sim { command } => match command {
+            SimCommand::Down(t) => sim_mark(g, &t, true),
+            SimCommand::Up(t) => sim_mark(g, &t, false),
+        },
+        // Handled before the runtime starts.
+        Command::Completions { .. } => 0,
+    }
+}
+
+fn validate(g: &Global, path: &Path) -> u8 {
+    match Plan::load(path, &registry()) {
+        Ok(plan) => {
+            if g.json {
+                println!(
+                    "{}",
+                    json!({"valid": true, "plan": plan.name, "steps": plan.steps.len(), "resources": plan.resources.len()})
+                );
+            } else {
+                println!(
+                    "{} {}: plan `{}` is valid ({} steps, {} resources)",
+                    out_palette().green("✓"),
+                    path.display(),
+                    plan.name,
+                    plan.steps.len(),
+                    plan.resources.len()
+                );
+            }
+            0
+        }
+        Err(diags) => {
+            if g.json {
+                println!("{}", json!({"valid": false, "diagnostics": diags}));
+            }
+            eprint!("{}", crate::diag::render(&diags, None, err_palette()));
+            2
+        }
+    }
+}
+
+async fn preview(g: &Global, path: &Path) -> u8 {
+    let plan = match load(path, &registry()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let ex = Executor::new(plan, RunOptions::new(g.state_dir()));
+    let previews = ex.preview().await;
+    if g.json {
+        for p in &previews {
+            println!("{}", serde_json::to_string(p).unwrap_or_default());
+        }
+    } else {
+        print!("{}", preview_lines(ex.plan(), &previews, out_palette()));
+    }
+    0
+}
+
+async fn run_plan(g: &Global, path: &Path) -> u8 {
+    let plan = match load(path, &registry()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let output = Output::from_flags(g);
+    let opts = run::options(g, &g.state_dir(), &output, None);
+    let ex = Executor::new(plan, opts);
+    if !g.yes && terminal::interactive() {
+        let previews = ex.preview().await;
+        eprint!("{}", preview_lines(ex.plan(), &previews, err_palette()));
+        let question = format!(
+            "Run plan {} ({} steps)?",
+            ex.plan().name,
+            ex.plan().steps.len()
+        );
+        if !terminal::ask_yes_no(&question) {
+            eprintln!("not run");
+            return 1;
+        }
+    }
+    run::exit_code(&ex.run().await)
+}
+
+async fn resume(g: &Global, run_id: &str) -> u8 {
+    let output = Output::from_flags(g);
+    let opts = run::options(g, &g.state_dir(), &output, None);
+    run::exit_code(&Executor::resume(&registry(), run_id, opts).await)
+}
+
+async fn status(g: &Global, path: &Path) -> u8 {
+    let registry = registry();
+    let plan = match load(path, &registry) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let p = out_palette();
+    if !g.json {
+        println!("plan {}", p.bold(&plan.name));
+    }
+    for v in dr_core::status::collect(&plan, &registry).await {
+        if g.json {
+            println!("{v}");
+        } else {
+            println!("  {}", status_line(&v, p));
+        }
+    }
+    0
+}
+
+fn report(g: &Global, run_id: &str, format: ReportFormat) -> u8 {
+    let report = match Report::load(&g.state_dir(), run_id) {
+        Ok(r) => r,
+        Err(e) => {
+            error(format!(
+                "no report for run `{run_id}` in {}: {e}",
+                g.state_dir().display()
+            ));
+            return 2;
+        }
+    };
+    match format {
+        ReportFormat::Md => print!("{}", report.to_markdown()),
+        ReportFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+    }
+    0
+}
+
+fn audit_verify(g: &Global) -> u8 {
+    let log = g.state_dir().join("audit.jsonl");
+    match dr_core::audit::verify(&g.state_dir()) {
+        Ok(n) => {
+            if g.json {
+                println!("{}", json!({"intact": true, "entries": n}));
+            } else {
+                println!(
+                    "{} {}: hash chain intact ({n} entries)",
+                    out_palette().green("✓"),
+                    log.display()
+                );
+            }
+            0
+        }
+        Err(t) => {
+            if g.json {
+                println!(
+                    "{}",
+                    json!({"intact": false, "line": t.line, "message": t.message})
+                );
+            }
+            error(format!("{}: {t}", log.display()));
+            1
+        }
+    }
+}
+
+/// The sim state files `dr sim down|up` marks: `--state-file`, else those of
+/// the plan's sim resources, else `$DR_SIM_STATE`, else `<state-dir>/sim-state.json`.
+fn sim_state_files(g: &Global, t: &SimTarget) -> Result<Vec<PathBuf>, u8> {
+    if let Some(f) = &t.state_file {
+        return Ok(vec![f.clone()]);
+    }
+    if let Some(path) = &t.plan {
+        let plan = load(path, &registry())?;
+        let files: BTreeSet<PathBuf> = plan
+            .resources
+            .iter()
+            .filter(|r| r.provider.starts_with("sim."))
+            .filter_map(|r| r.settings.opt_str("state_file").ok().flatten())
+            .map(PathBuf::from)
+            .collect();
+        if files.is_empty() {
+            error(format!(
+                "plan `{}` has no sim resource with a `state_file`",
+                plan.name
+            ));
+            return Err(2);
+        }
+        return Ok(files.into_iter().collect());
+    }
+    if let Some(f) = std::env::var_os("DR_SIM_STATE").filter(|v| !v.is_empty()) {
+        return Ok(vec![PathBuf::from(f)]);
+    }
+    Ok(vec![g.state_dir().join("sim-state.json")])
+}
+
+fn sim_mark(g: &Global, t: &SimTarget, down: bool) -> u8 {
+    let files = match sim_state_files(g, t) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let word = if down { "down" } else { "up" };
+    for f in &files {
+        if let Some(dir) = f.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            error(format!("cannot create {}: {e}", dir.display()));
+            return 1;
+        }
+        if let Err(e) = dr_core::sim::set_target_down(f, &t.target, down) {
+            error(format!(
+                "cannot mark `{}` {word} in {}: {e}",
+                t.target,
+                f.display()
+            ));
+            return 1;
+        }
+        if g.json {
+            println!(
+                "{}",
+                json!({"target": t.target, "down": down, "state_file": f})
+            );
+        } else {
+            println!("marked `{}` {word} in {}", t.target, f.display());
+        }
+    }
+    0
+}

@@ -1,0 +1,170 @@
+//! `dr demo`: the offline failover drill of `examples/local-drill.toml` on the
+//! sim providers, run twice: first with the west region failing at the 60%
+//! phase of the traffic shift (the gate fails, the run rolls back), then clean.
+//! Ends with the RTO/RPO report. Exit 0 when both runs behaved as designed.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use dr_core::executor::{Event, Executor, RunStatus};
+use dr_core::{LoadOptions, Plan};
+
+use crate::Global;
+use crate::commands::registry;
+use crate::run::{self, Output};
+use crate::terminal::{self, Palette};
+
+/// The drill plan, shared with `examples/` so `dr run examples/local-drill.toml`
+/// runs exactly what the demo shows.
+const PLAN: &str = include_str!("../../examples/local-drill.toml");
+/// The state file the plan names; the demo points it at a temp dir instead.
+const PLAN_STATE_FILE: &str = "\".dr/sim-state.json\"";
+
+pub async fn demo(g: &Global) -> u8 {
+    let tmp = match tempfile::Builder::new().prefix("dr-demo-").tempdir() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot create a temp dir: {e}");
+            return 1;
+        }
+    };
+    let state_file = tmp.path().join("sim-state.json");
+    let state_dir = g.state_dir.clone().unwrap_or_else(|| tmp.path().join("dr"));
+    // A JSON string is a valid TOML basic string.
+    let quoted = serde_json::to_string(&state_file.display().to_string()).unwrap_or_default();
+    let text = PLAN.replace(PLAN_STATE_FILE, &quoted);
+    let registry = registry();
+    let plan = match Plan::parse(
+        "local-drill.toml",
+        &text,
+        &registry,
+        &LoadOptions::default(),
+    ) {
+        Ok(p) => p,
+        Err(d) => {
+            eprint!(
+                "{}",
+                crate::diag::render(&d, Some(&text), Palette::new(terminal::colors_on_stderr()))
+            );
+            return 2;
+        }
+    };
+    let output = Output::from_flags(g);
+    let p = Palette::new(terminal::colors_on_stdout());
+    let say = |s: String| output.note(&s);
+
+    say(format!(
+        "{} an offline failover drill of plan `{}` on the sim providers:\n  \
+         east -> maintenance page -> RPO gate -> promote db_west + flush cache -> phased shift to west (gated).\n  \
+         sim state: {}\n  state dir: {}",
+        p.bold("dr demo:"),
+        plan.name,
+        state_file.display(),
+        state_dir.display()
+    ));
+    say(String::new());
+    say(p.bold("The plan's DAG (`dr graph`):"));
+    say(plan.mermaid().trim_end().to_string());
+    say(String::new());
+    say(p.bold("Preview (`dr plan`), read-only:"));
+    let preview = Executor::new(plan.clone(), dr_core::executor::RunOptions::new(&state_dir))
+        .preview()
+        .await;
+    say(crate::render::preview_lines(&plan, &preview, p)
+        .trim_end()
+        .to_string());
+
+    // Drill 1: the west region fails once the shift reaches 60%.
+    say(String::new());
+    say(p.bold("Drill 1: the west region fails when the shift reaches 60%"));
+    let chaos_file = state_file.clone();
+    let chaos_out = output.clone();
+    let chaos: dr_core::executor::EventSink = Arc::new(move |e| {
+        if let Event::PhaseApplied {
+            step, phase: 60, ..
+        } = e
+        {
+            match dr_core::sim::set_target_down(&chaos_file, "west", true) {
+                Ok(()) => chaos_out.note(&format!(
+                    "  ⚡ chaos: region `west` goes down during step {step} (`dr sim down west`)"
+                )),
+                Err(err) => chaos_out.note(&format!("  cannot inject the failure: {err}")),
+            }
+        }
+    });
+    let opts = run::options(g, &state_dir, &output, Some(chaos));
+    let first = Executor::new(plan.clone(), opts).run().await;
+    let first_ok = matches!(&first, Ok(o) if o.status == RunStatus::RolledBack);
+    if run::exit_code(&first) == 2 {
+        return 2;
+    }
+    show_status(&plan, &registry, &output, p).await;
+
+    // Drill 2: west is healthy again; the same plan runs clean.
+    say(String::new());
+    say(p.bold("Drill 2: region `west` recovers (`dr sim up west`); the same plan again"));
+    if let Err(e) = dr_core::sim::set_target_down(&state_file, "west", false) {
+        eprintln!("error: cannot mark west up: {e}");
+        return 1;
+    }
+    let opts = run::options(g, &state_dir, &output, None);
+    let second = Executor::new(plan.clone(), opts).run().await;
+    let second_ok = matches!(&second, Ok(o) if o.status == RunStatus::Succeeded);
+    show_status(&plan, &registry, &output, p).await;
+
+    if let Ok(outcome) = &second {
+        say(String::new());
+        if g.json {
+            println!(
+                "{}",
+                serde_json::to_string(&outcome.report).unwrap_or_default()
+            );
+        } else {
+            say(p.bold(&format!("The report (`dr report {}`):", outcome.run_id)));
+            say(String::new());
+            say(outcome.report.to_markdown().trim_end().to_string());
+        }
+    }
+    say(String::new());
+    if first_ok && second_ok {
+        say(format!(
+            "{} the failed drill rolled back to east; the clean drill moved all traffic to west.",
+            p.green("demo complete:")
+        ));
+        keep_note(g, &state_dir, &say);
+        0
+    } else {
+        eprintln!(
+            "error: the demo did not behave as designed (drill 1: {}, drill 2: {})",
+            describe(&first),
+            describe(&second)
+        );
+        1
+    }
+}
+
+fn keep_note(g: &Global, state_dir: &Path, say: &impl Fn(String)) {
+    if g.state_dir.is_some() {
+        say(format!(
+            "Journals, reports and the audit log are in {} (`dr audit verify --state-dir {}`).",
+            state_dir.display(),
+            state_dir.display()
+        ));
+    } else {
+        say("Run it with `--state-dir DIR` to keep the journals, reports and audit log.".into());
+    }
+}
+
+fn describe(r: &Result<dr_core::executor::RunOutcome, dr_core::executor::ExecError>) -> String {
+    match r {
+        Ok(o) => o.status.to_string(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+async fn show_status(plan: &Plan, registry: &dr_core::Registry, output: &Output, p: Palette) {
+    output.note(&p.dim("  status (`dr status`):"));
+    for v in dr_core::status::collect(plan, registry).await {
+        output.note(&format!("    {}", crate::render::status_line(&v, p)));
+    }
+}

@@ -1,0 +1,187 @@
+//! `dr`: the reference command line for disaster-recovery failover plans.
+//!
+//! Thin by design: it parses arguments, builds the provider registry, calls
+//! `dr-core` and renders what comes back. Exit codes: 0 success, 1 a run that
+//! failed or rolled back (or a tampered audit log, or a held lock), 2 invalid
+//! input (a plan that does not validate, an unknown or finished run).
+
+mod commands;
+mod demo;
+mod diag;
+mod progress;
+mod render;
+mod run;
+mod terminal;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+/// Execute failover plans: checked before they run, previewed, gated on
+/// health, resumable, reversible, audited and measured.
+#[derive(Debug, Parser)]
+#[command(name = "dr", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts (before or after the subcommand).
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Holds runs, journals, locks and the audit log [default: .dr].
+    #[arg(long, global = true, value_name = "DIR", env = "DR_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Machine-readable output: one JSON object per line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Do not ask for confirmation before running.
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// Approve the `approval` step STEP_ID up front (repeatable).
+    #[arg(long, global = true, value_name = "STEP_ID")]
+    pub approve: Vec<String>,
+    /// Let an RPO gate pass (with a logged warning) when replication lag is too large.
+    #[arg(long, global = true)]
+    pub accept_data_loss: bool,
+}
+
+impl Global {
+    /// `--state-dir`, or `.dr`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".dr"))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check a plan; errors name file:line:column (exit 0 valid, 2 invalid).
+    Validate {
+        /// The plan file (TOML, or JSON).
+        plan: PathBuf,
+    },
+    /// Read-only preview of what every step would change.
+    Plan {
+        /// The plan file.
+        plan: PathBuf,
+    },
+    /// Execute a plan; prints the run id first (exit 0 succeeded, 1 failed or rolled back, 2 invalid).
+    Run {
+        /// The plan file.
+        plan: PathBuf,
+    },
+    /// Continue a run whose process died.
+    Resume {
+        /// The run id (`dr run` printed it; see `<state-dir>/runs/`).
+        run_id: String,
+    },
+    /// Current split, health, lag and role of every resource of a plan.
+    Status {
+        /// The plan file.
+        plan: PathBuf,
+    },
+    /// The RTO/RPO report of a run.
+    Report {
+        /// The run id.
+        run_id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+    },
+    /// The step DAG as a Mermaid flowchart.
+    Graph {
+        /// The plan file.
+        plan: PathBuf,
+    },
+    /// The JSON Schema of the plan format.
+    Schema,
+    /// An offline end-to-end failover drill on the sim providers, with a report.
+    Demo,
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Mark sim targets down or up (drills and the demo).
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+    /// Shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown, with a timeline.
+    Md,
+    /// The report as one JSON object.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain (exit 0 intact, 1 tampered).
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Mark TARGET's region down: `sim.probe`s that follow it turn unhealthy.
+    Down(SimTarget),
+    /// Mark TARGET's region up again.
+    Up(SimTarget),
+}
+
+#[derive(Debug, Args)]
+pub struct SimTarget {
+    /// `TARGET` or `ROUTER:TARGET`.
+    pub target: String,
+    /// The sim state file to mark (default: the plan's, else `$DR_SIM_STATE`,
+    /// else `<state-dir>/sim-state.json`).
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Mark every state file the plan's sim resources use.
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "dr", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(commands::dispatch(cli));
+    ExitCode::from(code)
+}
+
+/// `RUST_LOG` controls tracing on stderr; off unless it is set.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(terminal::colors_on_stderr())
+        .try_init();
+}

@@ -1,0 +1,147 @@
+//! The live progress view on a terminal: one line per running step (spinner,
+//! phase bar, retries, gate countdown); finished steps scroll above it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dr_core::executor::Event;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::render::{event_line, ms};
+use crate::terminal::Palette;
+
+/// Renders events as live progress bars on stdout.
+#[derive(Debug)]
+pub struct ProgressView {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+    palette: Palette,
+}
+
+impl ProgressView {
+    pub fn new(palette: Palette) -> Self {
+        ProgressView {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+            bars: Mutex::new(HashMap::new()),
+            palette,
+        }
+    }
+
+    /// The bars, to hide them while a prompt is on screen.
+    pub fn multi(&self) -> MultiProgress {
+        self.multi.clone()
+    }
+
+    fn spinner_style(&self) -> ProgressStyle {
+        let t = if self.palette_on() {
+            "  {spinner:.cyan} {prefix:.bold} {msg} {elapsed:.dim}"
+        } else {
+            "  {spinner} {prefix} {msg} {elapsed}"
+        };
+        ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_spinner())
+    }
+
+    fn bar_style(&self) -> ProgressStyle {
+        let t = if self.palette_on() {
+            "  {spinner:.cyan} {prefix:.bold} [{bar:20.green/dim}] {pos:>3}% {msg}"
+        } else {
+            "  {spinner} {prefix} [{bar:20}] {pos:>3}% {msg}"
+        };
+        ProgressStyle::with_template(t)
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+    }
+
+    fn palette_on(&self) -> bool {
+        self.palette.green("x") != "x"
+    }
+
+    /// Prints a line above the bars.
+    pub fn println(&self, line: &str) {
+        let _ = self.multi.println(line);
+    }
+
+    fn line(&self, e: &Event) {
+        let _ = self.multi.println(event_line(e, self.palette));
+    }
+
+    fn with_bar(&self, step: &str, f: impl FnOnce(&ProgressBar)) {
+        if let Some(bar) = self.bars.lock().expect("progress lock").get(step) {
+            f(bar);
+        }
+    }
+
+    /// Shows one event.
+    pub fn handle(&self, e: &Event) {
+        match e {
+            Event::StepStarted { step, action } => {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(self.spinner_style());
+                bar.set_prefix(step.clone());
+                bar.set_message(action.clone());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                self.bars
+                    .lock()
+                    .expect("progress lock")
+                    .insert(step.clone(), bar);
+            }
+            Event::PhaseApplied { step, phase, split } => self.with_bar(step, |bar| {
+                if bar.length().is_none() {
+                    bar.set_length(100);
+                    bar.set_style(self.bar_style());
+                }
+                bar.set_position(u64::from(*phase));
+                bar.set_message(format!("{split}"));
+            }),
+            Event::GateWaiting {
+                step,
+                probe,
+                status,
+                consecutive,
+                needed,
+                remaining_ms,
+            } => self.with_bar(step, |bar| {
+                bar.set_message(format!(
+                    "gate {probe}: {status} ({consecutive}/{needed}), {} left",
+                    ms(*remaining_ms)
+                ))
+            }),
+            Event::GatePassed { step, probe } => {
+                self.with_bar(step, |bar| bar.set_message(format!("gate {probe} passed")))
+            }
+            Event::Retrying {
+                step,
+                operation,
+                attempt,
+                delay_ms,
+                ..
+            } => {
+                self.line(e);
+                self.with_bar(step, |bar| {
+                    bar.set_message(format!(
+                        "{operation}: retry {} in {}",
+                        attempt + 1,
+                        ms(*delay_ms)
+                    ))
+                });
+            }
+            Event::StepFinished { step, .. } => {
+                if let Some(bar) = self.bars.lock().expect("progress lock").remove(step) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+                self.line(e);
+            }
+            Event::RunFinished { .. } => {
+                for (_, bar) in self.bars.lock().expect("progress lock").drain() {
+                    bar.finish_and_clear();
+                }
+                let _ = self.multi.clear();
+                println!("{}", event_line(e, self.palette));
+            }
+            Event::RunStarted { .. } => println!("{}", event_line(e, self.palette)),
+            _ => self.line(e),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Carrying out a run (`dr run`, `dr resume`, `dr demo`): options from the
+//! flags, events to the chosen output, Ctrl-C to the cancel token, outcome to an
+//! exit code.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use dr_core::executor::{Event, EventSink, ExecError, RunOptions, RunOutcome, RunStatus};
+use tokio_util::sync::CancellationToken;
+
+use crate::Global;
+use crate::progress::ProgressView;
+use crate::render::event_line;
+use crate::terminal::{self, Palette, TerminalApprover};
+
+/// Where events go.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// One JSON object per line on stdout.
+    Json,
+    /// One text line per event on stdout.
+    Plain(Palette),
+    /// Live progress bars on a terminal.
+    Live(Arc<ProgressView>),
+}
+
+impl Output {
+    /// `--json`, else live progress on a terminal, else plain lines.
+    pub fn from_flags(global: &Global) -> Output {
+        let palette = Palette::new(terminal::colors_on_stdout());
+        if global.json {
+            Output::Json
+        } else if std::io::stdout().is_terminal() {
+            Output::Live(Arc::new(ProgressView::new(palette)))
+        } else {
+            Output::Plain(palette)
+        }
+    }
+
+    /// Shows one event.
+    pub fn show(&self, e: &Event) {
+        match self {
+            Output::Json => match serde_json::to_string(e) {
+                Ok(line) => println!("{line}"),
+                Err(err) => eprintln!("error: cannot serialize an event: {err}"),
+            },
+            Output::Plain(p) => println!("{}", event_line(e, *p)),
+            Output::Live(view) => view.handle(e),
+        }
+    }
+
+    /// A line of narration between events (not in `--json` mode).
+    pub fn note(&self, line: &str) {
+        match self {
+            Output::Json => {}
+            Output::Plain(_) => println!("{line}"),
+            Output::Live(view) => view.println(line),
+        }
+    }
+}
+
+/// Run options from the common flags: approvals, `--accept-data-loss`, an
+/// interactive approver only when a person can answer (stdin and stderr are
+/// terminals), events to `output` (after `also`), Ctrl-C cancelling the run.
+pub fn options(
+    global: &Global,
+    state_dir: &std::path::Path,
+    output: &Output,
+    also: Option<EventSink>,
+) -> RunOptions {
+    let mut opts = RunOptions::new(state_dir).accept_data_loss(global.accept_data_loss);
+    for step in &global.approve {
+        opts = opts.approve(step.clone());
+    }
+    if terminal::interactive() {
+        let multi = match output {
+            Output::Live(view) => Some(view.multi()),
+            _ => None,
+        };
+        opts = opts.with_approver(TerminalApprover::new(multi));
+    }
+    let cancel = CancellationToken::new();
+    watch_ctrl_c(cancel.clone());
+    let out = output.clone();
+    opts.with_cancel(cancel).on_event(move |e| {
+        out.show(e);
+        if let Some(f) = &also {
+            f(e);
+        }
+    })
+}
+
+/// The first Ctrl-C cancels the run (no new step starts, gates stop, the
+/// journal stays consistent); a second one exits at once.
+fn watch_ctrl_c(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("\ncancelling the run (Ctrl-C again to exit at once; `dr resume` continues it)");
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// 0 succeeded, 1 failed or rolled back, 2 invalid input; errors on stderr.
+pub fn exit_code(result: &Result<RunOutcome, ExecError>) -> u8 {
+    let p = Palette::new(terminal::colors_on_stderr());
+    match result {
+        Ok(outcome) => match outcome.status {
+            RunStatus::Succeeded => 0,
+            _ => 1,
+        },
+        Err(ExecError::Plan(diags)) => {
+            eprint!("{}", crate::diag::render(diags, None, p));
+            2
+        }
+        Err(e @ ExecError::Resume(_)) => {
+            eprintln!("{}: {e}", p.red("error"));
+            2
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", p.red("error"));
+            1
+        }
+    }
+}
