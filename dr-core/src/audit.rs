@@ -62,52 +62,117 @@ fn hash_of(unhashed: &serde_json::Value) -> String {
 }
 
 /// Appends one entry (redacted) to the state dir's audit log. Safe across
-/// processes: appends are serialized by a file lock.
+/// processes: appends are serialized by a file lock. A run keeps an
+/// [`AuditWriter`] open instead of calling this per entry.
 pub fn append(state_dir: &Path, record: &AuditRecord, redactor: &Redactor) -> std::io::Result<()> {
-    fs::create_dir_all(state_dir)?;
-    let (log, head, lock) = paths(state_dir);
-    let lock_file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock)?;
-    let mut guard = RwLock::new(lock_file);
-    let _held = guard.write()?;
-    let prev: Head = fs::read(&head)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Head {
+    AuditWriter::open(state_dir)?.append(record, redactor)
+}
+
+/// An open audit log: the lock, the log and the head file stay open, so an
+/// append is a lock, a small read, two writes and an unlock.
+#[derive(Debug)]
+pub struct AuditWriter {
+    lock: RwLock<File>,
+    log: File,
+    head: File,
+}
+
+const HEAD_LEN: usize = 160;
+
+impl AuditWriter {
+    /// Opens (creating if needed) the audit log of `state_dir`.
+    pub fn open(state_dir: &Path) -> std::io::Result<AuditWriter> {
+        fs::create_dir_all(state_dir)?;
+        let (log, head, lock) = paths(state_dir);
+        Ok(AuditWriter {
+            lock: RwLock::new(
+                OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(lock)?,
+            ),
+            log: OpenOptions::new().create(true).append(true).open(log)?,
+            head: OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(head)?,
+        })
+    }
+
+    /// Appends one entry, redacted.
+    pub fn append(&mut self, record: &AuditRecord, redactor: &Redactor) -> std::io::Result<()> {
+        let AuditWriter { lock, log, head } = self;
+        let _held = lock.write()?;
+        let prev = read_head(head)?.unwrap_or(Head {
             seq: 0,
             hash: GENESIS.into(),
         });
-    let mut entry = serde_json::json!({
-        "seq": prev.seq + 1,
-        "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "prev_hash": prev.hash,
-    });
-    let mut rec = serde_json::to_value(record).map_err(std::io::Error::other)?;
-    redactor.redact_json(&mut rec);
-    if let (Some(e), serde_json::Value::Object(r)) = (entry.as_object_mut(), rec) {
-        e.extend(r);
-    }
-    let hash = hash_of(&entry);
-    entry["hash"] = serde_json::Value::String(hash.clone());
-    let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let mut f = OpenOptions::new().create(true).append(true).open(&log)?;
-    f.write_all(&line)?;
-    f.sync_data()?;
-    let tmp = state_dir.join("audit.head.tmp");
-    fs::write(
-        &tmp,
-        serde_json::to_vec(&Head {
+        let mut entry = serde_json::json!({
+            "seq": prev.seq + 1,
+            "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "prev_hash": prev.hash,
+        });
+        let mut rec = serde_json::to_value(record).map_err(std::io::Error::other)?;
+        redactor.redact_json(&mut rec);
+        if let (Some(e), serde_json::Value::Object(r)) = (entry.as_object_mut(), rec) {
+            e.extend(r);
+        }
+        let hash = hash_of(&entry);
+        entry["hash"] = serde_json::Value::String(hash.clone());
+        let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        // Not fsync'd per entry: the journal is the crash-safe record of a run;
+        // the executor calls `sync` when a run ends.
+        log.write_all(&line)?;
+        // The head is rewritten in place with one fixed-size write, which a dying
+        // process cannot tear.
+        let mut buf = serde_json::to_vec(&Head {
             seq: prev.seq + 1,
             hash,
         })
-        .map_err(std::io::Error::other)?,
-    )?;
-    fs::rename(tmp, head)?;
-    Ok(())
+        .map_err(std::io::Error::other)?;
+        buf.resize(HEAD_LEN, b' ');
+        write_at(head, &buf, 0)
+    }
+
+    /// fsyncs the log and its head.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.log.sync_data()?;
+        self.head.sync_data()
+    }
+}
+
+fn read_head(f: &File) -> std::io::Result<Option<Head>> {
+    let mut buf = vec![0u8; HEAD_LEN];
+    let n = read_at(f, &mut buf, 0)?;
+    Ok(serde_json::from_slice(buf[..n].trim_ascii()).ok())
+}
+
+#[cfg(unix)]
+fn write_at(f: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(f, buf, off)
+}
+
+#[cfg(unix)]
+fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(f, buf, off)
+}
+
+#[cfg(not(unix))]
+fn write_at(mut f: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    f.seek(SeekFrom::Start(off))?;
+    f.write_all(buf)
+}
+
+#[cfg(not(unix))]
+fn read_at(mut f: &File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    use std::io::{Read, Seek, SeekFrom};
+    f.seek(SeekFrom::Start(off))?;
+    f.read(buf)
 }
 
 /// Why verification failed.
@@ -127,7 +192,7 @@ pub fn verify(state_dir: &Path) -> Result<usize, Tampered> {
     let file = match File::open(&log) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if head.exists() {
+            if fs::read(&head).is_ok_and(|b| !b.trim_ascii().is_empty()) {
                 return Err(Tampered {
                     line: 1,
                     message: "audit.jsonl is missing but audit.head records entries".into(),
@@ -186,7 +251,7 @@ pub fn verify(state_dir: &Path) -> Result<usize, Tampered> {
     }
     if let Some(h) = fs::read(&head)
         .ok()
-        .and_then(|b| serde_json::from_slice::<Head>(&b).ok())
+        .and_then(|b| serde_json::from_slice::<Head>(b.trim_ascii()).ok())
         && (h.seq != count as u64 || h.hash != prev)
     {
         return Err(Tampered {

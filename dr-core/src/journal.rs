@@ -183,9 +183,13 @@ impl Journal {
             ts: Utc::now(),
             record,
         };
-        let mut value = serde_json::to_value(&entry).map_err(std::io::Error::other)?;
-        self.redactor.redact_json(&mut value);
-        let mut line = serde_json::to_vec(&value).map_err(std::io::Error::other)?;
+        let mut line = if self.redactor.is_empty() {
+            serde_json::to_vec(&entry).map_err(std::io::Error::other)?
+        } else {
+            let mut value = serde_json::to_value(&entry).map_err(std::io::Error::other)?;
+            self.redactor.redact_json(&mut value);
+            serde_json::to_vec(&value).map_err(std::io::Error::other)?
+        };
         line.push(b'\n');
         file.write_all(&line)?;
         file.sync_data()?;

@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 
 use super::steps::{self, InFlight, StepResult};
 use super::{Event, ExecError, RunOptions, RunOutcome, RunStatus, run_dir};
-use crate::audit::{self, AuditRecord};
+use crate::audit::{AuditRecord, AuditWriter};
 use crate::journal::{self, Journal, Record};
 use crate::lock::{PlanLock, host};
 use crate::plan::OnFailure;
@@ -26,6 +26,8 @@ pub(crate) struct Ctx {
     pub budget: Arc<RetryBudget>,
     pub redactor: Redactor,
     pub host: String,
+    pub digest: String,
+    pub audit: std::sync::Mutex<AuditWriter>,
 }
 
 impl Ctx {
@@ -48,7 +50,7 @@ impl Ctx {
             operator: self.opts.operator.clone(),
             host: self.host.clone(),
             plan: self.plan.name.clone(),
-            plan_digest: self.plan.digest(),
+            plan_digest: self.digest.clone(),
             run_id: self.run_id.clone(),
             step: step.into(),
             action: action.into(),
@@ -56,7 +58,12 @@ impl Ctx {
             after: after.clone(),
             result: result.into(),
         };
-        if let Err(e) = audit::append(&self.opts.state_dir, &rec, &self.redactor) {
+        let result = self
+            .audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .append(&rec, &self.redactor);
+        if let Err(e) = result {
             self.emit(Event::Warning {
                 step: Some(step.into()),
                 message: format!("could not write the audit log: {e}"),
@@ -104,6 +111,8 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         redactor: plan.redactor().clone(),
         budget: Arc::new(RetryBudget::new(opts.retry.budget)),
         host: host(),
+        digest: plan.digest(),
+        audit: std::sync::Mutex::new(AuditWriter::open(&opts.state_dir)?),
         plan: plan.clone(),
         opts,
         run_id: run_id.clone(),
@@ -233,6 +242,8 @@ pub(crate) async fn resume(
         redactor: plan.redactor().clone(),
         budget: Arc::new(RetryBudget::new(opts.retry.budget)),
         host: host(),
+        digest: plan.digest(),
+        audit: std::sync::Mutex::new(AuditWriter::open(&opts.state_dir)?),
         plan: plan.clone(),
         opts,
         run_id: run_id.to_string(),
@@ -266,42 +277,55 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
     let max_parallel = ctx.opts.max_parallel.unwrap_or(plan.max_parallel).max(1);
     let mut running: JoinSet<(usize, StepResult, u32, chrono::DateTime<chrono::Utc>)> =
         JoinSet::new();
-    let mut started: HashSet<String> = p.done.keys().cloned().collect();
     let mut stopping = p.failure.is_some() || p.rollback_cause.is_some();
-    let ok_dep = |done: &HashMap<String, bool>, dep: &str| match done.get(dep) {
+    // Ready queue by dependency counts: a dependency is satisfied when it succeeded
+    // or failed with `on_failure = "continue"`.
+    let index: HashMap<&str, usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); plan.steps.len()];
+    let mut waiting: Vec<usize> = vec![0; plan.steps.len()];
+    let satisfied = |done: &HashMap<String, bool>, i: usize| match done.get(&plan.steps[i].id) {
         Some(true) => true,
-        Some(false) => plan.step(dep).map(|s| s.on_failure) == Some(OnFailure::Continue),
+        Some(false) => plan.steps[i].on_failure == OnFailure::Continue,
         None => false,
     };
+    for (i, s) in plan.steps.iter().enumerate() {
+        for d in &s.depends_on {
+            let j = index[d.as_str()];
+            if !satisfied(&p.done, j) {
+                dependents[j].push(i);
+                waiting[i] += 1;
+            }
+        }
+    }
+    let mut ready: std::collections::BTreeSet<usize> = (0..plan.steps.len())
+        .filter(|&i| waiting[i] == 0 && !p.done.contains_key(&plan.steps[i].id))
+        .collect();
 
     loop {
         if ctx.opts.cancel.is_cancelled() && !stopping {
             stopping = true;
             p.failure.get_or_insert_with(|| "cancelled".into());
         }
-        if !stopping {
-            for (i, step) in plan.steps.iter().enumerate() {
-                if running.len() >= max_parallel {
-                    break;
-                }
-                if started.contains(&step.id) || !step.depends_on.iter().all(|d| ok_dep(&p.done, d))
-                {
-                    continue;
-                }
-                started.insert(step.id.clone());
-                ctx.emit(Event::StepStarted {
-                    step: step.id.clone(),
-                    action: step.action.name().into(),
-                });
-                let c = ctx.clone();
-                let in_flight = p.in_flight.remove(&step.id);
-                running.spawn(async move {
-                    let t0 = chrono::Utc::now();
-                    let step = &c.plan.steps[i];
-                    let (res, attempts) = steps::run(c.clone(), step, in_flight).await;
-                    (i, res, attempts, t0)
-                });
-            }
+        while !stopping && running.len() < max_parallel {
+            let Some(i) = ready.pop_first() else { break };
+            let step = &plan.steps[i];
+            ctx.emit(Event::StepStarted {
+                step: step.id.clone(),
+                action: step.action.name().into(),
+            });
+            let c = ctx.clone();
+            let in_flight = p.in_flight.remove(&step.id);
+            running.spawn(async move {
+                let t0 = chrono::Utc::now();
+                let step = &c.plan.steps[i];
+                let (res, attempts) = steps::run(c.clone(), step, in_flight).await;
+                (i, res, attempts, t0)
+            });
         }
         let Some(joined) = running.join_next().await else {
             break;
@@ -348,6 +372,14 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
             error: res.error.clone(),
         });
         p.done.insert(step.id.clone(), ok);
+        if ok || step.on_failure == OnFailure::Continue {
+            for &d in &dependents[i] {
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    ready.insert(d);
+                }
+            }
+        }
         if ok {
             p.completed.push((step.id.clone(), res.before));
         } else {
@@ -421,6 +453,7 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         error: error.clone(),
     })?;
     ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str());
+    ctx.audit.lock().unwrap_or_else(|p| p.into_inner()).sync()?;
     let dir = run_dir(&ctx.opts.state_dir, &ctx.run_id);
     let report = Report::from_journal(&journal::read(&dir)?)
         .ok_or_else(|| ExecError::Resume("journal lost its run_started entry".into()))?;
