@@ -2,7 +2,7 @@
 //! flags, events to the chosen output, Ctrl-C to the cancel token, outcome to an
 //! exit code.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use dr_core::executor::{Event, EventSink, ExecError, RunOptions, RunOutcome, RunStatus};
@@ -38,13 +38,16 @@ impl Output {
     }
 
     /// Shows one event.
+    ///
+    /// A closed stdout (`dr run plan | head -1`) does not stop the run: the
+    /// journal, not the screen, is the record.
     pub fn show(&self, e: &Event) {
         match self {
             Output::Json => match serde_json::to_string(e) {
-                Ok(line) => println!("{line}"),
+                Ok(line) => out(&line),
                 Err(err) => eprintln!("error: cannot serialize an event: {err}"),
             },
-            Output::Plain(p) => println!("{}", event_line(e, *p)),
+            Output::Plain(p) => out(&event_line(e, *p)),
             Output::Live(view) => view.handle(e),
         }
     }
@@ -53,10 +56,15 @@ impl Output {
     pub fn note(&self, line: &str) {
         match self {
             Output::Json => {}
-            Output::Plain(_) => println!("{line}"),
+            Output::Plain(_) => out(line),
             Output::Live(view) => view.println(line),
         }
     }
+}
+
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 /// Run options from the common flags: approvals, `--accept-data-loss`, an
