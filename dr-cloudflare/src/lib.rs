@@ -44,7 +44,6 @@
 //! Cloudflare really does. The crate README has the full table.
 #![warn(missing_docs)]
 // `ProviderError` is dr-core's contract type (about 150 bytes); every provider returns it.
-#![allow(clippy::result_large_err)]
 
 mod action;
 mod client;

@@ -83,29 +83,45 @@ impl fmt::Display for ErrorKind {
 ///     "redis: promote failed: connection refused [transient, request id req-42]"
 /// );
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub struct ProviderError {
+    // Boxed so `Result<T, ProviderError>` stays small.
+    repr: Box<Repr>,
+}
+
+#[derive(Debug)]
+struct Repr {
     kind: ErrorKind,
     message: String,
     provider: Option<String>,
     resource: Option<String>,
     operation: Option<String>,
     request_id: Option<String>,
-    #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl std::error::Error for ProviderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.repr
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl ProviderError {
     /// A new error of `kind` with a human message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ProviderError {
-            kind,
-            message: message.into(),
-            provider: None,
-            resource: None,
-            operation: None,
-            request_id: None,
-            source: None,
+            repr: Box::new(Repr {
+                kind,
+                message: message.into(),
+                provider: None,
+                resource: None,
+                operation: None,
+                request_id: None,
+                source: None,
+            }),
         }
     }
 
@@ -131,59 +147,59 @@ impl ProviderError {
 
     /// Names the provider (`"redis"`).
     pub fn with_provider(mut self, provider: impl Into<String>) -> Self {
-        self.provider = Some(provider.into());
+        self.repr.provider = Some(provider.into());
         self
     }
 
     /// Names the resource (the plan's name for it).
     pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
-        self.resource = Some(resource.into());
+        self.repr.resource = Some(resource.into());
         self
     }
 
     /// Names the operation (`"apply"`, `"promote"`).
     pub fn with_operation(mut self, operation: impl Into<String>) -> Self {
-        self.operation = Some(operation.into());
+        self.repr.operation = Some(operation.into());
         self
     }
 
     /// Records the remote request id (`cf-ray`, `x-amz-request-id`, `x-ms-request-id`).
     pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
-        self.request_id = Some(request_id.into());
+        self.repr.request_id = Some(request_id.into());
         self
     }
 
     /// Keeps the underlying error as the [`source`](std::error::Error::source).
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.repr.source = Some(Box::new(source));
         self
     }
 
     /// Fills in the resource and operation when the provider did not set them; the
     /// executor calls this so every error names what it was acting on.
     pub fn in_context(mut self, resource: &str, operation: &str) -> Self {
-        if self.resource.is_none() {
-            self.resource = Some(resource.to_string());
+        if self.repr.resource.is_none() {
+            self.repr.resource = Some(resource.to_string());
         }
-        if self.operation.is_none() {
-            self.operation = Some(operation.to_string());
+        if self.repr.operation.is_none() {
+            self.repr.operation = Some(operation.to_string());
         }
         self
     }
 
     /// The kind of failure.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.repr.kind
     }
 
     /// Whether the executor may retry the failed call.
     pub fn is_retryable(&self) -> bool {
-        self.kind.is_retryable()
+        self.repr.kind.is_retryable()
     }
 
     /// How long the remote side asked to wait, for [`ErrorKind::Throttled`].
     pub fn retry_after(&self) -> Option<Duration> {
-        match self.kind {
+        match self.repr.kind {
             ErrorKind::Throttled { retry_after } => retry_after,
             _ => None,
         }
@@ -191,38 +207,38 @@ impl ProviderError {
 
     /// The human message, without context.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.repr.message
     }
 
     /// The provider name, if set.
     pub fn provider(&self) -> Option<&str> {
-        self.provider.as_deref()
+        self.repr.provider.as_deref()
     }
 
     /// The resource name, if set.
     pub fn resource(&self) -> Option<&str> {
-        self.resource.as_deref()
+        self.repr.resource.as_deref()
     }
 
     /// The operation, if set.
     pub fn operation(&self) -> Option<&str> {
-        self.operation.as_deref()
+        self.repr.operation.as_deref()
     }
 
     /// The remote request id, if the remote side gave one.
     pub fn request_id(&self) -> Option<&str> {
-        self.request_id.as_deref()
+        self.repr.request_id.as_deref()
     }
 }
 
 impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut wrote = false;
-        if let Some(p) = &self.provider {
+        if let Some(p) = &self.repr.provider {
             f.write_str(p)?;
             wrote = true;
         }
-        if let Some(r) = &self.resource {
+        if let Some(r) = &self.repr.resource {
             if wrote {
                 f.write_str(" ")?;
             }
@@ -232,14 +248,14 @@ impl fmt::Display for ProviderError {
         if wrote {
             f.write_str(": ")?;
         }
-        if let Some(op) = &self.operation {
+        if let Some(op) = &self.repr.operation {
             write!(f, "{op} failed: ")?;
         }
-        write!(f, "{} [{}", self.message, self.kind)?;
+        write!(f, "{} [{}", self.repr.message, self.repr.kind)?;
         if let Some(after) = self.retry_after() {
             write!(f, ", retry after {}ms", after.as_millis())?;
         }
-        if let Some(id) = &self.request_id {
+        if let Some(id) = &self.repr.request_id {
             write!(f, ", request id {id}")?;
         }
         f.write_str("]")
