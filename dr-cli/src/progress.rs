@@ -59,11 +59,15 @@ impl ProgressView {
 
     /// Prints a line above the bars.
     pub fn println(&self, line: &str) {
-        let _ = self.multi.println(line);
+        if self.bars.lock().expect("progress lock").is_empty() {
+            println!("{line}");
+        } else {
+            let _ = self.multi.println(line);
+        }
     }
 
     fn line(&self, e: &Event) {
-        let _ = self.multi.println(event_line(e, self.palette));
+        self.println(&event_line(e, self.palette));
     }
 
     fn with_bar(&self, step: &str, f: impl FnOnce(&ProgressBar)) {
