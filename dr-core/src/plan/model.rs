@@ -677,8 +677,11 @@ pub fn json_schema() -> serde_json::Value {
         }
     });
     if let Some(defs) = v.get_mut("$defs").and_then(|d| d.as_object_mut())
-        && let Some(step) = defs.remove("StepDoc")
+        && let Some(mut step) = defs.remove("StepDoc")
     {
+        // serde's flatten hides `deny_unknown_fields` from schemars: a key that
+        // neither the common part nor the matched action declares is an error.
+        step["unevaluatedProperties"] = false.into();
         defs.insert("BuiltinStepDoc".into(), step);
         defs.insert("ProviderStep".into(), provider_step);
         defs.insert(
