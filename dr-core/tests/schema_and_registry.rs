@@ -55,10 +55,12 @@ fn a_valid_plan_validates_against_the_schema_and_loads() {
     .unwrap_or_else(|d| panic!("{d}"));
 }
 
+type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
+
 #[test]
 fn wrong_plans_do_not_validate() {
     let v = schema();
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         (
             "missing plan name",
             Box::new(|p| {
