@@ -84,6 +84,9 @@ pub enum Record {
     StepFinished {
         /// Step id.
         step: String,
+        /// Its action.
+        #[serde(default)]
+        action: String,
         /// `succeeded` or `failed`.
         status: String,
         /// Attempts (1 + retries).

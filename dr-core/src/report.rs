@@ -166,6 +166,7 @@ impl Report {
                 }
                 Record::StepFinished {
                     step,
+                    action,
                     status: st,
                     attempts,
                     detail,
@@ -176,6 +177,9 @@ impl Report {
                     ..
                 } => {
                     if let Some(s) = steps.get_mut(step.as_str()) {
+                        if !action.is_empty() {
+                            s.action = action.clone();
+                        }
                         s.status = st.clone();
                         s.started_at = Some(*started_at);
                         s.finished_at = Some(e.ts);

@@ -184,6 +184,11 @@ async fn a_failover_plan_runs_to_the_end_and_reports() {
     );
     assert!(r.rto_ms.is_some() && r.rto_met == Some(true));
     assert_eq!(r.steps.len(), 7);
+    assert!(
+        r.steps.iter().all(|s| !s.action.is_empty()),
+        "every step names its action: {:?}",
+        r.steps
+    );
     assert!(r.steps.iter().all(|s| s.status == "succeeded"
         && s.attempts >= 1
         && s.started_at.is_some()

@@ -347,6 +347,7 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         let status = if ok { "succeeded" } else { "failed" };
         ctx.journal(Record::StepFinished {
             step: step.id.clone(),
+            action: step.action.name().into(),
             status: status.into(),
             attempts,
             after: res.after.clone(),
