@@ -31,6 +31,34 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// Opens the run's journal (continuing after `seq` existing entries) and the
+    /// audit log.
+    fn open(
+        plan: Arc<Plan>,
+        opts: RunOptions,
+        run_id: &str,
+        seq: u64,
+    ) -> Result<Arc<Ctx>, ExecError> {
+        let dir = run_dir(&opts.state_dir, run_id);
+        let journal = Journal::open(
+            &dir,
+            seq,
+            plan.redactor().clone(),
+            opts.crash_after_journal_entries,
+        )?;
+        Ok(Arc::new(Ctx {
+            redactor: plan.redactor().clone(),
+            budget: Arc::new(RetryBudget::new(opts.retry.budget)),
+            host: host(),
+            digest: plan.digest(),
+            audit: std::sync::Mutex::new(AuditWriter::open(&opts.state_dir)?),
+            plan,
+            opts,
+            run_id: run_id.to_string(),
+            journal,
+        }))
+    }
+
     pub fn emit(&self, event: Event) {
         if let Some(sink) = &self.opts.events {
             sink(&event);
@@ -101,23 +129,7 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         dir.join(plan_copy_name(&plan.source.name)),
         &plan.source.text,
     )?;
-    let journal = Journal::open(
-        &dir,
-        0,
-        plan.redactor().clone(),
-        opts.crash_after_journal_entries,
-    )?;
-    let ctx = Arc::new(Ctx {
-        redactor: plan.redactor().clone(),
-        budget: Arc::new(RetryBudget::new(opts.retry.budget)),
-        host: host(),
-        digest: plan.digest(),
-        audit: std::sync::Mutex::new(AuditWriter::open(&opts.state_dir)?),
-        plan: plan.clone(),
-        opts,
-        run_id: run_id.clone(),
-        journal,
-    });
+    let ctx = Ctx::open(plan.clone(), opts, &run_id, 0)?;
     ctx.emit(Event::RunStarted {
         run_id: run_id.clone(),
         plan: plan.name.clone(),
@@ -232,23 +244,12 @@ pub(crate) async fn resume(
             _ => {}
         }
     }
-    let journal = Journal::open(
-        &dir,
-        entries.last().map(|e| e.seq).unwrap_or(0),
-        plan.redactor().clone(),
-        opts.crash_after_journal_entries,
-    )?;
-    let ctx = Arc::new(Ctx {
-        redactor: plan.redactor().clone(),
-        budget: Arc::new(RetryBudget::new(opts.retry.budget)),
-        host: host(),
-        digest: plan.digest(),
-        audit: std::sync::Mutex::new(AuditWriter::open(&opts.state_dir)?),
-        plan: plan.clone(),
+    let ctx = Ctx::open(
+        plan.clone(),
         opts,
-        run_id: run_id.to_string(),
-        journal,
-    });
+        run_id,
+        entries.last().map(|e| e.seq).unwrap_or(0),
+    )?;
     ctx.emit(Event::RunStarted {
         run_id: run_id.to_string(),
         plan: plan.name.clone(),
