@@ -563,6 +563,17 @@ async fn continue_lets_dependents_run_abort_stops_them() {
     assert_eq!(out.report.steps[1].status, "not_run");
 }
 
+/// The id of the one run in a state dir.
+fn only_run_id(state_dir: &std::path::Path) -> String {
+    let mut runs = std::fs::read_dir(state_dir.join("runs")).unwrap();
+    runs.next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap()
+}
+
 /// Runs FAILOVER, "dies" after `k` journal entries, resumes, and returns the sim
 /// calls that took effect.
 async fn crash_and_resume(k: usize) -> (SimWorld, RunStatus) {
@@ -571,14 +582,7 @@ async fn crash_and_resume(k: usize) -> (SimWorld, RunStatus) {
     let mut o = opts(dir.path());
     o.crash_after_journal_entries = Some(k);
     let first = Executor::new(load(&registry, FAILOVER), o).run().await;
-    let run_id = std::fs::read_dir(dir.path().join("runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap();
+    let run_id = only_run_id(dir.path());
     let status = match first {
         Err(ExecError::Crashed) => {
             let out = Executor::resume(&registry, &run_id, opts(dir.path()))
@@ -640,14 +644,7 @@ async fn resume_finishes_an_interrupted_rollback() {
         Executor::new(load(&registry, ROLLBACK), o).run().await,
         Err(ExecError::Crashed)
     ));
-    let run_id = std::fs::read_dir(dir.path().join("runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap();
+    let run_id = only_run_id(dir.path());
     let out = Executor::resume(&registry, &run_id, opts(dir.path()))
         .await
         .unwrap();

@@ -68,8 +68,9 @@ pub(crate) async fn preview(plan: &Plan) -> Vec<StepPreview> {
                                 );
                                 (before.shifted_towards(to, 100), how)
                             }
+                            // traffic.set (the only other action this arm matches)
                             StepAction::TrafficSet { split, .. } => (split.clone(), String::new()),
-                            _ => unreachable!("matched a traffic step"),
+                            _ => (before.clone(), String::new()),
                         };
                         let change = if before.same_as(&after) {
                             format!("{label}: {before} (no change)")

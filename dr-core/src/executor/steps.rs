@@ -13,8 +13,7 @@ use crate::journal::Record;
 use crate::plan::{Step, StepAction};
 use crate::retry::{RetryContext, Retrying};
 use crate::{
-    DataStore, HealthProbe, ProviderError, ReplicationState, Replicator, Role, TrafficRouter,
-    TrafficSplit,
+    DataStore, ProviderError, ReplicationState, Replicator, Role, TrafficRouter, TrafficSplit,
 };
 
 /// What a step left behind.
@@ -94,31 +93,36 @@ impl Wrap {
         }
     }
 
+    /// The plan's provider object for `name`, wrapped in this step's retries.
+    fn wrap<T: ?Sized>(&self, obj: Option<&Arc<T>>, kind: &str, name: &str) -> R<Retrying<T>> {
+        let obj = obj
+            .cloned()
+            .ok_or_else(|| format!("{kind} `{name}` is not available"))?;
+        Ok(Retrying::new(obj, self.retry.clone()))
+    }
+
     fn router(&self, ctx: &Ctx, name: &str) -> R<Retrying<dyn TrafficRouter>> {
-        let r = ctx
-            .plan
-            .resource(name)
-            .and_then(|r| r.router().cloned())
-            .ok_or_else(|| format!("router `{name}` is not available"))?;
-        Ok(Retrying::new(r, self.retry.clone()))
+        self.wrap(
+            ctx.plan.resource(name).and_then(|r| r.router()),
+            "router",
+            name,
+        )
     }
 
     fn store(&self, ctx: &Ctx, name: &str) -> R<Retrying<dyn DataStore>> {
-        let r = ctx
-            .plan
-            .resource(name)
-            .and_then(|r| r.store().cloned())
-            .ok_or_else(|| format!("store `{name}` is not available"))?;
-        Ok(Retrying::new(r, self.retry.clone()))
+        self.wrap(
+            ctx.plan.resource(name).and_then(|r| r.store()),
+            "store",
+            name,
+        )
     }
 
     fn replicator(&self, ctx: &Ctx, name: &str) -> R<Retrying<dyn Replicator>> {
-        let r = ctx
-            .plan
-            .resource(name)
-            .and_then(|r| r.replicator().cloned())
-            .ok_or_else(|| format!("replicator `{name}` is not available"))?;
-        Ok(Retrying::new(r, self.retry.clone()))
+        self.wrap(
+            ctx.plan.resource(name).and_then(|r| r.replicator()),
+            "replicator",
+            name,
+        )
     }
 }
 
@@ -703,7 +707,3 @@ pub(crate) async fn compensate(ctx: &Arc<Ctx>, step: &Step, before: &Value) -> (
         }
     }
 }
-
-// Keep the trait imports used by the wrappers' method calls.
-#[allow(dead_code)]
-fn _uses(_: &dyn HealthProbe) {}
