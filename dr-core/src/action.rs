@@ -22,6 +22,16 @@ use crate::{ErrorKind, ProviderError};
 /// - `compensate()` undoes `run()` on rollback; actions that cannot be undone keep the
 ///   default (`compensable() == false`), and rollback reports them as not compensated.
 /// - `describe()` says, for a dry run, what `run()` would do.
+/// - `idempotent()`: running `run()` twice is the same as once. Only then does the
+///   executor retry `run()` after a retryable error (it may have taken effect
+///   before the error) or re-run it on `dr resume` after it was in flight when
+///   the process died.
+/// - `verifies()`: `verify()` reliably tells whether the effect is in place. The
+///   executor then retries (and resumes) by asking `verify()` first, even when
+///   the action is not idempotent. With neither, a possibly-applied `run()` is
+///   never repeated without the operator's consent (`dr resume --rerun STEP`).
+/// - `one_way()`: once `run()` succeeded, going back is unsafe (the old side
+///   cannot live with it); a rollback stops at this step ("One-way doors").
 #[async_trait]
 pub trait Action: Send + Sync + Debug {
     /// What `run()` would do, for `dr plan` (`start 3 instances in us-west-2`).
@@ -34,6 +44,22 @@ pub trait Action: Send + Sync + Debug {
 
     /// Brings the desired state about.
     async fn run(&self) -> Result<serde_json::Value, ProviderError>;
+
+    /// Whether running `run()` twice is the same as once (default false).
+    fn idempotent(&self) -> bool {
+        false
+    }
+
+    /// Whether [`verify`](Self::verify) reliably tells whether the effect is in
+    /// place (default false: the default `verify` cannot tell).
+    fn verifies(&self) -> bool {
+        false
+    }
+
+    /// Whether going back past this action is unsafe once it succeeded (default false).
+    fn one_way(&self) -> bool {
+        false
+    }
 
     /// Whether [`compensate`](Self::compensate) can undo `run()`.
     fn compensable(&self) -> bool {

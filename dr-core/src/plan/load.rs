@@ -568,10 +568,23 @@ impl Validator<'_> {
                 timeout: c.timeout.map(|d| d.0),
                 retries: c.retries,
                 on_failure: c.on_failure.unwrap_or_default(),
+                one_way: c.one_way.unwrap_or_else(|| action.one_way_by_default()),
                 action,
                 line,
             });
         }
+        let warnings = if self.errors.is_empty() {
+            super::oneway::rollback_warnings(&out_steps)
+                .into_iter()
+                .map(|(index, msg)| {
+                    let at = [key("steps"), Seg::Index(index), key("on_failure")];
+                    let (span, _) = root.locate(&at);
+                    self.src.diagnostic(span, &at, msg)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         for r in &built {
             let Some(router) = &r.router else {
                 if !r.health.is_empty() {
@@ -605,6 +618,7 @@ impl Validator<'_> {
             safety: meta.safety.unwrap_or_default(),
             resources: built,
             steps: out_steps,
+            warnings,
             source: self.src.clone(),
             redactor,
         })
@@ -957,7 +971,12 @@ impl Validator<'_> {
                     headers: headers.unwrap_or_default(),
                 }
             }
-            BuiltinStep::Exec { command, cwd, env } => {
+            BuiltinStep::Exec {
+                command,
+                cwd,
+                env,
+                idempotent,
+            } => {
                 let command = command.into_argv();
                 if command.first().is_none_or(|p| p.is_empty()) {
                     ok = false;
@@ -967,6 +986,7 @@ impl Validator<'_> {
                     command,
                     cwd,
                     env: env.unwrap_or_default(),
+                    idempotent: idempotent.unwrap_or(false),
                 }
             }
         };

@@ -10,6 +10,7 @@ mod graph;
 mod interp;
 mod load;
 mod model;
+mod oneway;
 mod source;
 
 pub use load::LoadOptions;

@@ -34,6 +34,9 @@ pub struct Plan {
     pub resources: Vec<Resource>,
     /// The steps, in file order.
     pub steps: Vec<Step>,
+    /// What validation warns about without refusing the plan (e.g. a rollback
+    /// that a one-way step would cut short); `dr validate` prints them.
+    pub warnings: Vec<super::Diagnostic>,
     /// The plan's text and file name.
     pub source: SourceFile,
     pub(crate) redactor: Redactor,
@@ -144,10 +147,30 @@ pub struct Step {
     pub retries: Option<u32>,
     /// What a failure does to the run.
     pub on_failure: OnFailure,
+    /// Whether going back past this step once it has succeeded is unsafe (a
+    /// promote, a fence, a reverse, or a step that declares `one_way = true`):
+    /// a rollback stops at the latest completed one-way step ("One-way doors").
+    pub one_way: bool,
     /// What the step does.
     pub action: StepAction,
     /// 1-based line of the step in the plan file.
     pub line: usize,
+}
+
+impl Step {
+    /// Whether the step may be run again after it was in flight when the process
+    /// died, or retried after a failure that may have taken effect: built-in
+    /// steps are (they capture, compare and verify), an `exec` step only with
+    /// `idempotent = true`, a provider action when it declares
+    /// [`Action::idempotent`] (one that can [`Action::verifies`] is checked by
+    /// the executor first).
+    pub fn rerunnable(&self) -> bool {
+        match &self.action {
+            StepAction::Exec { idempotent, .. } => *idempotent,
+            StepAction::Provider { action, .. } => action.idempotent() || action.verifies(),
+            _ => true,
+        }
+    }
 }
 
 /// A health gate: `probe.wait`, or the `gate` of a `traffic.shift`.
@@ -259,6 +282,9 @@ pub enum StepAction {
         cwd: Option<String>,
         /// Extra environment.
         env: BTreeMap<String, String>,
+        /// Whether running the command twice is the same as once (`idempotent =
+        /// true`): only then is it re-run by `dr resume` after it was in flight.
+        idempotent: bool,
     },
     /// A provider action (`aws.ec2.start_instances`).
     Provider {
@@ -270,6 +296,19 @@ pub enum StepAction {
 }
 
 impl StepAction {
+    /// Whether this action is a one-way door by its nature: `datastore.promote`,
+    /// `datastore.fence`, `replication.reverse`, and provider actions that
+    /// declare [`Action::one_way`].
+    pub fn one_way_by_default(&self) -> bool {
+        match self {
+            StepAction::DatastorePromote { .. }
+            | StepAction::DatastoreFence { .. }
+            | StepAction::ReplicationReverse { .. } => true,
+            StepAction::Provider { action, .. } => action.one_way(),
+            _ => false,
+        }
+    }
+
     /// The plan's name for the action (`traffic.shift`).
     pub fn name(&self) -> &str {
         match self {
@@ -414,6 +453,11 @@ pub(crate) struct StepCommon {
     /// `abort` (default), `continue` or `rollback`.
     #[serde(default)]
     pub on_failure: Option<OnFailure>,
+    /// Going back past this step is unsafe once it succeeded (default: true for
+    /// `datastore.promote`, `datastore.fence`, `replication.reverse` and provider
+    /// actions that declare it; false otherwise).
+    #[serde(default)]
+    pub one_way: Option<bool>,
 }
 
 pub(crate) const COMMON_KEYS: &[&str] = &[
@@ -423,6 +467,7 @@ pub(crate) const COMMON_KEYS: &[&str] = &[
     "timeout",
     "retries",
     "on_failure",
+    "one_way",
 ];
 
 /// A gate table.
@@ -591,6 +636,10 @@ pub(crate) enum BuiltinStep {
         /// Extra environment.
         #[serde(default)]
         env: Option<BTreeMap<String, String>>,
+        /// Running the command twice is the same as once: `dr resume` may re-run
+        /// it after it was in flight when the process died (default false).
+        #[serde(default)]
+        idempotent: Option<bool>,
     },
 }
 
@@ -631,6 +680,9 @@ pub(crate) struct StepDoc {
     /// `abort` (default), `continue` or `rollback`.
     #[serde(default)]
     pub on_failure: Option<OnFailure>,
+    /// Going back past this step is unsafe once it succeeded.
+    #[serde(default)]
+    pub one_way: Option<bool>,
     #[serde(flatten)]
     pub action: BuiltinStep,
 }
@@ -673,7 +725,8 @@ pub fn json_schema() -> serde_json::Value {
             "depends_on": {"type": "array", "items": {"type": "string"}},
             "timeout": {"$ref": "#/$defs/Duration"},
             "retries": {"type": "integer", "minimum": 0},
-            "on_failure": {"$ref": "#/$defs/OnFailure"}
+            "on_failure": {"$ref": "#/$defs/OnFailure"},
+            "one_way": {"type": "boolean"}
         }
     });
     if let Some(defs) = v.get_mut("$defs").and_then(|d| d.as_object_mut())
