@@ -1,8 +1,9 @@
 //! The run journal: append-only JSONL, fsync'd, written before and after every
 //! side effect with the captured prior state. Resume and reports read it.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +52,10 @@ pub enum Record {
         rpo_target_ms: Option<u64>,
         /// Step ids in plan order.
         steps: Vec<String>,
+        /// Every `${env:VAR}` the plan used, with a salted digest of its value
+        /// (never the value): `dr resume` refuses when a value changed.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        env: BTreeMap<String, String>,
     },
     /// A process continued the run.
     Resumed {
@@ -58,6 +63,26 @@ pub enum Record {
         operator: String,
         /// Where.
         host: String,
+        /// Steps the operator allowed to run again although they may have taken
+        /// effect (`dr resume --rerun STEP`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rerun: Vec<String>,
+    },
+    /// An `exec` step started its command, in a process group of its own.
+    ChildSpawned {
+        /// Step id.
+        step: String,
+        /// The child's pid, which is also its process group id.
+        pid: u32,
+    },
+    /// A step stopped at a safe point because the run was interrupted; it is
+    /// still in flight and `dr resume` continues it.
+    StepInterrupted {
+        /// Step id.
+        step: String,
+        /// Where it stopped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     /// A step is about to change something; `before` is the state it captured
     /// (what rollback restores), `intent` what it will make true.
@@ -122,15 +147,62 @@ pub enum Record {
         /// What was done.
         detail: String,
     },
-    /// The run ended.
+    /// The run ended (or stopped: `halted` and `interrupted` runs can be resumed).
     RunFinished {
-        /// `succeeded`, `failed` or `rolled_back`.
+        /// `succeeded`, `failed`, `rolled_back`, `halted` or `interrupted`.
         status: String,
         /// Why it failed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The one-way step that stopped the rollback (status `halted`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        halted_by: Option<String>,
+        /// What the operator must decide (status `halted` or `interrupted`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        decision: Option<String>,
+        /// The audit log's head when the run ended: `dr audit verify` checks the
+        /// log still holds this entry, and it can be kept elsewhere.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        audit_head: Option<AuditHeadRef>,
     },
 }
+
+/// An audit log position: entry `seq` with hash `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHeadRef {
+    /// 1-based entry number.
+    pub seq: u64,
+    /// The entry's hash (hex).
+    pub hash: String,
+}
+
+/// Fields of a journal entry that are structure, not content: never redacted,
+/// because resume matches on them (a step id that happens to equal a secret
+/// must still name its step).
+const STRUCTURAL: &[&str] = &[
+    "seq",
+    "ts",
+    "type",
+    "run_id",
+    "plan",
+    "digest",
+    "file",
+    "steps",
+    "step",
+    "action",
+    "status",
+    "phase",
+    "attempts",
+    "traffic",
+    "started_at",
+    "cause",
+    "pid",
+    "env",
+    "rerun",
+    "halted_by",
+    "audit_head",
+    "lag_ms",
+];
 
 /// An open journal being appended to.
 #[derive(Debug)]
@@ -190,7 +262,13 @@ impl Journal {
             serde_json::to_vec(&entry).map_err(std::io::Error::other)?
         } else {
             let mut value = serde_json::to_value(&entry).map_err(std::io::Error::other)?;
-            self.redactor.redact_json(&mut value);
+            if let serde_json::Value::Object(fields) = &mut value {
+                for (k, v) in fields.iter_mut() {
+                    if !STRUCTURAL.contains(&k.as_str()) {
+                        self.redactor.redact_json(v);
+                    }
+                }
+            }
             serde_json::to_vec(&value).map_err(std::io::Error::other)?
         };
         line.push(b'\n');
@@ -212,8 +290,80 @@ impl Journal {
     }
 }
 
-/// Reads every complete entry of a run's journal. A torn last line (the process
-/// died mid-write) is ignored.
+/// Why a journal cannot be continued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The file could not be read or repaired.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A record before the last one is not a valid entry, or the sequence breaks:
+    /// the journal was damaged or edited, so what ran is not known for certain.
+    #[error(
+        "{path}:{line}: {message}; the journal is damaged, so `dr resume` cannot tell what already ran. \
+         Inspect the run by hand (its report: `dr report RUN_ID`)"
+    )]
+    Damaged {
+        /// The journal file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads a run's journal to continue it: every entry must be intact and
+/// numbered 1, 2, 3, ... A torn last line (the process died while writing it,
+/// so it has no final newline) is cut off the file, so what the resumed run
+/// appends starts on a line of its own. Anything else that does not parse is
+/// [`JournalError::Damaged`], naming the line.
+pub fn read_for_resume(run_dir: &Path) -> Result<Vec<Entry>, JournalError> {
+    let path = Journal::path_in(run_dir);
+    let mut bytes = Vec::new();
+    File::open(&path)?.read_to_end(&mut bytes)?;
+    let damaged = |line: usize, message: String| JournalError::Damaged {
+        path: path.display().to_string(),
+        line,
+        message,
+    };
+    // A final line without its newline was being written when the process died;
+    // append() writes a record and its newline in one write, so nothing before it
+    // can be torn.
+    let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => 0,
+    };
+    if complete < bytes.len() {
+        let f = OpenOptions::new().write(true).open(&path)?;
+        f.set_len(complete as u64)?;
+        f.sync_all()?;
+        bytes.truncate(complete);
+    }
+    let mut out: Vec<Entry> = Vec::new();
+    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        let n = i + 1;
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = std::str::from_utf8(line).map_err(|_| damaged(n, "not UTF-8 text".into()))?;
+        let entry: Entry = serde_json::from_str(text)
+            .map_err(|e| damaged(n, format!("not a journal entry ({e})")))?;
+        let expected = out.len() as u64 + 1;
+        if entry.seq != expected {
+            return Err(damaged(
+                n,
+                format!("entry number {}, expected {expected}", entry.seq),
+            ));
+        }
+        out.push(entry);
+    }
+    if out.is_empty() {
+        return Err(damaged(1, "the journal is empty".into()));
+    }
+    Ok(out)
+}
+
+/// Reads every complete entry of a run's journal, for reports: a torn last line
+/// (the process died mid-write) and anything after a damaged line are ignored.
 pub fn read(run_dir: &Path) -> std::io::Result<Vec<Entry>> {
     let file = File::open(Journal::path_in(run_dir))?;
     let mut out = Vec::new();
