@@ -16,7 +16,8 @@ pub struct StepReport {
     pub id: String,
     /// Its action.
     pub action: String,
-    /// `succeeded`, `failed` or `not_run`.
+    /// `succeeded`, `failed`, `interrupted` (in flight when the run was
+    /// interrupted) or `not_run`.
     pub status: String,
     /// When it started.
     pub started_at: Option<DateTime<Utc>>,
@@ -60,9 +61,19 @@ pub struct Report {
     pub plan: String,
     /// SHA-256 of the plan text.
     pub plan_digest: String,
-    /// `succeeded`, `failed`, `rolled_back`, or `running` (no end recorded: the
-    /// process died; `dr resume` it).
+    /// `succeeded`, `failed`, `rolled_back`, `halted`, `interrupted`, or
+    /// `running` (no end recorded: the process died; `dr resume` it).
     pub status: String,
+    /// The one-way step that stopped the rollback (status `halted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted_by: Option<String>,
+    /// What the operator must decide (status `halted` or `interrupted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    /// The audit log's head when the run ended: keep it elsewhere to prove later
+    /// that the log was not rewritten (`dr audit verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<crate::journal::AuditHeadRef>,
     /// When the run started.
     pub started_at: DateTime<Utc>,
     /// When it ended.
@@ -143,6 +154,9 @@ impl Report {
             })
             .collect();
         let mut status = "running".to_string();
+        let mut halted_by = None;
+        let mut decision = None;
+        let mut audit_head = None;
         let mut finished_at = None;
         let mut last_traffic: Option<DateTime<Utc>> = None;
         let mut rpo: Option<u64> = None;
@@ -151,9 +165,37 @@ impl Report {
         for e in entries {
             let what = match &e.record {
                 Record::RunStarted { plan, .. } => format!("run started (plan `{plan}`)"),
-                Record::Resumed { operator, .. } => {
+                Record::Resumed {
+                    operator, rerun, ..
+                } => {
                     resumed += 1;
-                    format!("run resumed by {operator}")
+                    // A resumed run is running again until it records its end.
+                    status = "running".into();
+                    finished_at = None;
+                    if rerun.is_empty() {
+                        format!("run resumed by {operator}")
+                    } else {
+                        format!(
+                            "run resumed by {operator}, who allowed {} to run again",
+                            rerun
+                                .iter()
+                                .map(|s| format!("`{s}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                }
+                Record::ChildSpawned { step, pid } => {
+                    format!("step `{step}`: command started (process group {pid})")
+                }
+                Record::StepInterrupted { step, detail } => {
+                    if let Some(s) = steps.get_mut(step.as_str()) {
+                        s.status = "interrupted".into();
+                    }
+                    match detail {
+                        Some(d) => format!("step `{step}` interrupted {d}"),
+                        None => format!("step `{step}` interrupted"),
+                    }
                 }
                 Record::StepStarted { step, action, .. } => {
                     if let Some(s) = steps.get_mut(step.as_str()) {
@@ -217,13 +259,26 @@ impl Report {
                     }
                     format!("step `{step}` compensated: {st} ({detail})")
                 }
-                Record::RunFinished { status: st, error } => {
+                Record::RunFinished {
+                    status: st,
+                    error,
+                    halted_by: h,
+                    decision: d,
+                    audit_head: a,
+                } => {
                     status = st.clone();
                     finished_at = Some(e.ts);
-                    match error {
+                    halted_by = h.clone();
+                    decision = d.clone();
+                    audit_head = a.clone().or(audit_head);
+                    let mut what = match error {
                         Some(err) => format!("run finished: {st} ({err})"),
                         None => format!("run finished: {st}"),
+                    };
+                    if let Some(h) = h {
+                        what.push_str(&format!("; rollback stopped at one-way step `{h}`"));
                     }
+                    what
                 }
             };
             timeline.push(TimelineEntry {
@@ -243,6 +298,9 @@ impl Report {
             plan: plan.clone(),
             plan_digest: digest.clone(),
             status,
+            halted_by,
+            decision,
+            audit_head,
             started_at: start,
             finished_at,
             rto_ms,
@@ -289,6 +347,14 @@ impl Report {
                 None => "not finished".into(),
             }
         ));
+        if let Some(h) = &self.halted_by {
+            out.push_str(&format!(
+                "**Halted at one-way step `{h}`.** {}\n\n",
+                self.decision.as_deref().unwrap_or_default()
+            ));
+        } else if let Some(d) = &self.decision {
+            out.push_str(&format!("**{}.** {d}\n\n", self.status));
+        }
         out.push_str("| objective | achieved | target |\n|---|---|---|\n");
         out.push_str(&format!(
             "| RTO | {}{} | {} |\n",
@@ -321,6 +387,12 @@ impl Report {
                 d(s.duration_ms),
                 s.attempts,
                 detail.replace('|', "\\|")
+            ));
+        }
+        if let Some(a) = &self.audit_head {
+            out.push_str(&format!(
+                "\nAudit log head at the end of the run: entry {} `{}` (keep it elsewhere; `dr audit verify` checks the log still holds it).\n",
+                a.seq, a.hash
             ));
         }
         out.push_str("\n## Timeline\n\n");

@@ -112,6 +112,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// A step stopped at a safe point because the run was interrupted (Ctrl-C,
+    /// SIGTERM): nothing was rolled back and `dr resume` continues it.
+    StepInterrupted {
+        /// Step id.
+        step: String,
+        /// Where it stopped (`after phase 40%`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
     /// A completed step was compensated during rollback.
     RolledBack {
         /// Step id.
@@ -125,7 +134,7 @@ pub enum Event {
     RunFinished {
         /// The run id.
         run_id: String,
-        /// `succeeded`, `failed` or `rolled_back`.
+        /// `succeeded`, `failed`, `rolled_back`, `halted` or `interrupted`.
         status: String,
         /// RTO achieved, when the run succeeded.
         rto_ms: Option<u64>,
@@ -134,6 +143,12 @@ pub enum Event {
         /// Why the run failed, if it did.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The one-way step that stopped the rollback (status `halted`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        halted_by: Option<String>,
+        /// What the operator must decide now (status `halted` or `interrupted`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        decision: Option<String>,
     },
 }
 

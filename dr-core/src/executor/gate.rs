@@ -24,6 +24,20 @@ pub(crate) async fn probe_once(ctx: &Ctx, probe: &str) -> Health {
     }
 }
 
+/// Why a gate stopped holding without passing.
+pub(crate) enum GateStop {
+    /// It failed (unhealthy with fail-fast, or timed out).
+    Failed(String),
+    /// The run was interrupted.
+    Interrupted,
+}
+
+impl From<String> for GateStop {
+    fn from(s: String) -> Self {
+        GateStop::Failed(s)
+    }
+}
+
 /// Holds the gate until it is satisfied. With `fail_fast` (between traffic
 /// phases) an `unhealthy` result fails the gate at once; otherwise it only
 /// resets the count and the gate keeps polling until its deadline.
@@ -33,13 +47,13 @@ pub(crate) async fn hold(
     gate: &Gate,
     fail_fast: bool,
     deadline: Instant,
-) -> Result<(), String> {
+) -> Result<(), GateStop> {
     let needed = gate.times.unwrap_or(1).max(1);
     let mut consecutive = 0u32;
     let mut healthy_since: Option<Instant> = None;
     loop {
         if ctx.opts.cancel.is_cancelled() {
-            return Err("cancelled".into());
+            return Err(GateStop::Interrupted);
         }
         let h = probe_once(ctx, &gate.probe).await;
         let now = Instant::now();
@@ -50,11 +64,11 @@ pub(crate) async fn hold(
             consecutive = 0;
             healthy_since = None;
             if fail_fast && h.status == HealthStatus::Unhealthy {
-                return Err(format!(
+                return Err(GateStop::Failed(format!(
                     "gate: probe `{}` reported unhealthy{}",
                     gate.probe,
                     detail(&h)
-                ));
+                )));
             }
         }
         let held_for = healthy_since.map(|s| now - s).unwrap_or_default();
@@ -66,12 +80,12 @@ pub(crate) async fn hold(
             return Ok(());
         }
         if now >= deadline {
-            return Err(format!(
+            return Err(GateStop::Failed(format!(
                 "gate timed out: probe `{}` was {} ({consecutive}/{needed} consecutive healthy results){}",
                 gate.probe,
                 h.status,
                 detail(&h)
-            ));
+            )));
         }
         ctx.emit(Event::GateWaiting {
             step: step.into(),
@@ -84,7 +98,7 @@ pub(crate) async fn hold(
         let pause = gate.every.min(deadline - now);
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = ctx.opts.cancel.cancelled() => return Err("cancelled".into()),
+            _ = ctx.opts.cancel.cancelled() => return Err(GateStop::Interrupted),
         }
     }
 }

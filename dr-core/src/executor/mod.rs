@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+mod child;
 mod events;
 mod gate;
 mod preview;
@@ -58,8 +59,18 @@ pub struct RunOptions {
     pub operator: String,
     /// Receives every event.
     pub events: Option<EventSink>,
-    /// Cancels the run: no new step starts, waits and gates stop.
+    /// Interrupts the run (the first Ctrl-C or SIGTERM): no new step or traffic
+    /// phase starts, waits, gates and approvals stop, a provider call or command
+    /// in progress finishes; the run ends `interrupted` with traffic where it is,
+    /// nothing rolled back, and `dr resume` continues it.
     pub cancel: CancellationToken,
+    /// Stops harder (a second Ctrl-C): provider calls in progress are abandoned
+    /// and commands killed; still journaled as `interrupted`, and the steps that
+    /// were in flight are checked (or need `--rerun`) on resume.
+    pub abort: CancellationToken,
+    /// Steps the operator allows `dr resume` to run again although they were in
+    /// flight and may have taken effect (`--rerun STEP_ID`).
+    pub rerun: BTreeSet<String>,
     /// Overrides the plan's `max_parallel`.
     pub max_parallel: Option<usize>,
     /// Retry policy for provider calls.
@@ -83,6 +94,8 @@ impl RunOptions {
                 .unwrap_or_else(|_| "unknown".into()),
             events: None,
             cancel: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            rerun: BTreeSet::new(),
             max_parallel: None,
             retry: RetryPolicy::default(),
             crash_after_journal_entries: None,
@@ -131,9 +144,21 @@ impl RunOptions {
         self
     }
 
-    /// Sets the cancellation token.
+    /// Sets the interrupt token (see [`RunOptions::cancel`]).
     pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
         self.cancel = cancel;
+        self
+    }
+
+    /// Sets the hard-stop token (see [`RunOptions::abort`]).
+    pub fn with_abort(mut self, abort: CancellationToken) -> Self {
+        self.abort = abort;
+        self
+    }
+
+    /// Allows `dr resume` to run `step` again although it may have taken effect.
+    pub fn rerun(mut self, step: impl Into<String>) -> Self {
+        self.rerun.insert(step.into());
         self
     }
 }
@@ -153,6 +178,7 @@ impl fmt::Debug for RunOptions {
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RunStatus {
     /// Every step succeeded (or failed with `on_failure = "continue"`).
     Succeeded,
@@ -160,16 +186,44 @@ pub enum RunStatus {
     Failed,
     /// A step failed and the completed steps were compensated.
     RolledBack,
+    /// A step failed and the rollback stopped at a completed one-way step (a
+    /// promote, a fence, ...): going further back would be unsafe. Traffic stays
+    /// where the rollback left it; `dr resume` retries the failed step and goes
+    /// forward once its cause is fixed.
+    Halted,
+    /// The run was interrupted (Ctrl-C, SIGTERM) at a safe point; `dr resume`
+    /// continues it.
+    Interrupted,
 }
 
 impl RunStatus {
-    /// `succeeded`, `failed` or `rolled_back`.
+    /// `succeeded`, `failed`, `rolled_back`, `halted` or `interrupted`.
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::RolledBack => "rolled_back",
+            RunStatus::Halted => "halted",
+            RunStatus::Interrupted => "interrupted",
         }
+    }
+
+    /// Whether `dr resume` can continue a run that ended so.
+    pub fn resumable(self) -> bool {
+        matches!(self, RunStatus::Halted | RunStatus::Interrupted)
+    }
+
+    /// The status named `s` (`halted`), if any.
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::RolledBack,
+            RunStatus::Halted,
+            RunStatus::Interrupted,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 }
 
@@ -238,9 +292,13 @@ impl Executor {
         run::start(self.plan.clone(), self.opts.clone()).await
     }
 
-    /// Continues the run `run_id` whose process died: loads the plan stored with
-    /// the run, skips completed steps and re-applies (idempotently) the step that
-    /// was in flight.
+    /// Continues the run `run_id` whose process died, or that was interrupted or
+    /// halted: loads the plan stored with the run, skips completed steps,
+    /// re-applies (idempotently) the steps that were in flight, and for a halted
+    /// run retries the failed step and the steps its rollback undid. Refuses when
+    /// a `${env:..}` value changed since the run started, when the journal is
+    /// damaged, or when an `exec` step or provider action was in flight that is
+    /// neither idempotent nor verifiable (unless the operator passed `--rerun`).
     pub async fn resume(
         registry: &Registry,
         run_id: &str,

@@ -1,6 +1,6 @@
 //! Scheduling the DAG, failure policies, rollback, and resuming from the journal.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -11,7 +11,7 @@ use super::{Event, ExecError, RunOptions, RunOutcome, RunStatus, run_dir};
 use crate::audit::{AuditRecord, AuditWriter};
 use crate::journal::{self, Journal, Record};
 use crate::lock::{PlanLock, host};
-use crate::plan::OnFailure;
+use crate::plan::{OnFailure, StepAction};
 use crate::redact::Redactor;
 use crate::report::Report;
 use crate::retry::RetryBudget;
@@ -28,6 +28,19 @@ pub(crate) struct Ctx {
     pub host: String,
     pub digest: String,
     pub audit: std::sync::Mutex<AuditWriter>,
+    /// The lag each replicator had when this run stopped it (journaled, so a
+    /// resumed run knows it too): the RPO gate of a later promote uses it when
+    /// the stopped link reports no lag any more.
+    stop_lags: std::sync::Mutex<HashMap<String, StopLag>>,
+}
+
+/// What a `replication.stop` step of this run measured.
+#[derive(Debug, Clone)]
+pub(crate) struct StopLag {
+    /// The step that stopped the link.
+    pub step: String,
+    /// The lag at the stop (None: the provider could not tell).
+    pub lag_ms: Option<u64>,
 }
 
 impl Ctx {
@@ -38,6 +51,7 @@ impl Ctx {
         opts: RunOptions,
         run_id: &str,
         seq: u64,
+        stop_lags: HashMap<String, StopLag>,
     ) -> Result<Arc<Ctx>, ExecError> {
         let dir = run_dir(&opts.state_dir, run_id);
         let journal = Journal::open(
@@ -56,6 +70,7 @@ impl Ctx {
             opts,
             run_id: run_id.to_string(),
             journal,
+            stop_lags: std::sync::Mutex::new(stop_lags),
         }))
     }
 
@@ -71,6 +86,29 @@ impl Ctx {
 
     pub fn journal(&self, record: Record) -> Result<(), ExecError> {
         self.journal.append(record).map(|_| ())
+    }
+
+    /// Remembers the lag `replicator` had when `step` stopped it.
+    pub fn record_stop_lag(&self, replicator: &str, step: &str, lag_ms: Option<u64>) {
+        self.stop_lags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                replicator.to_string(),
+                StopLag {
+                    step: step.to_string(),
+                    lag_ms,
+                },
+            );
+    }
+
+    /// The lag measured when this run stopped `replicator`, if it did.
+    pub fn stop_lag(&self, replicator: &str) -> Option<StopLag> {
+        self.stop_lags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(replicator)
+            .cloned()
     }
 
     fn audit(&self, step: &str, action: &str, before: &Value, after: &Value, result: &str) {
@@ -116,8 +154,131 @@ struct Progress {
     in_flight: HashMap<String, InFlight>,
     rollback_cause: Option<String>,
     rollback_journaled: bool,
-    compensated: HashSet<String>,
+    /// Compensated steps, with whether the compensation undid them.
+    compensated: HashMap<String, bool>,
     failure: Option<String>,
+    stop_lags: HashMap<String, StopLag>,
+    /// `exec` steps whose command was started: step → process group id.
+    spawned: HashMap<String, u32>,
+}
+
+impl Progress {
+    /// Rebuilds a run's progress from its journal. Errors when the run finished
+    /// in a way that cannot be continued (`succeeded`, `failed`, `rolled_back`).
+    fn replay(
+        plan: &Plan,
+        run_id: &str,
+        entries: &[journal::Entry],
+    ) -> Result<Progress, ExecError> {
+        let mut p = Progress::default();
+        let mut ended: Option<RunStatus> = None;
+        for e in entries {
+            match &e.record {
+                Record::StepStarted { step, before, .. } => {
+                    p.in_flight.entry(step.clone()).or_insert_with(|| InFlight {
+                        before: before.clone(),
+                        phases_done: vec![],
+                    });
+                }
+                Record::PhaseApplied { step, phase, .. } => {
+                    if let Some(f) = p.in_flight.get_mut(step) {
+                        f.phases_done.push(*phase);
+                    }
+                }
+                Record::ChildSpawned { step, pid } => {
+                    p.spawned.insert(step.clone(), *pid);
+                }
+                Record::StepFinished {
+                    step,
+                    status,
+                    error,
+                    lag_ms,
+                    ..
+                } => {
+                    p.spawned.remove(step);
+                    let before = p
+                        .in_flight
+                        .remove(step)
+                        .map(|f| f.before)
+                        .unwrap_or(Value::Null);
+                    let ok = status == "succeeded";
+                    p.done.insert(step.clone(), ok);
+                    let s = plan.step(step);
+                    if ok {
+                        p.completed.push((step.clone(), before));
+                        if let Some(StepAction::ReplicationStop { replicator }) =
+                            s.map(|s| &s.action)
+                        {
+                            p.stop_lags.insert(
+                                replicator.clone(),
+                                StopLag {
+                                    step: step.clone(),
+                                    lag_ms: *lag_ms,
+                                },
+                            );
+                        }
+                    } else if s.map(|s| s.on_failure) != Some(OnFailure::Continue) {
+                        p.failure.get_or_insert_with(|| {
+                            format!(
+                                "step `{step}` failed: {}",
+                                error.clone().unwrap_or_default()
+                            )
+                        });
+                        if s.map(|s| s.on_failure) == Some(OnFailure::Rollback) {
+                            p.rollback_cause.get_or_insert_with(|| step.clone());
+                        }
+                    }
+                }
+                Record::RollbackStarted { cause } => {
+                    p.rollback_cause = Some(cause.clone());
+                    p.rollback_journaled = true;
+                }
+                Record::StepCompensated { step, status, .. } => {
+                    p.compensated.insert(step.clone(), status == "succeeded");
+                }
+                Record::RunFinished { status, .. } => {
+                    ended = Some(RunStatus::parse(status).unwrap_or(RunStatus::Failed));
+                }
+                Record::Resumed { .. } => {
+                    if ended == Some(RunStatus::Halted) {
+                        p.reopen_halted(plan);
+                    }
+                    ended = None;
+                }
+                _ => {}
+            }
+        }
+        match ended {
+            None | Some(RunStatus::Interrupted) => {}
+            Some(RunStatus::Halted) => p.reopen_halted(plan),
+            Some(status) => {
+                return Err(ExecError::Resume(format!(
+                    "run `{run_id}` already finished ({status}); nothing to resume"
+                )));
+            }
+        }
+        Ok(p)
+    }
+
+    /// A halted run goes forward again: the failed steps run again, and so do the
+    /// steps its rollback undid; what the rollback could not undo stays done.
+    fn reopen_halted(&mut self, plan: &Plan) {
+        let undone: HashSet<String> = self
+            .compensated
+            .iter()
+            .filter(|(_, undid)| **undid)
+            .map(|(s, _)| s.clone())
+            .collect();
+        self.done.retain(|step, ok| {
+            let failed = !*ok && plan.step(step).map(|s| s.on_failure) != Some(OnFailure::Continue);
+            !failed && !undone.contains(step)
+        });
+        self.completed.retain(|(s, _)| !undone.contains(s));
+        self.compensated.clear();
+        self.rollback_cause = None;
+        self.rollback_journaled = false;
+        self.failure = None;
+    }
 }
 
 pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, ExecError> {
@@ -129,7 +290,7 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         dir.join(plan_copy_name(&plan.source.name)),
         &plan.source.text,
     )?;
-    let ctx = Ctx::open(plan.clone(), opts, &run_id, 0)?;
+    let ctx = Ctx::open(plan.clone(), opts, &run_id, 0, HashMap::new())?;
     ctx.emit(Event::RunStarted {
         run_id: run_id.clone(),
         plan: plan.name.clone(),
@@ -142,13 +303,36 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         file: plan.source.name.clone(),
         operator: ctx.opts.operator.clone(),
         host: ctx.host.clone(),
-        rto_target_ms: plan.rto.map(|d| d.as_millis() as u64),
-        rpo_target_ms: plan.rpo.map(|d| d.as_millis() as u64),
+        rto_target_ms: plan.rto.map(duration_ms),
+        rpo_target_ms: plan.rpo.map(duration_ms),
         steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
+        env: env_digests(&plan, &run_id),
     })?;
     let outcome = execute(ctx, Progress::default()).await;
     drop(lock);
     outcome
+}
+
+/// Milliseconds, saturating (validation bounds plan durations anyway).
+fn duration_ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A salted digest per `${env:VAR}` the plan used: enough to tell that a value
+/// changed, never enough to recover it (16 hex digits of SHA-256 over the run id
+/// and the value).
+fn env_digests(plan: &Plan, run_id: &str) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    plan.env_values()
+        .iter()
+        .map(|(name, value)| {
+            let mut h = Sha256::new();
+            h.update(run_id.as_bytes());
+            h.update([0]);
+            h.update(value.as_bytes());
+            (name.clone(), hex::encode(&h.finalize()[..8]))
+        })
+        .collect()
 }
 
 fn plan_copy_name(original: &str) -> &'static str {
@@ -166,89 +350,72 @@ pub(crate) async fn resume(
     load: &LoadOptions,
 ) -> Result<RunOutcome, ExecError> {
     let dir = run_dir(&opts.state_dir, run_id);
-    let entries = journal::read(&dir).map_err(|e| {
-        ExecError::Resume(format!(
-            "no journal for run `{run_id}` in {}: {e}",
+    if !journal::Journal::path_in(&dir).exists() {
+        return Err(ExecError::Resume(format!(
+            "no journal for run `{run_id}` in {}",
             dir.display()
-        ))
-    })?;
-    let Some(Record::RunStarted { file, .. }) = entries.first().map(|e| &e.record) else {
+        )));
+    }
+    let entries = journal::read_for_resume(&dir)
+        .map_err(|e| ExecError::Resume(format!("cannot resume run `{run_id}`: {e}")))?;
+    let Some(Record::RunStarted { file, env, .. }) = entries.first().map(|e| &e.record) else {
         return Err(ExecError::Resume(format!(
             "the journal of run `{run_id}` has no run_started entry"
         )));
     };
-    if let Some(e) = entries
-        .iter()
-        .find(|e| matches!(e.record, Record::RunFinished { .. }))
-        && let Record::RunFinished { status, .. } = &e.record
-    {
-        return Err(ExecError::Resume(format!(
-            "run `{run_id}` already finished ({status}); nothing to resume"
-        )));
-    }
     let copy = dir.join(plan_copy_name(file));
     let text = std::fs::read_to_string(&copy)
         .map_err(|e| ExecError::Resume(format!("cannot read {}: {e}", copy.display())))?;
     let plan = Plan::parse(file, &text, registry, load).map_err(ExecError::Plan)?;
+    let changed: Vec<String> = {
+        let now = env_digests(&plan, run_id);
+        env.keys()
+            .chain(now.keys())
+            .filter(|k| env.get(*k) != now.get(*k))
+            .map(|k| format!("${{env:{k}}}"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    if !changed.is_empty() {
+        return Err(ExecError::Resume(format!(
+            "run `{run_id}` started with other values of {}: resuming would act on \
+             different resources or credentials than the run journaled. Set them as they \
+             were when the run started, or start a new run",
+            changed.join(", ")
+        )));
+    }
     let plan = Arc::new(plan);
-    let lock = PlanLock::acquire(&opts.state_dir, &plan.name, run_id)?;
-
-    let mut p = Progress::default();
-    for e in &entries {
-        match &e.record {
-            Record::StepStarted { step, before, .. } => {
-                p.in_flight.entry(step.clone()).or_insert_with(|| InFlight {
-                    before: before.clone(),
-                    phases_done: vec![],
-                });
-            }
-            Record::PhaseApplied { step, phase, .. } => {
-                if let Some(f) = p.in_flight.get_mut(step) {
-                    f.phases_done.push(*phase);
-                }
-            }
-            Record::StepFinished {
-                step,
-                status,
-                error,
-                ..
-            } => {
-                let before = p
-                    .in_flight
-                    .remove(step)
-                    .map(|f| f.before)
-                    .unwrap_or(Value::Null);
-                let ok = status == "succeeded";
-                p.done.insert(step.clone(), ok);
-                if ok {
-                    p.completed.push((step.clone(), before));
-                } else if plan.step(step).map(|s| s.on_failure) != Some(OnFailure::Continue) {
-                    p.failure.get_or_insert_with(|| {
-                        format!(
-                            "step `{step}` failed: {}",
-                            error.clone().unwrap_or_default()
-                        )
-                    });
-                    if plan.step(step).map(|s| s.on_failure) == Some(OnFailure::Rollback) {
-                        p.rollback_cause.get_or_insert_with(|| step.clone());
-                    }
-                }
-            }
-            Record::RollbackStarted { cause } => {
-                p.rollback_cause = Some(cause.clone());
-                p.rollback_journaled = true;
-            }
-            Record::StepCompensated { step, .. } => {
-                p.compensated.insert(step.clone());
-            }
-            _ => {}
+    let p = Progress::replay(&plan, run_id, &entries)?;
+    // A command or provider action that was in flight may have taken effect:
+    // repeat it only when that is safe or the operator said so.
+    for step in p.in_flight.keys() {
+        let Some(s) = plan.step(step) else { continue };
+        if !s.rerunnable() && !opts.rerun.contains(step) {
+            return Err(ExecError::Resume(format!(
+                "step `{step}` ({}) was in flight when run `{run_id}` stopped and may have \
+                 taken effect; it is neither idempotent nor verifiable, so it is not run \
+                 again on its own. Check its effect, then `dr resume {run_id} --rerun {step}` \
+                 to run it again",
+                s.action.name()
+            )));
         }
     }
+    for step in &opts.rerun {
+        if plan.step(step).is_none() {
+            return Err(ExecError::Resume(format!(
+                "--rerun {step}: plan `{}` has no step `{step}`",
+                plan.name
+            )));
+        }
+    }
+    let lock = PlanLock::acquire(&opts.state_dir, &plan.name, run_id)?;
     let ctx = Ctx::open(
         plan.clone(),
         opts,
         run_id,
         entries.last().map(|e| e.seq).unwrap_or(0),
+        p.stop_lags.clone(),
     )?;
     ctx.emit(Event::RunStarted {
         run_id: run_id.to_string(),
@@ -258,7 +425,19 @@ pub(crate) async fn resume(
     ctx.journal(Record::Resumed {
         operator: ctx.opts.operator.clone(),
         host: ctx.host.clone(),
+        rerun: ctx.opts.rerun.iter().cloned().collect(),
     })?;
+    // What the dead process started must not go on acting beside this one.
+    for (step, pid) in &p.spawned {
+        if p.in_flight.contains_key(step) && super::child::kill_leftover(*pid) {
+            ctx.emit(Event::Warning {
+                step: Some(step.clone()),
+                message: format!(
+                    "killed what was left of the command the stopped run started (process group {pid})"
+                ),
+            });
+        }
+    }
     for s in &plan.steps {
         if p.done.contains_key(&s.id) {
             ctx.emit(Event::StepSkipped {
@@ -279,6 +458,7 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
     let mut running: JoinSet<(usize, StepResult, u32, chrono::DateTime<chrono::Utc>)> =
         JoinSet::new();
     let mut stopping = p.failure.is_some() || p.rollback_cause.is_some();
+    let mut interrupted = false;
     // Ready queue by dependency counts: a dependency is satisfied when it succeeded
     // or failed with `on_failure = "continue"`.
     let index: HashMap<&str, usize> = plan
@@ -308,9 +488,11 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         .collect();
 
     loop {
-        if ctx.opts.cancel.is_cancelled() && !stopping {
+        // An interrupt is not a failure: no new step starts, the ones running
+        // stop at their next safe point, nothing is rolled back.
+        if !stopping && (ctx.opts.cancel.is_cancelled() || ctx.opts.abort.is_cancelled()) {
             stopping = true;
-            p.failure.get_or_insert_with(|| "cancelled".into());
+            interrupted = true;
         }
         while !stopping && running.len() < max_parallel {
             let Some(i) = ready.pop_first() else { break };
@@ -344,6 +526,20 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
             return Err(ExecError::Crashed);
         }
         let step = &plan.steps[i];
+        if let Some(detail) = res.interrupted {
+            // Still in flight: the journal has what it captured, resume continues.
+            ctx.journal(Record::StepInterrupted {
+                step: step.id.clone(),
+                detail: detail.clone(),
+            })?;
+            ctx.emit(Event::StepInterrupted {
+                step: step.id.clone(),
+                detail,
+            });
+            interrupted = true;
+            stopping = true;
+            continue;
+        }
         let ok = res.error.is_none();
         let status = if ok { "succeeded" } else { "failed" };
         ctx.journal(Record::StepFinished {
@@ -384,78 +580,70 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         }
         if ok {
             p.completed.push((step.id.clone(), res.before));
-        } else {
-            match step.on_failure {
-                OnFailure::Continue => {}
-                OnFailure::Abort => {
-                    stopping = true;
-                    p.failure.get_or_insert_with(|| {
-                        format!(
-                            "step `{}` failed: {}",
-                            step.id,
-                            res.error.clone().unwrap_or_default()
-                        )
-                    });
-                }
-                OnFailure::Rollback => {
-                    stopping = true;
-                    p.failure.get_or_insert_with(|| {
-                        format!(
-                            "step `{}` failed: {}",
-                            step.id,
-                            res.error.clone().unwrap_or_default()
-                        )
-                    });
-                    p.rollback_cause.get_or_insert_with(|| step.id.clone());
-                }
+        } else if step.on_failure != OnFailure::Continue {
+            stopping = true;
+            p.failure.get_or_insert_with(|| {
+                format!(
+                    "step `{}` failed: {}",
+                    step.id,
+                    res.error.clone().unwrap_or_default()
+                )
+            });
+            if step.on_failure == OnFailure::Rollback {
+                p.rollback_cause.get_or_insert_with(|| step.id.clone());
             }
         }
     }
 
     // A dependency chain cut by a `continue` failure leaves nothing unrunnable;
     // an abort leaves the rest not run, which the report shows.
-    let mut status = if p.failure.is_some() {
+    let mut halted_by = None;
+    let mut decision = None;
+    let status = if let Some(cause) = p.rollback_cause.clone() {
+        if !p.rollback_journaled {
+            ctx.journal(Record::RollbackStarted {
+                cause: cause.clone(),
+            })?;
+        }
+        let (all_ok, door) = rollback(&ctx, &p).await?;
+        if let Some(door) = &door {
+            decision = Some(halt_decision(&ctx, &plan, door, &cause));
+        }
+        halted_by = door;
+        match (all_ok, &halted_by) {
+            (false, _) => RunStatus::Failed,
+            (true, Some(_)) => RunStatus::Halted,
+            (true, None) => RunStatus::RolledBack,
+        }
+    } else if p.failure.is_some() {
         RunStatus::Failed
+    } else if interrupted {
+        decision = Some(format!(
+            "interrupted at a safe point: nothing was rolled back and traffic is where the \
+             last completed change put it. `dr resume {}` continues the run",
+            ctx.run_id
+        ));
+        RunStatus::Interrupted
     } else {
         RunStatus::Succeeded
     };
-    if let Some(cause) = p.rollback_cause.clone() {
-        if !p.rollback_journaled {
-            ctx.journal(Record::RollbackStarted { cause })?;
-        }
-        let mut all_ok = true;
-        for (id, before) in p.completed.iter().rev() {
-            if p.compensated.contains(id) {
-                continue;
-            }
-            let Some(step) = plan.step(id) else { continue };
-            let (st, detail) = steps::compensate(&ctx, step, before).await;
-            all_ok &= st != "failed";
-            ctx.journal(Record::StepCompensated {
-                step: id.clone(),
-                status: st.clone(),
-                detail: detail.clone(),
-            })?;
-            ctx.audit(id, "rollback", &Value::Null, before, &st);
-            ctx.emit(Event::RolledBack {
-                step: id.clone(),
-                status: st,
-                detail,
-            });
-        }
-        status = if all_ok {
-            RunStatus::RolledBack
-        } else {
-            RunStatus::Failed
-        };
-    }
     let error = p.failure.clone().map(|e| ctx.redact(&e));
+    ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str());
+    let audit_head = {
+        let audit = ctx.audit.lock().unwrap_or_else(|p| p.into_inner());
+        audit.sync()?;
+        audit.head()?
+    };
     ctx.journal(Record::RunFinished {
         status: status.as_str().into(),
         error: error.clone(),
+        halted_by: halted_by.clone(),
+        decision: decision.clone(),
+        audit_head: audit_head.map(|h| journal::AuditHeadRef {
+            seq: h.seq,
+            hash: h.hash,
+        }),
     })?;
-    ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str());
-    ctx.audit.lock().unwrap_or_else(|p| p.into_inner()).sync()?;
     let dir = run_dir(&ctx.opts.state_dir, &ctx.run_id);
     let report = Report::from_journal(&journal::read(&dir)?)
         .ok_or_else(|| ExecError::Resume("journal lost its run_started entry".into()))?;
@@ -471,10 +659,57 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         rto_ms: report.rto_ms,
         rpo_ms: report.rpo_ms,
         error,
+        halted_by,
+        decision,
     });
     Ok(RunOutcome {
         run_id: ctx.run_id.clone(),
         status,
         report,
     })
+}
+
+/// Compensates the completed steps in reverse order of completion, down to the
+/// latest completed one-way step and no further ("One-way doors"). Returns
+/// whether every compensation succeeded, and the one-way step it stopped at.
+async fn rollback(ctx: &Arc<Ctx>, p: &Progress) -> Result<(bool, Option<String>), ExecError> {
+    let mut all_ok = true;
+    for (id, before) in p.completed.iter().rev() {
+        if p.compensated.contains_key(id) {
+            continue;
+        }
+        let Some(step) = ctx.plan.step(id) else {
+            continue;
+        };
+        if step.one_way {
+            return Ok((all_ok, Some(id.clone())));
+        }
+        let (st, detail) = steps::compensate(ctx, step, before).await;
+        all_ok &= st != "failed";
+        ctx.journal(Record::StepCompensated {
+            step: id.clone(),
+            status: st.clone(),
+            detail: detail.clone(),
+        })?;
+        ctx.audit(id, "rollback", &Value::Null, before, &st);
+        ctx.emit(Event::RolledBack {
+            step: id.clone(),
+            status: st,
+            detail,
+        });
+    }
+    Ok((all_ok, None))
+}
+
+/// What an operator reads when a rollback stopped at a one-way step.
+fn halt_decision(ctx: &Ctx, plan: &Plan, door: &str, cause: &str) -> String {
+    let action = plan.step(door).map(|s| s.action.name()).unwrap_or("?");
+    format!(
+        "the rollback stopped at `{door}` ({action}), a one-way step: going further back would \
+         send traffic to the old side, which is no longer safe to write to (split brain, lost \
+         writes). Traffic stays where the rollback left it. Decide: fix what made `{cause}` \
+         fail, then `dr resume {run}` retries it and goes forward; or fail back deliberately \
+         with a failback plan",
+        run = ctx.run_id
+    )
 }

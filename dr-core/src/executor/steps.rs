@@ -13,7 +13,8 @@ use crate::journal::Record;
 use crate::plan::{Step, StepAction};
 use crate::retry::{RetryContext, Retrying};
 use crate::{
-    DataStore, ProviderError, ReplicationState, Replicator, Role, TrafficRouter, TrafficSplit,
+    DataStore, ErrorKind, ProviderError, ReplicationState, Replicator, Role, TrafficRouter,
+    TrafficSplit,
 };
 
 /// What a step left behind.
@@ -27,6 +28,9 @@ pub(crate) struct StepResult {
     pub traffic: bool,
     /// The process "died" (test hook): stop everything.
     pub crashed: bool,
+    /// The run was interrupted and the step stopped at a safe point (with where);
+    /// it stays in flight for `dr resume`.
+    pub interrupted: Option<Option<String>>,
 }
 
 /// Journal state of a step that was in flight when the process died.
@@ -36,10 +40,21 @@ pub(crate) struct InFlight {
     pub phases_done: Vec<u32>,
 }
 
-/// A step's failure: a message, or the simulated crash.
+/// A step's failure: a message, an interrupt (not a failure: the step stays in
+/// flight), or the simulated crash.
 pub(crate) enum Fail {
     Msg(String),
+    Interrupted(Option<String>),
     Crashed,
+}
+
+impl From<gate::GateStop> for Fail {
+    fn from(g: gate::GateStop) -> Self {
+        match g {
+            gate::GateStop::Failed(m) => Fail::Msg(m),
+            gate::GateStop::Interrupted => Fail::Interrupted(Some("while a gate was held".into())),
+        }
+    }
 }
 
 impl From<String> for Fail {
@@ -142,19 +157,28 @@ pub(crate) async fn run(
         ..Default::default()
     };
     let body = act(&ctx, step, &wrap, in_flight, &mut res);
-    let outcome = match step.timeout {
-        Some(t) => match tokio::time::timeout(t, body).await {
-            Ok(r) => r,
-            Err(_) => Err(Fail::Msg(format!(
-                "step timed out after {}",
-                crate::format_duration(t)
-            ))),
-        },
-        None => body.await,
+    let bounded = async {
+        match step.timeout {
+            Some(t) => match tokio::time::timeout(t, body).await {
+                Ok(r) => r,
+                Err(_) => Err(Fail::Msg(format!(
+                    "step timed out after {}",
+                    crate::format_duration(t)
+                ))),
+            },
+            None => body.await,
+        }
+    };
+    // A hard stop abandons the step where it is (a command is killed); it stays
+    // in flight, and resume decides whether it may run again.
+    let outcome = tokio::select! {
+        r = bounded => r,
+        _ = ctx.opts.abort.cancelled() => Err(Fail::Interrupted(Some("stopped hard".into()))),
     };
     match outcome {
         Ok(()) => {}
         Err(Fail::Crashed) => res.crashed = true,
+        Err(Fail::Interrupted(detail)) => res.interrupted = Some(detail),
         Err(Fail::Msg(m)) => {
             res.error = Some(ctx.redact(&m));
             if let StepAction::TrafficShift { router, scope, .. } = &step.action
@@ -276,6 +300,9 @@ async fn act(
                 if last_done.is_some_and(|d| phase < d) {
                     continue;
                 }
+                if ctx.opts.cancel.is_cancelled() {
+                    return Err(Fail::Interrupted(Some(format!("before phase {phase}%"))));
+                }
                 let target = start.shifted_towards(to, phase);
                 gate::check_safety(ctx, resource, &target, "before").await?;
                 let current = r.current(scope).await?;
@@ -298,10 +325,20 @@ async fn act(
                 res.after = split_json(&target, scope);
                 gate::check_safety(ctx, resource, &target, "after").await?;
                 if let Some(g) = g {
-                    let deadline = Instant::now() + g.timeout.unwrap_or(DEFAULT_GATE_TIMEOUT);
+                    if ctx.opts.cancel.is_cancelled() {
+                        return Err(Fail::Interrupted(Some(format!(
+                            "after phase {phase}% was applied, before its gate"
+                        ))));
+                    }
+                    let deadline = deadline_after(g.timeout.unwrap_or(DEFAULT_GATE_TIMEOUT));
                     gate::hold(ctx, id, g, true, deadline)
                         .await
-                        .map_err(|e| format!("at {phase}%: {e}"))?;
+                        .map_err(|e| match e {
+                            gate::GateStop::Failed(m) => Fail::Msg(format!("at {phase}%: {m}")),
+                            gate::GateStop::Interrupted => Fail::Interrupted(Some(format!(
+                                "at phase {phase}%, while its gate was held"
+                            ))),
+                        })?;
                 }
             }
             in_flight.phases_done.clear();
@@ -313,7 +350,7 @@ async fn act(
         }
         StepAction::ProbeWait(g) => {
             let deadline =
-                Instant::now() + step.timeout.or(g.timeout).unwrap_or(DEFAULT_GATE_TIMEOUT);
+                deadline_after(step.timeout.or(g.timeout).unwrap_or(DEFAULT_GATE_TIMEOUT));
             gate::hold(ctx, id, g, false, deadline).await?;
             res.detail = Some(format!("{} healthy", g.probe));
         }
@@ -342,6 +379,9 @@ async fn act(
             if st.state == ReplicationState::Replicating {
                 rep.stop().await?;
             }
+            // A promote's RPO gate later in the run uses this figure once the
+            // stopped link reports no lag any more.
+            ctx.record_stop_lag(replicator, id, res.lag_ms);
             let after = rep.status().await?;
             if after.state == ReplicationState::Replicating {
                 return Err(format!(
@@ -382,7 +422,7 @@ async fn act(
                 in_flight.before.clone()
             } else {
                 let lag = match lag_from {
-                    Some(l) => Some(w.replicator(ctx, l)?.status().await?.lag),
+                    Some(l) => promote_lag(ctx, w, l).await?,
                     None => None,
                 };
                 if max_lag.is_some() {
@@ -390,11 +430,15 @@ async fn act(
                         ctx,
                         id,
                         lag_from.as_deref().unwrap_or(store),
-                        lag.flatten(),
+                        lag.as_ref().map(|(d, _)| *d),
                         *max_lag,
                     )?;
                 }
-                json!({ "role": role, "lag_ms": lag.flatten().map(|d| d.as_millis() as u64) })
+                json!({
+                    "role": role,
+                    "lag_ms": lag.as_ref().map(|(d, _)| d.as_millis() as u64),
+                    "lag_source": lag.map(|(_, src)| src),
+                })
             };
             res.before = before.clone();
             res.lag_ms = before.get("lag_ms").and_then(Value::as_u64);
@@ -453,7 +497,9 @@ async fn act(
                 });
                 let ok = tokio::select! {
                     ok = approver.approve(id, &message) => ok,
-                    _ = ctx.opts.cancel.cancelled() => false,
+                    _ = ctx.opts.cancel.cancelled() => {
+                        return Err(Fail::Interrupted(Some("while waiting for approval".into())));
+                    }
                 };
                 if !ok {
                     return Err(format!("approval of `{id}` was refused").into());
@@ -471,7 +517,9 @@ async fn act(
         StepAction::Wait { duration } => {
             tokio::select! {
                 _ = tokio::time::sleep(*duration) => {}
-                _ = ctx.opts.cancel.cancelled() => return Err("cancelled".to_string().into()),
+                _ = ctx.opts.cancel.cancelled() => {
+                    return Err(Fail::Interrupted(Some("while waiting".into())));
+                }
             }
             res.detail = Some(format!("waited {}", crate::format_duration(*duration)));
         }
@@ -488,7 +536,9 @@ async fn act(
                 .await?;
             res.detail = Some("notified".into());
         }
-        StepAction::Exec { command, cwd, env } => {
+        StepAction::Exec {
+            command, cwd, env, ..
+        } => {
             started(
                 ctx,
                 &Value::Null,
@@ -499,13 +549,39 @@ async fn act(
             res.detail = Some(format!("`{}` exited 0", ctx.redact(&command.join(" "))));
         }
         StepAction::Provider { name, action } => {
-            let verify_ctx = w.retry.clone();
-            if verify_ctx.call("verify", || action.verify()).await? {
+            if w.retry.call("verify", || action.verify()).await? {
                 res.detail = Some(format!("{name}: already in place"));
                 return Ok(());
             }
             started(ctx, &Value::Null, json!({ "run": action.describe() }))?;
-            let out = w.retry.call("run", || action.run()).await?;
+            // `run()` may have taken effect before a retryable error (a timeout, a
+            // lost answer). Retry it only when that is harmless: the action is
+            // idempotent, or verify() can tell whether it took effect.
+            let first = std::sync::atomic::AtomicBool::new(true);
+            let out = w
+                .retry
+                .call("run", || async {
+                    let retry = !first.swap(false, std::sync::atomic::Ordering::SeqCst);
+                    if retry && action.verifies() && action.verify().await? {
+                        return Ok(json!({ "verified": "in place after a retried run" }));
+                    }
+                    match action.run().await {
+                        Err(e)
+                            if e.is_retryable() && !action.idempotent() && !action.verifies() =>
+                        {
+                            Err(ProviderError::new(
+                                ErrorKind::Conflict,
+                                format!(
+                                    "{}; not retried: the action may have taken effect and is \
+                                     neither idempotent nor verifiable",
+                                    e.message()
+                                ),
+                            ))
+                        }
+                        other => other,
+                    }
+                })
+                .await?;
             res.after = out;
             res.detail = Some(action.describe());
         }
@@ -538,6 +614,30 @@ fn scope_label(scope: Option<&str>) -> String {
 fn lag_text(lag: Option<Duration>) -> String {
     lag.map(crate::format_duration)
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// `now + d`, or a deadline far in the future when that does not fit.
+fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400))
+}
+
+/// The lag a promote's RPO gate judges, and where it came from: what the
+/// replicator reports now; else what this run measured when it stopped that
+/// link (journaled, so it survives a resume); else unknown.
+async fn promote_lag(ctx: &Ctx, w: &Wrap, replicator: &str) -> R<Option<(Duration, String)>> {
+    let now = w.replicator(ctx, replicator)?.status().await?;
+    if let Some(lag) = now.lag {
+        return Ok(Some((lag, format!("reported by `{replicator}`"))));
+    }
+    Ok(ctx.stop_lag(replicator).and_then(|s| {
+        let ms = s.lag_ms?;
+        Some((
+            Duration::from_millis(ms),
+            format!("measured when step `{}` stopped `{replicator}`", s.step),
+        ))
+    }))
 }
 
 /// Refuses when the lag is unknown or larger than `max_lag`, unless data loss is
@@ -622,16 +722,34 @@ async fn exec(
         .env("DR_RUN_ID", &ctx.run_id)
         .env("DR_PLAN", &ctx.plan.name)
         .env("DR_STEP", step)
-        .kill_on_drop(true);
-    cmd.stdin(std::process::Stdio::null());
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
-    let child = cmd.output();
-    let out = tokio::select! {
-        out = child => out.map_err(|e| format!("cannot run `{}`: {e}", argv[0]))?,
-        _ = ctx.opts.cancel.cancelled() => return Err("cancelled".to_string().into()),
-    };
+    // Its own process group, killed whole if the step times out, is stopped
+    // hard, or `dr` dies (the child gets SIGKILL with its parent; what it left
+    // behind is killed by `dr resume`).
+    super::child::isolate(&mut cmd);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run `{}`: {e}", argv[0]))?;
+    let mut group = super::child::GroupGuard::new(child.id());
+    if let Some(pid) = child.id() {
+        ctx.journal(Record::ChildSpawned {
+            step: step.into(),
+            pid,
+        })?;
+    }
+    // An interrupt lets the command finish (it is a side effect in progress); a
+    // hard stop or the step's timeout drops this future, and the guard kills
+    // the group.
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| format!("cannot run `{}`: {e}", argv[0]))?;
+    group.disarm();
     let tail = |b: &[u8]| {
         let s = String::from_utf8_lossy(b);
         let s = s.trim_end();
@@ -680,6 +798,7 @@ pub(crate) async fn compensate(ctx: &Arc<Ctx>, step: &Step, before: &Value) -> (
                     ctx.redact(&format!("could not restore {split}: {m}")),
                 ),
                 Err(Fail::Crashed) => ("failed".into(), "crashed".into()),
+                Err(Fail::Interrupted(_)) => ("failed".into(), "interrupted".into()),
             }
         }
         StepAction::Provider { name, action } if action.compensable() => {
