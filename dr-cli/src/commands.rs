@@ -49,7 +49,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Validate { plan } => validate(g, &plan),
         Command::Plan { plan } => preview(g, &plan).await,
         Command::Run { plan } => run_plan(g, &plan).await,
-        Command::Resume { run_id } => resume(g, &run_id).await,
+        Command::Resume { run_id, rerun } => resume(g, &run_id, rerun).await,
         Command::Status { plan } => status(g, &plan).await,
         Command::Report { run_id, format } => report(g, &run_id, format),
         Command::Graph { plan } => match load(&plan, &registry()) {
@@ -86,9 +86,13 @@ fn validate(g: &Global, path: &Path) -> u8 {
             if g.json {
                 println!(
                     "{}",
-                    json!({"valid": true, "plan": plan.name, "steps": plan.steps.len(), "resources": plan.resources.len()})
+                    json!({"valid": true, "plan": plan.name, "steps": plan.steps.len(), "resources": plan.resources.len(), "warnings": plan.warnings})
                 );
             } else {
+                eprint!(
+                    "{}",
+                    crate::diag::render_warnings(&plan.warnings, err_palette())
+                );
                 println!(
                     "{} {}: plan `{}` is valid ({} steps, {} resources)",
                     out_palette().green("✓"),
@@ -132,10 +136,17 @@ async fn run_plan(g: &Global, path: &Path) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if !g.yes && !terminal::interactive() {
+        error(
+            "refusing to run without confirmation: there is no terminal to ask on. \
+             Review it with `dr plan`, then pass --yes",
+        );
+        return 2;
+    }
     let output = Output::from_flags(g);
     let opts = run::options(g, &g.state_dir(), &output, None);
     let ex = Executor::new(plan, opts);
-    if !g.yes && terminal::interactive() {
+    if !g.yes {
         let previews = ex.preview().await;
         eprint!("{}", preview_lines(ex.plan(), &previews, err_palette()));
         let question = format!(
@@ -151,9 +162,12 @@ async fn run_plan(g: &Global, path: &Path) -> u8 {
     run::exit_code(&ex.run().await)
 }
 
-async fn resume(g: &Global, run_id: &str) -> u8 {
+async fn resume(g: &Global, run_id: &str, rerun: Vec<String>) -> u8 {
     let output = Output::from_flags(g);
-    let opts = run::options(g, &g.state_dir(), &output, None);
+    let mut opts = run::options(g, &g.state_dir(), &output, None);
+    for step in rerun {
+        opts = opts.rerun(step);
+    }
     run::exit_code(&Executor::resume(&registry(), run_id, opts).await)
 }
 

@@ -1,7 +1,10 @@
 //! `dr demo`: the offline failover drill of `examples/local-drill.toml` on the
-//! sim providers, run twice: first with the west region failing at the 60%
-//! phase of the traffic shift (the gate fails, the run rolls back), then clean.
-//! Ends with the RTO/RPO report. Exit 0 when both runs behaved as designed.
+//! sim providers. The west region fails at the 60% phase of the traffic shift:
+//! the gate fails and the rollback stops at the one-way promote of `db_west`
+//! (sending traffic back to east would write to a database that is no longer
+//! the primary), so the run halts on the maintenance page. West recovers
+//! (`dr sim up west`) and `dr resume` finishes the failover. Ends with the
+//! RTO/RPO report. Exit 0 when the run halted and the resume succeeded.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -74,9 +77,9 @@ pub async fn demo(g: &Global) -> u8 {
         .trim_end()
         .to_string());
 
-    // Drill 1: the west region fails once the shift reaches 60%.
+    // The west region fails once the shift reaches 60%.
     say(String::new());
-    say(p.bold("Drill 1: the west region fails when the shift reaches 60%"));
+    say(p.bold("Step 1: run the plan; the west region fails when the shift reaches 60%"));
     let chaos_file = state_file.clone();
     let chaos_out = output.clone();
     let chaos: dr_core::executor::EventSink = Arc::new(move |e| {
@@ -94,22 +97,36 @@ pub async fn demo(g: &Global) -> u8 {
     });
     let opts = run::options(g, &state_dir, &output, Some(chaos));
     let first = Executor::new(plan.clone(), opts).run().await;
-    let first_ok = matches!(&first, Ok(o) if o.status == RunStatus::RolledBack);
+    let halted = matches!(&first, Ok(o) if o.status == RunStatus::Halted);
     if run::exit_code(&first) == 2 {
         return 2;
     }
     show_status(&plan, &registry, &output, p).await;
+    say(p.dim(
+        "  The rollback stopped at `promote-db`: db_west is the primary now, so traffic \
+         stays on the maintenance page instead of going back to east.",
+    ));
 
-    // Drill 2: west is healthy again; the same plan runs clean.
+    // West recovers; resuming the halted run retries the shift and goes forward.
     say(String::new());
-    say(p.bold("Drill 2: region `west` recovers (`dr sim up west`); the same plan again"));
+    let Ok(first) = first else {
+        eprintln!(
+            "error: the demo did not behave as designed (first run: {})",
+            describe(&first)
+        );
+        return 1;
+    };
+    say(p.bold(&format!(
+        "Step 2: region `west` recovers (`dr sim up west`); `dr resume {}` finishes the failover",
+        first.run_id
+    )));
     if let Err(e) = dr_core::sim::set_target_down(&state_file, "west", false) {
         eprintln!("error: cannot mark west up: {e}");
         return 1;
     }
     let opts = run::options(g, &state_dir, &output, None);
-    let second = Executor::new(plan.clone(), opts).run().await;
-    let second_ok = matches!(&second, Ok(o) if o.status == RunStatus::Succeeded);
+    let second = Executor::resume(&registry, &first.run_id, opts).await;
+    let resumed_ok = matches!(&second, Ok(o) if o.status == RunStatus::Succeeded);
     show_status(&plan, &registry, &output, p).await;
 
     if let Ok(outcome) = &second {
@@ -126,17 +143,17 @@ pub async fn demo(g: &Global) -> u8 {
         }
     }
     say(String::new());
-    if first_ok && second_ok {
+    if halted && resumed_ok {
         say(format!(
-            "{} the failed drill rolled back to east; the clean drill moved all traffic to west.",
+            "{} the failed shift halted on the maintenance page (no split brain); the resumed run moved all traffic to west.",
             p.green("demo complete:")
         ));
         keep_note(g, &state_dir, &say);
         0
     } else {
         eprintln!(
-            "error: the demo did not behave as designed (drill 1: {}, drill 2: {})",
-            describe(&first),
+            "error: the demo did not behave as designed (first run: {}, resume: {})",
+            first.status,
             describe(&second)
         );
         1

@@ -29,7 +29,7 @@ pub fn render(diags: &Diagnostics, text: Option<&str>, p: Palette) -> String {
                     .or_else(|| std::fs::read_to_string(&d.file).ok())
             })
             .as_deref();
-        out.push_str(&render_one(d, source, p));
+        out.push_str(&render_one(d, source, p, &p.red(&p.bold("error"))));
     }
     let n = diags.len();
     out.push_str(&format!(
@@ -40,8 +40,24 @@ pub fn render(diags: &Diagnostics, text: Option<&str>, p: Palette) -> String {
     out
 }
 
-fn render_one(d: &Diagnostic, source: Option<&str>, p: Palette) -> String {
-    let mut out = format!("{}: {}\n", p.red(&p.bold("error")), p.bold(&d.message));
+/// Renders warnings (the plan is valid; something deserves a look), each with
+/// its source line, like errors.
+pub fn render_warnings(warnings: &[Diagnostic], p: Palette) -> String {
+    let mut out = String::new();
+    for d in warnings {
+        let source = std::fs::read_to_string(&d.file).ok();
+        out.push_str(&render_one(
+            d,
+            source.as_deref(),
+            p,
+            &p.yellow(&p.bold("warning")),
+        ));
+    }
+    out
+}
+
+fn render_one(d: &Diagnostic, source: Option<&str>, p: Palette, label: &str) -> String {
+    let mut out = format!("{label}: {}\n", p.bold(&d.message));
     let key = if d.key.is_empty() {
         String::new()
     } else {

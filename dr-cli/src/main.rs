@@ -70,15 +70,21 @@ pub enum Command {
         /// The plan file.
         plan: PathBuf,
     },
-    /// Execute a plan; prints the run id first (exit 0 succeeded, 1 failed or rolled back, 2 invalid).
+    /// Execute a plan; prints the run id first (exit 0 succeeded; 1 failed, rolled
+    /// back, halted or interrupted; 2 invalid, or no consent: `--yes` or a terminal).
     Run {
         /// The plan file.
         plan: PathBuf,
     },
-    /// Continue a run whose process died.
+    /// Continue a run that died, was interrupted (Ctrl-C) or halted (a rollback
+    /// stopped at a one-way step).
     Resume {
         /// The run id (`dr run` printed it; see `<state-dir>/runs/`).
         run_id: String,
+        /// Run STEP_ID again although it was in flight and may have taken effect
+        /// (an `exec` step or action that is neither idempotent nor verifiable).
+        #[arg(long, value_name = "STEP_ID")]
+        rerun: Vec<String>,
     },
     /// Current split, health, lag and role of every resource of a plan.
     Status {

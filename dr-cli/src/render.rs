@@ -89,7 +89,8 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             let ok = status == "succeeded";
             let mark = if ok { p.green("✓") } else { p.red("✗") };
             let tail = match (error, detail) {
-                (Some(err), _) => format!(": {err}"),
+                (Some(err), Some(d)) => format!(": {err} ({d})"),
+                (Some(err), None) => format!(": {err}"),
                 (None, Some(d)) => format!(" {d}"),
                 _ => String::new(),
             };
@@ -103,16 +104,22 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             "{} step {step} rolled back ({status}): {detail}",
             p.yellow("↶")
         ),
+        Event::StepInterrupted { step, detail } => match detail {
+            Some(d) => format!("{} step {step} interrupted {d}", p.yellow("‖")),
+            None => format!("{} step {step} interrupted", p.yellow("‖")),
+        },
         Event::RunFinished {
             run_id,
             status,
             rto_ms,
             rpo_ms,
             error,
+            halted_by,
+            decision,
         } => {
             let styled = match status.as_str() {
                 "succeeded" => p.green(status),
-                "rolled_back" => p.yellow(status),
+                "rolled_back" | "interrupted" => p.yellow(status),
                 _ => p.red(status),
             };
             let mut figures = Vec::new();
@@ -128,7 +135,18 @@ pub fn event_line(e: &Event, p: Palette) -> String {
                 format!(" ({})", figures.join(", "))
             };
             let err = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
-            format!("run {run_id} {}{figures}{err}", p.bold(&styled))
+            let halted = halted_by
+                .as_ref()
+                .map(|h| format!("\n  {} rollback stopped at one-way step `{h}`", p.red("■")))
+                .unwrap_or_default();
+            let decision = decision
+                .as_ref()
+                .map(|d| format!("\n  {} {d}", p.yellow("→")))
+                .unwrap_or_default();
+            format!(
+                "run {run_id} {}{figures}{err}{halted}{decision}",
+                p.bold(&styled)
+            )
         }
         other => format!("{other:?}"),
     }

@@ -88,32 +88,82 @@ pub fn options(
         opts = opts.with_approver(TerminalApprover::new(multi));
     }
     let cancel = CancellationToken::new();
-    watch_ctrl_c(cancel.clone());
+    let abort = CancellationToken::new();
+    watch_signals(cancel.clone(), abort.clone());
     let out = output.clone();
-    opts.with_cancel(cancel).on_event(move |e| {
-        out.show(e);
-        if let Some(f) = &also {
-            f(e);
-        }
-    })
+    opts.with_cancel(cancel)
+        .with_abort(abort)
+        .on_event(move |e| {
+            out.show(e);
+            if let Some(f) = &also {
+                f(e);
+            }
+        })
 }
 
-/// The first Ctrl-C cancels the run (no new step starts, gates stop, the
-/// journal stays consistent); a second one exits at once.
-fn watch_ctrl_c(cancel: CancellationToken) {
+/// An interrupt is not a failure. The first Ctrl-C (or SIGTERM) interrupts the
+/// run at its next safe point: no new step or phase starts, nothing is rolled
+/// back, the journal says `interrupted` and `dr resume` continues. A second one
+/// stops harder (provider calls abandoned, commands killed), still journaled.
+/// A third exits at once (exit 130); `dr resume` still works from the journal.
+fn watch_signals(cancel: CancellationToken, abort: CancellationToken) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        eprintln!("\ncancelling the run (Ctrl-C again to exit at once; `dr resume` continues it)");
-        cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
+        let mut term = terminate_signal();
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                _ = recv(&mut term) => {}
+            }
+            count += 1;
+            match count {
+                1 => {
+                    eprintln!(
+                        "\ninterrupting: no new step or phase starts, nothing is rolled back \
+                         (again to stop harder; `dr resume` continues the run)"
+                    );
+                    cancel.cancel();
+                }
+                2 => {
+                    eprintln!(
+                        "\nstopping hard: calls in progress are abandoned, commands killed \
+                         (again to exit at once)"
+                    );
+                    abort.cancel();
+                }
+                _ => std::process::exit(130),
+            }
         }
     });
 }
 
-/// 0 succeeded, 1 failed or rolled back, 2 invalid input; errors on stderr.
+#[cfg(unix)]
+fn terminate_signal() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+
+#[cfg(not(unix))]
+fn terminate_signal() -> Option<()> {
+    None
+}
+
+#[cfg(unix)]
+async fn recv(sig: &mut Option<tokio::signal::unix::Signal>) {
+    match sig {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn recv(_: &mut Option<()>) {
+    std::future::pending().await
+}
+
+/// 0 succeeded; 1 failed, rolled back, halted or interrupted; 2 invalid input
+/// or no consent; errors on stderr.
 pub fn exit_code(result: &Result<RunOutcome, ExecError>) -> u8 {
     let p = Palette::new(terminal::colors_on_stderr());
     match result {

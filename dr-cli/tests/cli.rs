@@ -343,7 +343,7 @@ fn run_json_prints_events_reports_and_status_shapes() {
 fn run_prints_the_run_id_first_and_one_line_per_event() {
     let env = Env::new();
     env.write("p.toml", &failover("plain-run", "0ms", ""));
-    let out = env.stdout(&["run", "p.toml"], 0);
+    let out = env.stdout(&["run", "p.toml", "--yes"], 0);
     let first = out.lines().next().unwrap();
     let run_id = first.strip_prefix("run ").expect(first);
     assert!(journal_path(&env, run_id).is_file(), "{out}");
@@ -356,37 +356,49 @@ fn run_prints_the_run_id_first_and_one_line_per_event() {
 }
 
 #[test]
-fn a_failing_gate_rolls_back_and_exits_1() {
+fn a_failing_gate_after_the_promote_halts_on_the_maintenance_page_then_resume_finishes() {
     let env = Env::new();
-    env.write("p.toml", &failover("rollback", "0ms", ""));
+    env.write("p.toml", &failover("halt", "0ms", ""));
     env.dr(&["sim", "down", "west", "--plan", "p.toml"])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("marked `west` down"));
-    let events = json_lines(&env.stdout(&["run", "p.toml", "--json"], 1));
+    let events = json_lines(&env.stdout(&["run", "p.toml", "--json", "--yes"], 1));
     let last = events.last().unwrap();
     assert_eq!(last["event"], "run_finished");
-    assert_eq!(last["status"], "rolled_back");
-    assert!(events.iter().any(|e| e["event"] == "rolled_back"));
+    assert_eq!(last["status"], "halted");
+    assert_eq!(last["halted_by"], "promote");
+    assert!(
+        last["decision"].as_str().unwrap().contains("dr resume"),
+        "{last}"
+    );
+    // Not back to east: db_west took over, east is fenced.
     assert_eq!(
         env.split("p.toml", "front"),
-        serde_json::json!({"east": 100})
+        serde_json::json!({"maintenance": 100})
     );
     let run_id = events[0]["run_id"].as_str().unwrap();
     let report: Value =
         serde_json::from_str(&env.stdout(&["report", run_id, "--format", "json"], 0)).unwrap();
-    assert_eq!(report["status"], "rolled_back");
+    assert_eq!(report["status"], "halted");
+    assert_eq!(report["halted_by"], "promote");
     assert_eq!(report["rto_ms"], Value::Null);
+    assert!(report["audit_head"]["hash"].is_string(), "{report}");
+    let md = env.stdout(&["report", run_id], 0);
+    assert!(md.contains("Halted at one-way step `promote`"), "{md}");
 
-    // Healed, the same plan succeeds.
+    // Healed, the halted run is resumed and goes forward.
     env.dr(&["sim", "up", "west", "--state-file", "sim.json"])
         .assert()
         .code(0);
-    env.dr(&["run", "p.toml", "--yes"]).assert().code(0);
+    let events = json_lines(&env.stdout(&["resume", run_id, "--json"], 0));
+    assert_eq!(events.last().unwrap()["status"], "succeeded");
     assert_eq!(
         env.split("p.toml", "front"),
         serde_json::json!({"west": 100})
     );
+    assert_eq!(env.calls("p.toml", "db_west", "promote"), 1);
+    assert_eq!(env.calls("p.toml", "db_east", "fence"), 1);
 }
 
 #[test]
@@ -604,15 +616,21 @@ fn status_shows_every_resource() {
 }
 
 #[test]
-fn demo_fails_over_rolls_back_then_succeeds() {
+fn demo_halts_on_the_maintenance_page_then_resume_fails_over() {
     let env = Env::new();
     let out = env.stdout(&["demo"], 0);
-    assert!(out.contains("rolled_back"), "{out}");
+    assert!(out.contains("halted"), "{out}");
+    assert!(
+        out.contains("rollback stopped at one-way step `promote-db`"),
+        "{out}"
+    );
+    assert!(out.contains("(resumed)"), "{out}");
     assert!(out.contains("| RTO |"), "{out}");
-    // With --state-dir the runs are kept: two runs, an intact audit log.
+    // With --state-dir the run is kept: one run (halted, then resumed), an
+    // intact audit log.
     let runs: Vec<_> = std::fs::read_dir(env.state_dir().join("runs"))
         .unwrap()
         .collect();
-    assert_eq!(runs.len(), 2);
+    assert_eq!(runs.len(), 1);
     env.dr(&["audit", "verify"]).assert().code(0);
 }
