@@ -161,8 +161,13 @@ pub fn preview_lines(plan: &dr_core::Plan, previews: &[StepPreview], p: Palette)
         plan.resources.len()
     );
     for s in previews {
+        let door = if s.one_way {
+            format!(" {}", p.yellow("[one-way: a rollback stops here]"))
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "  {} {} ({}): {}\n",
+            "  {} {} ({}): {}{door}\n",
             p.cyan("•"),
             p.bold(&s.step),
             s.action,

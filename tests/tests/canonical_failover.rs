@@ -89,5 +89,8 @@ async fn check_fence_stop_promote_passes_the_rpo_gate_on_real_redis() {
     assert_eq!(west.get("k99").await.as_deref(), Some("v"));
     assert_eq!(west.set("after", "1").await, Reply::Simple("OK".into()));
     let refused = east.set("after", "1").await;
-    assert!(refused.error_code().is_some(), "east still writable: {refused:?}");
+    assert!(
+        refused.error_code().is_some(),
+        "east still writable: {refused:?}"
+    );
 }

@@ -16,6 +16,9 @@ pub struct StepPreview {
     pub action: String,
     /// The change, e.g. `front: east 100 -> maintenance 100`.
     pub change: String,
+    /// A one-way step: once it succeeded, a rollback stops here ("One-way doors").
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub one_way: bool,
     /// A problem the preview can already see (an RPO gate that would refuse, a
     /// resource that cannot be read).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,6 +195,7 @@ pub(crate) async fn preview(plan: &Plan) -> Vec<StepPreview> {
             step: step.id.clone(),
             action: step.action.name().into(),
             change: plan.redactor().redact(&change),
+            one_way: step.one_way,
             warning: warning.map(|w| plan.redactor().redact(&w)),
         });
     }
