@@ -86,7 +86,7 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             error,
             ..
         } => {
-            let ok = status == "succeeded";
+            let ok = *status == dr_core::outcome::StepStatus::Succeeded;
             let mark = if ok { p.green("✓") } else { p.red("✗") };
             let tail = match (error, detail) {
                 (Some(err), Some(d)) => format!(": {err} ({d})"),
@@ -114,8 +114,10 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             rto_ms,
             rpo_ms,
             error,
+            failed_steps,
             halted_by,
             decision,
+            ..
         } => {
             let styled = match status.as_str() {
                 "succeeded" => p.green(status),
@@ -143,8 +145,18 @@ pub fn event_line(e: &Event, p: Palette) -> String {
                 .as_ref()
                 .map(|d| format!("\n  {} {d}", p.yellow("→")))
                 .unwrap_or_default();
+            let partial = if failed_steps.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\n  {} {} step(s) failed under on_failure = \"continue\": {}",
+                    p.yellow("!"),
+                    failed_steps.len(),
+                    failed_steps.join(", ")
+                )
+            };
             format!(
-                "run {run_id} {}{figures}{err}{halted}{decision}",
+                "run {run_id} {}{figures}{err}{halted}{decision}{partial}",
                 p.bold(&styled)
             )
         }

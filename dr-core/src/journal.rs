@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrafficSplit;
 use crate::executor::ExecError;
+use crate::outcome::{CompensationStatus, StepStatus};
 use crate::redact::Redactor;
 
 /// One line of the journal.
@@ -113,7 +114,7 @@ pub enum Record {
         #[serde(default)]
         action: String,
         /// `succeeded` or `failed`.
-        status: String,
+        status: StepStatus,
         /// Attempts (1 + retries).
         attempts: u32,
         /// State after the step.
@@ -124,6 +125,12 @@ pub enum Record {
         /// Error if failed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The provider error's kind, when a provider call failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error_kind: Option<String>,
+        /// The remote request id of the failed call, when there was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
         /// Replication lag observed (stop, promote, check).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lag_ms: Option<u64>,
@@ -143,7 +150,7 @@ pub enum Record {
         /// Step id.
         step: String,
         /// `succeeded`, `failed` or `skipped`.
-        status: String,
+        status: CompensationStatus,
         /// What was done.
         detail: String,
     },

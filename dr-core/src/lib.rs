@@ -74,6 +74,7 @@ mod error;
 pub mod executor;
 pub mod journal;
 pub mod lock;
+pub mod outcome;
 pub mod plan;
 mod probe;
 mod redact;

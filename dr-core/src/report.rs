@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::journal::{self, Entry, Record};
+use crate::outcome::{CompensationStatus, StepStatus};
 
 /// One step in the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +19,7 @@ pub struct StepReport {
     pub action: String,
     /// `succeeded`, `failed`, `interrupted` (in flight when the run was
     /// interrupted) or `not_run`.
-    pub status: String,
+    pub status: StepStatus,
     /// When it started.
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
@@ -33,12 +34,21 @@ pub struct StepReport {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The provider error's kind (`throttled`, `auth`, ...), when a provider call failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    /// The remote request id of the failed call: paste it into a support case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     /// Replication lag observed (stop, promote).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_ms: Option<u64>,
-    /// What rollback did to it, if it ran.
+    /// What rollback did to it, if it ran (`succeeded: front: restored east 100`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<String>,
+    /// The rollback's verdict on it, if it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation_status: Option<CompensationStatus>,
 }
 
 /// One line of the timeline.
@@ -79,8 +89,14 @@ pub struct Report {
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
     /// RTO achieved: start to the end of the last traffic step (its gate passed);
-    /// the whole run when it has no traffic step; null unless the run succeeded.
+    /// the whole run when it has no traffic step (see `rto_basis`); null unless
+    /// the run succeeded.
     pub rto_ms: Option<u64>,
+    /// What `rto_ms` measures: `traffic` (start to the last traffic step healthy)
+    /// or `run` (a plan with no traffic step recovers when its last step ends,
+    /// e.g. a data-tier plan); null with `rto_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto_basis: Option<String>,
     /// RPO: the largest replication lag observed when replication was stopped or
     /// a store promoted; null when no replication was involved.
     pub rpo_ms: Option<u64>,
@@ -92,6 +108,10 @@ pub struct Report {
     pub rto_met: Option<bool>,
     /// Whether RPO met its target (null without both figures).
     pub rpo_met: Option<bool>,
+    /// Steps that failed with `on_failure = "continue"`: a `succeeded` run with
+    /// any did not do everything the plan asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_steps: Vec<String>,
     /// How many times the run was resumed.
     pub resumed: u32,
     /// Who started it.
@@ -115,6 +135,10 @@ impl Report {
     }
 
     /// Builds a report from journal entries; `None` without a `run_started`.
+    ///
+    /// A step's duration runs from when the executor started it (before it
+    /// read any state) to its end, and the timeline's "started" line is at that
+    /// same moment, so the two agree; read-only steps get one too.
     pub fn from_journal(entries: &[Entry]) -> Option<Report> {
         let first = entries.first()?;
         let Record::RunStarted {
@@ -140,15 +164,18 @@ impl Report {
                     StepReport {
                         id: id.clone(),
                         action: String::new(),
-                        status: "not_run".into(),
+                        status: StepStatus::NotRun,
                         started_at: None,
                         finished_at: None,
                         duration_ms: None,
                         attempts: 0,
                         detail: None,
                         error: None,
+                        error_kind: None,
+                        request_id: None,
                         lag_ms: None,
                         compensation: None,
+                        compensation_status: None,
                     },
                 )
             })
@@ -161,7 +188,7 @@ impl Report {
         let mut last_traffic: Option<DateTime<Utc>> = None;
         let mut rpo: Option<u64> = None;
         let mut resumed = 0;
-        let mut timeline = Vec::new();
+        let mut timeline: Vec<(DateTime<Utc>, String)> = Vec::new();
         for e in entries {
             let what = match &e.record {
                 Record::RunStarted { plan, .. } => format!("run started (plan `{plan}`)"),
@@ -172,6 +199,8 @@ impl Report {
                     // A resumed run is running again until it records its end.
                     status = "running".into();
                     finished_at = None;
+                    halted_by = None;
+                    decision = None;
                     if rerun.is_empty() {
                         format!("run resumed by {operator}")
                     } else {
@@ -190,7 +219,7 @@ impl Report {
                 }
                 Record::StepInterrupted { step, detail } => {
                     if let Some(s) = steps.get_mut(step.as_str()) {
-                        s.status = "interrupted".into();
+                        s.status = StepStatus::Interrupted;
                     }
                     match detail {
                         Some(d) => format!("step `{step}` interrupted {d}"),
@@ -201,7 +230,7 @@ impl Report {
                     if let Some(s) = steps.get_mut(step.as_str()) {
                         s.action = action.clone();
                     }
-                    format!("step `{step}` started ({action})")
+                    format!("step `{step}`: state captured, change begins")
                 }
                 Record::PhaseApplied { step, phase, split } => {
                     format!("step `{step}`: phase {phase}% applied ({split})")
@@ -213,6 +242,8 @@ impl Report {
                     attempts,
                     detail,
                     error,
+                    error_kind,
+                    request_id,
                     lag_ms,
                     traffic,
                     started_at,
@@ -222,16 +253,24 @@ impl Report {
                         if !action.is_empty() {
                             s.action = action.clone();
                         }
-                        s.status = st.clone();
+                        s.status = *st;
                         s.started_at = Some(*started_at);
                         s.finished_at = Some(e.ts);
                         s.duration_ms = Some(ms(*started_at, e.ts));
                         s.attempts = *attempts;
                         s.detail = detail.clone();
                         s.error = error.clone();
+                        s.error_kind = error_kind.clone();
+                        s.request_id = request_id.clone();
                         s.lag_ms = *lag_ms;
                     }
-                    if st == "succeeded" {
+                    let label = if action.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({action})")
+                    };
+                    timeline.push((*started_at, format!("step `{step}` started{label}")));
+                    if *st == StepStatus::Succeeded {
                         if *traffic {
                             last_traffic = Some(e.ts);
                         }
@@ -256,6 +295,7 @@ impl Report {
                 } => {
                     if let Some(s) = steps.get_mut(step.as_str()) {
                         s.compensation = Some(format!("{st}: {detail}"));
+                        s.compensation_status = Some(*st);
                     }
                     format!("step `{step}` compensated: {st} ({detail})")
                 }
@@ -281,16 +321,39 @@ impl Report {
                     what
                 }
             };
-            timeline.push(TimelineEntry {
-                at: e.ts,
-                offset_ms: (e.ts - start).num_milliseconds(),
-                what,
-            });
+            timeline.push((e.ts, what));
         }
-        let rto_ms = if status == "succeeded" {
-            last_traffic.or(finished_at).map(|t| ms(start, t))
+        // Journal order, with each step's "started" line moved to when it started.
+        timeline.sort_by_key(|(at, _)| *at);
+        let timeline = timeline
+            .into_iter()
+            .map(|(at, what)| TimelineEntry {
+                at,
+                offset_ms: (at - start).num_milliseconds(),
+                what,
+            })
+            .collect();
+        let (rto_ms, rto_basis) = if status == "succeeded" {
+            match (last_traffic, finished_at) {
+                (Some(t), _) => (Some(ms(start, t)), Some("traffic".to_string())),
+                (None, Some(t)) => (Some(ms(start, t)), Some("run".to_string())),
+                (None, None) => (None, None),
+            }
         } else {
-            None
+            (None, None)
+        };
+        let steps: Vec<StepReport> = ids
+            .iter()
+            .filter_map(|id| steps.remove(id.as_str()))
+            .collect();
+        let failed_steps = if status == "succeeded" {
+            steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Failed)
+                .map(|s| s.id.clone())
+                .collect()
+        } else {
+            Vec::new()
         };
         let met = |v: Option<u64>, t: Option<u64>| Some(v? <= t?);
         Some(Report {
@@ -304,17 +367,16 @@ impl Report {
             started_at: start,
             finished_at,
             rto_ms,
+            rto_basis,
             rpo_ms: rpo,
             rto_target_ms: *rto_target_ms,
             rpo_target_ms: *rpo_target_ms,
             rto_met: met(rto_ms, *rto_target_ms),
             rpo_met: met(rpo, *rpo_target_ms),
+            failed_steps,
             resumed,
             operator: operator.clone(),
-            steps: ids
-                .iter()
-                .filter_map(|id| steps.remove(id.as_str()))
-                .collect(),
+            steps,
             timeline,
         })
     }
@@ -355,11 +417,27 @@ impl Report {
         } else if let Some(d) = &self.decision {
             out.push_str(&format!("**{}.** {d}\n\n", self.status));
         }
+        if !self.failed_steps.is_empty() {
+            out.push_str(&format!(
+                "**Succeeded with {} failed step(s)** under `on_failure = \"continue\"`: {}.\n\n",
+                self.failed_steps.len(),
+                self.failed_steps
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         out.push_str("| objective | achieved | target |\n|---|---|---|\n");
         out.push_str(&format!(
-            "| RTO | {}{} | {} |\n",
+            "| RTO | {}{}{} | {} |\n",
             d(self.rto_ms),
             verdict(self.rto_met),
+            if self.rto_basis.as_deref() == Some("run") {
+                " (whole run: no traffic step)"
+            } else {
+                ""
+            },
             d(self.rto_target_ms)
         ));
         out.push_str(&format!(
@@ -375,6 +453,7 @@ impl Report {
                 .clone()
                 .or_else(|| s.detail.clone())
                 .unwrap_or_default();
+            // A provider error's message already ends `[kind, request id ..]`.
             let detail = match &s.compensation {
                 Some(c) => format!("{detail} (rollback: {c})"),
                 None => detail,

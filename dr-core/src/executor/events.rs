@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::TrafficSplit;
+use crate::outcome::{CompensationStatus, StepStatus};
 
 /// One thing that happened during a run. Serialized with an `event` tag, one JSON
 /// object per line (`{"event":"step_started","step":"shift",..}`).
@@ -100,7 +101,7 @@ pub enum Event {
         /// Step id.
         step: String,
         /// `succeeded` or `failed`.
-        status: String,
+        status: StepStatus,
         /// How long it took.
         duration_ms: u64,
         /// Attempts made (1 + retries).
@@ -111,6 +112,12 @@ pub enum Event {
         /// The error, when it failed (redacted).
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The provider error's kind (`throttled`, `auth`, ...), when a provider call failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error_kind: Option<String>,
+        /// The remote request id of the failed call, when there was one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
     },
     /// A step stopped at a safe point because the run was interrupted (Ctrl-C,
     /// SIGTERM): nothing was rolled back and `dr resume` continues it.
@@ -126,7 +133,7 @@ pub enum Event {
         /// Step id.
         step: String,
         /// `succeeded`, `failed` or `skipped` (nothing to undo / cannot be undone).
-        status: String,
+        status: CompensationStatus,
         /// What was done.
         detail: String,
     },
@@ -143,6 +150,16 @@ pub enum Event {
         /// Why the run failed, if it did.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The kind of the provider error that failed the run, if one did.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error_kind: Option<String>,
+        /// The remote request id of that error, when there was one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        /// Steps that failed with `on_failure = "continue"`: a run that ends
+        /// `succeeded` with these did not do everything it was asked.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        failed_steps: Vec<String>,
         /// The one-way step that stopped the rollback (status `halted`).
         #[serde(skip_serializing_if = "Option::is_none")]
         halted_by: Option<String>,

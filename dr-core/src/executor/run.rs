@@ -11,6 +11,7 @@ use super::{Event, ExecError, RunOptions, RunOutcome, RunStatus, run_dir};
 use crate::audit::{AuditRecord, AuditWriter};
 use crate::journal::{self, Journal, Record};
 use crate::lock::{PlanLock, host};
+use crate::outcome::{CompensationStatus, StepError, StepStatus};
 use crate::plan::{OnFailure, StepAction};
 use crate::redact::Redactor;
 use crate::report::Report;
@@ -156,7 +157,9 @@ struct Progress {
     rollback_journaled: bool,
     /// Compensated steps, with whether the compensation undid them.
     compensated: HashMap<String, bool>,
-    failure: Option<String>,
+    failure: Option<StepError>,
+    /// Steps that failed with `on_failure = "continue"`.
+    failed_continue: Vec<String>,
     stop_lags: HashMap<String, StopLag>,
     /// `exec` steps whose command was started: step → process group id.
     spawned: HashMap<String, u32>,
@@ -192,6 +195,8 @@ impl Progress {
                     step,
                     status,
                     error,
+                    error_kind,
+                    request_id,
                     lag_ms,
                     ..
                 } => {
@@ -201,7 +206,7 @@ impl Progress {
                         .remove(step)
                         .map(|f| f.before)
                         .unwrap_or(Value::Null);
-                    let ok = status == "succeeded";
+                    let ok = *status == StepStatus::Succeeded;
                     p.done.insert(step.clone(), ok);
                     let s = plan.step(step);
                     if ok {
@@ -217,12 +222,16 @@ impl Progress {
                                 },
                             );
                         }
-                    } else if s.map(|s| s.on_failure) != Some(OnFailure::Continue) {
-                        p.failure.get_or_insert_with(|| {
-                            format!(
+                    } else if s.map(|s| s.on_failure) == Some(OnFailure::Continue) {
+                        p.failed_continue.push(step.clone());
+                    } else {
+                        p.failure.get_or_insert_with(|| StepError {
+                            message: format!(
                                 "step `{step}` failed: {}",
                                 error.clone().unwrap_or_default()
-                            )
+                            ),
+                            kind: error_kind.clone(),
+                            request_id: request_id.clone(),
                         });
                         if s.map(|s| s.on_failure) == Some(OnFailure::Rollback) {
                             p.rollback_cause.get_or_insert_with(|| step.clone());
@@ -234,7 +243,8 @@ impl Progress {
                     p.rollback_journaled = true;
                 }
                 Record::StepCompensated { step, status, .. } => {
-                    p.compensated.insert(step.clone(), status == "succeeded");
+                    p.compensated
+                        .insert(step.clone(), *status == CompensationStatus::Succeeded);
                 }
                 Record::RunFinished { status, .. } => {
                     ended = Some(RunStatus::parse(status).unwrap_or(RunStatus::Failed));
@@ -516,8 +526,9 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         let (i, res, attempts, t0) = match joined {
             Ok(v) => v,
             Err(e) => {
-                p.failure
-                    .get_or_insert_with(|| format!("a step task panicked: {e}"));
+                p.failure.get_or_insert_with(|| {
+                    StepError::message(format!("a step task panicked: {e}"))
+                });
                 stopping = true;
                 continue;
             }
@@ -541,15 +552,29 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
             continue;
         }
         let ok = res.error.is_none();
-        let status = if ok { "succeeded" } else { "failed" };
+        let status = if ok {
+            StepStatus::Succeeded
+        } else {
+            StepStatus::Failed
+        };
+        let (error, error_kind, request_id) = match &res.error {
+            Some(e) => (
+                Some(e.message.clone()),
+                e.kind.clone(),
+                e.request_id.clone(),
+            ),
+            None => (None, None, None),
+        };
         ctx.journal(Record::StepFinished {
             step: step.id.clone(),
             action: step.action.name().into(),
-            status: status.into(),
+            status,
             attempts,
             after: res.after.clone(),
             detail: res.detail.clone(),
-            error: res.error.clone(),
+            error: error.clone(),
+            error_kind: error_kind.clone(),
+            request_id: request_id.clone(),
             lag_ms: res.lag_ms,
             traffic: res.traffic,
             started_at: t0,
@@ -559,15 +584,17 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
             step.action.name(),
             &res.before,
             &res.after,
-            status,
+            status.as_str(),
         );
         ctx.emit(Event::StepFinished {
             step: step.id.clone(),
-            status: status.into(),
+            status,
             duration_ms: (chrono::Utc::now() - t0).num_milliseconds().max(0) as u64,
             attempts,
             detail: res.detail.clone(),
-            error: res.error.clone(),
+            error,
+            error_kind,
+            request_id,
         });
         p.done.insert(step.id.clone(), ok);
         if ok || step.on_failure == OnFailure::Continue {
@@ -580,15 +607,14 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         }
         if ok {
             p.completed.push((step.id.clone(), res.before));
-        } else if step.on_failure != OnFailure::Continue {
+        } else if step.on_failure == OnFailure::Continue {
+            p.failed_continue.push(step.id.clone());
+        } else {
             stopping = true;
-            p.failure.get_or_insert_with(|| {
-                format!(
-                    "step `{}` failed: {}",
-                    step.id,
-                    res.error.clone().unwrap_or_default()
-                )
-            });
+            if let Some(e) = res.error {
+                p.failure
+                    .get_or_insert_with(|| e.prefixed(&format!("step `{}` failed: ", step.id)));
+            }
             if step.on_failure == OnFailure::Rollback {
                 p.rollback_cause.get_or_insert_with(|| step.id.clone());
             }
@@ -627,7 +653,7 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
     } else {
         RunStatus::Succeeded
     };
-    let error = p.failure.clone().map(|e| ctx.redact(&e));
+    let failure = p.failure.clone();
     ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str());
     let audit_head = {
         let audit = ctx.audit.lock().unwrap_or_else(|p| p.into_inner());
@@ -636,7 +662,7 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
     };
     ctx.journal(Record::RunFinished {
         status: status.as_str().into(),
-        error: error.clone(),
+        error: failure.as_ref().map(|e| e.message.clone()),
         halted_by: halted_by.clone(),
         decision: decision.clone(),
         audit_head: audit_head.map(|h| journal::AuditHeadRef {
@@ -658,7 +684,14 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         status: status.as_str().into(),
         rto_ms: report.rto_ms,
         rpo_ms: report.rpo_ms,
-        error,
+        error: failure.as_ref().map(|e| e.message.clone()),
+        error_kind: failure.as_ref().and_then(|e| e.kind.clone()),
+        request_id: failure.and_then(|e| e.request_id),
+        failed_steps: if status == RunStatus::Succeeded {
+            p.failed_continue.clone()
+        } else {
+            Vec::new()
+        },
         halted_by,
         decision,
     });
@@ -685,13 +718,13 @@ async fn rollback(ctx: &Arc<Ctx>, p: &Progress) -> Result<(bool, Option<String>)
             return Ok((all_ok, Some(id.clone())));
         }
         let (st, detail) = steps::compensate(ctx, step, before).await;
-        all_ok &= st != "failed";
+        all_ok &= st != CompensationStatus::Failed;
         ctx.journal(Record::StepCompensated {
             step: id.clone(),
-            status: st.clone(),
+            status: st,
             detail: detail.clone(),
         })?;
-        ctx.audit(id, "rollback", &Value::Null, before, &st);
+        ctx.audit(id, "rollback", &Value::Null, before, st.as_str());
         ctx.emit(Event::RolledBack {
             step: id.clone(),
             status: st,

@@ -10,6 +10,7 @@ use super::Event;
 use super::gate::{self, DEFAULT_GATE_TIMEOUT};
 use super::run::Ctx;
 use crate::journal::Record;
+use crate::outcome::{CompensationStatus, StepError};
 use crate::plan::{Step, StepAction};
 use crate::retry::{RetryContext, Retrying};
 use crate::{
@@ -20,7 +21,7 @@ use crate::{
 /// What a step left behind.
 #[derive(Debug, Default)]
 pub(crate) struct StepResult {
-    pub error: Option<String>,
+    pub error: Option<StepError>,
     pub before: Value,
     pub after: Value,
     pub detail: Option<String>,
@@ -44,6 +45,7 @@ pub(crate) struct InFlight {
 /// flight), or the simulated crash.
 pub(crate) enum Fail {
     Msg(String),
+    Provider(ProviderError),
     Interrupted(Option<String>),
     Crashed,
 }
@@ -65,7 +67,7 @@ impl From<String> for Fail {
 
 impl From<ProviderError> for Fail {
     fn from(e: ProviderError) -> Self {
-        Fail::Msg(e.to_string())
+        Fail::Provider(e)
     }
 }
 
@@ -175,19 +177,25 @@ pub(crate) async fn run(
         r = bounded => r,
         _ = ctx.opts.abort.cancelled() => Err(Fail::Interrupted(Some("stopped hard".into()))),
     };
-    match outcome {
-        Ok(()) => {}
-        Err(Fail::Crashed) => res.crashed = true,
-        Err(Fail::Interrupted(detail)) => res.interrupted = Some(detail),
-        Err(Fail::Msg(m)) => {
-            res.error = Some(ctx.redact(&m));
-            if let StepAction::TrafficShift { router, scope, .. } = &step.action
-                && let Some(restored) =
-                    restore_shift(&ctx, &wrap, router, scope.as_deref(), &res.before).await
-            {
-                res.detail = Some(restored);
-            }
+    res.error = match outcome {
+        Ok(()) => None,
+        Err(Fail::Crashed) => {
+            res.crashed = true;
+            None
         }
+        Err(Fail::Interrupted(detail)) => {
+            res.interrupted = Some(detail);
+            None
+        }
+        Err(Fail::Provider(e)) => Some(StepError::provider(&e, &ctx.redactor)),
+        Err(Fail::Msg(m)) => Some(StepError::message(ctx.redact(&m))),
+    };
+    if res.error.is_some()
+        && let StepAction::TrafficShift { router, scope, .. } = &step.action
+        && let Some(restored) =
+            restore_shift(&ctx, &wrap, router, scope.as_deref(), &res.before).await
+    {
+        res.detail = Some(restored);
     }
     (res, wrap.retry.attempts().max(1))
 }
@@ -769,13 +777,20 @@ async fn exec(
 }
 
 /// What rollback does for a completed step.
-pub(crate) async fn compensate(ctx: &Arc<Ctx>, step: &Step, before: &Value) -> (String, String) {
+pub(crate) async fn compensate(
+    ctx: &Arc<Ctx>,
+    step: &Step,
+    before: &Value,
+) -> (CompensationStatus, String) {
     let w = Wrap::new(ctx, step);
     match &step.action {
         StepAction::TrafficSet { router, scope, .. }
         | StepAction::TrafficShift { router, scope, .. } => {
             let Some(split) = before_split(before) else {
-                return ("failed".into(), "no captured split to restore".into());
+                return (
+                    CompensationStatus::Failed,
+                    "no captured split to restore".into(),
+                );
             };
             let result: R<()> = async {
                 let r = w.router(ctx, router)?;
@@ -787,31 +802,38 @@ pub(crate) async fn compensate(ctx: &Arc<Ctx>, step: &Step, before: &Value) -> (
             .await;
             match result {
                 Ok(()) => (
-                    "succeeded".into(),
+                    CompensationStatus::Succeeded,
                     format!(
                         "{router}{}: restored {split}",
                         scope_label(scope.as_deref())
                     ),
                 ),
                 Err(Fail::Msg(m)) => (
-                    "failed".into(),
+                    CompensationStatus::Failed,
                     ctx.redact(&format!("could not restore {split}: {m}")),
                 ),
-                Err(Fail::Crashed) => ("failed".into(), "crashed".into()),
-                Err(Fail::Interrupted(_)) => ("failed".into(), "interrupted".into()),
+                Err(Fail::Provider(e)) => (
+                    CompensationStatus::Failed,
+                    ctx.redact(&format!("could not restore {split}: {e}")),
+                ),
+                Err(Fail::Crashed) => (CompensationStatus::Failed, "crashed".into()),
+                Err(Fail::Interrupted(_)) => (CompensationStatus::Failed, "interrupted".into()),
             }
         }
         StepAction::Provider { name, action } if action.compensable() => {
             match w.retry.call("compensate", || action.compensate()).await {
-                Ok(()) => ("succeeded".into(), format!("{name}: compensated")),
-                Err(e) => ("failed".into(), ctx.redact(&e.to_string())),
+                Ok(()) => (
+                    CompensationStatus::Succeeded,
+                    format!("{name}: compensated"),
+                ),
+                Err(e) => (CompensationStatus::Failed, ctx.redact(&e.to_string())),
             }
         }
         StepAction::ProbeWait(_)
         | StepAction::ReplicationCheck { .. }
         | StepAction::Approval { .. }
         | StepAction::Wait { .. }
-        | StepAction::Notify { .. } => ("skipped".into(), "nothing to undo".into()),
+        | StepAction::Notify { .. } => (CompensationStatus::Skipped, "nothing to undo".into()),
         other => {
             let msg = format!(
                 "`{}` cannot be undone automatically; check `{}` by hand",
@@ -822,7 +844,7 @@ pub(crate) async fn compensate(ctx: &Arc<Ctx>, step: &Step, before: &Value) -> (
                 step: Some(step.id.clone()),
                 message: msg.clone(),
             });
-            ("skipped".into(), msg)
+            (CompensationStatus::Skipped, msg)
         }
     }
 }
