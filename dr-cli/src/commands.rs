@@ -8,19 +8,11 @@ use dr_core::report::Report;
 use dr_core::{Plan, Registry};
 use serde_json::json;
 
+use crate::providers::registry;
 use crate::render::{preview_lines, status_line};
 use crate::run::{self, Output};
 use crate::terminal::{self, Palette};
 use crate::{AuditCommand, Cli, Command, Global, ReportFormat, SimCommand, SimTarget};
-
-/// Every provider the reference CLI ships: the built-ins (`http`, `tcp`,
-/// `sim.*`), Redis and Cloudflare.
-pub fn registry() -> Registry {
-    let mut r = Registry::with_builtins();
-    dr_redis::register(&mut r);
-    dr_cloudflare::register(&mut r);
-    r
-}
 
 fn out_palette() -> Palette {
     Palette::new(terminal::colors_on_stdout())

@@ -13,7 +13,7 @@ use dr_core::executor::{Event, Executor, RunStatus};
 use dr_core::{LoadOptions, Plan};
 
 use crate::Global;
-use crate::commands::registry;
+use crate::providers::registry;
 use crate::run::{self, Output};
 use crate::terminal::{self, Palette};
 

@@ -9,6 +9,7 @@ mod commands;
 mod demo;
 mod diag;
 mod progress;
+mod providers;
 mod render;
 mod run;
 mod terminal;

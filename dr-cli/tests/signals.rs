@@ -249,3 +249,37 @@ fn validate_warns_when_a_rollback_would_stop_at_a_one_way_step() {
     assert_eq!(v["valid"], true);
     assert_eq!(v["warnings"][0]["line"], line);
 }
+
+#[test]
+fn the_operator_is_dr_operator_else_the_os_user() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let plan =
+        "[plan]\nname = \"who\"\n[[steps]]\nid = \"w\"\naction = \"wait\"\nduration = \"1ms\"\n";
+    std::fs::write(dir.join("p.toml"), plan).unwrap();
+    let operator = |cmd: &mut Command| {
+        let out = cmd.assert().code(0);
+        let events = json_lines(&out.get_output().stdout);
+        let run_id = events[0]["run_id"].as_str().unwrap().to_string();
+        let out = dr(dir, &["report", &run_id, "--format", "json"])
+            .assert()
+            .code(0);
+        let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        report["operator"].as_str().unwrap().to_string()
+    };
+    let mut with = dr(dir, &["run", "p.toml", "--yes", "--json"]);
+    with.env("DR_OPERATOR", "alice@oncall");
+    assert_eq!(operator(&mut with), "alice@oncall");
+    // A plain shell without USER and friends: the account of the user id.
+    let mut plain = dr(dir, &["run", "p.toml", "--yes", "--json"]);
+    for v in ["DR_OPERATOR", "USER", "LOGNAME", "USERNAME"] {
+        plain.env_remove(v);
+    }
+    let who = operator(&mut plain);
+    let expected = String::from_utf8(StdCommand::new("id").arg("-un").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(who, expected);
+    assert_ne!(who, "unknown");
+}

@@ -680,3 +680,17 @@ async fn an_action_is_retried_after_a_timeout_only_when_that_is_safe() {
     // Verifiable: verify() says it took effect, so run() is not repeated.
     assert_eq!(run_flaky(false, true).await, (RunStatus::Succeeded, 1));
 }
+
+#[test]
+fn the_graph_gives_every_step_its_own_node_whatever_its_id() {
+    let (_w, registry) = world();
+    let text = "[plan]\nname = \"g\"\n\
+        [[steps]]\nid = \"a-b\"\naction = \"wait\"\nduration = \"1ms\"\n\
+        [[steps]]\nid = \"a_b\"\naction = \"wait\"\nduration = \"1ms\"\ndepends_on = [\"a-b\"]\n\
+        [[steps]]\nid = \"x<br/>y\"\naction = \"wait\"\nduration = \"1ms\"\ndepends_on = [\"a_b\"]\n";
+    let m = load(&registry, text).mermaid();
+    assert!(m.contains("    s0[\"a-b<br/>wait\"]"), "{m}");
+    assert!(m.contains("    s1[\"a_b<br/>wait\"]"), "{m}");
+    assert!(m.contains("    s2[\"x#lt;br/#gt;y<br/>wait\"]"), "{m}");
+    assert!(m.contains("    s0 --> s1\n    s1 --> s2\n"), "{m}");
+}

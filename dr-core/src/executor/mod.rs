@@ -55,7 +55,8 @@ pub struct RunOptions {
     pub approver: Option<Arc<dyn Approver>>,
     /// Let RPO gates pass (with a logged warning) when the lag is too large.
     pub accept_data_loss: bool,
-    /// Who runs the plan (audit log); default `$USER`.
+    /// Who runs the plan (report, journal, audit log): `$DR_OPERATOR`, else the
+    /// OS user (`$USER`, `$USERNAME`), else `unknown`.
     pub operator: String,
     /// Receives every event.
     pub events: Option<EventSink>,
@@ -75,13 +76,22 @@ pub struct RunOptions {
     pub max_parallel: Option<usize>,
     /// Retry policy for provider calls.
     pub retry: RetryPolicy,
-    /// Test hook: the process "dies" (the run stops at once, nothing more is
-    /// written) when the journal is about to get entry number N+1.
-    #[doc(hidden)]
+    /// Test hook (feature `testing`): the process "dies" (the run stops at
+    /// once, nothing more is written) when the journal is about to get entry
+    /// number N+1.
+    #[cfg(feature = "testing")]
     pub crash_after_journal_entries: Option<usize>,
 }
 
 impl RunOptions {
+    /// The crash test hook's setting (always `None` without feature `testing`).
+    pub(crate) fn crash_hook(&self) -> Option<usize> {
+        #[cfg(feature = "testing")]
+        return self.crash_after_journal_entries;
+        #[cfg(not(feature = "testing"))]
+        None
+    }
+
     /// Defaults, with `state_dir`.
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {
         RunOptions {
@@ -89,15 +99,14 @@ impl RunOptions {
             approvals: BTreeSet::new(),
             approver: None,
             accept_data_loss: false,
-            operator: std::env::var("USER")
-                .or_else(|_| std::env::var("USERNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
+            operator: default_operator(),
             events: None,
             cancel: CancellationToken::new(),
             abort: CancellationToken::new(),
             rerun: BTreeSet::new(),
             max_parallel: None,
             retry: RetryPolicy::default(),
+            #[cfg(feature = "testing")]
             crash_after_journal_entries: None,
         }
     }
@@ -161,6 +170,28 @@ impl RunOptions {
         self.rerun.insert(step.into());
         self
     }
+}
+
+/// `$DR_OPERATOR`, else the OS user (`$USER`, `$LOGNAME`, `$USERNAME`, else the
+/// account of the process's user id), else `unknown`.
+pub fn default_operator() -> String {
+    let env = ["DR_OPERATOR", "USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()));
+    env.or_else(os_user).unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(unix)]
+fn os_user() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+#[cfg(not(unix))]
+fn os_user() -> Option<String> {
+    None
 }
 
 impl fmt::Debug for RunOptions {

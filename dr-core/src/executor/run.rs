@@ -55,12 +55,7 @@ impl Ctx {
         stop_lags: HashMap<String, StopLag>,
     ) -> Result<Arc<Ctx>, ExecError> {
         let dir = run_dir(&opts.state_dir, run_id);
-        let journal = Journal::open(
-            &dir,
-            seq,
-            plan.redactor().clone(),
-            opts.crash_after_journal_entries,
-        )?;
+        let journal = Journal::open(&dir, seq, plan.redactor().clone(), opts.crash_hook())?;
         Ok(Arc::new(Ctx {
             redactor: plan.redactor().clone(),
             budget: Arc::new(RetryBudget::new(opts.retry.budget)),

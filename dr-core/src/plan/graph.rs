@@ -78,16 +78,16 @@ pub(crate) fn find_cycles(graph: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
 impl Plan {
     /// The step DAG as a Mermaid flowchart (`dr graph`).
     pub fn mermaid(&self) -> String {
-        let id = |s: &str| -> String {
-            let mut out = String::from("s_");
-            out.extend(
-                s.chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }),
-            );
-            out
-        };
+        // Node ids by position: unique whatever the step ids (`a-b` and `a_b`
+        // are two steps); the ids themselves only appear, escaped, in labels.
+        let index: std::collections::HashMap<&str, usize> = self
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
         let mut out = String::from("flowchart TD\n");
-        for s in &self.steps {
+        for (i, s) in self.steps.iter().enumerate() {
             let detail = match &s.action {
                 StepAction::TrafficShift { to, phases, .. } => {
                     format!(
@@ -104,20 +104,40 @@ impl Plan {
                     None => a.name().to_string(),
                 },
             };
+            let door = if s.one_way { " (one-way)" } else { "" };
             out.push_str(&format!(
-                "    {}[\"{}<br/>{}\"]\n",
-                id(&s.id),
-                s.id.replace('"', "'"),
-                detail.replace('"', "'")
+                "    s{i}[\"{}<br/>{}{door}\"]\n",
+                mermaid_text(&s.id),
+                mermaid_text(&detail)
             ));
         }
-        for s in &self.steps {
+        for (i, s) in self.steps.iter().enumerate() {
             for d in &s.depends_on {
-                out.push_str(&format!("    {} --> {}\n", id(d), id(&s.id)));
+                if let Some(j) = index.get(d.as_str()) {
+                    out.push_str(&format!("    s{j} --> s{i}\n"));
+                }
             }
         }
         out
     }
+}
+
+/// Text for inside a quoted Mermaid label: markup and quotes as entity codes,
+/// line breaks as spaces, so a step id cannot break or inject into the graph.
+fn mermaid_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '&' => out.push_str("#amp;"),
+            '#' => out.push_str("#35;"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -141,5 +161,13 @@ mod tests {
         ]));
         assert_eq!(c, vec![vec!["a", "c", "b", "a"]]);
         assert!(find_cycles(&g(&[("a", &[]), ("b", &["a"]), ("c", &["a", "b"])])).is_empty());
+    }
+
+    #[test]
+    fn labels_cannot_break_out_of_their_quotes() {
+        assert_eq!(
+            mermaid_text("x<br/>\"y\"&#\nz"),
+            "x#lt;br/#gt;#quot;y#quot;#amp;#35; z"
+        );
     }
 }
