@@ -660,7 +660,8 @@ async fn resume_finishes_an_interrupted_rollback() {
 async fn two_runs_of_one_plan_cannot_overlap_and_a_stale_lock_is_reported() {
     let (_w, registry) = world();
     let dir = tempfile::tempdir().unwrap();
-    let held = dr_core::lock::PlanLock::acquire(dir.path(), "failover", "other-run").unwrap();
+    let held = dr_core::lock::PlanLock::acquire(&dir.path().join("locks"), "failover", "other-run")
+        .unwrap();
     let err = Executor::new(load(&registry, FAILOVER), opts(dir.path()))
         .run()
         .await

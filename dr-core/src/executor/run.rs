@@ -123,7 +123,11 @@ struct Progress {
 pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, ExecError> {
     let run_id = new_run_id();
     let dir = run_dir(&opts.state_dir, &run_id);
-    let lock = PlanLock::acquire(&opts.state_dir, &plan.name, &run_id)?;
+    let lock = PlanLock::acquire(
+        &crate::lock::lock_dir(&opts.state_dir, &plan),
+        &plan.name,
+        &run_id,
+    )?;
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join(plan_copy_name(&plan.source.name)),
@@ -191,7 +195,11 @@ pub(crate) async fn resume(
         .map_err(|e| ExecError::Resume(format!("cannot read {}: {e}", copy.display())))?;
     let plan = Plan::parse(file, &text, registry, load).map_err(ExecError::Plan)?;
     let plan = Arc::new(plan);
-    let lock = PlanLock::acquire(&opts.state_dir, &plan.name, run_id)?;
+    let lock = PlanLock::acquire(
+        &crate::lock::lock_dir(&opts.state_dir, &plan),
+        &plan.name,
+        run_id,
+    )?;
 
     let mut p = Progress::default();
     for e in &entries {

@@ -606,6 +606,7 @@ impl Validator<'_> {
             resources: built,
             steps: out_steps,
             source: self.src.clone(),
+            lock_dir: meta.lock_dir.map(std::path::PathBuf::from),
             redactor,
         })
     }

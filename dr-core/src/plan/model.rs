@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// The plan's text and file name.
     pub source: SourceFile,
+    /// `[plan] lock_dir`: where the plan's lock file lives, shared by every
+    /// state dir (see [`crate::lock::lock_dir`]).
+    pub lock_dir: Option<PathBuf>,
     pub(crate) redactor: Redactor,
 }
 
@@ -380,6 +384,10 @@ pub(crate) struct PlanTable {
     /// Safety rules.
     #[serde(default)]
     pub safety: Option<Safety>,
+    /// Directory of the plan's lock file, shared by every state dir that runs
+    /// this plan (default: `$DR_LOCK_DIR`, else `<state-dir>/locks`).
+    #[serde(default)]
+    pub lock_dir: Option<String>,
 }
 
 /// `[resources.NAME]`: a provider plus that provider's own settings.
