@@ -51,7 +51,7 @@ impl Ctx {
             budget: Arc::new(RetryBudget::new(opts.retry.budget)),
             host: host(),
             digest: plan.digest(),
-            audit: std::sync::Mutex::new(AuditWriter::open(&opts.state_dir)?),
+            audit: std::sync::Mutex::new(AuditWriter::open(&opts.state_dir, None)?),
             plan,
             opts,
             run_id: run_id.to_string(),
