@@ -41,6 +41,7 @@ pub struct Plan {
     /// state dir (see [`crate::lock::lock_dir`]).
     pub lock_dir: Option<PathBuf>,
     pub(crate) redactor: Redactor,
+    pub(crate) env_values: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -60,9 +61,19 @@ impl Plan {
         hex::encode(Sha256::digest(self.source.text.as_bytes()))
     }
 
-    /// Hides every value that came from `${env:..}`.
+    /// Hides the plan's secrets: `${env:..}` values that are secret by their
+    /// variable's name or where they land, and literal credentials (URL
+    /// passwords, header values, values of secret-named keys). See
+    /// [`Redactor`] for the rules.
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
+    }
+
+    /// Every `(variable name, value)` substituted for `${env:..}` into the
+    /// plan, once per name, in the order of first use. Secret values included:
+    /// digest them, never print them.
+    pub fn env_values(&self) -> &[(String, String)] {
+        &self.env_values
     }
 }
 
