@@ -206,16 +206,41 @@ fn report(g: &Global, run_id: &str, format: ReportFormat) -> u8 {
 
 fn audit_verify(g: &Global) -> u8 {
     let log = g.state_dir().join("audit.jsonl");
-    match dr_core::audit::verify(&g.state_dir()) {
-        Ok(n) => {
+    // The key itself is never printed, only whether one was used.
+    let key = dr_core::audit::audit_key_from_env();
+    match dr_core::audit::verify(&g.state_dir(), key.as_deref()) {
+        Ok(r) => {
+            let n = r.entries;
             if g.json {
-                println!("{}", json!({"intact": true, "entries": n}));
-            } else {
                 println!(
-                    "{} {}: hash chain intact ({n} entries)",
-                    out_palette().green("✓"),
-                    log.display()
+                    "{}",
+                    json!({
+                        "intact": true,
+                        "entries": n,
+                        "head": r.head,
+                        "keyed": r.keyed,
+                        "runs_checked": r.runs_checked,
+                    })
                 );
+            } else {
+                let how = if r.keyed {
+                    "hash chain and HMACs (DR_AUDIT_KEY)"
+                } else {
+                    "hash chain (unkeyed: set DR_AUDIT_KEY to check HMACs)"
+                };
+                println!(
+                    "{} {}: {how} intact ({n} entries, {} run journals cross-checked)",
+                    out_palette().green("✓"),
+                    log.display(),
+                    r.runs_checked
+                );
+                match &r.head {
+                    Some(h) => println!(
+                        "  head: entry {} hash {} (keep it elsewhere to detect a later rewrite)",
+                        h.seq, h.hash
+                    ),
+                    None => println!("  head: none (empty log)"),
+                }
             }
             0
         }
@@ -223,7 +248,7 @@ fn audit_verify(g: &Global) -> u8 {
             if g.json {
                 println!(
                     "{}",
-                    json!({"intact": false, "line": t.line, "message": t.message})
+                    json!({"intact": false, "line": t.line, "message": t.message, "keyed": key.is_some()})
                 );
             }
             error(format!("{}: {t}", log.display()));

@@ -164,7 +164,7 @@ async fn per_step_overhead() {
         result: "succeeded".into(),
     };
     let adir = tempfile::tempdir().unwrap();
-    let mut writer = dr_core::audit::AuditWriter::open(adir.path()).unwrap();
+    let mut writer = dr_core::audit::AuditWriter::open(adir.path(), None).unwrap();
     let t0 = Instant::now();
     for _ in 0..n {
         writer.append(&rec, &dr_core::Redactor::default()).unwrap();

@@ -84,7 +84,6 @@ pub mod report;
 pub mod retry;
 mod router;
 mod settings;
-mod shim_tmp;
 pub mod sim;
 pub mod status;
 mod store;

@@ -1,4 +1,26 @@
-//! One run per plan at a time: a lock file per plan name in the state dir.
+//! One run per plan at a time: a lock file per plan name.
+//!
+//! # Where the lock lives
+//!
+//! [`lock_dir`] decides, in this order: the plan's `[plan] lock_dir`, the
+//! `DR_LOCK_DIR` environment variable, `<state_dir>/locks`. The default keeps
+//! the lock beside the runs, so two operators using *different* state dirs
+//! (`--state-dir`) on the same resources do not see each other's lock: point
+//! both at one shared directory with `lock_dir` or `DR_LOCK_DIR` when that can
+//! happen. A relative directory is taken relative to the working directory,
+//! like `--state-dir` and a sim `state_file`.
+//!
+//! The lock is a file created with `O_EXCL`, so it excludes runs that see the
+//! same file system: one host, or hosts sharing a directory whose file system
+//! honours exclusive creation. It is not a lock across hosts in general.
+//!
+//! # Whose lock it is
+//!
+//! The file holds a random token besides the run, pid, host and start time.
+//! A [`PlanLock`] removes the file when dropped only if it still holds *its*
+//! token, so a run whose lock was deleted by hand (and then taken by another
+//! run) does not, when it ends, delete the other run's lock and let a third
+//! run start beside it.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -7,6 +29,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::executor::ExecError;
+use crate::plan::Plan;
+
+/// The environment variable naming a shared lock directory.
+pub const LOCK_DIR_ENV: &str = "DR_LOCK_DIR";
 
 /// Who holds a plan's lock.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,12 +45,17 @@ pub struct LockHolder {
     pub host: String,
     /// Since when.
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Random, unique to this acquisition: only the holder of this token
+    /// releases the lock. Empty in lock files written before tokens existed.
+    #[serde(default)]
+    pub token: String,
 }
 
-/// A held lock; released when dropped.
+/// A held lock; released when dropped (only if the file is still ours).
 #[derive(Debug)]
 pub struct PlanLock {
     path: PathBuf,
+    token: String,
 }
 
 pub(crate) fn host() -> String {
@@ -42,7 +73,25 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-fn lock_path(state_dir: &Path, plan: &str) -> PathBuf {
+/// The directory holding the plan locks: `[plan] lock_dir`, else
+/// `$DR_LOCK_DIR` (when set and not empty), else `<state_dir>/locks`.
+pub fn lock_dir(state_dir: &Path, plan: &Plan) -> PathBuf {
+    lock_dir_from(
+        state_dir,
+        plan.lock_dir.as_deref(),
+        std::env::var_os(LOCK_DIR_ENV).map(PathBuf::from).as_deref(),
+    )
+}
+
+/// [`lock_dir`] with the environment variable's value passed in.
+fn lock_dir_from(state_dir: &Path, from_plan: Option<&Path>, from_env: Option<&Path>) -> PathBuf {
+    from_plan
+        .filter(|p| !p.as_os_str().is_empty())
+        .or(from_env.filter(|p| !p.as_os_str().is_empty()))
+        .map_or_else(|| state_dir.join("locks"), Path::to_path_buf)
+}
+
+fn lock_path(lock_dir: &Path, plan: &str) -> PathBuf {
     let name: String = plan
         .chars()
         .map(|c| {
@@ -53,34 +102,49 @@ fn lock_path(state_dir: &Path, plan: &str) -> PathBuf {
             }
         })
         .collect();
-    state_dir.join("locks").join(format!("{name}.lock"))
+    lock_dir.join(format!("{name}.lock"))
+}
+
+fn read_holder(path: &Path) -> Option<LockHolder> {
+    fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 impl PlanLock {
-    /// Takes the lock of `plan` for `run_id`. A lock left by a dead process of the
-    /// same run (a resume after a crash) is taken over; any other held or stale
-    /// lock is an error that says who holds it and how to clear it.
-    pub fn acquire(state_dir: &Path, plan: &str, run_id: &str) -> Result<PlanLock, ExecError> {
-        let path = lock_path(state_dir, plan);
-        fs::create_dir_all(path.parent().expect("lock path has a parent"))?;
+    /// Takes the lock of the plan `plan_name` for `run_id`, as a file in
+    /// `lock_dir` (see [`lock_dir`]). A lock left by a dead process of the same
+    /// run (a resume after a crash) is taken over; any other held or stale lock
+    /// is an error that says who holds it and how to clear it.
+    pub fn acquire(lock_dir: &Path, plan_name: &str, run_id: &str) -> Result<PlanLock, ExecError> {
+        let plan = plan_name;
+        let path = lock_path(lock_dir, plan);
+        fs::create_dir_all(lock_dir)?;
         let me = LockHolder {
             run_id: run_id.into(),
             pid: std::process::id(),
             host: host(),
             started_at: chrono::Utc::now(),
+            token: uuid::Uuid::new_v4().simple().to_string(),
         };
         for _ in 0..2 {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut f) => {
-                    f.write_all(&serde_json::to_vec(&me).map_err(std::io::Error::other)?)?;
-                    f.sync_all()?;
-                    return Ok(PlanLock { path });
+                    let written = serde_json::to_vec(&me)
+                        .map_err(std::io::Error::other)
+                        .and_then(|b| f.write_all(&b))
+                        .and_then(|()| f.sync_all());
+                    if let Err(e) = written {
+                        let _ = fs::remove_file(&path); // we created it, nobody else holds it
+                        return Err(e.into());
+                    }
+                    return Ok(PlanLock {
+                        path,
+                        token: me.token,
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder: Option<LockHolder> = fs::read(&path)
-                        .ok()
-                        .and_then(|b| serde_json::from_slice(&b).ok());
-                    let Some(h) = holder else {
+                    let Some(h) = read_holder(&path) else {
                         return Err(ExecError::Locked(format!(
                             "plan `{plan}` is locked ({} is unreadable); if no other `dr` is running this plan, remove it and retry",
                             path.display()
@@ -124,10 +188,60 @@ impl PlanLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the lock file still holds this lock's token (false when it was
+    /// deleted, or deleted and taken by another run, while this run went on).
+    pub fn is_held(&self) -> bool {
+        read_holder(&self.path).is_some_and(|h| h.token == self.token)
+    }
 }
 
 impl Drop for PlanLock {
+    /// Removes the lock file if it still holds our token.
+    ///
+    /// Read, compare, remove is not atomic: if, between the read and the
+    /// remove, someone deletes our file *and* another run creates its own, we
+    /// remove that run's lock. That needs a manual deletion racing a new run
+    /// within microseconds of our exit, and the window is kept to one read and
+    /// one unlink; a file system offers no compare-and-delete to close it.
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        if self.is_held() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_dir_precedence_plan_then_env_then_state_dir() {
+        let sd = Path::new("/state");
+        let p = Path::new("/shared/plan-locks");
+        let e = Path::new("/shared/env-locks");
+        assert_eq!(lock_dir_from(sd, Some(p), Some(e)), p);
+        assert_eq!(lock_dir_from(sd, None, Some(e)), e);
+        assert_eq!(lock_dir_from(sd, None, None), sd.join("locks"));
+        assert_eq!(
+            lock_dir_from(sd, Some(Path::new("")), Some(Path::new(""))),
+            sd.join("locks")
+        );
+    }
+
+    #[test]
+    fn a_lock_file_without_our_token_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = PlanLock::acquire(dir.path(), "p/q", "run-a").unwrap();
+        assert_eq!(lock.path(), dir.path().join("p_q.lock"));
+        assert!(lock.is_held());
+        let text = fs::read_to_string(lock.path()).unwrap();
+        assert!(text.contains("\"token\""), "{text}");
+        // Someone replaces the file with another holder's.
+        fs::write(lock.path(), text.replace(&lock.token, "someone-else")).unwrap();
+        assert!(!lock.is_held());
+        let path = lock.path().to_path_buf();
+        drop(lock);
+        assert!(path.exists(), "another holder's lock was removed");
     }
 }

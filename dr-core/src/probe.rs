@@ -106,6 +106,14 @@ impl Health {
 ///   polling, and the error's kind says whether that can change.
 /// - `probe` returns within the probe's own configured timeout (plus scheduling
 ///   slack); it never hangs.
+/// - `peek` is what a reader that must leave no trace calls (`dr status`): it
+///   answers as `probe` would now, but advances no state the probe keeps for
+///   itself (a scripted sequence, a counter of consecutive failures). The
+///   default calls `probe`, which is right for every probe that keeps no such
+///   state; a probe that does overrides `peek` (the sim's `sequence` probe
+///   reports its next entry without consuming it). `peek` has the same timeout
+///   and error rules as `probe`. A wrapper around another probe forwards `peek`
+///   to the inner probe's `peek`, not to its own `probe`.
 ///
 /// # Example
 ///
@@ -127,4 +135,10 @@ impl Health {
 pub trait HealthProbe: Send + Sync + Debug {
     /// Checks the target once.
     async fn probe(&self) -> Result<Health, ProviderError>;
+
+    /// Checks the target once without advancing any state of the probe's own
+    /// (see the contract); by default, [`probe`](Self::probe).
+    async fn peek(&self) -> Result<Health, ProviderError> {
+        self.probe().await
+    }
 }

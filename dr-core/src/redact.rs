@@ -1,12 +1,55 @@
 //! Keeping secrets out of everything the executor writes.
+//!
+//! Two halves: deciding *what* is secret when a plan is loaded (the
+//! classification functions below, applied by the plan loader), and hiding
+//! those values, raw or encoded, in any text ([`Redactor`]).
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// What replaces a secret.
 pub const REDACTED: &str = "******";
 
-/// Replaces every value that came from `${env:..}` with `******`.
+/// Replaces every occurrence of the plan's secrets with `******`.
+///
+/// # What is secret
+///
+/// Decided when the plan is loaded. A value substituted for `${env:VAR}` is a
+/// secret when
+/// - the variable's name contains, case-insensitively, one of `TOKEN`,
+///   `SECRET`, `PASSWORD`, `PASSWD`, `PASS`, `KEY`, `CREDENTIAL`, `AUTH`,
+///   `CERT`, `PRIVATE`, `SIGNATURE`, `CONNECTION_STRING`, or has `SAS`, `SIG` or
+///   `PWD` as a `_`-separated word (`PWD` and `OLDPWD` alone are the shell's
+///   working directory, not secrets); or
+/// - it lands in a secret position: the value of a key named like a credential
+///   (a word `password`, `passwd`, `pwd`, `pass`, `secret`, `token`, `key`,
+///   `auth`, `authorization`, `credential(s)`, `sas`, `sig`, `signature`, or
+///   containing `password`, `secret`, `token`, `apikey`, `credential`,
+///   `privatekey`, `connectionstring`, `passphrase`, ignoring case, `_`, `-`
+///   and camelCase), a header value (anything under a `headers` table, except
+///   the harmless `Accept*`, `Cache-Control`, `Connection`, `Content-Type`,
+///   `Host`, `Pragma`, `User-Agent`), or the password or the query string of a
+///   URL (`scheme://user:PASSWORD@host/path?QUERY`).
+///
+/// Any other substituted value (an account or zone id, a region, a pool, a
+/// step id) is kept verbatim: the journal needs it to resume and roll back.
+/// So is any value that is exactly a step id, a resource name or a router
+/// target of the plan, wherever else it appears.
+///
+/// Literal values are secrets too when they are credentials however written:
+/// the value of a credential-named key, a header value (and, for
+/// `Bearer abc`-style values, the part after the scheme), a URL's password,
+/// and the value of a URL query parameter named like a credential (`token`,
+/// `sig`, `code`, `api_key`, ...).
+///
+/// # How it hides them
+///
+/// Each secret is found raw and in its encoded forms, in any mix:
+/// percent-encoded (`%20` or `+` for a space, upper- or lower-case hex) and
+/// JSON-escaped (`\"`, `\\`, `\n`, `\u0022`, ...), so `pa ss"w0rd` is hidden in
+/// `token=pa%20ss%22w0rd` and in `{\"pw\":\"pa ss\\\"w0rd\"}`. Base64 and double
+/// encodings are not recognised.
 ///
 /// Values shorter than 4 characters are left alone: replacing every `1` or `us`
 /// in a journal would destroy it while protecting nothing worth protecting.
@@ -35,15 +78,42 @@ impl Redactor {
         self.secrets.is_empty()
     }
 
-    /// `text` with every secret replaced.
+    /// `text` with every secret, raw or encoded, replaced.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in self.secrets.iter() {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), REDACTED);
+        if self.is_empty() {
+            return text.to_string();
+        }
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            let found = if may_start(bytes[i]) || self.starts_a_secret(bytes[i]) {
+                self.secrets
+                    .iter()
+                    .filter_map(|s| match_at(bytes, i, s.as_bytes()))
+                    .find(|&end| end > i && text.is_char_boundary(end))
+            } else {
+                None
+            };
+            match found {
+                Some(end) if text.is_char_boundary(i) => {
+                    out.push_str(&text[copied..i]);
+                    out.push_str(REDACTED);
+                    copied = end;
+                    i = end;
+                }
+                _ => i += 1,
             }
         }
+        out.push_str(&text[copied..]);
         out
+    }
+
+    fn starts_a_secret(&self, b: u8) -> bool {
+        self.secrets
+            .iter()
+            .any(|s| s.as_bytes().first() == Some(&b))
     }
 
     /// Redacts every string (and object key) inside a JSON value, in place.
@@ -78,6 +148,311 @@ impl fmt::Debug for Redactor {
     }
 }
 
+/// Bytes that start an encoded form of some byte.
+fn may_start(b: u8) -> bool {
+    matches!(b, b'%' | b'+' | b'\\')
+}
+
+/// If `secret` occurs at `text[i..]`, raw or encoded byte by byte, where it
+/// ends. A byte may match more than one way (a `\\` is a raw backslash or the
+/// escape of one), so this backtracks, within a budget linear in the secret.
+fn match_at(text: &[u8], start: usize, secret: &[u8]) -> Option<usize> {
+    let first = candidates(text, start, *secret.first()?);
+    if first.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut stack = vec![(first, 0usize)];
+    let mut budget = 16 * secret.len() + 64;
+    while let Some((cands, next)) = stack.last_mut() {
+        budget = budget.checked_sub(1)?;
+        match (*next..cands.len()).find(|&j| cands[j].is_some()) {
+            None => {
+                stack.pop();
+            }
+            Some(j) => {
+                *next = j + 1;
+                let end = cands[j].expect("found a candidate");
+                let matched = stack.len();
+                if matched == secret.len() {
+                    return Some(end);
+                }
+                stack.push((candidates(text, end, secret[matched]), 0));
+            }
+        }
+    }
+    None
+}
+
+/// Where one byte `b` of a secret, found at `text[i..]`, ends: raw, `%XX`, `+`
+/// for a space, or a JSON escape (whose backslash and letter may themselves be
+/// percent-encoded).
+fn candidates(text: &[u8], i: usize, b: u8) -> [Option<usize>; 4] {
+    let mut out = [None; 4];
+    let Some(&c) = text.get(i) else {
+        return out;
+    };
+    if c == b || (b == b' ' && c == b'+') {
+        out[0] = Some(i + 1);
+    }
+    out[1] = percent(text, i, b);
+    // A JSON escape: `\` (or `%5C`) then the escape.
+    let Some(after) = (if c == b'\\' {
+        Some(i + 1)
+    } else {
+        percent(text, i, b'\\')
+    }) else {
+        return out;
+    };
+    let short = match b {
+        b'"' => Some(b'"'),
+        b'\\' => Some(b'\\'),
+        b'/' => Some(b'/'),
+        b'\n' => Some(b'n'),
+        b'\r' => Some(b'r'),
+        b'\t' => Some(b't'),
+        0x08 => Some(b'b'),
+        0x0c => Some(b'f'),
+        _ => None,
+    };
+    out[2] = short.and_then(|e| raw_or_percent(text, after, e));
+    if b < 0x80 {
+        // `\u00XX`
+        out[3] = raw_or_percent(text, after, b'u').and_then(|j| {
+            format!("{b:04x}").bytes().try_fold(j, |j, h| {
+                raw_or_percent(text, j, h)
+                    .or_else(|| raw_or_percent(text, j, h.to_ascii_uppercase()))
+            })
+        });
+    }
+    out
+}
+
+fn raw_or_percent(text: &[u8], i: usize, b: u8) -> Option<usize> {
+    if text.get(i) == Some(&b) {
+        Some(i + 1)
+    } else {
+        percent(text, i, b)
+    }
+}
+
+/// `%XX` (either case) encoding `b` at `text[i..]`.
+fn percent(text: &[u8], i: usize, b: u8) -> Option<usize> {
+    let t = text.get(i..i + 3)?;
+    (t[0] == b'%' && hex_value(t[1])? << 4 | hex_value(t[2])? == b).then_some(i + 3)
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// `%XX` sequences decoded (invalid ones kept); `+` is left as is.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|&c| hex_value(c)),
+                b.get(i + 2).and_then(|&c| hex_value(c)),
+            )
+        {
+            out.push(h << 4 | l);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Words of an identifier: split at non-alphanumerics and camelCase humps,
+/// lower-cased.
+fn words(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        cur.push(c.to_ascii_lowercase());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Whether a `${env:NAME}` variable's value is a secret by its name alone.
+pub(crate) fn is_secret_env_name(name: &str) -> bool {
+    const CONTAINS: &[&str] = &[
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "PASS",
+        "KEY",
+        "CREDENTIAL",
+        "AUTH",
+        "CERT",
+        "PRIVATE",
+        "SIGNATURE",
+        "CONNECTION_STRING",
+        "CONNECTIONSTRING",
+    ];
+    const WORDS: &[&str] = &["SAS", "SIG", "PWD"];
+    let upper = name.to_ascii_uppercase();
+    if upper == "PWD" || upper == "OLDPWD" {
+        return false;
+    }
+    CONTAINS.iter().any(|m| upper.contains(m))
+        || upper
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| WORDS.contains(&w))
+}
+
+/// Whether a plan key (a setting, a table key, a query parameter) names a
+/// credential, so the value under it is a secret.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    const CONTAINS: &[&str] = &[
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "token",
+        "apikey",
+        "credential",
+        "privatekey",
+        "connectionstring",
+        "authorization",
+    ];
+    const WORDS: &[&str] = &[
+        "key",
+        "auth",
+        "pass",
+        "pwd",
+        "sas",
+        "sig",
+        "signature",
+        "credentials",
+    ];
+    let compact: String = key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    CONTAINS.iter().any(|m| compact.contains(m))
+        || words(key).iter().any(|w| WORDS.contains(&w.as_str()))
+}
+
+/// Whether a URL query parameter carries a credential.
+fn is_secret_param(name: &str) -> bool {
+    is_secret_key(name) || matches!(name.to_ascii_lowercase().as_str(), "code" | "access_code")
+}
+
+/// Header names whose values are not credentials.
+pub(crate) fn is_harmless_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("accept")
+        || matches!(
+            n.as_str(),
+            "cache-control" | "connection" | "content-type" | "host" | "pragma" | "user-agent"
+        )
+}
+
+/// `Bearer abc` -> `abc`: the credential after an authorization scheme word.
+pub(crate) fn credential_after_scheme(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim().split_once(char::is_whitespace)?;
+    let rest = rest.trim();
+    (!scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) && !rest.is_empty())
+        .then_some(rest)
+}
+
+/// The secret-bearing parts of one URL inside a string (byte ranges).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct UrlParts {
+    /// `scheme://user:PASSWORD@host`.
+    pub password: Option<Range<usize>>,
+    /// Everything after `?` (up to `#`).
+    pub query: Option<Range<usize>>,
+    /// Values of query parameters named like credentials.
+    pub secret_params: Vec<Range<usize>>,
+}
+
+/// Finds the URLs (`scheme://...`, ending at whitespace or a quote) in `text`.
+pub(crate) fn scan_urls(text: &str) -> Vec<UrlParts> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(k) = text[from..].find("://").map(|k| k + from) {
+        from = k + 3;
+        let mut s = k;
+        while s > 0 && (b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'+' | b'-' | b'.'))
+        {
+            s -= 1;
+        }
+        while s < k && !b[s].is_ascii_alphabetic() {
+            s += 1;
+        }
+        if s == k {
+            continue; // no scheme
+        }
+        let start = k + 3;
+        let end = b[start..]
+            .iter()
+            .position(|&c| {
+                c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>' | b'`')
+            })
+            .map_or(b.len(), |p| start + p);
+        let auth_end = b[start..end]
+            .iter()
+            .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+            .map_or(end, |p| start + p);
+        let mut parts = UrlParts::default();
+        if let Some(at) = b[start..auth_end].iter().rposition(|&c| c == b'@') {
+            let at = start + at;
+            if let Some(colon) = b[start..at].iter().position(|&c| c == b':') {
+                let pw = start + colon + 1..at;
+                if !pw.is_empty() {
+                    parts.password = Some(pw);
+                }
+            }
+        }
+        if let Some(q) = b[auth_end..end].iter().position(|&c| c == b'?') {
+            let q = auth_end + q + 1;
+            let q_end = b[q..end]
+                .iter()
+                .position(|&c| c == b'#')
+                .map_or(end, |p| q + p);
+            parts.query = Some(q..q_end);
+            let mut p = q;
+            for pair in text[q..q_end].split(['&', ';']) {
+                if let Some((name, value)) = pair.split_once('=')
+                    && !value.is_empty()
+                    && is_secret_param(&percent_decode(name))
+                {
+                    let v = p + name.len() + 1;
+                    parts.secret_params.push(v..v + value.len());
+                }
+                p += pair.len() + 1;
+            }
+        }
+        from = end.max(from);
+        out.push(parts);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +465,132 @@ mod tests {
         r.redact_json(&mut v);
         assert_eq!(v, serde_json::json!({"a": ["x ******"], "******": 1}));
         assert!(!format!("{r:?}").contains("hunter22"));
+    }
+
+    #[test]
+    fn hides_percent_encoded_and_json_escaped_forms() {
+        let r = Redactor::new(["pa ss\"w0rd".to_string()]);
+        for (text, want) in [
+            ("token=pa%20ss%22w0rd&x=1", "token=******&x=1"),
+            ("token=pa+ss%22w0rd", "token=******"),
+            ("token=pa%20ss%22W0rd", "token=pa%20ss%22W0rd"), // not the secret
+            ("TOKEN=%70a%20ss%22w0rd", "TOKEN=******"),
+            (r#"{"pw":"pa ss\"w0rd"}"#, r#"{"pw":"******"}"#),
+            (r#"{"pw":"pa ss\u0022w0rd"}"#, r#"{"pw":"******"}"#),
+            ("body=pa%20ss%5C%22w0rd.", "body=******."),
+            ("raw pa ss\"w0rd end", "raw ****** end"),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        let r = Redactor::new(["C:\\x\\yz".to_string()]);
+        assert_eq!(r.redact(r#"path "C:\\x\\yz""#), r#"path "******""#);
+        assert_eq!(r.redact("p=C%3a%5Cx%5cyz"), "p=******");
+        // Lower-case hex, multibyte characters.
+        let r = Redactor::new(["pässwört".to_string()]);
+        assert_eq!(
+            r.redact("a=p%c3%a4ssw%C3%B6rt b=pässwört"),
+            "a=****** b=******"
+        );
+    }
+
+    #[test]
+    fn short_values_are_not_redacted_and_longest_wins() {
+        let r = Redactor::new([
+            "us".to_string(),
+            "s3cret".to_string(),
+            "s3cret-long".to_string(),
+        ]);
+        assert_eq!(r.redact("us s3cret-long s3cret"), "us ****** ******");
+        assert_eq!(Redactor::new(["abc".to_string()]).redact("abc"), "abc");
+        assert!(Redactor::new(["abc".to_string()]).is_empty());
+    }
+
+    #[test]
+    fn classifies_names_keys_and_headers() {
+        for n in [
+            "REDIS_PASSWORD",
+            "CLOUDFLARE_API_TOKEN",
+            "DR_TEST_SECRET",
+            "AWS_SECRET_ACCESS_KEY",
+            "PGPASS",
+            "AZURE_STORAGE_SAS",
+            "DB_PWD",
+            "AUTH_HEADER",
+            "TLS_CERT",
+            "SSH_PRIVATE",
+            "AZ_CONNECTION_STRING",
+            "ApiKey",
+        ] {
+            assert!(is_secret_env_name(n), "{n}");
+        }
+        for n in [
+            "CF_ACCOUNT_ID",
+            "CF_ZONE_ID",
+            "CF_POOL_EAST",
+            "REGION",
+            "STEP_ID",
+            "PWD",
+            "OLDPWD",
+            "DR_TARGET",
+        ] {
+            assert!(!is_secret_env_name(n), "{n}");
+        }
+        for k in [
+            "password",
+            "token",
+            "api_token",
+            "apiKey",
+            "api-key",
+            "accessKey",
+            "client_secret",
+            "Authorization",
+            "sas",
+            "sig",
+            "connection_string",
+            "credentials",
+            "auth",
+            "PGPASSWORD",
+        ] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in [
+            "url",
+            "id",
+            "zone_id",
+            "account_id",
+            "region",
+            "keyspace",
+            "pools",
+            "target",
+        ] {
+            assert!(!is_secret_key(k), "{k}");
+        }
+        assert!(is_harmless_header("Content-Type") && is_harmless_header("accept-encoding"));
+        assert!(!is_harmless_header("X-Api-Key") && !is_harmless_header("Authorization"));
+        assert_eq!(credential_after_scheme("Bearer abc.def"), Some("abc.def"));
+        assert_eq!(credential_after_scheme("abcdef"), None);
+    }
+
+    #[test]
+    fn finds_url_passwords_and_queries() {
+        let text = "curl https://user:p%40ss@host:8443/x?region=eu&sig=AbC%2Fd&token=t0k#frag rest";
+        let urls = scan_urls(text);
+        assert_eq!(urls.len(), 1);
+        let u = &urls[0];
+        assert_eq!(&text[u.password.clone().unwrap()], "p%40ss");
+        assert_eq!(
+            &text[u.query.clone().unwrap()],
+            "region=eu&sig=AbC%2Fd&token=t0k"
+        );
+        let params: Vec<&str> = u.secret_params.iter().map(|r| &text[r.clone()]).collect();
+        assert_eq!(params, ["AbC%2Fd", "t0k"]);
+        assert_eq!(percent_decode("p%40ss+x%zz"), "p@ss+x%zz");
+
+        let urls = scan_urls("redis://:pw@h:6379 and http://h/p and ://x");
+        assert_eq!(urls.len(), 2);
+        assert_eq!(urls[0].password, Some(9..11));
+        assert_eq!(urls[1], UrlParts::default());
+        // `@` in the path is not userinfo.
+        assert_eq!(scan_urls("https://h/a:b@c")[0].password, None);
     }
 }

@@ -241,6 +241,9 @@ impl HealthProbe for Retrying<dyn HealthProbe> {
     async fn probe(&self) -> Result<Health, ProviderError> {
         self.ctx.call("probe", || self.inner.probe()).await
     }
+    async fn peek(&self) -> Result<Health, ProviderError> {
+        self.ctx.call("peek", || self.inner.peek()).await
+    }
 }
 
 #[cfg(test)]

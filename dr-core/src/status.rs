@@ -14,7 +14,9 @@ use crate::{Kind, Registry};
 /// A resource is reported as every kind the plan uses it as; an unused resource
 /// as every kind its provider can build from its settings. Sim resources with a
 /// `state_file` add `calls` (mutating calls that took effect). A resource whose
-/// state cannot be read gets `"error"`. Reads only.
+/// state cannot be read gets `"error"`. Reads only: probes are asked with
+/// [`HealthProbe::peek`](crate::HealthProbe::peek), so a probe that keeps
+/// state of its own (a sim `sequence`) is left as it was.
 pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
     let mut out = Vec::new();
     for r in &plan.resources {
@@ -89,7 +91,9 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
                     .cloned()
                     .or_else(|| registry.build_probe(&r.settings).and_then(Result::ok))
                 {
-                    Some(p) => match p.probe().await {
+                    // `peek`, not `probe`: status must not change what the
+                    // next run's probe sees (a sim `sequence` would advance).
+                    Some(p) => match p.peek().await {
                         Ok(h) => {
                             obj.insert("status".into(), json!(h.status.as_str()));
                             if !h.detail.is_empty() {

@@ -660,7 +660,8 @@ async fn resume_finishes_an_interrupted_rollback() {
 async fn two_runs_of_one_plan_cannot_overlap_and_a_stale_lock_is_reported() {
     let (_w, registry) = world();
     let dir = tempfile::tempdir().unwrap();
-    let held = dr_core::lock::PlanLock::acquire(dir.path(), "failover", "other-run").unwrap();
+    let held = dr_core::lock::PlanLock::acquire(&dir.path().join("locks"), "failover", "other-run")
+        .unwrap();
     let err = Executor::new(load(&registry, FAILOVER), opts(dir.path()))
         .run()
         .await
@@ -734,7 +735,7 @@ async fn the_audit_log_chains_every_change_and_detects_tampering() {
     .run()
     .await
     .unwrap();
-    let n = dr_core::audit::verify(dir.path()).unwrap();
+    let n = dr_core::audit::verify(dir.path(), None).unwrap().entries;
     assert_eq!(n, 8, "one entry per step plus the run");
     let path = dir.path().join("audit.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -744,7 +745,10 @@ async fn the_audit_log_chains_every_change_and_detects_tampering() {
         text.replacen("\"result\":\"succeeded\"", "\"result\":\"failed\"", 1),
     )
     .unwrap();
-    assert_eq!(dr_core::audit::verify(dir.path()).unwrap_err().line, 1);
+    assert_eq!(
+        dr_core::audit::verify(dir.path(), None).unwrap_err().line,
+        1
+    );
 }
 
 #[tokio::test]

@@ -694,3 +694,62 @@ fn the_graph_gives_every_step_its_own_node_whatever_its_id() {
     assert!(m.contains("    s2[\"x#lt;br/#gt;y<br/>wait\"]"), "{m}");
     assert!(m.contains("    s0 --> s1\n    s1 --> s2\n"), "{m}");
 }
+
+#[tokio::test]
+async fn resume_refuses_when_an_env_value_changed_since_the_run_started() {
+    let (world, registry) = world();
+    let text = r#"
+[plan]
+name = "env"
+
+[resources.front]
+provider = "sim.router"
+targets = ["east", "west", "central"]
+initial = { east = 100 }
+
+[[steps]]
+id = "shift"
+action = "traffic.shift"
+router = "front"
+to = "${env:DR_T_TARGET}"
+phases = [50, 100]
+"#;
+    let env = |value: &'static str| {
+        LoadOptions::with_env(move |n| (n == "DR_T_TARGET").then(|| value.to_string()))
+    };
+    let plan = Plan::parse("plan.toml", text, &registry, &env("west")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.crash_after_journal_entries = Some(3); // run_started, step_started, phase 50
+    assert!(matches!(
+        Executor::new(plan, o).run().await,
+        Err(ExecError::Crashed)
+    ));
+    let run_id = only_run_id(dir.path());
+    // The journal keeps a salted digest per variable, never the value.
+    let entries = journal::read(&run_dir(dir.path(), &run_id)).unwrap();
+    let Record::RunStarted { env: digests, .. } = &entries[0].record else {
+        panic!("no run_started")
+    };
+    let digest = &digests["DR_T_TARGET"];
+    assert_eq!(digest.len(), 16, "{digest}");
+    assert!(digest.chars().all(|c| c.is_ascii_hexdigit()), "{digest}");
+    let applied_before = world.calls("front")["apply"];
+
+    let changed =
+        Executor::resume_with(&registry, &run_id, opts(dir.path()), &env("central")).await;
+    let Err(ExecError::Resume(msg)) = changed else {
+        panic!("resume should refuse: {changed:?}")
+    };
+    assert!(msg.contains("${env:DR_T_TARGET}"), "{msg}");
+    assert_eq!(world.calls("front")["apply"], applied_before, "nothing ran");
+
+    let out = Executor::resume_with(&registry, &run_id, opts(dir.path()), &env("west"))
+        .await
+        .unwrap();
+    assert_eq!(out.status, RunStatus::Succeeded);
+    assert_eq!(
+        split(&registry, &["east", "west", "central"]).await,
+        TrafficSplit::all_to("west")
+    );
+}

@@ -198,5 +198,5 @@ async fn dns_goes_to_maintenance_while_redis_fails_over_then_to_west() {
     let report = &outcome.report;
     assert!(report.rpo_ms.is_some_and(|ms| ms <= 60_000), "{report:?}");
     assert!(report.rto_ms.is_some());
-    dr_core::audit::verify(state.path()).expect("audit chain intact");
+    dr_core::audit::verify(state.path(), None).expect("audit chain intact");
 }

@@ -69,6 +69,10 @@ pub struct RunOptions {
     /// and commands killed; still journaled as `interrupted`, and the steps that
     /// were in flight are checked (or need `--rerun`) on resume.
     pub abort: CancellationToken,
+    /// Key of the audit log's HMAC chain (`DR_AUDIT_KEY` by default): every
+    /// entry also carries an HMAC of its hash, so a log rewritten as a whole is
+    /// detected by `dr audit verify` with the same key. Never printed.
+    pub audit_key: Option<Vec<u8>>,
     /// Steps the operator allows `dr resume` to run again although they were in
     /// flight and may have taken effect (`--rerun STEP_ID`).
     pub rerun: BTreeSet<String>,
@@ -103,6 +107,7 @@ impl RunOptions {
             events: None,
             cancel: CancellationToken::new(),
             abort: CancellationToken::new(),
+            audit_key: crate::audit::audit_key_from_env(),
             rerun: BTreeSet::new(),
             max_parallel: None,
             retry: RetryPolicy::default(),
@@ -165,6 +170,12 @@ impl RunOptions {
         self
     }
 
+    /// Sets (or clears) the audit log's HMAC key.
+    pub fn with_audit_key(mut self, key: Option<Vec<u8>>) -> Self {
+        self.audit_key = key;
+        self
+    }
+
     /// Allows `dr resume` to run `step` again although it may have taken effect.
     pub fn rerun(mut self, step: impl Into<String>) -> Self {
         self.rerun.insert(step.into());
@@ -202,6 +213,7 @@ impl fmt::Debug for RunOptions {
             .field("accept_data_loss", &self.accept_data_loss)
             .field("operator", &self.operator)
             .field("max_parallel", &self.max_parallel)
+            .field("audit_key", &self.audit_key.as_ref().map(|_| "******"))
             .finish_non_exhaustive()
     }
 }

@@ -166,8 +166,9 @@ pub(crate) async fn preview(plan: &Plan) -> Vec<StepPreview> {
             }
             StepAction::ProbeWait(g) => {
                 let now = match plan.resource(&g.probe).and_then(|r| r.probe()) {
+                    // `peek`: a preview must not change what the run's probe sees.
                     Some(p) => p
-                        .probe()
+                        .peek()
                         .await
                         .map(|h| h.status.to_string())
                         .unwrap_or_else(|e| format!("unknown ({e})")),

@@ -61,7 +61,10 @@ impl Ctx {
             budget: Arc::new(RetryBudget::new(opts.retry.budget)),
             host: host(),
             digest: plan.digest(),
-            audit: std::sync::Mutex::new(AuditWriter::open(&opts.state_dir)?),
+            audit: std::sync::Mutex::new(AuditWriter::open(
+                &opts.state_dir,
+                opts.audit_key.as_deref(),
+            )?),
             plan,
             opts,
             run_id: run_id.to_string(),
@@ -289,7 +292,11 @@ impl Progress {
 pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, ExecError> {
     let run_id = new_run_id();
     let dir = run_dir(&opts.state_dir, &run_id);
-    let lock = PlanLock::acquire(&opts.state_dir, &plan.name, &run_id)?;
+    let lock = PlanLock::acquire(
+        &crate::lock::lock_dir(&opts.state_dir, &plan),
+        &plan.name,
+        &run_id,
+    )?;
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join(plan_copy_name(&plan.source.name)),
@@ -414,7 +421,11 @@ pub(crate) async fn resume(
             )));
         }
     }
-    let lock = PlanLock::acquire(&opts.state_dir, &plan.name, run_id)?;
+    let lock = PlanLock::acquire(
+        &crate::lock::lock_dir(&opts.state_dir, &plan),
+        &plan.name,
+        run_id,
+    )?;
     let ctx = Ctx::open(
         plan.clone(),
         opts,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::graph::find_cycles;
-use super::interp::interpolate;
+use super::interp::{Found, interpolate};
 use super::model::*;
 use super::source::{
     Diagnostic, Diagnostics, Node, NodeValue, Seg, SourceFile, parse_json, parse_toml,
@@ -97,16 +97,25 @@ impl Plan {
             src: &src,
             errors: Vec::new(),
         };
-        let mut secrets = Vec::new();
+        // Substitutes `${env:..}` and finds the secrets (see `Redactor`): only
+        // env values that are secret by name or position, plus literal
+        // credentials; other env values (ids, regions) stay verbatim.
+        let mut found = Found::default();
         interpolate(
             &mut root,
             &mut Vec::new(),
             &src,
             opts.env.as_ref(),
             &mut v.errors,
-            &mut secrets,
+            &mut found,
         );
-        let plan = v.plan(&root, registry, Redactor::new(secrets));
+        let env_values = found.env_values();
+        let plan = v
+            .plan(&root, registry, Redactor::default(), env_values)
+            .map(|mut plan| {
+                plan.redactor = redactor_for(found.secrets, &plan);
+                plan
+            });
         let mut errors = v.errors;
         if errors.is_empty()
             && let Some(plan) = plan
@@ -117,6 +126,23 @@ impl Plan {
         errors.dedup();
         Err(Diagnostics(errors))
     }
+}
+
+/// The plan's redactor for these secrets, less any that is exactly one of the
+/// plan's identifiers (a step id, a resource name, a router target): those are
+/// shown by `dr graph` and `dr plan` anyway, and the journal needs them to
+/// resume and roll back (a header value `prod` must not turn a target `prod`
+/// into `******`).
+fn redactor_for(secrets: Vec<String>, plan: &Plan) -> Redactor {
+    let mut ids: std::collections::HashSet<String> =
+        plan.steps.iter().map(|s| s.id.clone()).collect();
+    for r in &plan.resources {
+        ids.insert(r.name.clone());
+        if let Some(router) = r.router() {
+            ids.extend(router.targets());
+        }
+    }
+    Redactor::new(secrets.into_iter().filter(|s| !ids.contains(s)))
 }
 
 fn key(k: &str) -> Seg {
@@ -206,7 +232,13 @@ impl Validator<'_> {
         }
     }
 
-    fn plan(&mut self, root: &Node, registry: &Registry, redactor: Redactor) -> Option<Plan> {
+    fn plan(
+        &mut self,
+        root: &Node,
+        registry: &Registry,
+        redactor: Redactor,
+        env_values: Vec<(String, String)>,
+    ) -> Option<Plan> {
         let Some(entries) = root.table() else {
             self.err(root, &[], false, "a plan must be a table");
             return None;
@@ -620,7 +652,9 @@ impl Validator<'_> {
             steps: out_steps,
             warnings,
             source: self.src.clone(),
+            lock_dir: meta.lock_dir.map(std::path::PathBuf::from),
             redactor,
+            env_values,
         })
     }
 

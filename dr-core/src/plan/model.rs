@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +40,11 @@ pub struct Plan {
     pub warnings: Vec<super::Diagnostic>,
     /// The plan's text and file name.
     pub source: SourceFile,
+    /// `[plan] lock_dir`: where the plan's lock file lives, shared by every
+    /// state dir (see [`crate::lock::lock_dir`]).
+    pub lock_dir: Option<PathBuf>,
     pub(crate) redactor: Redactor,
+    pub(crate) env_values: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -59,9 +64,19 @@ impl Plan {
         hex::encode(Sha256::digest(self.source.text.as_bytes()))
     }
 
-    /// Hides every value that came from `${env:..}`.
+    /// Hides the plan's secrets: `${env:..}` values that are secret by their
+    /// variable's name or where they land, and literal credentials (URL
+    /// passwords, header values, values of secret-named keys). See
+    /// [`Redactor`] for the rules.
     pub fn redactor(&self) -> &Redactor {
         &self.redactor
+    }
+
+    /// Every `(variable name, value)` substituted for `${env:..}` into the
+    /// plan, once per name, in the order of first use. Secret values included:
+    /// digest them, never print them.
+    pub fn env_values(&self) -> &[(String, String)] {
+        &self.env_values
     }
 }
 
@@ -419,6 +434,10 @@ pub(crate) struct PlanTable {
     /// Safety rules.
     #[serde(default)]
     pub safety: Option<Safety>,
+    /// Directory of the plan's lock file, shared by every state dir that runs
+    /// this plan (default: `$DR_LOCK_DIR`, else `<state-dir>/locks`).
+    #[serde(default)]
+    pub lock_dir: Option<String>,
 }
 
 /// `[resources.NAME]`: a provider plus that provider's own settings.

@@ -35,7 +35,9 @@ enum Mode {
 /// A simulated probe, configured with exactly one of:
 /// - `healthy = true|false` (the default is `healthy = true`);
 /// - `sequence = ["healthy","unhealthy","degraded",..]`: one entry per `probe()`,
-///   the last repeating; the position is kept in the state;
+///   the last repeating; the position is kept in the state. `peek()` (what
+///   `dr status` calls) reports the entry the next `probe()` will return
+///   without consuming it;
 /// - `follows = "ROUTER:TARGET"` or `"TARGET"`: unhealthy while that target (or,
 ///   for `ROUTER:TARGET`, the bare `TARGET`) is marked down
 ///   ([`set_target_down`](super::set_target_down)), healthy otherwise.
@@ -147,5 +149,28 @@ impl HealthProbe for SimProbe {
                 })
             }
         }
+    }
+
+    /// Reads only: for a `sequence`, the entry the next `probe()` returns, not
+    /// consumed; otherwise `probe()`, which reads only.
+    async fn peek(&self) -> Result<Health, ProviderError> {
+        let Mode::Sequence(seq) = &self.mode else {
+            return self.probe().await;
+        };
+        let (index, status) = self
+            .common
+            .read("probe", |state, _| {
+                let last = seq.len() - 1;
+                let index = usize::try_from(state.position).map_or(last, |p| p.min(last));
+                (index, seq[index])
+            })
+            .await?;
+        Ok(self.health(
+            status,
+            format!(
+                "sim: sequence entry {} is {status} (next, not consumed)",
+                index + 1
+            ),
+        ))
     }
 }
