@@ -70,11 +70,7 @@ pub fn audit_key_from_env() -> Option<Vec<u8>> {
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 fn paths(state_dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    (
-        state_dir.join("audit.jsonl"),
-        state_dir.join("audit.head"),
-        state_dir.join("audit.lock"),
-    )
+    crate::state::audit_files(state_dir)
 }
 
 fn hash_of(unhashed: &serde_json::Value) -> String {
@@ -459,7 +455,7 @@ fn check_runs(state_dir: &Path, hashes: &[String]) -> Result<usize, Tampered> {
         .map(|d| {
             (
                 d.file_name().to_string_lossy().into_owned(),
-                d.path().join("journal.jsonl"),
+                crate::state::journal_in(&d.path()),
             )
         })
         .collect();

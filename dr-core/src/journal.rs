@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::TrafficSplit;
-use crate::executor::ExecError;
 use crate::outcome::{CompensationStatus, StepStatus};
 use crate::redact::Redactor;
 
@@ -226,7 +225,7 @@ pub struct Journal {
 impl Journal {
     /// The journal file of a run directory.
     pub fn path_in(run_dir: &Path) -> PathBuf {
-        run_dir.join("journal.jsonl")
+        crate::state::journal_in(run_dir)
     }
 
     /// Opens (creating if needed) the journal in `run_dir` for appending; `seq`
@@ -252,12 +251,12 @@ impl Journal {
     }
 
     /// Appends `record` and fsyncs before returning.
-    pub(crate) fn append(&self, record: Record) -> Result<Entry, ExecError> {
+    pub(crate) fn append(&self, record: Record) -> Result<Entry, JournalError> {
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(limit) = self.crash_after
             && self.seq.load(Ordering::SeqCst) >= limit
         {
-            return Err(ExecError::Crashed);
+            return Err(JournalError::Crashed);
         }
         let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
         let entry = Entry {
@@ -304,6 +303,9 @@ pub enum JournalError {
     /// The file could not be read or repaired.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The `crash_after_journal_entries` test hook fired: the process "died".
+    #[error("simulated crash")]
+    Crashed,
     /// A record before the last one is not a valid entry, or the sequence breaks:
     /// the journal was damaged or edited, so what ran is not known for certain.
     #[error(

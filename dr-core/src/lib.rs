@@ -85,6 +85,7 @@ pub mod retry;
 mod router;
 mod settings;
 pub mod sim;
+pub mod state;
 pub mod status;
 mod store;
 

@@ -28,7 +28,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::executor::ExecError;
 use crate::plan::Plan;
 
 /// The environment variable naming a shared lock directory.
@@ -88,7 +87,10 @@ fn lock_dir_from(state_dir: &Path, from_plan: Option<&Path>, from_env: Option<&P
     from_plan
         .filter(|p| !p.as_os_str().is_empty())
         .or(from_env.filter(|p| !p.as_os_str().is_empty()))
-        .map_or_else(|| state_dir.join("locks"), Path::to_path_buf)
+        .map_or_else(
+            || crate::state::default_lock_dir(state_dir),
+            Path::to_path_buf,
+        )
 }
 
 fn lock_path(lock_dir: &Path, plan: &str) -> PathBuf {
@@ -111,15 +113,75 @@ fn read_holder(path: &Path) -> Option<LockHolder> {
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
+/// Why a plan's lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// Another live run holds it.
+    #[error(
+        "plan `{plan}` is being run by run {} (pid {} on {}, since {}); two runs of one plan cannot overlap",
+        holder.run_id, holder.pid, holder.host, holder.started_at.to_rfc3339()
+    )]
+    Held {
+        /// The plan.
+        plan: String,
+        /// Who holds it.
+        holder: LockHolder,
+    },
+    /// A run whose process is gone left it.
+    #[error(
+        "plan `{plan}` has a stale lock: run {} (pid {} on {}, started {}) is no longer running. \
+         Finish that run with `dr resume {}`, or, if no other `dr` is running this plan, remove {} and retry",
+        holder.run_id, holder.pid, holder.host, holder.started_at.to_rfc3339(), holder.run_id, path.display()
+    )]
+    Stale {
+        /// The plan.
+        plan: String,
+        /// Who held it.
+        holder: LockHolder,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The lock file cannot be read.
+    #[error(
+        "plan `{plan}` is locked ({} is unreadable); if no other `dr` is running this plan, remove it and retry",
+        path.display()
+    )]
+    Unreadable {
+        /// The plan.
+        plan: String,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// Another process took and released it while this one tried, twice.
+    #[error("could not take the lock {}", path.display())]
+    Contended {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The lock directory or file could not be written.
+    #[error("lock {}: {source}", path.display())]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
 impl PlanLock {
     /// Takes the lock of the plan `plan_name` for `run_id`, as a file in
     /// `lock_dir` (see [`lock_dir`]). A lock left by a dead process of the same
     /// run (a resume after a crash) is taken over; any other held or stale lock
     /// is an error that says who holds it and how to clear it.
-    pub fn acquire(lock_dir: &Path, plan_name: &str, run_id: &str) -> Result<PlanLock, ExecError> {
+    pub fn acquire(lock_dir: &Path, plan_name: &str, run_id: &str) -> Result<PlanLock, LockError> {
         let plan = plan_name;
         let path = lock_path(lock_dir, plan);
-        fs::create_dir_all(lock_dir)?;
+        let io = |source: std::io::Error| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(lock_dir).map_err(io)?;
         let me = LockHolder {
             run_id: run_id.into(),
             pid: std::process::id(),
@@ -136,7 +198,7 @@ impl PlanLock {
                         .and_then(|()| f.sync_all());
                     if let Err(e) = written {
                         let _ = fs::remove_file(&path); // we created it, nobody else holds it
-                        return Err(e.into());
+                        return Err(io(e));
                     }
                     return Ok(PlanLock {
                         path,
@@ -145,43 +207,32 @@ impl PlanLock {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let Some(h) = read_holder(&path) else {
-                        return Err(ExecError::Locked(format!(
-                            "plan `{plan}` is locked ({} is unreadable); if no other `dr` is running this plan, remove it and retry",
-                            path.display()
-                        )));
+                        return Err(LockError::Unreadable {
+                            plan: plan.into(),
+                            path,
+                        });
                     };
                     let dead = h.host == me.host && !alive(h.pid);
                     if h.run_id == run_id && (dead || h.pid == me.pid) {
-                        fs::remove_file(&path)?; // our own run's lock, left by a dead process
+                        fs::remove_file(&path).map_err(io)?; // our own run's lock, left by a dead process
                         continue;
                     }
                     if dead {
-                        return Err(ExecError::Locked(format!(
-                            "plan `{plan}` has a stale lock: run {} (pid {} on {}, started {}) is no longer running. \
-                             Finish that run with `dr resume {}`, or, if no other `dr` is running this plan, remove {} and retry",
-                            h.run_id,
-                            h.pid,
-                            h.host,
-                            h.started_at.to_rfc3339(),
-                            h.run_id,
-                            path.display()
-                        )));
+                        return Err(LockError::Stale {
+                            plan: plan.into(),
+                            holder: h,
+                            path,
+                        });
                     }
-                    return Err(ExecError::Locked(format!(
-                        "plan `{plan}` is being run by run {} (pid {} on {}, since {}); two runs of one plan cannot overlap",
-                        h.run_id,
-                        h.pid,
-                        h.host,
-                        h.started_at.to_rfc3339()
-                    )));
+                    return Err(LockError::Held {
+                        plan: plan.into(),
+                        holder: h,
+                    });
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(io(e)),
             }
         }
-        Err(ExecError::Locked(format!(
-            "could not take the lock {}",
-            path.display()
-        )))
+        Err(LockError::Contended { path })
     }
 
     /// Where the lock file is.

@@ -125,7 +125,7 @@ pub struct Report {
 impl Report {
     /// Reads the journal of `run_id` and builds its report.
     pub fn load(state_dir: &Path, run_id: &str) -> std::io::Result<Report> {
-        let entries = journal::read(&crate::executor::run_dir(state_dir, run_id))?;
+        let entries = journal::read(crate::state::RunDir::new(state_dir, run_id).path())?;
         Report::from_journal(&entries).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

@@ -667,7 +667,7 @@ async fn two_runs_of_one_plan_cannot_overlap_and_a_stale_lock_is_reported() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ExecError::Locked(m) if m.contains("being run by run other-run")),
+        matches!(&err, ExecError::Locked(m) if m.to_string().contains("being run by run other-run")),
         "{err}"
     );
     drop(held);

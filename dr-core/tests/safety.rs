@@ -753,3 +753,77 @@ phases = [50, 100]
         TrafficSplit::all_to("west")
     );
 }
+
+/// Another process holds the audit log's file lock while a run appends: the
+/// run waits, but not on a runtime worker thread, so other tasks keep running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_held_audit_lock_does_not_stall_the_runtime() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc;
+    let (_w, registry) = world();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let released = Arc::new(AtomicBool::new(false));
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (probe_tx, probe_rx) = mpsc::channel::<()>();
+    let lock_path = dir.path().join("audit.lock");
+    let rel = released.clone();
+    let holder = std::thread::spawn(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock_path)
+            .unwrap();
+        let mut lock = fd_lock::RwLock::new(file);
+        let guard = lock.write().unwrap();
+        locked_tx.send(()).unwrap();
+        // Hold it until the probe task ran (or give up after 5 s).
+        let _ = probe_rx.recv_timeout(Duration::from_secs(5));
+        rel.store(true, Ordering::SeqCst);
+        drop(guard);
+    });
+    locked_rx.recv().unwrap();
+    let text =
+        "[plan]\nname = \"held\"\n[[steps]]\nid = \"w\"\naction = \"wait\"\nduration = \"1ms\"\n";
+    let plan = load(&registry, text);
+    let state = dir.path().to_path_buf();
+    let run = tokio::spawn(async move { Executor::new(plan, opts(&state)).run().await });
+    // Wait (bounded) until the run is at its first audit append: the step's end
+    // is journaled right before it.
+    let journal_glob = dir.path().join("runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let finished = std::fs::read_dir(&journal_glob)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .and_then(|e| std::fs::read_to_string(e.path().join("journal.jsonl")).ok())
+            .is_some_and(|t| t.contains("step_finished"));
+        if finished {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never finished its step"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // With the only worker blocked on the lock, this task would run only after
+    // the lock is released.
+    let rel = released.clone();
+    let ran_while_held = tokio::spawn(async move {
+        let held = !rel.load(Ordering::SeqCst);
+        let _ = probe_tx.send(());
+        held
+    })
+    .await
+    .unwrap();
+    assert!(
+        ran_while_held,
+        "a task could not run while the audit lock was held"
+    );
+    holder.join().unwrap();
+    assert_eq!(run.await.unwrap().unwrap().status, RunStatus::Succeeded);
+}

@@ -292,9 +292,9 @@ pub struct RunOutcome {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecError {
-    /// Another run of the same plan holds the lock.
-    #[error("{0}")]
-    Locked(String),
+    /// Another run of the same plan holds the lock (or it cannot be taken).
+    #[error(transparent)]
+    Locked(#[from] crate::lock::LockError),
     /// The state dir could not be written or read.
     #[error("state dir: {0}")]
     Io(#[from] std::io::Error),
@@ -307,6 +307,16 @@ pub enum ExecError {
     /// The `crash_after_journal_entries` test hook fired.
     #[error("simulated crash")]
     Crashed,
+}
+
+impl From<crate::journal::JournalError> for ExecError {
+    fn from(e: crate::journal::JournalError) -> Self {
+        match e {
+            crate::journal::JournalError::Crashed => ExecError::Crashed,
+            crate::journal::JournalError::Io(e) => ExecError::Io(e),
+            other => ExecError::Resume(other.to_string()),
+        }
+    }
 }
 
 /// Runs plans.
@@ -367,7 +377,24 @@ impl Executor {
     }
 }
 
-/// The directory of run `run_id` under `state_dir`.
+/// Runs blocking file I/O (a journal fsync, an audit append that may wait for
+/// another process's file lock) without stalling the runtime's worker threads:
+/// `block_in_place` on a multi-threaded runtime (cheap: the worker hands its
+/// queue to another thread only if it has one), `spawn_blocking` otherwise.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => match tokio::task::spawn_blocking(f).await {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        },
+    }
+}
+
+/// The directory of run `run_id` under `state_dir` (see [`RunDir`](crate::state::RunDir)).
 pub fn run_dir(state_dir: &Path, run_id: &str) -> PathBuf {
-    state_dir.join("runs").join(run_id)
+    crate::state::RunDir::new(state_dir, run_id)
+        .path()
+        .to_path_buf()
 }

@@ -16,6 +16,7 @@ use crate::plan::{OnFailure, StepAction};
 use crate::redact::Redactor;
 use crate::report::Report;
 use crate::retry::RetryBudget;
+use crate::state::RunDir;
 use crate::{LoadOptions, Plan, Registry};
 
 /// Everything a running step needs.
@@ -23,12 +24,12 @@ pub(crate) struct Ctx {
     pub plan: Arc<Plan>,
     pub opts: RunOptions,
     pub run_id: String,
-    pub journal: Journal,
+    pub journal: Arc<Journal>,
     pub budget: Arc<RetryBudget>,
     pub redactor: Redactor,
     pub host: String,
     pub digest: String,
-    pub audit: std::sync::Mutex<AuditWriter>,
+    pub audit: Arc<std::sync::Mutex<AuditWriter>>,
     /// The lag each replicator had when this run stopped it (journaled, so a
     /// resumed run knows it too): the RPO gate of a later promote uses it when
     /// the stopped link reports no lag any more.
@@ -61,14 +62,14 @@ impl Ctx {
             budget: Arc::new(RetryBudget::new(opts.retry.budget)),
             host: host(),
             digest: plan.digest(),
-            audit: std::sync::Mutex::new(AuditWriter::open(
+            audit: Arc::new(std::sync::Mutex::new(AuditWriter::open(
                 &opts.state_dir,
                 opts.audit_key.as_deref(),
-            )?),
+            )?)),
             plan,
             opts,
             run_id: run_id.to_string(),
-            journal,
+            journal: Arc::new(journal),
             stop_lags: std::sync::Mutex::new(stop_lags),
         }))
     }
@@ -83,8 +84,13 @@ impl Ctx {
         self.redactor.redact(s)
     }
 
-    pub fn journal(&self, record: Record) -> Result<(), ExecError> {
-        self.journal.append(record).map(|_| ())
+    /// Appends to the journal (write + fsync) off the runtime's worker threads.
+    pub async fn journal(&self, record: Record) -> Result<(), ExecError> {
+        let journal = self.journal.clone();
+        super::blocking(move || journal.append(record))
+            .await
+            .map(|_| ())
+            .map_err(ExecError::from)
     }
 
     /// Remembers the lag `replicator` had when `step` stopped it.
@@ -110,7 +116,9 @@ impl Ctx {
             .cloned()
     }
 
-    fn audit(&self, step: &str, action: &str, before: &Value, after: &Value, result: &str) {
+    /// Appends to the audit log (which may wait for another process's file
+    /// lock) off the runtime's worker threads.
+    async fn audit(&self, step: &str, action: &str, before: &Value, after: &Value, result: &str) {
         let rec = AuditRecord {
             operator: self.opts.operator.clone(),
             host: self.host.clone(),
@@ -123,11 +131,14 @@ impl Ctx {
             after: after.clone(),
             result: result.into(),
         };
-        let result = self
-            .audit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .append(&rec, &self.redactor);
+        let (audit, redactor) = (self.audit.clone(), self.redactor.clone());
+        let result = super::blocking(move || {
+            audit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .append(&rec, &redactor)
+        })
+        .await;
         if let Err(e) = result {
             self.emit(Event::Warning {
                 step: Some(step.into()),
@@ -299,7 +310,7 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
     )?;
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
-        dir.join(plan_copy_name(&plan.source.name)),
+        RunDir::new(&opts.state_dir, &run_id).plan_copy(&plan.source.name),
         &plan.source.text,
     )?;
     let ctx = Ctx::open(plan.clone(), opts, &run_id, 0, HashMap::new())?;
@@ -319,7 +330,8 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         rpo_target_ms: plan.rpo.map(duration_ms),
         steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
         env: env_digests(&plan, &run_id),
-    })?;
+    })
+    .await?;
     let outcome = execute(ctx, Progress::default()).await;
     drop(lock);
     outcome
@@ -347,14 +359,6 @@ fn env_digests(plan: &Plan, run_id: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn plan_copy_name(original: &str) -> &'static str {
-    if original.ends_with(".json") {
-        "plan.json"
-    } else {
-        "plan.toml"
-    }
-}
-
 pub(crate) async fn resume(
     registry: &Registry,
     run_id: &str,
@@ -375,7 +379,7 @@ pub(crate) async fn resume(
             "the journal of run `{run_id}` has no run_started entry"
         )));
     };
-    let copy = dir.join(plan_copy_name(file));
+    let copy = RunDir::new(&opts.state_dir, run_id).plan_copy(file);
     let text = std::fs::read_to_string(&copy)
         .map_err(|e| ExecError::Resume(format!("cannot read {}: {e}", copy.display())))?;
     let plan = Plan::parse(file, &text, registry, load).map_err(ExecError::Plan)?;
@@ -442,7 +446,8 @@ pub(crate) async fn resume(
         operator: ctx.opts.operator.clone(),
         host: ctx.host.clone(),
         rerun: ctx.opts.rerun.iter().cloned().collect(),
-    })?;
+    })
+    .await?;
     // What the dead process started must not go on acting beside this one.
     for (step, pid) in &p.spawned {
         if p.in_flight.contains_key(step) && super::child::kill_leftover(*pid) {
@@ -548,7 +553,8 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
             ctx.journal(Record::StepInterrupted {
                 step: step.id.clone(),
                 detail: detail.clone(),
-            })?;
+            })
+            .await?;
             ctx.emit(Event::StepInterrupted {
                 step: step.id.clone(),
                 detail,
@@ -584,14 +590,16 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
             lag_ms: res.lag_ms,
             traffic: res.traffic,
             started_at: t0,
-        })?;
+        })
+        .await?;
         ctx.audit(
             &step.id,
             step.action.name(),
             &res.before,
             &res.after,
             status.as_str(),
-        );
+        )
+        .await;
         ctx.emit(Event::StepFinished {
             step: step.id.clone(),
             status,
@@ -635,7 +643,8 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         if !p.rollback_journaled {
             ctx.journal(Record::RollbackStarted {
                 cause: cause.clone(),
-            })?;
+            })
+            .await?;
         }
         let (all_ok, door) = rollback(&ctx, &p).await?;
         if let Some(door) = &door {
@@ -660,12 +669,15 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         RunStatus::Succeeded
     };
     let failure = p.failure.clone();
-    ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str());
-    let audit_head = {
-        let audit = ctx.audit.lock().unwrap_or_else(|p| p.into_inner());
+    ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str())
+        .await;
+    let audit = ctx.audit.clone();
+    let audit_head = super::blocking(move || {
+        let audit = audit.lock().unwrap_or_else(|p| p.into_inner());
         audit.sync()?;
-        audit.head()?
-    };
+        audit.head()
+    })
+    .await?;
     ctx.journal(Record::RunFinished {
         status: status.as_str().into(),
         error: failure.as_ref().map(|e| e.message.clone()),
@@ -675,14 +687,15 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
             seq: h.seq,
             hash: h.hash,
         }),
-    })?;
+    })
+    .await?;
     let dir = run_dir(&ctx.opts.state_dir, &ctx.run_id);
     let report = Report::from_journal(&journal::read(&dir)?)
         .ok_or_else(|| ExecError::Resume("journal lost its run_started entry".into()))?;
     let mut value = serde_json::to_value(&report).map_err(std::io::Error::other)?;
     ctx.redactor.redact_json(&mut value);
     std::fs::write(
-        dir.join("report.json"),
+        RunDir::new(&ctx.opts.state_dir, &ctx.run_id).report(),
         serde_json::to_vec_pretty(&value).map_err(std::io::Error::other)?,
     )?;
     ctx.emit(Event::RunFinished {
@@ -729,8 +742,10 @@ async fn rollback(ctx: &Arc<Ctx>, p: &Progress) -> Result<(bool, Option<String>)
             step: id.clone(),
             status: st,
             detail: detail.clone(),
-        })?;
-        ctx.audit(id, "rollback", &Value::Null, before, st.as_str());
+        })
+        .await?;
+        ctx.audit(id, "rollback", &Value::Null, before, st.as_str())
+            .await;
         ctx.emit(Event::RolledBack {
             step: id.clone(),
             status: st,

@@ -234,14 +234,11 @@ async fn act(
     let id = step.id.as_str();
     let resumed = in_flight.is_some();
     let mut in_flight = in_flight.unwrap_or_default();
-    let started = |ctx: &Ctx, before: &Value, intent: Value| -> R<()> {
-        ctx.journal(Record::StepStarted {
-            step: id.into(),
-            action: step.action.name().into(),
-            before: before.clone(),
-            intent,
-        })?;
-        Ok(())
+    let started = |before: &Value, intent: Value| Record::StepStarted {
+        step: id.into(),
+        action: step.action.name().into(),
+        before: before.clone(),
+        intent,
     };
     match &step.action {
         StepAction::TrafficSet {
@@ -260,7 +257,8 @@ async fn act(
             res.before = before.clone();
             let resource = ctx.plan.resource(router).expect("validated");
             gate::check_safety(ctx, resource, split, "before").await?;
-            started(ctx, &before, json!({ "split": split }))?;
+            ctx.journal(started(&before, json!({ "split": split })))
+                .await?;
             if !now.same_as(split) {
                 r.apply(split, scope).await?;
             }
@@ -290,7 +288,8 @@ async fn act(
             };
             res.before = before.clone();
             let start = before_split(&before).unwrap_or_else(|| now.clone());
-            started(ctx, &before, json!({ "to": to, "phases": phases }))?;
+            ctx.journal(started(&before, json!({ "to": to, "phases": phases })))
+                .await?;
             let resource = ctx.plan.resource(router).expect("validated");
             // On resume, continue from the furthest phase already in effect: the last
             // journaled one, or a later one whose split is in place (applied, then
@@ -323,7 +322,8 @@ async fn act(
                         step: id.into(),
                         phase,
                         split: target.clone(),
-                    })?;
+                    })
+                    .await?;
                 }
                 ctx.emit(Event::PhaseApplied {
                     step: id.into(),
@@ -383,7 +383,8 @@ async fn act(
             };
             res.before = before.clone();
             res.lag_ms = before.get("lag_ms").and_then(Value::as_u64);
-            started(ctx, &before, json!({ "state": "stopped" }))?;
+            ctx.journal(started(&before, json!({ "state": "stopped" })))
+                .await?;
             if st.state == ReplicationState::Replicating {
                 rep.stop().await?;
             }
@@ -413,7 +414,8 @@ async fn act(
             } else {
                 serde_json::to_value(&st).unwrap_or_default()
             };
-            started(ctx, &res.before, json!({ "reversed": true }))?;
+            ctx.journal(started(&res.before, json!({ "reversed": true })))
+                .await?;
             rep.reverse().await?;
             let after = rep.status().await?;
             res.after = serde_json::to_value(&after).unwrap_or_default();
@@ -450,7 +452,8 @@ async fn act(
             };
             res.before = before.clone();
             res.lag_ms = before.get("lag_ms").and_then(Value::as_u64);
-            started(ctx, &before, json!({ "role": "primary" }))?;
+            ctx.journal(started(&before, json!({ "role": "primary" })))
+                .await?;
             if role != Role::Primary {
                 s.promote().await?;
             }
@@ -472,7 +475,8 @@ async fn act(
             } else {
                 json!({ "writable": writable })
             };
-            started(ctx, &res.before, json!({ "writable": false }))?;
+            ctx.journal(started(&res.before, json!({ "writable": false })))
+                .await?;
             if writable {
                 s.fence().await?;
             }
@@ -487,7 +491,8 @@ async fn act(
         }
         StepAction::DatastoreFlush { store } => {
             let s = w.store(ctx, store)?;
-            started(ctx, &Value::Null, json!({ "flushed": true }))?;
+            ctx.journal(started(&Value::Null, json!({ "flushed": true })))
+                .await?;
             s.flush().await?;
             res.after = json!({ "flushed": true });
             res.detail = Some(format!("{store}: flushed"));
@@ -536,7 +541,8 @@ async fn act(
             message,
             headers,
         } => {
-            started(ctx, &Value::Null, json!({ "notify": ctx.redact(url) }))?;
+            ctx.journal(started(&Value::Null, json!({ "notify": ctx.redact(url) })))
+                .await?;
             let body =
                 json!({ "plan": ctx.plan.name, "run_id": ctx.run_id, "step": id, "text": message });
             w.retry
@@ -547,11 +553,11 @@ async fn act(
         StepAction::Exec {
             command, cwd, env, ..
         } => {
-            started(
-                ctx,
+            ctx.journal(started(
                 &Value::Null,
                 json!({ "command": ctx.redact(&command.join(" ")) }),
-            )?;
+            ))
+            .await?;
             let out = exec(ctx, id, command, cwd.as_deref(), env).await?;
             res.after = json!({ "exit": 0, "stdout_tail": ctx.redact(&out) });
             res.detail = Some(format!("`{}` exited 0", ctx.redact(&command.join(" "))));
@@ -561,7 +567,8 @@ async fn act(
                 res.detail = Some(format!("{name}: already in place"));
                 return Ok(());
             }
-            started(ctx, &Value::Null, json!({ "run": action.describe() }))?;
+            ctx.journal(started(&Value::Null, json!({ "run": action.describe() })))
+                .await?;
             // `run()` may have taken effect before a retryable error (a timeout, a
             // lost answer). Retry it only when that is harmless: the action is
             // idempotent, or verify() can tell whether it took effect.
@@ -748,7 +755,8 @@ async fn exec(
         ctx.journal(Record::ChildSpawned {
             step: step.into(),
             pid,
-        })?;
+        })
+        .await?;
     }
     // An interrupt lets the command finish (it is a side effect in progress); a
     // hard stop or the step's timeout drops this future, and the guard kills
