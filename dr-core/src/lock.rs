@@ -126,7 +126,7 @@ pub enum LockError {
         /// The plan.
         plan: String,
         /// Who holds it.
-        holder: LockHolder,
+        holder: Box<LockHolder>,
     },
     /// A run whose process is gone left it.
     #[error(
@@ -138,7 +138,7 @@ pub enum LockError {
         /// The plan.
         plan: String,
         /// Who held it.
-        holder: LockHolder,
+        holder: Box<LockHolder>,
         /// The lock file.
         path: PathBuf,
     },
@@ -220,13 +220,13 @@ impl PlanLock {
                     if dead {
                         return Err(LockError::Stale {
                             plan: plan.into(),
-                            holder: h,
+                            holder: Box::new(h),
                             path,
                         });
                     }
                     return Err(LockError::Held {
                         plan: plan.into(),
-                        holder: h,
+                        holder: Box::new(h),
                     });
                 }
                 Err(e) => return Err(io(e)),
