@@ -187,6 +187,16 @@ impl ProviderError {
         self
     }
 
+    /// Fills in the provider when the provider did not set it; the executor
+    /// calls this with the resource's `provider = ".."`, so providers need not
+    /// tag their errors themselves.
+    pub fn or_provider(mut self, provider: &str) -> Self {
+        if self.repr.provider.is_none() {
+            self.repr.provider = Some(provider.to_string());
+        }
+        self
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> &ErrorKind {
         &self.repr.kind

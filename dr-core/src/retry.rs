@@ -94,6 +94,7 @@ pub struct RetryContext {
     budget: Arc<RetryBudget>,
     hook: Option<RetryHook>,
     resource: String,
+    provider: Option<String>,
     attempts: AtomicU32,
 }
 
@@ -111,8 +112,16 @@ impl RetryContext {
             budget,
             hook: None,
             resource: resource.into(),
+            provider: None,
             attempts: AtomicU32::new(0),
         }
+    }
+
+    /// Names the provider in errors that do not name one (the executor passes
+    /// the resource's `provider = ".."`).
+    pub fn with_provider(mut self, provider: impl Into<String>) -> Self {
+        self.provider = Some(provider.into());
+        self
     }
 
     /// Sets the hook called before each retry.
@@ -140,7 +149,10 @@ impl RetryContext {
             match f().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    let e = e.in_context(&self.resource, operation);
+                    let mut e = e.in_context(&self.resource, operation);
+                    if let Some(p) = &self.provider {
+                        e = e.or_provider(p);
+                    }
                     if !e.is_retryable() || attempt > self.retries || !self.budget.take() {
                         return Err(e);
                     }
@@ -272,7 +284,8 @@ mod tests {
             5,
             Arc::new(RetryBudget::new(2)),
             "db",
-        );
+        )
+        .with_provider("sim.store");
         let mut n = 0;
         let r: Result<(), _> = ctx
             .call("promote", || {
@@ -283,6 +296,7 @@ mod tests {
         assert_eq!(n, 3, "two retries from the budget, then give up");
         let e = r.unwrap_err();
         assert_eq!(e.resource(), Some("db"));
+        assert_eq!(e.provider(), Some("sim.store"), "tagged once, by the core");
         assert_eq!(e.operation(), Some("promote"));
 
         let ctx = RetryContext::new(

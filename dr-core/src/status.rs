@@ -41,7 +41,10 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
                             obj.insert("split".into(), json!(split));
                             Ok(())
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(e
+                            .or_provider(&r.provider)
+                            .in_context(&r.name, "current")
+                            .to_string()),
                     },
                     None => Err("cannot build the router from its settings".into()),
                 },
@@ -61,7 +64,10 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
                             }
                             Ok(())
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(e
+                            .or_provider(&r.provider)
+                            .in_context(&r.name, "role")
+                            .to_string()),
                     },
                     None => Err("cannot build the store from its settings".into()),
                 },
@@ -82,7 +88,10 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
                             }
                             Ok(())
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(e
+                            .or_provider(&r.provider)
+                            .in_context(&r.name, "status")
+                            .to_string()),
                     },
                     None => Err("cannot build the replicator from its settings".into()),
                 },
@@ -101,7 +110,10 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
                             }
                             Ok(())
                         }
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(e
+                            .or_provider(&r.provider)
+                            .in_context(&r.name, "probe")
+                            .to_string()),
                     },
                     None => Err("cannot build the probe from its settings".into()),
                 },

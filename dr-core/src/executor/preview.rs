@@ -41,7 +41,10 @@ pub(crate) async fn preview(plan: &Plan) -> Vec<StepPreview> {
                 let before = match splits.get(&key) {
                     Some(s) => Ok(s.clone()),
                     None => match plan.resource(router).and_then(|r| r.router()) {
-                        Some(r) => r.current(scope.as_deref()).await.map_err(|e| e.to_string()),
+                        Some(r) => r
+                            .current(scope.as_deref())
+                            .await
+                            .map_err(|e| tag(plan, router, "current", e)),
                         None => Err(format!("router `{router}` unavailable")),
                     },
                 };
@@ -125,7 +128,10 @@ pub(crate) async fn preview(plan: &Plan) -> Vec<StepPreview> {
             | StepAction::ReplicationStop { replicator }
             | StepAction::ReplicationReverse { replicator } => {
                 let now = match plan.resource(replicator).and_then(|r| r.replicator()) {
-                    Some(r) => r.status().await.map_err(|e| e.to_string()),
+                    Some(r) => r
+                        .status()
+                        .await
+                        .map_err(|e| tag(plan, replicator, "status", e)),
                     None => Err(format!("replicator `{replicator}` unavailable")),
                 };
                 let desc = match &now {
@@ -217,4 +223,15 @@ async fn current_role(plan: &Plan, roles: &mut HashMap<String, Role>, store: &st
         },
         None => "unavailable".into(),
     }
+}
+
+/// A provider error as text, naming the provider, resource and operation.
+fn tag(plan: &Plan, resource: &str, operation: &str, e: crate::ProviderError) -> String {
+    let provider = plan
+        .resource(resource)
+        .map(|r| r.provider.as_str())
+        .unwrap_or(resource);
+    e.or_provider(provider)
+        .in_context(resource, operation)
+        .to_string()
 }

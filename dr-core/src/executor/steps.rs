@@ -93,7 +93,13 @@ impl Wrap {
         let retries = step.retries.unwrap_or(ctx.opts.retry.max_retries);
         let events = ctx.clone();
         let id = step.id.clone();
+        let provider = ctx
+            .plan
+            .resource(&resource)
+            .map(|r| r.provider.clone())
+            .unwrap_or_else(|| step.action.name().to_string());
         let retry = RetryContext::new(ctx.opts.retry, retries, ctx.budget.clone(), resource)
+            .with_provider(provider)
             .with_hook(Arc::new(
                 move |op: &str, attempt: u32, delay: Duration, e: &ProviderError| {
                     events.emit(Event::Retrying {
