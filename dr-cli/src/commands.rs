@@ -8,6 +8,7 @@ use dr_core::report::Report;
 use dr_core::{Plan, Registry};
 use serde_json::json;
 
+use crate::out::{out, outln};
 use crate::render::{preview_lines, status_line};
 use crate::run::{self, Output};
 use crate::terminal::{self, Palette};
@@ -54,14 +55,14 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Report { run_id, format } => report(g, &run_id, format),
         Command::Graph { plan } => match load(&plan, &registry()) {
             Ok(p) => {
-                print!("{}", p.mermaid());
+                out!("{}", p.mermaid());
                 0
             }
             Err(code) => code,
         },
         Command::Schema => {
             let schema = dr_core::plan::json_schema();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&schema).unwrap_or_default()
             );
@@ -84,12 +85,12 @@ fn validate(g: &Global, path: &Path) -> u8 {
     match Plan::load(path, &registry()) {
         Ok(plan) => {
             if g.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"valid": true, "plan": plan.name, "steps": plan.steps.len(), "resources": plan.resources.len()})
                 );
             } else {
-                println!(
+                outln!(
                     "{} {}: plan `{}` is valid ({} steps, {} resources)",
                     out_palette().green("✓"),
                     path.display(),
@@ -102,7 +103,7 @@ fn validate(g: &Global, path: &Path) -> u8 {
         }
         Err(diags) => {
             if g.json {
-                println!("{}", json!({"valid": false, "diagnostics": diags}));
+                outln!("{}", json!({"valid": false, "diagnostics": diags}));
             }
             eprint!("{}", crate::diag::render(&diags, None, err_palette()));
             2
@@ -119,10 +120,10 @@ async fn preview(g: &Global, path: &Path) -> u8 {
     let previews = ex.preview().await;
     if g.json {
         for p in &previews {
-            println!("{}", serde_json::to_string(p).unwrap_or_default());
+            outln!("{}", serde_json::to_string(p).unwrap_or_default());
         }
     } else {
-        print!("{}", preview_lines(ex.plan(), &previews, out_palette()));
+        out!("{}", preview_lines(ex.plan(), &previews, out_palette()));
     }
     0
 }
@@ -165,13 +166,13 @@ async fn status(g: &Global, path: &Path) -> u8 {
     };
     let p = out_palette();
     if !g.json {
-        println!("plan {}", p.bold(&plan.name));
+        outln!("plan {}", p.bold(&plan.name));
     }
     for v in dr_core::status::collect(&plan, &registry).await {
         if g.json {
-            println!("{v}");
+            outln!("{v}");
         } else {
-            println!("  {}", status_line(&v, p));
+            outln!("  {}", status_line(&v, p));
         }
     }
     0
@@ -189,8 +190,8 @@ fn report(g: &Global, run_id: &str, format: ReportFormat) -> u8 {
         }
     };
     match format {
-        ReportFormat::Md => print!("{}", report.to_markdown()),
-        ReportFormat::Json => println!(
+        ReportFormat::Md => out!("{}", report.to_markdown()),
+        ReportFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
@@ -203,9 +204,9 @@ fn audit_verify(g: &Global) -> u8 {
     match dr_core::audit::verify(&g.state_dir()) {
         Ok(n) => {
             if g.json {
-                println!("{}", json!({"intact": true, "entries": n}));
+                outln!("{}", json!({"intact": true, "entries": n}));
             } else {
-                println!(
+                outln!(
                     "{} {}: hash chain intact ({n} entries)",
                     out_palette().green("✓"),
                     log.display()
@@ -215,7 +216,7 @@ fn audit_verify(g: &Global) -> u8 {
         }
         Err(t) => {
             if g.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"intact": false, "line": t.line, "message": t.message})
                 );
@@ -278,12 +279,12 @@ fn sim_mark(g: &Global, t: &SimTarget, down: bool) -> u8 {
             return 1;
         }
         if g.json {
-            println!(
+            outln!(
                 "{}",
                 json!({"target": t.target, "down": down, "state_file": f})
             );
         } else {
-            println!("marked `{}` {word} in {}", t.target, f.display());
+            outln!("marked `{}` {word} in {}", t.target, f.display());
         }
     }
     0

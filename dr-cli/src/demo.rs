@@ -11,6 +11,7 @@ use dr_core::{LoadOptions, Plan};
 
 use crate::Global;
 use crate::commands::registry;
+use crate::out::outln;
 use crate::run::{self, Output};
 use crate::terminal::{self, Palette};
 
@@ -115,7 +116,7 @@ pub async fn demo(g: &Global) -> u8 {
     if let Ok(outcome) = &second {
         say(String::new());
         if g.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string(&outcome.report).unwrap_or_default()
             );
