@@ -8,7 +8,7 @@ use dr_core::report::Report;
 use dr_core::{Plan, Registry};
 use serde_json::json;
 
-use crate::out::{out, outln};
+use crate::out::{err, errln, out, outln};
 use crate::render::{preview_lines, status_line};
 use crate::run::{self, Output};
 use crate::terminal::{self, Palette};
@@ -32,13 +32,13 @@ fn err_palette() -> Palette {
 }
 
 fn error(msg: impl std::fmt::Display) {
-    eprintln!("{}: {msg}", err_palette().red("error"));
+    errln!("{}: {msg}", err_palette().red("error"));
 }
 
 /// Loads and validates a plan; on failure prints every diagnostic and gives exit code 2.
 fn load(path: &Path, registry: &Registry) -> Result<Plan, u8> {
     Plan::load(path, registry).map_err(|d| {
-        eprint!("{}", crate::diag::render(&d, None, err_palette()));
+        err!("{}", crate::diag::render(&d, None, err_palette()));
         2
     })
 }
@@ -105,7 +105,7 @@ fn validate(g: &Global, path: &Path) -> u8 {
             if g.json {
                 outln!("{}", json!({"valid": false, "diagnostics": diags}));
             }
-            eprint!("{}", crate::diag::render(&diags, None, err_palette()));
+            err!("{}", crate::diag::render(&diags, None, err_palette()));
             2
         }
     }

@@ -102,3 +102,28 @@ fn other_write_errors_are_reported_and_fail_the_command() {
     );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
 }
+
+#[test]
+fn diagnostics_to_a_closed_stderr_end_quietly_with_exit_2() {
+    // Enough problems that the diagnostics overflow any pipe buffer.
+    let mut plan = String::from("[plan]\nname = \"p\"\n");
+    for i in 0..500 {
+        plan.push_str(&format!(
+            "[[steps]]\nid = \"a{i}\"\naction = \"wait\"\nduration = \"400d\"\n"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), plan).unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .args(["validate", "bad.toml"])
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    // A panic would be exit 101 (its message lost to the closed stderr).
+    assert_eq!(status.code(), Some(2));
+}
