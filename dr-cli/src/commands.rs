@@ -8,6 +8,7 @@ use dr_core::report::Report;
 use dr_core::{Plan, Registry};
 use serde_json::json;
 
+use crate::out::{err, errln, out, outln};
 use crate::providers::registry;
 use crate::render::{preview_lines, status_line};
 use crate::run::{self, Output};
@@ -23,13 +24,13 @@ fn err_palette() -> Palette {
 }
 
 fn error(msg: impl std::fmt::Display) {
-    eprintln!("{}: {msg}", err_palette().red("error"));
+    errln!("{}: {msg}", err_palette().red("error"));
 }
 
 /// Loads and validates a plan; on failure prints every diagnostic and gives exit code 2.
 fn load(path: &Path, registry: &Registry) -> Result<Plan, u8> {
     Plan::load(path, registry).map_err(|d| {
-        eprint!("{}", crate::diag::render(&d, None, err_palette()));
+        err!("{}", crate::diag::render(&d, None, err_palette()));
         2
     })
 }
@@ -46,14 +47,14 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Report { run_id, format } => report(g, &run_id, format),
         Command::Graph { plan } => match load(&plan, &registry()) {
             Ok(p) => {
-                print!("{}", p.mermaid());
+                out!("{}", p.mermaid());
                 0
             }
             Err(code) => code,
         },
         Command::Schema => {
             let schema = dr_core::plan::json_schema();
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&schema).unwrap_or_default()
             );
@@ -76,16 +77,16 @@ fn validate(g: &Global, path: &Path) -> u8 {
     match Plan::load(path, &registry()) {
         Ok(plan) => {
             if g.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"valid": true, "plan": plan.name, "steps": plan.steps.len(), "resources": plan.resources.len(), "warnings": plan.warnings})
                 );
             } else {
-                eprint!(
+                err!(
                     "{}",
                     crate::diag::render_warnings(&plan.warnings, err_palette())
                 );
-                println!(
+                outln!(
                     "{} {}: plan `{}` is valid ({} steps, {} resources)",
                     out_palette().green("✓"),
                     path.display(),
@@ -98,9 +99,9 @@ fn validate(g: &Global, path: &Path) -> u8 {
         }
         Err(diags) => {
             if g.json {
-                println!("{}", json!({"valid": false, "diagnostics": diags}));
+                outln!("{}", json!({"valid": false, "diagnostics": diags}));
             }
-            eprint!("{}", crate::diag::render(&diags, None, err_palette()));
+            err!("{}", crate::diag::render(&diags, None, err_palette()));
             2
         }
     }
@@ -115,10 +116,10 @@ async fn preview(g: &Global, path: &Path) -> u8 {
     let previews = ex.preview().await;
     if g.json {
         for p in &previews {
-            println!("{}", serde_json::to_string(p).unwrap_or_default());
+            outln!("{}", serde_json::to_string(p).unwrap_or_default());
         }
     } else {
-        print!("{}", preview_lines(ex.plan(), &previews, out_palette()));
+        out!("{}", preview_lines(ex.plan(), &previews, out_palette()));
     }
     0
 }
@@ -140,14 +141,14 @@ async fn run_plan(g: &Global, path: &Path) -> u8 {
     let ex = Executor::new(plan, opts);
     if !g.yes {
         let previews = ex.preview().await;
-        eprint!("{}", preview_lines(ex.plan(), &previews, err_palette()));
+        err!("{}", preview_lines(ex.plan(), &previews, err_palette()));
         let question = format!(
             "Run plan {} ({} steps)?",
             ex.plan().name,
             ex.plan().steps.len()
         );
         if !terminal::ask_yes_no(&question) {
-            eprintln!("not run");
+            errln!("not run");
             return 1;
         }
     }
@@ -171,13 +172,13 @@ async fn status(g: &Global, path: &Path) -> u8 {
     };
     let p = out_palette();
     if !g.json {
-        println!("plan {}", p.bold(&plan.name));
+        outln!("plan {}", p.bold(&plan.name));
     }
     for v in dr_core::status::collect(&plan, &registry).await {
         if g.json {
-            println!("{v}");
+            outln!("{v}");
         } else {
-            println!("  {}", status_line(&v, p));
+            outln!("  {}", status_line(&v, p));
         }
     }
     0
@@ -195,8 +196,8 @@ fn report(g: &Global, run_id: &str, format: ReportFormat) -> u8 {
         }
     };
     match format {
-        ReportFormat::Md => print!("{}", report.to_markdown()),
-        ReportFormat::Json => println!(
+        ReportFormat::Md => out!("{}", report.to_markdown()),
+        ReportFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
@@ -212,7 +213,7 @@ fn audit_verify(g: &Global) -> u8 {
         Ok(r) => {
             let n = r.entries;
             if g.json {
-                println!(
+                outln!(
                     "{}",
                     json!({
                         "intact": true,
@@ -228,25 +229,26 @@ fn audit_verify(g: &Global) -> u8 {
                 } else {
                     "hash chain (unkeyed: set DR_AUDIT_KEY to check HMACs)"
                 };
-                println!(
+                outln!(
                     "{} {}: {how} intact ({n} entries, {} run journals cross-checked)",
                     out_palette().green("✓"),
                     log.display(),
                     r.runs_checked
                 );
                 match &r.head {
-                    Some(h) => println!(
+                    Some(h) => outln!(
                         "  head: entry {} hash {} (keep it elsewhere to detect a later rewrite)",
-                        h.seq, h.hash
+                        h.seq,
+                        h.hash
                     ),
-                    None => println!("  head: none (empty log)"),
+                    None => outln!("  head: none (empty log)"),
                 }
             }
             0
         }
         Err(t) => {
             if g.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"intact": false, "line": t.line, "message": t.message, "keyed": key.is_some()})
                 );
@@ -309,12 +311,12 @@ fn sim_mark(g: &Global, t: &SimTarget, down: bool) -> u8 {
             return 1;
         }
         if g.json {
-            println!(
+            outln!(
                 "{}",
                 json!({"target": t.target, "down": down, "state_file": f})
             );
         } else {
-            println!("marked `{}` {word} in {}", t.target, f.display());
+            outln!("marked `{}` {word} in {}", t.target, f.display());
         }
     }
     0

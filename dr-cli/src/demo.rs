@@ -13,6 +13,7 @@ use dr_core::executor::{Event, Executor, RunStatus};
 use dr_core::{LoadOptions, Plan};
 
 use crate::Global;
+use crate::out::{err, errln, outln};
 use crate::providers::registry;
 use crate::run::{self, Output};
 use crate::terminal::{self, Palette};
@@ -27,7 +28,7 @@ pub async fn demo(g: &Global) -> u8 {
     let tmp = match tempfile::Builder::new().prefix("dr-demo-").tempdir() {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot create a temp dir: {e}");
+            errln!("error: cannot create a temp dir: {e}");
             return 1;
         }
     };
@@ -45,7 +46,7 @@ pub async fn demo(g: &Global) -> u8 {
     ) {
         Ok(p) => p,
         Err(d) => {
-            eprint!(
+            err!(
                 "{}",
                 crate::diag::render(&d, Some(&text), Palette::new(terminal::colors_on_stderr()))
             );
@@ -110,7 +111,7 @@ pub async fn demo(g: &Global) -> u8 {
     // West recovers; resuming the halted run retries the shift and goes forward.
     say(String::new());
     let Ok(first) = first else {
-        eprintln!(
+        errln!(
             "error: the demo did not behave as designed (first run: {})",
             describe(&first)
         );
@@ -121,7 +122,7 @@ pub async fn demo(g: &Global) -> u8 {
         first.run_id
     )));
     if let Err(e) = dr_core::sim::set_target_down(&state_file, "west", false) {
-        eprintln!("error: cannot mark west up: {e}");
+        errln!("error: cannot mark west up: {e}");
         return 1;
     }
     let opts = run::options(g, &state_dir, &output, None);
@@ -132,7 +133,7 @@ pub async fn demo(g: &Global) -> u8 {
     if let Ok(outcome) = &second {
         say(String::new());
         if g.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string(&outcome.report).unwrap_or_default()
             );
@@ -151,7 +152,7 @@ pub async fn demo(g: &Global) -> u8 {
         keep_note(g, &state_dir, &say);
         0
     } else {
-        eprintln!(
+        errln!(
             "error: the demo did not behave as designed (first run: {}, resume: {})",
             first.status,
             describe(&second)

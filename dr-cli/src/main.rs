@@ -8,6 +8,7 @@
 mod commands;
 mod demo;
 mod diag;
+mod out;
 mod progress;
 mod providers;
 mod render;
@@ -165,8 +166,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(shell, &mut Cli::command(), "dr", &mut std::io::stdout());
-        return ExitCode::SUCCESS;
+        clap_complete::generate(shell, &mut Cli::command(), "dr", &mut out::Stdout);
+        return exit_code(0);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -179,7 +180,17 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(commands::dispatch(cli));
-    ExitCode::from(code)
+    exit_code(code)
+}
+
+/// The command's exit code; 1 instead of 0 when stdout could not be written
+/// (a closed pipe, `dr schema | head -1`, is not a failure).
+fn exit_code(code: u8) -> ExitCode {
+    if code == 0 && out::failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::from(code)
+    }
 }
 
 /// `RUST_LOG` controls tracing on stderr; off unless it is set.

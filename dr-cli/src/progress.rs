@@ -8,6 +8,7 @@ use std::time::Duration;
 use dr_core::executor::Event;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::out::outln;
 use crate::render::{event_line, ms};
 use crate::terminal::Palette;
 
@@ -60,7 +61,7 @@ impl ProgressView {
     /// Prints a line above the bars.
     pub fn println(&self, line: &str) {
         if self.bars.lock().expect("progress lock").is_empty() {
-            println!("{line}");
+            outln!("{line}");
         } else {
             let _ = self.multi.println(line);
         }
@@ -142,9 +143,9 @@ impl ProgressView {
                     bar.finish_and_clear();
                 }
                 let _ = self.multi.clear();
-                println!("{}", event_line(e, self.palette));
+                outln!("{}", event_line(e, self.palette));
             }
-            Event::RunStarted { .. } => println!("{}", event_line(e, self.palette)),
+            Event::RunStarted { .. } => outln!("{}", event_line(e, self.palette)),
             _ => self.line(e),
         }
     }

@@ -9,6 +9,7 @@ use dr_core::executor::{Event, EventSink, ExecError, RunOptions, RunOutcome, Run
 use tokio_util::sync::CancellationToken;
 
 use crate::Global;
+use crate::out::{err, errln};
 use crate::progress::ProgressView;
 use crate::render::event_line;
 use crate::terminal::{self, Palette, TerminalApprover};
@@ -45,7 +46,7 @@ impl Output {
         match self {
             Output::Json => match serde_json::to_string(e) {
                 Ok(line) => out(&line),
-                Err(err) => eprintln!("error: cannot serialize an event: {err}"),
+                Err(err) => errln!("error: cannot serialize an event: {err}"),
             },
             Output::Plain(p) => out(&event_line(e, *p)),
             Output::Live(view) => view.handle(e),
@@ -118,14 +119,14 @@ fn watch_signals(cancel: CancellationToken, abort: CancellationToken) {
             count += 1;
             match count {
                 1 => {
-                    eprintln!(
+                    errln!(
                         "\ninterrupting: no new step or phase starts, nothing is rolled back \
                          (again to stop harder; `dr resume` continues the run)"
                     );
                     cancel.cancel();
                 }
                 2 => {
-                    eprintln!(
+                    errln!(
                         "\nstopping hard: calls in progress are abandoned, commands killed \
                          (again to exit at once)"
                     );
@@ -172,15 +173,15 @@ pub fn exit_code(result: &Result<RunOutcome, ExecError>) -> u8 {
             _ => 1,
         },
         Err(ExecError::Plan(diags)) => {
-            eprint!("{}", crate::diag::render(diags, None, p));
+            err!("{}", crate::diag::render(diags, None, p));
             2
         }
         Err(e @ ExecError::Resume(_)) => {
-            eprintln!("{}: {e}", p.red("error"));
+            errln!("{}: {e}", p.red("error"));
             2
         }
         Err(e) => {
-            eprintln!("{}: {e}", p.red("error"));
+            errln!("{}: {e}", p.red("error"));
             1
         }
     }

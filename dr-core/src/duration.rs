@@ -2,13 +2,26 @@
 
 use std::time::Duration;
 
+/// The longest duration a plan (or a provider setting) may write: 365 days.
+///
+/// Every duration in a plan (`rto`, `rpo`, step `timeout`, gate `timeout`,
+/// `healthy_for` and `every`, `wait` `duration`, `max_lag`, provider settings) is
+/// at most this long; [`parse_duration`] rejects anything longer. A year is far
+/// beyond any failover a plan describes, and small enough that adding it to the
+/// current time, or a few of them together, can never overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
 /// Parses `500ms`, `10s`, `2m`, `1h30m`, `1.5s`, `1d`; a bare `0` is zero.
+///
+/// Never panics: the arithmetic is exact and checked, and a duration longer than
+/// [`MAX_DURATION`] (365 days) is an error.
 ///
 /// ```
 /// use std::time::Duration;
 /// assert_eq!(dr_core::parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
 /// assert_eq!(dr_core::parse_duration("250ms"), Ok(Duration::from_millis(250)));
 /// assert!(dr_core::parse_duration("10 parsecs").is_err());
+/// assert!(dr_core::parse_duration("366d").unwrap_err().contains("365d"));
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
@@ -20,33 +33,64 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     let bad =
         || format!("unparsable duration `{text}` (expected e.g. `500ms`, `10s`, `2m`, `1h30m`)");
-    let mut total = Duration::ZERO;
+    let too_long = || format!("duration `{text}` is longer than the maximum of 365d");
+    const NANOS: u128 = 1_000_000_000;
+    let max = MAX_DURATION.as_nanos();
+    let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
         let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .ok_or_else(bad)?;
-        if num_end == 0 {
-            return Err(bad());
-        }
-        let value: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        let number = &rest[..num_end];
         rest = &rest[num_end..];
         let unit_end = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
-        let secs = match unit {
-            "ms" => value / 1000.0,
-            "s" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
-            "d" => value * 86400.0,
+        let unit_nanos: u128 = match unit {
+            "ms" => NANOS / 1000,
+            "s" => NANOS,
+            "m" => 60 * NANOS,
+            "h" => 3600 * NANOS,
+            "d" => 86_400 * NANOS,
             _ => return Err(bad()),
         };
-        total += Duration::from_secs_f64(secs);
+        let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+        if int.is_empty() || frac.contains('.') || (number.contains('.') && frac.is_empty()) {
+            return Err(bad());
+        }
+        // Leading zeros carry no value; more digits than that cannot be short enough.
+        let int = int.trim_start_matches('0');
+        if int.len() > 15 {
+            return Err(too_long());
+        }
+        let whole: u128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad())?
+        };
+        // Digits past the nanosecond of a millisecond unit (12) change nothing.
+        let frac = &frac[..frac.len().min(12)];
+        let scale = 10u128.pow(frac.len() as u32);
+        let part: u128 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().map_err(|_| bad())?
+        };
+        let nanos = whole
+            .checked_mul(unit_nanos)
+            .and_then(|w| w.checked_add(part * unit_nanos / scale))
+            .ok_or_else(too_long)?;
+        total = total.checked_add(nanos).ok_or_else(too_long)?;
+        if total > max {
+            return Err(too_long());
+        }
     }
-    Ok(total)
+    let secs = u64::try_from(total / NANOS).map_err(|_| too_long())?;
+    // `total % NANOS` is below one second, so it fits.
+    Ok(Duration::new(secs, (total % NANOS) as u32))
 }
 
 /// Formats a duration the way plans write them (`1m30s`, `250ms`).
@@ -107,9 +151,49 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        for bad in ["", "m", "15", "15 m", "-1s", "1w", "1s2"] {
+        for bad in [
+            "", "m", "15", "15 m", "-1s", "1w", "1s2", ".5s", "5.s", "1.2.3s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
         }
+    }
+
+    #[test]
+    fn fractions_are_exact() {
+        assert_eq!(parse_duration("0.1s"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_duration("1.25m"), Ok(Duration::from_secs(75)));
+        assert_eq!(parse_duration("0.5ms"), Ok(Duration::from_micros(500)));
+        assert_eq!(
+            parse_duration("1.0000000000000000000001s"),
+            Ok(Duration::from_secs(1))
+        );
+        assert_eq!(parse_duration("0001s"), Ok(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn the_maximum_is_365_days_and_nothing_overflows() {
+        assert_eq!(parse_duration("365d"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("364d24h"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("8760h"), Ok(MAX_DURATION));
+        for long in [
+            "365d1ms",
+            "366d",
+            "18446744073709551615s",
+            "200000000000000d",
+            "200000000000000d200000000000000d",
+            "99999999999999999999999999999999999999999999999999d",
+            "364d364d",
+        ] {
+            let e = parse_duration(long).unwrap_err();
+            assert!(e.contains("longer than the maximum of 365d"), "{long}: {e}");
+        }
+        let many = "300d".repeat(1000);
+        assert!(parse_duration(&many).is_err());
+        let digits = format!("0.{}s", "9".repeat(10_000));
+        assert_eq!(
+            parse_duration(&digits),
+            Ok(Duration::from_nanos(999_999_999))
+        );
     }
 
     #[test]

@@ -93,7 +93,7 @@ mod store;
 pub mod testing;
 
 pub use action::Action;
-pub use duration::{format_duration, parse_duration};
+pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use error::{ConfigError, ErrorKind, ProviderError};
 pub use plan::{Diagnostic, Diagnostics, LoadOptions, Plan};
 pub use probe::{Health, HealthProbe, HealthStatus};

@@ -56,9 +56,13 @@ impl TrafficSplit {
         self.0.get(target).copied().unwrap_or(0)
     }
 
-    /// The sum of all weights (100 for a valid split).
-    pub fn total(&self) -> u32 {
-        self.0.values().sum()
+    /// The sum of all weights (100 for a valid split), summed wide so that no
+    /// weights, however large, wrap around.
+    pub fn total(&self) -> u64 {
+        self.0
+            .values()
+            .map(|w| u64::from(*w))
+            .fold(0, u64::saturating_add)
     }
 
     /// Targets with a non-zero weight, with their weights, in name order.
@@ -109,10 +113,14 @@ impl TrafficSplit {
     /// The split `phase` percent of the way to `to`: `to` gets `phase`, every other
     /// target keeps its share of the remaining `100 - phase`, in proportion to its
     /// weight in `self` (largest remainder rounding, so the result sums to 100).
+    ///
+    /// Any weights are accepted (the arithmetic is done in `u128`, so nothing
+    /// overflows); the result always sums to 100.
     pub fn shifted_towards(&self, to: &str, phase: u32) -> TrafficSplit {
         let phase = phase.min(100);
         let others: Vec<(&str, u32)> = self.iter().filter(|(t, _)| *t != to).collect();
-        let others_total: u32 = others.iter().map(|(_, w)| w).sum();
+        // At most u32::MAX per target and fewer than 2^64 targets: no overflow.
+        let others_total: u128 = others.iter().map(|(_, w)| u128::from(*w)).sum();
         let mut out = TrafficSplit::new();
         out.set(to, phase);
         let rest = 100 - phase;
@@ -122,14 +130,16 @@ impl TrafficSplit {
             }
             return out;
         }
-        let mut parts: Vec<(&str, u32, u32)> = others
+        let mut parts: Vec<(&str, u128, u128)> = others
             .iter()
             .map(|(t, w)| {
-                let exact = rest * w;
+                let exact = u128::from(rest) * u128::from(*w);
                 (*t, exact / others_total, exact % others_total)
             })
             .collect();
-        let mut left = rest - parts.iter().map(|p| p.1).sum::<u32>();
+        // Each share is at most `rest`, and they sum to at most `rest`.
+        let given: u128 = parts.iter().map(|p| p.1).sum();
+        let mut left = u128::from(rest).saturating_sub(given);
         parts.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
         for p in parts.iter_mut() {
             if left == 0 {
@@ -139,7 +149,8 @@ impl TrafficSplit {
             left -= 1;
         }
         for (t, w, _) in parts {
-            out.set(t, w);
+            // `w <= rest <= 100`.
+            out.set(t, u32::try_from(w).unwrap_or(100));
         }
         out
     }
@@ -254,6 +265,29 @@ mod tests {
         assert_eq!(
             s,
             TrafficSplit::from_pairs([("east", 56), ("maint", 24), ("west", 20)])
+        );
+    }
+
+    #[test]
+    fn huge_weights_neither_overflow_nor_wrap() {
+        let s = TrafficSplit::from_pairs([("west", u32::MAX), ("east", 101)]);
+        assert_eq!(s.total(), 4_294_967_396);
+        assert!(
+            s.check(&["east".to_string(), "west".to_string()])
+                .unwrap_err()
+                .contains("weights sum to 4294967396, not 100")
+        );
+        let max = TrafficSplit::from_pairs([("a", u32::MAX), ("b", u32::MAX), ("c", u32::MAX)]);
+        assert_eq!(max.total(), 3 * u64::from(u32::MAX));
+        for phase in [0, 1, 50, 99, 100, u32::MAX] {
+            for from in [&s, &max] {
+                let out = from.shifted_towards("west", phase);
+                assert_eq!(out.total(), 100, "{from} -> west {phase}: {out}");
+            }
+        }
+        assert_eq!(
+            max.shifted_towards("d", 1),
+            TrafficSplit::from_pairs([("a", 33), ("b", 33), ("c", 33), ("d", 1)])
         );
     }
 

@@ -474,3 +474,403 @@ fn syntax_errors_have_positions() {
     assert_eq!(d.line, 3);
     assert!(d.message.contains("TOML syntax error"), "{}", d.message);
 }
+
+/// Every diagnostic of `text`, read as `name` (TOML, or JSON for `.json`).
+fn errors_in(name: &str, text: &str) -> Vec<(usize, usize, String, String)> {
+    Plan::parse(name, text, &registry(), &LoadOptions::with_env(env))
+        .expect_err("plan should be invalid")
+        .iter()
+        .map(|d| (d.line, d.column, d.key.clone(), d.message.clone()))
+        .collect()
+}
+
+/// Exactly one diagnostic, at `line:column` on `key`, saying `fragment`.
+fn assert_only(name: &str, text: &str, line: usize, column: usize, key: &str, fragment: &str) {
+    let errs = errors_in(name, text);
+    assert!(
+        errs.len() == 1
+            && errs
+                .iter()
+                .all(|(l, c, k, m)| *l == line && *c == column && k == key && m.contains(fragment)),
+        "expected only {line}:{column} {key}: …{fragment}…, got {errs:#?}"
+    );
+}
+
+#[test]
+fn durations_over_365_days_are_errors_never_panics() {
+    // The tester's inputs: `validate` used to panic (exit 101) on the first two,
+    // and accept the third, then panic mid-run after applying the first phase.
+    assert_only(
+        "plan.toml",
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\ntimeout = \"18446744073709551615s\"\n"
+        ),
+        21,
+        11,
+        "steps[0].timeout",
+        "duration `18446744073709551615s` is longer than the maximum of 365d",
+    );
+    assert_only(
+        "plan.toml",
+        "[plan]\nname = \"p\"\nrto = \"200000000000000d200000000000000d\"\n",
+        3,
+        7,
+        "plan.rto",
+        "longer than the maximum of 365d",
+    );
+    assert_only(
+        "plan.toml",
+        &format!(
+            "{HEAD}[[steps]]\nid = \"s\"\naction = \"traffic.shift\"\nrouter = \"front\"\nto = \"west\"\n\
+             phases = [20, 100]\ngate = {{ probe = \"web\", timeout = \"200000000000000d\" }}\non_failure = \"rollback\"\n"
+        ),
+        23,
+        35,
+        "steps[0].gate.timeout",
+        "duration `200000000000000d` is longer than the maximum of 365d",
+    );
+    // Every other place a plan writes a duration.
+    let step = |body: &str| format!("{HEAD}[[steps]]\nid = \"a\"\n{body}\n");
+    for (body, line, column, key) in [
+        (
+            "action = \"wait\"\nduration = \"366d\"",
+            20,
+            12,
+            "steps[0].duration",
+        ),
+        (
+            "action = \"probe.wait\"\nprobe = \"web\"\nhealthy_for = \"8761h\"",
+            21,
+            15,
+            "steps[0].healthy_for",
+        ),
+        (
+            "action = \"probe.wait\"\nprobe = \"web\"\nevery = \"365d1ms\"",
+            21,
+            9,
+            "steps[0].every",
+        ),
+        (
+            "action = \"replication.check\"\nreplicator = \"link\"\nmax_lag = \"9999999999d\"",
+            21,
+            11,
+            "steps[0].max_lag",
+        ),
+        (
+            "action = \"datastore.promote\"\nstore = \"db\"\nreplicator = \"link\"\nmax_lag = \"1000d\"",
+            22,
+            11,
+            "steps[0].max_lag",
+        ),
+    ] {
+        assert_only(
+            "plan.toml",
+            &step(body),
+            line,
+            column,
+            key,
+            "longer than the maximum of 365d",
+        );
+    }
+    assert_only(
+        "plan.toml",
+        "[plan]\nname = \"p\"\nrpo = \"99999999999999999999999999999999999999999s\"\n",
+        3,
+        7,
+        "plan.rpo",
+        "longer than the maximum of 365d",
+    );
+    // JSON, and the largest duration allowed.
+    assert_only(
+        "plan.json",
+        "{\"plan\": {\"name\": \"p\",\n  \"rto\": \"200000000000000d200000000000000d\"}}",
+        2,
+        10,
+        "plan.rto",
+        "longer than the maximum of 365d",
+    );
+    let plan = check("[plan]\nname = \"p\"\nrto = \"365d\"\nrpo = \"8760h\"\n").unwrap();
+    assert_eq!(plan.rto, Some(dr_core::MAX_DURATION));
+    assert_eq!(plan.rpo, Some(dr_core::MAX_DURATION));
+}
+
+#[test]
+fn provider_setting_durations_have_the_same_bound() {
+    let text = "[plan]\nname = \"p\"\n\n[resources.web]\nprovider = \"sim.probe\"\nlatency = \"200000000000000d\"\n";
+    let d = Plan::parse(
+        "plan.toml",
+        text,
+        &Registry::with_builtins(),
+        &LoadOptions::with_env(env),
+    )
+    .unwrap_err();
+    let d: Vec<_> = d.iter().collect();
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!((d[0].line, d[0].column), (6, 11));
+    assert_eq!(d[0].key, "resources.web.latency");
+    assert!(d[0].message.contains("maximum of 365d"), "{}", d[0].message);
+}
+
+#[test]
+fn gate_polling_must_not_spin_and_times_is_bounded() {
+    let wait = |keys: &str| {
+        format!("{HEAD}[[steps]]\nid = \"a\"\naction = \"probe.wait\"\nprobe = \"web\"\n{keys}\n")
+    };
+    for zero in ["0", "0s", "0ms", "0.5ms"] {
+        assert_only(
+            "plan.toml",
+            &wait(&format!("every = \"{zero}\"")),
+            21,
+            9,
+            "steps[0].every",
+            "every must be at least 1ms",
+        );
+    }
+    assert!(check(&wait("every = \"1ms\"")).is_ok());
+    for (times, ok) in [(0, false), (1, true), (10_000, true), (10_001, false)] {
+        let text = wait(&format!("times = {times}"));
+        if ok {
+            assert!(check(&text).is_ok(), "times = {times}");
+        } else {
+            assert_only(
+                "plan.toml",
+                &text,
+                21,
+                9,
+                "steps[0].times",
+                &format!("times must be between 1 and 10000, not {times}"),
+            );
+        }
+    }
+    let shift = format!(
+        "{HEAD}[[steps]]\nid = \"s\"\naction = \"traffic.shift\"\nrouter = \"front\"\nto = \"west\"\n\
+         gate = {{ probe = \"web\", every = \"0s\", times = 0 }}\n"
+    );
+    let errs = errors(&shift);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_one(
+        &shift,
+        22,
+        33,
+        "steps[0].gate.every",
+        "every must be at least 1ms, not 0s",
+    );
+    assert_one(
+        &shift,
+        22,
+        47,
+        "steps[0].gate.times",
+        "times must be between 1 and 10000, not 0",
+    );
+}
+
+#[test]
+fn retries_and_max_parallel_are_bounded() {
+    let step = |retries: &str| {
+        format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\nretries = {retries}\n"
+        )
+    };
+    assert!(check(&step("100")).is_ok());
+    assert_only(
+        "plan.toml",
+        &step("101"),
+        21,
+        11,
+        "steps[0].retries",
+        "retries must be at most 100, not 101",
+    );
+    assert_only(
+        "plan.toml",
+        &step("4294967295"),
+        21,
+        11,
+        "steps[0].retries",
+        "retries must be at most 100",
+    );
+    let meta = |line: &str| format!("[plan]\nname = \"p\"\n{line}\n");
+    assert!(check(&meta("max_parallel = 1024")).is_ok());
+    for bad in ["0", "1025"] {
+        assert_only(
+            "plan.toml",
+            &meta(&format!("max_parallel = {bad}")),
+            3,
+            16,
+            "plan.max_parallel",
+            &format!("max_parallel must be between 1 and 1024, not {bad}"),
+        );
+    }
+    assert_only(
+        "plan.toml",
+        &meta("[plan.safety]\nmin_healthy_targets = 1025"),
+        4,
+        23,
+        "plan.safety.min_healthy_targets",
+        "min_healthy_targets must be at most 1024, not 1025",
+    );
+}
+
+#[test]
+fn numbers_out_of_range_are_errors_never_unset() {
+    // TOML: an integer past 64 bits, NaN and the infinities, each where it stands.
+    let step = |line: &str| {
+        format!("{HEAD}[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\n{line}\n")
+    };
+    assert_only(
+        "plan.toml",
+        &step("retries = 99999999999999999999"),
+        21,
+        11,
+        "steps[0].retries",
+        "number `99999999999999999999` is out of range",
+    );
+    for (value, fragment) in [
+        ("nan", "`nan` is not a number"),
+        ("+nan", "`+nan` is not a number"),
+        ("inf", "`inf` is out of range"),
+        ("-inf", "`-inf` is out of range"),
+        ("1e400", "`1e400` is out of range"),
+    ] {
+        assert_only(
+            "plan.toml",
+            &format!("[plan]\nname = \"p\"\nrto = {value}\n"),
+            3,
+            7,
+            "plan.rto",
+            fragment,
+        );
+        assert_only(
+            "plan.toml",
+            &format!("[plan]\nname = \"p\"\nmax_parallel = {value}\n"),
+            3,
+            16,
+            "plan.max_parallel",
+            fragment,
+        );
+    }
+    // A required number (a weight) that does not fit is reported once, as that.
+    assert_only(
+        "plan.toml",
+        &format!(
+            "{HEAD}[[steps]]\nid = \"a\"\naction = \"traffic.set\"\nrouter = \"front\"\nsplit = {{ west = 100, east = 1e400 }}\n"
+        ),
+        21,
+        30,
+        "steps[0].split.east",
+        "number `1e400` is out of range",
+    );
+    // Provider settings too.
+    assert_only(
+        "plan.toml",
+        &format!("{HEAD}[resources.w]\nprovider = \"t.probe\"\nport = nan\n"),
+        19,
+        8,
+        "resources.w.port",
+        "`nan` is not a number",
+    );
+
+    // JSON: `1e400` is infinite, a 20-digit integer does not fit.
+    let json = |plan: &str, step: &str| {
+        format!(
+            "{{\n  \"plan\": {{\"name\": \"p\"{plan}}},\n  \"steps\": [\n    {{\"id\": \"a\", \"action\": \"wait\", \"duration\": \"1s\"{step}}}\n  ]\n}}"
+        )
+    };
+    assert_only(
+        "plan.json",
+        &json(", \"max_parallel\": 1e400", ""),
+        2,
+        41,
+        "plan.max_parallel",
+        "number `1e400` is out of range",
+    );
+    assert_only(
+        "plan.json",
+        &json(", \"rto\": -1e400", ""),
+        2,
+        32,
+        "plan.rto",
+        "number `-1e400` is out of range",
+    );
+    assert_only(
+        "plan.json",
+        &json("", ", \"retries\": 99999999999999999999"),
+        4,
+        64,
+        "steps[0].retries",
+        "number `99999999999999999999` is out of range",
+    );
+    assert_only(
+        "plan.json",
+        &json("", ", \"retries\": 101"),
+        4,
+        64,
+        "steps[0].retries",
+        "retries must be at most 100, not 101",
+    );
+    assert_only(
+        "plan.json",
+        &json("", ", \"retries\": -99999999999999999999"),
+        4,
+        64,
+        "steps[0].retries",
+        "number `-99999999999999999999` is out of range",
+    );
+}
+
+#[test]
+fn split_weights_are_bounded_and_summed_without_wrapping() {
+    let text = format!(
+        "{HEAD}[[steps]]\nid = \"a\"\naction = \"traffic.set\"\nrouter = \"front\"\nsplit = {{ west = 4294967295, east = 101 }}\n"
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert_one(
+        &text,
+        21,
+        9,
+        "steps[0].split",
+        "weights sum to 4294967396, not 100",
+    );
+    assert_one(
+        &text,
+        21,
+        18,
+        "steps[0].split.west",
+        "weight 4294967295 is more than 100",
+    );
+    assert_one(
+        &text,
+        21,
+        37,
+        "steps[0].split.east",
+        "weight 101 is more than 100",
+    );
+    let json = r#"{
+  "plan": {"name": "p"},
+  "resources": {"front": {"provider": "t.router", "targets": ["east", "west"]}},
+  "steps": [
+    {"id": "a", "action": "traffic.set", "router": "front", "split": {"west": 4294967295, "east": 101}}
+  ]
+}"#;
+    let errs = errors_in("plan.json", json);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(
+        errs.contains(&(
+            5,
+            70,
+            "steps[0].split".into(),
+            "weights sum to 4294967396, not 100".into()
+        )),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|(l, c, k, _)| (*l, *c, k.as_str()) == (5, 79, "steps[0].split.west")),
+        "{errs:#?}"
+    );
+    // Past u32, it is a number that does not fit the weight, at the weight.
+    let errs = errors_in("plan.json", &json.replace("4294967295", "4294967296"));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!((errs[0].0, errs[0].1), (5, 79), "{errs:#?}");
+    assert_eq!(errs[0].2, "steps[0].split.west");
+}

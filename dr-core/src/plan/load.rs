@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
@@ -145,6 +146,18 @@ fn redactor_for(secrets: Vec<String>, plan: &Plan) -> Redactor {
     Redactor::new(secrets.into_iter().filter(|s| !ids.contains(s)))
 }
 
+/// Most retries a step may ask for: each is a call to a provider that has already
+/// failed, and the run's retry budget (100 by default) is shared by every step.
+const MAX_RETRIES: u32 = 100;
+/// Most steps that may run at once.
+const MAX_PARALLEL: u32 = 1024;
+/// Most targets `[plan.safety] min_healthy_targets` may ask for.
+const MAX_MIN_HEALTHY: u32 = 1024;
+/// Most consecutive healthy results a gate may ask for.
+const MAX_GATE_TIMES: u32 = 10_000;
+/// Shortest polling interval of a gate.
+const MIN_GATE_EVERY: Duration = Duration::from_millis(1);
+
 fn key(k: &str) -> Seg {
     Seg::Key(k.to_string())
 }
@@ -168,6 +181,12 @@ struct Validator<'a> {
 impl Validator<'_> {
     /// Records an error at `path`: on the key itself when `on_key`, else on its value.
     fn err(&mut self, root: &Node, path: &[Seg], on_key: bool, msg: impl Into<String>) {
+        if root
+            .locate_node(path)
+            .is_some_and(|n| matches!(n.value, NodeValue::Invalid(_)))
+        {
+            return; // already reported as what it is: a number out of range
+        }
         let (value_span, key_span) = root.locate(path);
         let span = if on_key {
             key_span.unwrap_or(value_span)
@@ -200,6 +219,11 @@ impl Validator<'_> {
                     }
                 }
                 let msg = e.into_inner().to_string();
+                if msg.starts_with("invalid type: null")
+                    && root.locate_node(path).is_some_and(Node::has_invalid)
+                {
+                    return None; // the out-of-range number is reported on its own
+                }
                 if full.len() == path.len() {
                     // Inside internally tagged enums serde loses the path: find the
                     // value the message quotes.
@@ -239,6 +263,12 @@ impl Validator<'_> {
         redactor: Redactor,
         env_values: Vec<(String, String)>,
     ) -> Option<Plan> {
+        // Numbers no plan can mean (too large for 64 bits, NaN, infinite) are
+        // errors where they stand, never a silently unset key.
+        for (path, node, why) in root.invalid_values() {
+            self.errors
+                .push(self.src.diagnostic(node.span.clone(), &path, why));
+        }
         let Some(entries) = root.table() else {
             self.err(root, &[], false, "a plan must be a table");
             return None;
@@ -279,12 +309,27 @@ impl Validator<'_> {
                     "plan name must not be empty",
                 );
             }
-            if m.max_parallel == Some(0) {
+            if let Some(n) = m.max_parallel
+                && !(1..=MAX_PARALLEL).contains(&n)
+            {
                 self.err(
                     root,
                     &[key("plan"), key("max_parallel")],
                     false,
-                    "max_parallel must be at least 1",
+                    format!("max_parallel must be between 1 and {MAX_PARALLEL}, not {n}"),
+                );
+            }
+            if let Some(s) = &m.safety
+                && s.min_healthy_targets > MAX_MIN_HEALTHY
+            {
+                self.err(
+                    root,
+                    &[key("plan"), key("safety"), key("min_healthy_targets")],
+                    false,
+                    format!(
+                        "min_healthy_targets must be at most {MAX_MIN_HEALTHY}, not {}",
+                        s.min_healthy_targets
+                    ),
                 );
             }
         }
@@ -349,6 +394,7 @@ impl Validator<'_> {
                     else {
                         continue;
                     };
+                    self.check_common(root, &path, &common);
                     let decoded = self.step_action(root, &path, item, &common, registry, &mut uses);
                     steps.push((i, common, decoded));
                 }
@@ -780,7 +826,28 @@ impl Validator<'_> {
                 split,
                 scope,
             } => {
+                for (t, w) in &split {
+                    if *w > 100 {
+                        ok = false;
+                        self.err(
+                            root,
+                            &with(path, &[key("split"), key(t)]),
+                            false,
+                            format!("weight {w} is more than 100 (weights are percentages)"),
+                        );
+                    }
+                }
                 let split = TrafficSplit::from_pairs(split);
+                // Summed in u64: no weights wrap around to 100.
+                if split.total() != 100 {
+                    ok = false;
+                    self.err(
+                        root,
+                        &at("split"),
+                        false,
+                        format!("weights sum to {}, not 100", split.total()),
+                    );
+                }
                 if let Some(r) = find(&router).and_then(|r| r.router.clone()) {
                     let targets = r.targets();
                     let caps = r.capabilities();
@@ -797,15 +864,6 @@ impl Validator<'_> {
                                 ),
                             );
                         }
-                    }
-                    if split.total() != 100 {
-                        ok = false;
-                        self.err(
-                            root,
-                            &at("split"),
-                            false,
-                            format!("weights sum to {}, not 100", split.total()),
-                        );
                     }
                     if split.iter().count() > 1 && !caps.weighted {
                         ok = false;
@@ -862,6 +920,9 @@ impl Validator<'_> {
                         "every phase must be between 1 and 100",
                     );
                 }
+                if let Some(g) = &gate {
+                    ok &= self.check_gate(root, &at("gate"), g.times, g.every.map(|d| d.0));
+                }
                 if let Some(r) = find(&router).and_then(|r| r.router.clone()) {
                     let caps = r.capabilities();
                     if !r.targets().contains(&to) {
@@ -890,16 +951,19 @@ impl Validator<'_> {
                     scope,
                 }
             }
-            BuiltinStep::ProbeWait(p) => StepAction::ProbeWait(
-                GateTable {
-                    probe: p.probe,
-                    times: p.times,
-                    healthy_for: p.healthy_for,
-                    every: p.every,
-                    timeout: None,
-                }
-                .into_gate(),
-            ),
+            BuiltinStep::ProbeWait(p) => {
+                ok &= self.check_gate(root, path, p.times, p.every.map(|d| d.0));
+                StepAction::ProbeWait(
+                    GateTable {
+                        probe: p.probe,
+                        times: p.times,
+                        healthy_for: p.healthy_for,
+                        every: p.every,
+                        timeout: None,
+                    }
+                    .into_gate(),
+                )
+            }
             BuiltinStep::ReplicationCheck {
                 replicator,
                 max_lag,
@@ -1027,6 +1091,59 @@ impl Validator<'_> {
         ok.then_some(action)
     }
 
+    /// Bounds on the keys of a step: `retries`.
+    fn check_common(&mut self, root: &Node, path: &[Seg], c: &StepCommon) {
+        if let Some(n) = c.retries
+            && n > MAX_RETRIES
+        {
+            self.err(
+                root,
+                &with(path, &[key("retries")]),
+                false,
+                format!("retries must be at most {MAX_RETRIES}, not {n}"),
+            );
+        }
+    }
+
+    /// Bounds on a gate (`probe.wait`, or a `gate` table at `path`): `times` in
+    /// 1..=MAX_GATE_TIMES, `every` at least 1ms (a zero interval would poll in a
+    /// busy loop).
+    fn check_gate(
+        &mut self,
+        root: &Node,
+        path: &[Seg],
+        times: Option<u32>,
+        every: Option<Duration>,
+    ) -> bool {
+        let mut ok = true;
+        if let Some(n) = times
+            && !(1..=MAX_GATE_TIMES).contains(&n)
+        {
+            ok = false;
+            self.err(
+                root,
+                &with(path, &[key("times")]),
+                false,
+                format!("times must be between 1 and {MAX_GATE_TIMES}, not {n}"),
+            );
+        }
+        if let Some(d) = every
+            && d < MIN_GATE_EVERY
+        {
+            ok = false;
+            self.err(
+                root,
+                &with(path, &[key("every")]),
+                false,
+                format!(
+                    "every must be at least 1ms, not {} (a zero polling interval is a busy loop)",
+                    crate::format_duration(d)
+                ),
+            );
+        }
+        ok
+    }
+
     fn check_scope(
         &mut self,
         root: &Node,
@@ -1112,25 +1229,56 @@ fn common_json(item: &Node) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
-/// The path (below `node`) of a string value that `msg` quotes, two levels deep.
+/// The path (below `node`) of a value that serde's `msg` quotes, three levels
+/// deep: a string (`` `v` `` or `"v"`) or a number (``integer `7` ``,
+/// ``floating point `1.5` ``). Inside internally tagged enums serde loses the
+/// path, so this finds where the problem stands.
 fn find_quoted(node: Option<&Node>, msg: &str) -> Option<Vec<Seg>> {
-    let quoted = |v: &str| msg.contains(&format!("`{v}`")) || msg.contains(&format!("\"{v}\""));
-    for e in node?.table()? {
-        match &e.node.value {
-            NodeValue::Str(v) if quoted(v) => return Some(vec![key(&e.key)]),
-            NodeValue::Table(inner) => {
-                for i in inner {
-                    if let NodeValue::Str(v) = &i.node.value
-                        && quoted(v)
-                    {
-                        return Some(vec![key(&e.key), key(&i.key)]);
+    fn quotes(n: &Node, msg: &str) -> bool {
+        match &n.value {
+            NodeValue::Str(v) => {
+                msg.contains(&format!("`{v}`")) || msg.contains(&format!("\"{v}\""))
+            }
+            NodeValue::Int(i) => msg.contains(&format!("integer `{i}`")),
+            NodeValue::Float(f) => {
+                msg.contains(&format!("floating point `{f}`"))
+                    || msg.contains(&format!("floating point `{f:?}`"))
+            }
+            _ => false,
+        }
+    }
+    fn walk(n: &Node, msg: &str, depth: usize, path: &mut Vec<Seg>) -> bool {
+        if !path.is_empty() && quotes(n, msg) {
+            return true;
+        }
+        if depth == 0 {
+            return false;
+        }
+        match &n.value {
+            NodeValue::Table(entries) => {
+                for e in entries {
+                    path.push(key(&e.key));
+                    if walk(&e.node, msg, depth - 1, path) {
+                        return true;
                     }
+                    path.pop();
+                }
+            }
+            NodeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    if walk(item, msg, depth - 1, path) {
+                        return true;
+                    }
+                    path.pop();
                 }
             }
             _ => {}
         }
+        false
     }
-    None
+    let mut path = Vec::new();
+    walk(node?, msg, 3, &mut path).then_some(path)
 }
 
 fn expected_suffix(rest: &str) -> String {

@@ -26,6 +26,10 @@ pub(crate) enum NodeValue {
     Str(String),
     Array(Vec<Node>),
     Table(Vec<Entry>),
+    /// A number no plan can mean: an integer that does not fit in 64 bits, a
+    /// NaN or an infinity. Holds what is wrong; validation reports it at the
+    /// value, and decoding sees it as `null`.
+    Invalid(String),
 }
 
 #[derive(Debug, Clone)]
@@ -51,10 +55,11 @@ impl Node {
         self.entry(key).map(|e| &e.node)
     }
 
-    /// The plain JSON value, for serde decoding.
+    /// The plain JSON value, for serde decoding (an [`NodeValue::Invalid`] number
+    /// is `null`: it is reported on its own, see [`Node::invalid_values`]).
     pub fn to_json(&self) -> Value {
         match &self.value {
-            NodeValue::Null => Value::Null,
+            NodeValue::Null | NodeValue::Invalid(_) => Value::Null,
             NodeValue::Bool(b) => Value::Bool(*b),
             NodeValue::Int(i) => Value::from(*i),
             NodeValue::Float(f) => serde_json::Number::from_f64(*f)
@@ -69,6 +74,47 @@ impl Node {
                 }
                 Value::Object(m)
             }
+        }
+    }
+
+    /// Every [`NodeValue::Invalid`] value in the tree, with its path, in file order.
+    pub fn invalid_values(&self) -> Vec<(Vec<Seg>, &Node, &str)> {
+        fn walk<'a>(
+            n: &'a Node,
+            path: &mut Vec<Seg>,
+            out: &mut Vec<(Vec<Seg>, &'a Node, &'a str)>,
+        ) {
+            match &n.value {
+                NodeValue::Invalid(why) => out.push((path.clone(), n, why)),
+                NodeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(Seg::Index(i));
+                        walk(item, path, out);
+                        path.pop();
+                    }
+                }
+                NodeValue::Table(entries) => {
+                    for e in entries {
+                        path.push(Seg::Key(e.key.clone()));
+                        walk(&e.node, path, out);
+                        path.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut Vec::new(), &mut out);
+        out
+    }
+
+    /// Whether this value, or one inside it, is [`NodeValue::Invalid`].
+    pub fn has_invalid(&self) -> bool {
+        match &self.value {
+            NodeValue::Invalid(_) => true,
+            NodeValue::Array(items) => items.iter().any(Node::has_invalid),
+            NodeValue::Table(entries) => entries.iter().any(|e| e.node.has_invalid()),
+            _ => false,
         }
     }
 
@@ -216,7 +262,10 @@ pub struct SourceFile {
 impl SourceFile {
     /// 1-based (line, column) of a byte offset; the column counts characters.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
@@ -259,12 +308,14 @@ pub(crate) fn parse_toml(src: &SourceFile) -> Result<Node, Diagnostic> {
         let span = v.span();
         let value = match v.get_ref() {
             DeValue::String(s) => NodeValue::Str(s.to_string()),
-            DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
-                .map(NodeValue::Int)
-                .unwrap_or(NodeValue::Float(f64::NAN)),
-            DeValue::Float(f) => {
-                NodeValue::Float(f.as_str().replace('_', "").parse().unwrap_or(f64::NAN))
+            DeValue::Integer(i) => {
+                let digits = i.as_str().replace('_', "");
+                match i64::from_str_radix(&digits, i.radix()) {
+                    Ok(n) => NodeValue::Int(n),
+                    Err(_) => NodeValue::Invalid(too_big(i.as_str())),
+                }
             }
+            DeValue::Float(f) => float(f.as_str(), &f.as_str().replace('_', "")),
             DeValue::Boolean(b) => NodeValue::Bool(*b),
             DeValue::Datetime(d) => NodeValue::Str(d.to_string()),
             DeValue::Array(a) => NodeValue::Array(a.as_ref().iter().map(conv).collect()),
@@ -291,6 +342,22 @@ pub(crate) fn parse_toml(src: &SourceFile) -> Result<Node, Diagnostic> {
         value: NodeValue::Table(conv_table(doc.get_ref())),
         from_env: false,
     })
+}
+
+/// The problem with an integer that does not fit in 64 bits.
+fn too_big(text: &str) -> String {
+    format!("number `{text}` is out of range (integers must fit in 64 bits)")
+}
+
+/// A float value, or what is wrong with it: NaN and the infinities (written
+/// `nan`, `inf`, or too large to represent, like `1e400`) mean nothing in a plan.
+fn float(text: &str, digits: &str) -> NodeValue {
+    match digits.parse::<f64>() {
+        Ok(f) if f.is_finite() => NodeValue::Float(f),
+        Ok(f) if f.is_nan() => NodeValue::Invalid(format!("`{text}` is not a number")),
+        Ok(_) => NodeValue::Invalid(format!("number `{text}` is out of range (infinite)")),
+        Err(_) => NodeValue::Invalid(format!("invalid number `{text}`")),
+    }
 }
 
 /// Parses JSON into a node tree (a small recursive-descent parser that keeps spans).
@@ -374,9 +441,14 @@ impl JsonParser<'_> {
         if let Ok(i) = text.parse::<i64>() {
             return Ok(NodeValue::Int(i));
         }
-        text.parse::<f64>()
-            .map(NodeValue::Float)
-            .map_err(|_| (start, format!("invalid number `{text}`")))
+        let digits = text.strip_prefix('-').unwrap_or(text);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(NodeValue::Invalid(too_big(text)));
+        }
+        if text.parse::<f64>().is_err() {
+            return Err((start, format!("invalid number `{text}`")));
+        }
+        Ok(float(text, text))
     }
 
     fn string(&mut self) -> JResult<String> {
@@ -410,7 +482,8 @@ impl JsonParser<'_> {
                                 let h =
                                     p.s.get(at..at + 4)
                                         .and_then(|h| std::str::from_utf8(h).ok());
-                                h.and_then(|h| u32::from_str_radix(h, 16).ok())
+                                h.filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                                    .and_then(|h| u32::from_str_radix(h, 16).ok())
                                     .ok_or((at, "invalid \\u escape".to_string()))
                             };
                             let mut cp = hex(self, self.pos)?;
