@@ -25,6 +25,9 @@ use crate::{ErrorKind, ProviderError};
 /// Re-exported so providers name the same token without depending on `tokio-util`.
 pub use tokio_util::sync::CancellationToken;
 
+/// The shortest pause between two looks.
+const MIN_EVERY: Duration = Duration::from_millis(1);
+
 /// What one look found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Poll<T> {
@@ -98,6 +101,7 @@ impl From<PollError> for ProviderError {
 /// - `cancel` is checked before every look and interrupts both a look and a
 ///   sleep ([`PollError::Cancelled`]). A provider, whose calls the executor
 ///   cancels by dropping them, passes a token of its own that never fires.
+/// - An `every` under 1 ms is taken as 1 ms, so a pending look never spins.
 /// - `f` must bound its own looks (an [`HttpClient`](crate::http::HttpClient) has
 ///   a timeout); a look is not cut short by the deadline.
 ///
@@ -143,6 +147,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Poll<T>, ProviderError>>,
 {
+    let every = every.max(MIN_EVERY);
     let started = Instant::now();
     let cancelled = || PollError::Cancelled {
         what: what.to_string(),
@@ -433,6 +438,29 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, PollError::Cancelled { .. }));
         assert_eq!(Instant::now() - t0, Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_interval_does_not_spin() {
+        let t0 = Instant::now();
+        let mut looks = 0;
+        let e = until(
+            "op",
+            t0 + Duration::from_millis(10),
+            Duration::ZERO,
+            &never(),
+            || {
+                looks += 1;
+                async { Ok(Poll::<()>::Pending) }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, PollError::TimedOut(_)));
+        assert_eq!(
+            looks, 11,
+            "one look per millisecond, and one at the deadline"
+        );
     }
 
     /// Providers call `until` inside `#[async_trait]` methods, whose futures must
