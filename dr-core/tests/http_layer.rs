@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dr_core::executor::{Event, Executor, RunOptions, RunStatus};
-use dr_core::http::{Auth, BearerToken, HttpClient, Method, PoolConfig, RateLimiter, USER_AGENT};
+use dr_core::http::{
+    Auth, BearerToken, HttpClient, Method, PoolConfig, RateLimiter, RequestBuilder, USER_AGENT,
+};
 use dr_core::retry::RetryPolicy;
 use dr_core::{ErrorKind, LoadOptions, Plan, ProviderError, Registry, async_trait};
 use serde_json::{Value, json};
@@ -198,10 +200,7 @@ struct NoToken;
 
 #[async_trait]
 impl Auth for NoToken {
-    async fn apply(
-        &self,
-        _req: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+    async fn apply(&self, _req: RequestBuilder) -> Result<RequestBuilder, ProviderError> {
         Err(ProviderError::new(
             ErrorKind::Auth,
             "token endpoint refused the client secret",

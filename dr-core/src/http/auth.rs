@@ -20,6 +20,8 @@ use crate::ProviderError;
 /// - Headers it sets are marked sensitive
 ///   ([`HeaderValue::set_sensitive`](reqwest::header::HeaderValue::set_sensitive)),
 ///   as [`RequestBuilder::bearer_auth`] does.
+/// - It only adds credentials: no I/O on `req` itself, no retries (a token fetch
+///   that fails returns its error; the executor retries the call).
 /// - Object safe: clients hold it as `Arc<dyn Auth>`.
 #[async_trait]
 pub trait Auth: fmt::Debug + Send + Sync {

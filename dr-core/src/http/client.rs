@@ -28,8 +28,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Cheap to clone. It never retries: the executor does, honouring `retry_after`.
 ///
 /// ```no_run
-/// use dr_core::http::{BearerToken, HttpClient};
-/// use reqwest::Method;
+/// use dr_core::http::{BearerToken, HttpClient, Method};
 ///
 /// # async fn f() -> Result<(), dr_core::ProviderError> {
 /// let client = HttpClient::builder("azure.traffic_manager")

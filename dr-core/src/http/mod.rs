@@ -86,5 +86,6 @@ pub use status::{
     retry_after, transport_kind,
 };
 
-/// Re-exported so callers name the same types.
-pub use reqwest::{Method, StatusCode, header};
+/// Re-exported so providers name the same `reqwest` types without a `reqwest`
+/// dependency of their own (or one of another version).
+pub use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
