@@ -1,13 +1,15 @@
 //! # dr-cloudflare: Load Balancer steering, DNS record failover and pool health
 //!
 //! Cloudflare has no official Rust SDK for these APIs, so this crate speaks API v4
-//! over `reqwest` through one HTTP layer (`client`): bearer token, envelope
-//! decoding, Cloudflare error codes kept in the error message, `cf-ray` as the
-//! request id, HTTP 429 mapped to [`ErrorKind::Throttled`](dr_core::ErrorKind) with
-//! the server's `Retry-After`, and a client-side token bucket per API token (shared
-//! by every resource in the process using that token) that keeps a run under
-//! Cloudflare's 1,200 requests per 5 minutes, whose penalty is a 5-minute lockout.
-//! The crate never retries: the dr-core executor does, honouring `retry_after`.
+//! over dr-core's shared HTTP layer ([`dr_core::http`]): the process's one
+//! connection pool, a bearer token, HTTP 429 mapped to
+//! [`ErrorKind::Throttled`](dr_core::ErrorKind) with the server's `Retry-After` (by
+//! the one status table every provider shares), `cf-ray` as the request id, and a
+//! client-side token bucket per API token (shared by every resource in the process
+//! using that token) that keeps a run under Cloudflare's 1,200 requests per
+//! 5 minutes, whose penalty is a 5-minute lockout. This crate adds the envelope
+//! decoding and keeps Cloudflare's error codes in the message (`client`). It never
+//! retries: the dr-core executor does, honouring `retry_after`.
 //!
 //! ## Why the load-balancer router writes what it writes
 //!

@@ -64,6 +64,15 @@
 //! dr_core::testing::probe_conformance(&FixedProbe { healthy: true }, Duration::from_secs(1)).await;
 //! # }
 //! ```
+//!
+//! ## HTTP providers
+//!
+//! A provider that speaks a REST API builds on [`http`] rather than on bare
+//! `reqwest`: [`http::HttpClient`] shares the process's connection pool, adds
+//! credentials ([`http::Auth`]), paces requests per credential
+//! ([`http::RateLimiter`]) and maps every answer to a [`ProviderError`] by one
+//! table (429 and `Retry-After`, request ids, no URLs in messages).
+//! [`poll::until`] waits for long-running operations.
 #![warn(missing_docs)]
 
 mod action;
@@ -72,10 +81,12 @@ pub mod builtin;
 mod duration;
 mod error;
 pub mod executor;
+pub mod http;
 pub mod journal;
 pub mod lock;
 pub mod outcome;
 pub mod plan;
+pub mod poll;
 mod probe;
 mod redact;
 mod registry;

@@ -1,16 +1,22 @@
 //! [`RedisStore`]: role, promote, fence and flush of one Redis server.
 
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use dr_core::poll::{self, CancellationToken, Poll, PollError};
 use dr_core::{DataStore, ErrorKind, ProviderError, Role, Settings, StoreCapabilities};
 use redis::aio::MultiplexedConnection;
+use tokio::time::Instant;
 
 use crate::config::{PromoteMode, RedisConfig};
 use crate::error::{PROVIDER, from_redis};
 use crate::node::{FENCE_MIN_REPLICAS, Node, ReplInfo, ReplicaEntry, ReplicaSide};
 
 /// How often a planned switchover is polled.
+///
+/// The waits use [`poll::until`] with a cancellation token that never fires: the
+/// executor cancels a provider call by dropping its future.
 const POLL: Duration = Duration::from_millis(50);
 
 /// A Redis server as a [`DataStore`].
@@ -212,13 +218,21 @@ impl RedisStore {
                 return Err(err);
             }
         }
+        // Done when this server reports `role:master`; abandoned when the primary
+        // is still a primary with no failover in progress (FAILOVER gave up).
+        let what = format!(
+            "planned switchover from {} to {}",
+            primary.addr(),
+            self.node.addr()
+        );
         let deadline = Instant::now() + self.config.failover_timeout + self.node.timeout();
-        loop {
-            tokio::time::sleep(POLL).await;
-            if let Ok(info) = self.node.replication().await
+        let node = &self.node;
+        let failover_timeout = self.config.failover_timeout;
+        poll::until(&what, deadline, POLL, &CancellationToken::new(), || async move {
+            if let Ok(info) = node.replication().await
                 && info.is_master()
             {
-                return Ok(());
+                return Ok(Poll::Ready(()));
             }
             if let Ok(p) = primary.replication().await
                 && p.is_master()
@@ -228,22 +242,14 @@ impl RedisStore {
                     "planned switchover: {} abandoned FAILOVER (the replica {} did not catch up \
                      within {:?}); it is still the primary",
                     primary.addr(),
-                    self.node.addr(),
-                    self.config.failover_timeout
+                    node.addr(),
+                    failover_timeout
                 )));
             }
-            if Instant::now() >= deadline {
-                return Err(ProviderError::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "planned switchover from {} to {} did not finish within {:?}",
-                        primary.addr(),
-                        self.node.addr(),
-                        self.config.failover_timeout
-                    ),
-                ));
-            }
-        }
+            Ok(Poll::Pending)
+        })
+        .await?;
+        Ok(())
     }
 
     /// This server's `slaveN` entry on `primary`, once it is `online` (a replica
@@ -253,34 +259,55 @@ impl RedisStore {
         &self,
         primary: &Node,
         pconn: &mut MultiplexedConnection,
-        mut pinfo: ReplInfo,
+        pinfo: ReplInfo,
     ) -> Result<ReplicaEntry, ProviderError> {
         let deadline = Instant::now() + self.config.failover_timeout;
-        loop {
-            let replicas = pinfo.replicas();
-            let me =
-                replicas
-                    .iter()
-                    .find(|r| self.node.is(&r.ip, r.port))
-                    .or(if replicas.len() == 1 {
+        let what = format!(
+            "{} to be an online replica of {}",
+            self.node.addr(),
+            primary.addr()
+        );
+        // The first look reads the INFO the caller already has; later looks ask again.
+        let mut given = Some(pinfo);
+        let last_state = Mutex::new(String::from("not connected"));
+        let found = poll::until(&what, deadline, POLL, &CancellationToken::new(), || {
+            let given = given.take();
+            let mut conn = pconn.clone();
+            let last_state = &last_state;
+            async move {
+                let pinfo = match given {
+                    Some(p) => p,
+                    None => primary.info(&mut conn).await?,
+                };
+                let replicas = pinfo.replicas();
+                let me = replicas.iter().find(|r| self.node.is(&r.ip, r.port)).or(
+                    if replicas.len() == 1 {
                         replicas.first()
                     } else {
                         None
-                    });
-            match me {
-                Some(me) if me.state == "online" => return Ok(me.clone()),
-                _ if Instant::now() >= deadline => {
-                    return Err(ProviderError::transient(format!(
-                        "planned switchover: {} is not an online replica of {} (state {})",
-                        self.node.addr(),
-                        primary.addr(),
-                        me.map(|m| m.state.as_str()).unwrap_or("not connected")
-                    )));
+                    },
+                );
+                match me {
+                    Some(me) if me.state == "online" => Ok(Poll::Ready(me.clone())),
+                    _ => {
+                        *last_state.lock().unwrap_or_else(|p| p.into_inner()) = me
+                            .map(|m| m.state.clone())
+                            .unwrap_or_else(|| "not connected".into());
+                        Ok(Poll::Pending)
+                    }
                 }
-                _ => {}
             }
-            tokio::time::sleep(POLL).await;
-            pinfo = primary.info(pconn).await?;
+        })
+        .await;
+        match found {
+            Ok(me) => Ok(me),
+            Err(PollError::TimedOut(_)) => Err(ProviderError::transient(format!(
+                "planned switchover: {} is not an online replica of {} (state {})",
+                self.node.addr(),
+                primary.addr(),
+                last_state.into_inner().unwrap_or_else(|p| p.into_inner())
+            ))),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -9,6 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::parse_timeout;
+use crate::http::{self, DEFAULT_REQUEST_ID_HEADERS, PoolConfig};
 use crate::{ConfigError, Health, HealthProbe, ProviderError, Settings};
 
 /// How much of a body is searched for `body_contains`.
@@ -32,8 +33,13 @@ struct HttpConfig {
 /// timeout (default 5 s) and, when `body_contains` is set, the body contains it.
 ///
 /// Each probe opens a fresh connection (no pooled connection hides a dead
-/// listener). Header values are sent but never printed: `Debug` shows `******`,
-/// and so does it for a password in the URL.
+/// listener): it uses the process's shared
+/// [`PoolConfig::fresh_connections`](crate::http::PoolConfig::fresh_connections)
+/// client from [`crate::http`], with its `User-Agent`. An unhealthy answer's detail
+/// names the remote request id when the answer carries one of
+/// [`DEFAULT_REQUEST_ID_HEADERS`](crate::http::DEFAULT_REQUEST_ID_HEADERS).
+/// Header values are sent but never printed: `Debug` shows `******`, and so does
+/// it for a password in the URL; transport errors never repeat the URL.
 ///
 /// ```
 /// use std::time::Duration;
@@ -67,11 +73,7 @@ impl HttpProbe {
                 format!("scheme must be http or https, not `{}`", url.scheme()),
             ));
         }
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("dr-probe/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ConfigError::new(format!("cannot build the HTTP client: {e}")))?;
+        let client = http::shared_client(PoolConfig::fresh_connections())?;
         Ok(HttpProbe {
             url,
             expect_status: 200,
@@ -163,13 +165,16 @@ impl HttpProbe {
             .await
         {
             Ok(r) => r,
-            Err(e) => return Health::unhealthy(format!("GET {url}: {}", error_chain(&e))),
+            Err(e) => return Health::unhealthy(format!("GET {url}: {}", http::error_text(&e))),
         };
         let status = response.status().as_u16();
+        let request_id = http::request_id(response.headers(), DEFAULT_REQUEST_ID_HEADERS)
+            .map(|id| format!(" [request id {id}]"))
+            .unwrap_or_default();
         if status != self.expect_status {
             return measured(
                 Health::unhealthy(format!(
-                    "GET {url}: HTTP {status} (expected {})",
+                    "GET {url}: HTTP {status} (expected {}){request_id}",
                     self.expect_status
                 )),
                 started,
@@ -182,14 +187,14 @@ impl HttpProbe {
             Ok(true) => Health::healthy(started.elapsed()),
             Ok(false) => measured(
                 Health::unhealthy(format!(
-                    "GET {url}: HTTP {status}, but the body does not contain `{needle}`"
+                    "GET {url}: HTTP {status}, but the body does not contain `{needle}`{request_id}"
                 )),
                 started,
             ),
             Err(e) => measured(
                 Health::unhealthy(format!(
-                    "GET {url}: reading the body failed: {}",
-                    error_chain(&e)
+                    "GET {url}: reading the body failed: {}{request_id}",
+                    http::error_text(&e)
                 )),
                 started,
             ),
@@ -219,21 +224,6 @@ async fn read_until(mut response: reqwest::Response, needle: &str) -> reqwest::R
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// `error sending request: connection refused` rather than only the outer message.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[async_trait]

@@ -697,37 +697,24 @@ fn rpo_gate(
     }
 }
 
+/// POSTs `body` to the webhook through the shared HTTP layer: statuses map by its
+/// table (a 429 or 503 with `Retry-After` is `throttled`, so the retry waits as
+/// asked) and messages never show the URL, whose path often is the secret.
 async fn notify(
     url: &str,
     headers: &std::collections::BTreeMap<String, String>,
     body: &Value,
 ) -> Result<(), ProviderError> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+    let client = crate::http::HttpClient::builder("notify")
+        .timeout(Some(Duration::from_secs(30)))
         .build()
-        .map_err(|e| ProviderError::fatal(e.to_string()))?;
-    let mut req = client.post(url).json(body);
+        .map_err(|e| ProviderError::fatal(e.to_string()).with_provider("notify"))?;
+    let mut req = client.request(reqwest::Method::POST, url).json(body);
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let resp = req.send().await.map_err(|e| {
-        ProviderError::transient(format!("webhook unreachable: {}", e.without_url()))
-            .with_provider("notify")
-    })?;
-    let status = resp.status();
-    if status.is_success() {
-        Ok(())
-    } else if status.is_server_error() || status.as_u16() == 429 {
-        Err(
-            ProviderError::transient(format!("webhook answered HTTP {status}"))
-                .with_provider("notify"),
-        )
-    } else {
-        Err(
-            ProviderError::invalid(format!("webhook answered HTTP {status}"))
-                .with_provider("notify"),
-        )
-    }
+    client.send("webhook", req).await?;
+    Ok(())
 }
 
 async fn exec(
