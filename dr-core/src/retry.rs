@@ -31,6 +31,10 @@ pub struct RetryPolicy {
     /// Retries allowed across a whole run (default 100): a run against a
     /// provider that is down fails instead of retrying for ever.
     pub budget: u32,
+    /// The longest `retry_after` honoured (default 10 min): a provider that asks
+    /// to wait longer fails the call at once, with its error, instead of
+    /// stalling the failover for as long as it said.
+    pub max_retry_after: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -40,6 +44,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             budget: 100,
+            max_retry_after: Duration::from_secs(600),
         }
     }
 }
@@ -153,7 +158,14 @@ impl RetryContext {
                     if let Some(p) = &self.provider {
                         e = e.or_provider(p);
                     }
-                    if !e.is_retryable() || attempt > self.retries || !self.budget.take() {
+                    let waits_too_long = e
+                        .retry_after()
+                        .is_some_and(|after| after > self.policy.max_retry_after);
+                    if !e.is_retryable()
+                        || waits_too_long
+                        || attempt > self.retries
+                        || !self.budget.take()
+                    {
                         return Err(e);
                     }
                     let delay = self.policy.delay(attempt, e.retry_after());
@@ -275,6 +287,30 @@ mod tests {
             assert!(p.delay(3, None) <= Duration::from_millis(350));
             assert!(p.delay(1, Some(Duration::from_secs(2))) >= Duration::from_secs(2));
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_longer_than_the_cap_fails_at_once() {
+        let ctx = RetryContext::new(
+            RetryPolicy::default(),
+            5,
+            Arc::new(RetryBudget::new(10)),
+            "front",
+        );
+        let mut n = 0;
+        let r: Result<(), _> = ctx
+            .call("apply", || {
+                n += 1;
+                async {
+                    Err(ProviderError::throttled(
+                        Some(Duration::from_secs(1_000_000_000)),
+                        "slow down",
+                    ))
+                }
+            })
+            .await;
+        assert_eq!(n, 1, "no wait of 31 years");
+        assert!(r.unwrap_err().retry_after().is_some());
     }
 
     #[tokio::test(start_paused = true)]

@@ -108,7 +108,7 @@ impl RedisReplicator {
                         // Redis computes the down time from its cached clock (updated
                         // ten times a second) in whole seconds: one more second keeps
                         // the window an upper bound.
-                        side.down_since_secs.map(|s| s + 1)
+                        side.down_since_secs.map(|s| s.saturating_add(1))
                     },
                 )
             }
@@ -232,7 +232,7 @@ fn link_status(up: bool, lag_bytes: Option<u64>, secs: Option<u64>) -> Replicati
         Some(Duration::ZERO)
     } else {
         // Whole seconds, truncated by Redis: round up.
-        secs.map(|s| Duration::from_secs(s + 1))
+        secs.map(|s| Duration::from_secs(s.saturating_add(1)))
     };
     let state = if up {
         ReplicationState::Replicating
