@@ -86,10 +86,22 @@ pub(crate) struct Found {
     /// One warning per reference to an unset variable that a placeholder stood
     /// in for, at the reference.
     pub warnings: Vec<Diagnostic>,
-    /// The strings placeholders went into: their span in the file and, per
-    /// placeholder, `(variable, placeholder)`.
-    pub placeholders: Vec<(Range<usize>, Vec<(String, String)>)>,
+    /// The strings placeholders went into.
+    pub placeholders: Vec<StoodIn>,
 }
+
+/// A string placeholders went into.
+#[derive(Debug)]
+pub(crate) struct StoodIn {
+    /// The string's span in the file.
+    pub span: Range<usize>,
+    /// `(variable, placeholder)`, in order.
+    pub vars: Vec<(String, String)>,
+}
+
+/// Chooses the value of an unset variable: `(name, whole)`, where `whole` says
+/// the reference is the entire string.
+pub(crate) type StandIn<'a> = &'a dyn Fn(&str, bool) -> String;
 
 impl Found {
     /// `env` once per name, in the order of first use.
@@ -120,7 +132,7 @@ pub(crate) fn interpolate(
     match &mut node.value {
         NodeValue::Str(s) => {
             let stand_in = |name: &str, whole: bool| placeholder(name, whole, path);
-            let stand_in: Option<&dyn Fn(&str, bool) -> String> = allow_unset.then_some(&stand_in);
+            let stand_in: Option<StandIn> = allow_unset.then_some(&stand_in);
             let uses = if s.contains("${") {
                 match substitute(s, env, stand_in) {
                     Ok((out, uses)) => {
@@ -199,7 +211,10 @@ fn warn_placeholders(
         ));
         stood_in.push((u.name.clone(), u.value.clone()));
     }
-    found.placeholders.push((span.clone(), stood_in));
+    found.placeholders.push(StoodIn {
+        span: span.clone(),
+        vars: stood_in,
+    });
 }
 
 /// The `${env:NAME}` references in `raw` text, in order: the name and the
@@ -276,7 +291,7 @@ pub(crate) fn classify(text: &str, uses: &[EnvUse], path: &[Seg], secrets: &mut 
 pub(crate) fn substitute(
     s: &str,
     env: &dyn Fn(&str) -> Option<String>,
-    stand_in: Option<&dyn Fn(&str, bool) -> String>,
+    stand_in: Option<StandIn>,
 ) -> Result<(String, Vec<EnvUse>), String> {
     let mut out = String::with_capacity(s.len());
     let mut used = Vec::new();

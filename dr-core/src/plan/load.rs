@@ -163,12 +163,13 @@ impl Plan {
         }
         // An error in a value a placeholder went into may be the placeholder's doing.
         for d in &mut errors {
-            if let Some((_, stood_in)) = found
+            if let Some(stood_in) = found
                 .placeholders
                 .iter()
-                .find(|(span, _)| span.start <= d.span.start && d.span.end <= span.end)
+                .find(|p| p.span.start <= d.span.start && d.span.end <= p.span.end)
             {
                 let names: Vec<String> = stood_in
+                    .vars
                     .iter()
                     .map(|(name, value)| format!("`{name}` is not set and `{value}` stood in"))
                     .collect();
