@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use dr_core::executor::{Executor, RunOptions};
 use dr_core::report::Report;
-use dr_core::{Plan, Registry};
+use dr_core::{LoadOptions, Plan, Registry};
 use serde_json::json;
 
 use crate::out::{err, errln, out, outln};
@@ -39,7 +39,10 @@ fn load(path: &Path, registry: &Registry) -> Result<Plan, u8> {
 pub async fn dispatch(cli: Cli) -> u8 {
     let g = &cli.global;
     match cli.command {
-        Command::Validate { plan } => validate(g, &plan),
+        Command::Validate {
+            plan,
+            allow_unset_env,
+        } => validate(g, &plan, allow_unset_env),
         Command::Plan { plan } => preview(g, &plan).await,
         Command::Run { plan } => run_plan(g, &plan).await,
         Command::Resume { run_id, rerun } => resume(g, &run_id, rerun).await,
@@ -73,8 +76,15 @@ pub async fn dispatch(cli: Cli) -> u8 {
     }
 }
 
-fn validate(g: &Global, path: &Path) -> u8 {
-    match Plan::load(path, &registry()) {
+/// `dr validate`; with `allow_unset_env`, unset `${env:..}` are warnings (with
+/// placeholders) instead of errors.
+fn validate(g: &Global, path: &Path, allow_unset_env: bool) -> u8 {
+    let opts = if allow_unset_env {
+        LoadOptions::default().allow_unset_env()
+    } else {
+        LoadOptions::default()
+    };
+    match Plan::load_with(path, &registry(), &opts) {
         Ok(plan) => {
             if g.json {
                 outln!(

@@ -66,6 +66,12 @@ pub enum Command {
     Validate {
         /// The plan file (TOML, or JSON).
         plan: PathBuf,
+        /// An unset `${env:VAR}` is a warning, not an error: a placeholder stands in
+        /// (`http://placeholder.invalid/` for a whole URL, else `placeholder-var`), so
+        /// CI can lint plans without production secrets. `run`, `plan` and `status`
+        /// still refuse unset variables.
+        #[arg(long)]
+        allow_unset_env: bool,
     },
     /// Read-only preview of what every step would change.
     Plan {

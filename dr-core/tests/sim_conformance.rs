@@ -162,6 +162,90 @@ async fn replicator_passes_conformance() {
     );
 }
 
+/// `sim.store` as a replicator and `sim.replicator` share one link
+/// implementation: driven through the same calls from the same state, they
+/// report the same status and count the same calls, in memory and in a file.
+#[tokio::test]
+async fn the_stores_link_and_sim_replicator_behave_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = state_path(&dir);
+    // (store settings, replicator settings): the same link state, two ways.
+    let cases = [
+        (
+            json!({ "role": "replica", "lag": "3s" }),
+            json!({ "lag": "3s" }),
+        ),
+        (
+            json!({ "role": "primary", "lag": "1s", "fail_first": 1 }),
+            json!({ "state": "paused", "lag": "1s", "fail_first": 1 }),
+        ),
+        (
+            json!({ "role": "replica", "state_file": file }),
+            json!({ "state_file": file }),
+        ),
+    ];
+    for (store_values, replicator_values) in cases {
+        let world = SimWorld::new();
+        let mut registry = Registry::new();
+        world.register(&mut registry);
+        let file = store_values
+            .get("state_file")
+            .map(|f| f.as_str().unwrap().to_string());
+        let links = [
+            (
+                "db",
+                replicator(&registry, "sim.store", "db", store_values.clone()),
+            ),
+            (
+                "link",
+                replicator(&registry, "sim.replicator", "link", replicator_values),
+            ),
+        ];
+        let counters = |name: &str| match &file {
+            Some(f) => (
+                sim::read_calls(Path::new(f), name).unwrap(),
+                sim::read_invocations(Path::new(f), name).unwrap(),
+            ),
+            None => (world.calls(name), world.invocations(name)),
+        };
+        // reverse twice on a link that replicates the original way: the first one
+        // re-protects (counted), the second finds it done; then stop, stop, reverse.
+        let ops = [
+            "status", "reverse", "reverse", "stop", "stop", "reverse", "stop",
+        ];
+        for (i, op) in ops.iter().enumerate() {
+            let mut seen = Vec::new();
+            for (name, link) in &links {
+                let result = match *op {
+                    "status" => link.status().await.map(|_| ()),
+                    "reverse" => link.reverse().await,
+                    _ => link.stop().await,
+                };
+                let status = link.status().await.unwrap();
+                let (calls, invocations) = counters(name);
+                seen.push((
+                    result.map_err(|e| e.kind().clone()),
+                    status.state,
+                    status.lag,
+                    calls,
+                    invocations,
+                ));
+            }
+            assert_eq!(
+                seen[0], seen[1],
+                "after {op} (call {i}) with {store_values}: the store's link (left) and \
+                 sim.replicator (right) differ"
+            );
+        }
+        let (calls, _) = counters("db");
+        assert_eq!(
+            calls,
+            counts(&[("reverse", 2), ("stop", 2)]),
+            "{store_values}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_state_file_is_shared_by_independently_built_resources() {
     let dir = tempfile::tempdir().unwrap();

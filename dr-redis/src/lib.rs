@@ -36,6 +36,8 @@ mod node;
 mod probe;
 mod replicator;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 

@@ -4,8 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{RedisServer, pair, pair_settings, probe, replicator, settings, store};
+use common::{pair_settings, probe, replicator, set_ok, settings, store};
 use dr_core::{ErrorKind, HealthStatus, ReplicationState, Role};
+use dr_redis::testing::{RedisServer, Reply, pair};
 use serde_json::json;
 
 #[tokio::test]
@@ -15,7 +16,7 @@ async fn a_replica_passes_the_store_conformance_suite() {
     assert_eq!(
         s.role().await.unwrap(),
         Role::Replica {
-            of: Some(format!("127.0.0.1:{}", primary.port))
+            of: Some(format!("127.0.0.1:{}", primary.port()))
         }
     );
     assert!(!s.writable().await.unwrap());
@@ -24,7 +25,7 @@ async fn a_replica_passes_the_store_conformance_suite() {
     assert_eq!(primary.info_field("role").await.as_deref(), Some("slave"));
     assert_eq!(
         primary.info_field("master_port").await,
-        Some(replica.port.to_string())
+        Some(replica.port().to_string())
     );
     // Fenced at the end: writes are refused by the server itself.
     assert!(
@@ -41,10 +42,8 @@ async fn a_standalone_server_passes_the_store_conformance_suite_without_a_peer()
     assert!(common::write_refused_with(&server, "NOREPLICAS").await);
     // promote lifts the fence it set.
     s.promote().await.unwrap();
-    let _: String = server
-        .cmd(redis::cmd("SET").arg("k").arg("v"))
-        .await
-        .expect("writes are accepted again after promote");
+    let r = server.set("k", "v").await;
+    assert!(r.is_ok(), "writes are accepted again after promote: {r:?}");
 }
 
 #[tokio::test]
@@ -62,29 +61,22 @@ async fn a_live_link_passes_the_replicator_conformance_suite() {
 #[tokio::test]
 async fn a_failed_over_link_passes_the_reverse_conformance_suite() {
     let (primary, replica) = pair().await;
-    let _: String = primary
-        .cmd(redis::cmd("SET").arg("before").arg("1"))
-        .await
-        .unwrap();
+    set_ok(&primary, "before", "1").await;
     replica.wait_in_sync_with(&primary).await;
     // Unplanned failover: the replica stops following and takes writes.
     let r = replicator(&pair_settings("link", &replica, &primary));
     r.stop().await.unwrap();
-    let _: String = replica
-        .cmd(redis::cmd("SET").arg("after").arg("2"))
-        .await
-        .unwrap();
+    set_ok(&replica, "after", "2").await;
 
     dr_core::testing::replicator_reverse_conformance(r.as_ref()).await;
 
     assert_eq!(
         primary.info_field("master_port").await,
-        Some(replica.port.to_string())
+        Some(replica.port().to_string())
     );
     primary.wait_in_sync_with(&replica).await;
-    let after: Option<String> = primary.cmd(redis::cmd("GET").arg("after")).await.unwrap();
     assert_eq!(
-        after.as_deref(),
+        primary.get("after").await.as_deref(),
         Some("2"),
         "the old primary follows the new"
     );
@@ -194,7 +186,7 @@ async fn passwords_authenticate_and_a_wrong_one_is_an_auth_error() {
     // A password in the URL works too.
     let in_url = settings(
         "cache",
-        json!({"url": format!("redis://:s3cret-pw@127.0.0.1:{}", server.port)}),
+        json!({"url": format!("redis://:s3cret-pw@127.0.0.1:{}", server.port())}),
     );
     assert_eq!(store(&in_url).role().await.unwrap(), Role::Primary);
     assert!(!format!("{:?}", store(&in_url)).contains("s3cret"));
@@ -225,14 +217,10 @@ async fn a_replica_refuses_to_flush() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
-    let _: String = primary
-        .cmd(redis::cmd("SET").arg("k").arg("v"))
-        .await
-        .unwrap();
+    set_ok(&primary, "k", "v").await;
     store(&pair_settings("c", &primary, &replica))
         .flush()
         .await
         .unwrap();
-    let size: u64 = primary.cmd(&redis::cmd("DBSIZE")).await.unwrap();
-    assert_eq!(size, 0);
+    assert_eq!(primary.cmd(&["DBSIZE"]).await.unwrap(), Reply::Int(0));
 }

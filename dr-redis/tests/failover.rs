@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{RedisServer, pair, pair_settings, replicator, store};
+use common::{exists, pair_settings, replicator, set_ok, store};
 use dr_core::{ErrorKind, ReplicationState, Role};
+use dr_redis::testing::{RedisServer, pair};
 use tokio::sync::Mutex;
 
 /// The writes a writer got acknowledged: (N, when).
@@ -52,11 +53,6 @@ async fn wait_for_writes(acked: &Mutex<Vec<(u64, Instant)>>, n: usize) {
     }
 }
 
-async fn exists(server: &RedisServer, key: &str) -> bool {
-    let n: u64 = server.cmd(redis::cmd("EXISTS").arg(key)).await.unwrap();
-    n == 1
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unplanned_failover_under_load_loses_no_more_than_the_reported_lag() {
     let (mut east, west) = pair().await;
@@ -94,10 +90,8 @@ async fn unplanned_failover_under_load_loses_no_more_than_the_reported_lag() {
     new_primary.promote().await.unwrap();
     assert_eq!(new_primary.role().await.unwrap(), Role::Primary);
     assert!(new_primary.writable().await.unwrap());
-    let _: String = west
-        .cmd(redis::cmd("SET").arg("after-failover").arg("1"))
-        .await
-        .expect("the new primary accepts writes");
+    let r = west.set("after-failover", "1").await;
+    assert!(r.is_ok(), "the new primary accepts writes: {r:?}");
 
     // Every acknowledged write the new primary lacks was acknowledged within the
     // lag window the replicator reported.
@@ -145,17 +139,15 @@ async fn unplanned_failover_under_load_loses_no_more_than_the_reported_lag() {
     assert_eq!(
         old_primary.role().await.unwrap(),
         Role::Replica {
-            of: Some(format!("127.0.0.1:{}", west.port))
+            of: Some(format!("127.0.0.1:{}", west.port()))
         }
     );
     assert!(
         common::write_refused_with(&east, "READONLY").await,
         "the returned old primary refuses writes"
     );
-    let _: String = west
-        .cmd(redis::cmd("SET").arg("still-writable").arg("1"))
-        .await
-        .expect("the new primary still accepts writes");
+    let r = west.set("still-writable", "1").await;
+    assert!(r.is_ok(), "the new primary still accepts writes: {r:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,10 +158,7 @@ async fn reverse_then_planned_switchover_restores_the_roles_with_no_key_lost() {
     let link = replicator(&pair_settings("link", &west, &east));
 
     for i in 0..500 {
-        let _: String = east
-            .cmd(redis::cmd("SET").arg(format!("a:{i}")).arg(i))
-            .await
-            .unwrap();
+        set_ok(&east, &format!("a:{i}"), &i.to_string()).await;
     }
     west.wait_in_sync_with(&east).await;
 
@@ -177,10 +166,7 @@ async fn reverse_then_planned_switchover_restores_the_roles_with_no_key_lost() {
     east.kill();
     west_store.promote().await.unwrap();
     for i in 0..500 {
-        let _: String = west
-            .cmd(redis::cmd("SET").arg(format!("b:{i}")).arg(i))
-            .await
-            .unwrap();
+        set_ok(&west, &format!("b:{i}"), &i.to_string()).await;
     }
     east.restart().await;
 
@@ -203,7 +189,7 @@ async fn reverse_then_planned_switchover_restores_the_roles_with_no_key_lost() {
     assert_eq!(
         west_store.role().await.unwrap(),
         Role::Replica {
-            of: Some(format!("127.0.0.1:{}", east.port))
+            of: Some(format!("127.0.0.1:{}", east.port()))
         },
         "a planned switchover leaves the old primary following the new one"
     );
@@ -220,8 +206,9 @@ async fn reverse_then_planned_switchover_restores_the_roles_with_no_key_lost() {
             "c:{i} was acknowledged by west before the switchover and is lost"
         );
     }
-    let _: String = east
-        .cmd(redis::cmd("SET").arg("after-failback").arg("1"))
-        .await
-        .expect("the original primary accepts writes again");
+    let r = east.set("after-failback", "1").await;
+    assert!(
+        r.is_ok(),
+        "the original primary accepts writes again: {r:?}"
+    );
 }

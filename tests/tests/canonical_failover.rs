@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{Reply, assert_all_succeeded, pair, parse, run};
+use common::{assert_all_succeeded, parse, run};
+use dr_redis::testing::{Reply, pair};
 
 fn plan(east: &str, west: &str) -> String {
     format!(

@@ -6,7 +6,8 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Reply, assert_all_succeeded, pair, parse, run};
+use common::{assert_all_succeeded, parse, run};
+use dr_redis::testing::{Reply, pair};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -190,7 +191,7 @@ async fn dns_goes_to_maintenance_while_redis_fails_over_then_to_west() {
     assert_eq!(east.info_field("role").await.as_deref(), Some("slave"));
     assert_eq!(
         east.info_field("master_port").await,
-        Some(west.port.to_string())
+        Some(west.port().to_string())
     );
     assert_eq!(east.set("x", "1").await.error_code(), Some("READONLY"));
     east.wait_for_key("after", "switchover").await;

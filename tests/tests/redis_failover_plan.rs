@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{Reply, assert_all_succeeded, pair, parse, run};
+use common::{assert_all_succeeded, parse, run};
 use dr_core::TrafficSplit;
+use dr_redis::testing::{Reply, pair};
 
 fn plan(east: &str, west: &str) -> String {
     format!(
@@ -112,7 +113,7 @@ async fn a_redis_failover_plan_promotes_west_fences_east_and_moves_traffic() {
     assert_eq!(east.info_field("role").await.as_deref(), Some("slave"));
     assert_eq!(
         east.info_field("master_port").await,
-        Some(west.port.to_string())
+        Some(west.port().to_string())
     );
     let refused = east.set("split", "brain").await;
     assert_eq!(refused.error_code(), Some("READONLY"), "{refused:?}");

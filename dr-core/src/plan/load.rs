@@ -17,25 +17,27 @@ use crate::redact::Redactor;
 use crate::{ConfigError, Kind, Registry, Settings, TrafficSplit};
 
 /// Where `${env:VAR}` values come from (the process environment by default; tests
-/// and embedding programs may supply their own).
+/// and embedding programs may supply their own), and whether an unset one is an
+/// error (the default) or a warning ([`allow_unset_env`](Self::allow_unset_env)).
 #[derive(Clone)]
 pub struct LoadOptions {
     env: EnvLookup,
+    allow_unset_env: bool,
 }
 
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions {
-            env: Arc::new(|name| std::env::var(name).ok()),
-        }
+        Self::with_env(|name| std::env::var(name).ok())
     }
 }
 
 impl std::fmt::Debug for LoadOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LoadOptions { .. }")
+        f.debug_struct("LoadOptions")
+            .field("allow_unset_env", &self.allow_unset_env)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,7 +46,40 @@ impl LoadOptions {
     pub fn with_env(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
         LoadOptions {
             env: Arc::new(lookup),
+            allow_unset_env: false,
         }
+    }
+
+    /// An unset `${env:VAR}` is not an error: a placeholder stands in for it and
+    /// [`Plan::warnings`] gets a warning at the reference. For linting a plan
+    /// without its secrets (`dr validate --allow-unset-env`, in CI); a plan
+    /// loaded so must never run: its placeholders are not the values.
+    ///
+    /// The placeholder is chosen to pass typical setting checks: when the
+    /// reference is the whole value of a key named like a URL (`url`, `uri`,
+    /// `endpoint`, `api_base`, `webhook`, or ending in `_url`, `_uri`,
+    /// `_endpoint`; plurals too), `http://placeholder.invalid/`; of a key named
+    /// like an address (`address`, `addr`, or ending in `_address`),
+    /// `placeholder.invalid:1`; otherwise `placeholder-NAME` (the variable's name
+    /// in lower case with `-` for `_`: a valid id, host name, path segment or
+    /// password). A setting that needs another form (a duration, a `redis://`
+    /// URL) fails its check, and the error names the placeholder and the
+    /// variable to set.
+    ///
+    /// ```
+    /// use dr_core::{LoadOptions, Plan, Registry};
+    ///
+    /// let text = "[plan]\nname = \"p\"\n[resources.web]\nprovider = \"http\"\nurl = \"${env:WEB_URL}\"\n";
+    /// let unset = LoadOptions::with_env(|_| None);
+    /// let registry = Registry::with_builtins();
+    /// assert!(Plan::parse("p.toml", text, &registry, &unset).is_err());
+    /// let plan = Plan::parse("p.toml", text, &registry, &unset.allow_unset_env()).unwrap();
+    /// assert_eq!((plan.warnings[0].line, plan.warnings[0].column), (5, 8));
+    /// assert!(plan.warnings[0].message.contains("`WEB_URL` is not set"));
+    /// ```
+    pub fn allow_unset_env(mut self) -> Self {
+        self.allow_unset_env = true;
+        self
     }
 }
 
@@ -107,6 +142,7 @@ impl Plan {
             &mut Vec::new(),
             &src,
             opts.env.as_ref(),
+            opts.allow_unset_env,
             &mut v.errors,
             &mut found,
         );
@@ -114,14 +150,36 @@ impl Plan {
         let plan = v
             .plan(&root, registry, Redactor::default(), env_values)
             .map(|mut plan| {
-                plan.redactor = redactor_for(found.secrets, &plan);
+                plan.redactor = redactor_for(std::mem::take(&mut found.secrets), &plan);
                 plan
             });
         let mut errors = v.errors;
         if errors.is_empty()
-            && let Some(plan) = plan
+            && let Some(mut plan) = plan
         {
+            // Unset variables (with `allow_unset_env`) among the other warnings, in file order.
+            plan.warnings.append(&mut found.warnings);
+            plan.warnings.sort_by_key(|d| d.span.start);
             return Ok(plan);
+        }
+        // An error in a value a placeholder went into may be the placeholder's doing.
+        for d in &mut errors {
+            if let Some(stood_in) = found
+                .placeholders
+                .iter()
+                .find(|p| p.span.start <= d.span.start && d.span.end <= p.span.end)
+            {
+                let names: Vec<String> = stood_in
+                    .vars
+                    .iter()
+                    .map(|(name, value)| format!("`{name}` is not set and `{value}` stood in"))
+                    .collect();
+                d.message = format!(
+                    "{} ({}; set it to validate this value)",
+                    d.message,
+                    names.join(", ")
+                );
+            }
         }
         errors.sort_by_key(|d| (d.span.start, d.message.clone()));
         errors.dedup();

@@ -1,4 +1,5 @@
-//! `sim.replicator`: a replication link with a fixed lag.
+//! `sim.replicator`: a replication link with a fixed lag, and the link logic
+//! `sim.store` shares.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,12 +34,12 @@ struct ReplicatorConfig {
 ///
 /// Capabilities: stop, reverse. `stop()` pauses the link (counted when it was not
 /// paused); `reverse()` makes it replicate again, reversed (counted when it was
-/// not already replicating reversed). `status()` always reports `lag`.
+/// not already replicating reversed). `status()` always reports `lag`. A
+/// `sim.store` is a replicator too and behaves the same (one implementation).
 #[derive(Debug)]
 pub struct SimReplicator {
     common: Common,
-    initial: ReplicationState,
-    lag: Duration,
+    link: Link,
 }
 
 impl SimReplicator {
@@ -55,34 +56,74 @@ impl SimReplicator {
                 cfg.state_file,
                 world,
             )?,
-            initial: cfg.state.unwrap_or(ReplicationState::Replicating),
-            lag: opt_duration("lag", cfg.lag.as_deref())?,
+            link: Link {
+                initial: cfg.state.unwrap_or(ReplicationState::Replicating),
+                lag: opt_duration("lag", cfg.lag.as_deref())?,
+            },
         })
-    }
-
-    fn link_in(&self, state: &ResourceState) -> ReplicationState {
-        state.link.unwrap_or(self.initial)
     }
 }
 
 #[async_trait]
 impl Replicator for SimReplicator {
     fn capabilities(&self) -> ReplicatorCapabilities {
-        ReplicatorCapabilities::full()
+        Link::capabilities()
     }
 
     async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
-        self.common
+        self.link.status(&self.common).await
+    }
+
+    async fn stop(&self) -> Result<(), ProviderError> {
+        self.link.stop(&self.common).await
+    }
+
+    async fn reverse(&self) -> Result<(), ProviderError> {
+        self.link.reverse(&self.common).await
+    }
+}
+
+/// The replicator behaviour of every sim resource that is one (`sim.replicator`,
+/// and `sim.store` as the link into the store), written once.
+///
+/// The link's state lives in the resource's `link` and `reversed` fields; `None`
+/// means `initial` (what the settings say).
+/// - `status()`: the state, and always `lag`;
+/// - `stop()`: `Paused`; a no-op (not counted) when already paused;
+/// - `reverse()`: re-protect, i.e. replicate from the new primary back to the old
+///   one: `Replicating` *and* reversed. A no-op only when the link is already
+///   replicating reversed: a link still replicating the original way is not
+///   re-protected, so reversing it takes effect and counts.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Link {
+    /// The state before anything changed it.
+    pub initial: ReplicationState,
+    /// The lag `status()` reports.
+    pub lag: Duration,
+}
+
+impl Link {
+    pub fn capabilities() -> ReplicatorCapabilities {
+        ReplicatorCapabilities::full()
+    }
+
+    /// The link's state in `state`.
+    pub fn state_in(&self, state: &ResourceState) -> ReplicationState {
+        state.link.unwrap_or(self.initial)
+    }
+
+    pub async fn status(&self, common: &Common) -> Result<ReplicationStatus, ProviderError> {
+        common
             .read("status", |state, _| {
-                ReplicationStatus::new(self.link_in(state), Some(self.lag))
+                ReplicationStatus::new(self.state_in(state), Some(self.lag))
             })
             .await
     }
 
-    async fn stop(&self) -> Result<(), ProviderError> {
-        self.common
+    pub async fn stop(&self, common: &Common) -> Result<(), ProviderError> {
+        common
             .mutate("stop", |state| {
-                if self.link_in(state) == ReplicationState::Paused {
+                if self.state_in(state) == ReplicationState::Paused {
                     return Ok(false);
                 }
                 state.link = Some(ReplicationState::Paused);
@@ -91,10 +132,10 @@ impl Replicator for SimReplicator {
             .await
     }
 
-    async fn reverse(&self) -> Result<(), ProviderError> {
-        self.common
+    pub async fn reverse(&self, common: &Common) -> Result<(), ProviderError> {
+        common
             .mutate("reverse", |state| {
-                if self.link_in(state) == ReplicationState::Replicating && state.reversed {
+                if self.state_in(state) == ReplicationState::Replicating && state.reversed {
                     return Ok(false);
                 }
                 state.link = Some(ReplicationState::Replicating);

@@ -76,7 +76,7 @@ pub(crate) struct ResourceState {
     /// Replicator (and store as a replicator): the link's state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<ReplicationState>,
-    /// Replicator: reversed.
+    /// Replicator (and store as a replicator): the link was reversed (re-protects).
     #[serde(default, skip_serializing_if = "is_false")]
     pub reversed: bool,
 }

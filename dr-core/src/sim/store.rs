@@ -1,11 +1,11 @@
 //! `sim.store`: a store with a role, which is also the replication link into it.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::replicator::Link;
 use super::state::{ResourceState, SimRole};
 use super::{Common, SimWorld, opt_duration};
 use crate::{
@@ -40,12 +40,16 @@ struct StoreConfig {
 /// so a promote step can read its lag: `status()` is `Replicating` with `lag`
 /// while it is a replica whose link was not stopped, `Paused` once it is primary
 /// or after `stop()` (the lag is still reported); `reverse()` makes it
-/// `Replicating` again (now from this store outwards).
+/// `Replicating` again, now from this store outwards (a no-op only when it is
+/// already reversed). The link is the same code as [`SimReplicator`]'s, so the
+/// two behave alike; only the initial state differs (from `role`).
+///
+/// [`SimReplicator`]: super::SimReplicator
 #[derive(Debug)]
 pub struct SimStore {
     common: Common,
     role: SimRole,
-    lag: Duration,
+    link: Link,
 }
 
 impl SimStore {
@@ -63,19 +67,19 @@ impl SimStore {
                 world,
             )?,
             role: cfg.role,
-            lag: opt_duration("lag", cfg.lag.as_deref())?,
+            link: Link {
+                // The link into a replica replicates; nothing flows into a primary.
+                initial: match cfg.role {
+                    SimRole::Replica => ReplicationState::Replicating,
+                    SimRole::Primary => ReplicationState::Paused,
+                },
+                lag: opt_duration("lag", cfg.lag.as_deref())?,
+            },
         })
     }
 
     fn role_in(&self, state: &ResourceState) -> SimRole {
         state.role.unwrap_or(self.role)
-    }
-
-    fn link_in(&self, state: &ResourceState) -> ReplicationState {
-        state.link.unwrap_or(match self.role {
-            SimRole::Replica => ReplicationState::Replicating,
-            SimRole::Primary => ReplicationState::Paused,
-        })
     }
 }
 
@@ -141,38 +145,18 @@ impl DataStore for SimStore {
 #[async_trait]
 impl Replicator for SimStore {
     fn capabilities(&self) -> ReplicatorCapabilities {
-        ReplicatorCapabilities::full()
+        Link::capabilities()
     }
 
     async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
-        self.common
-            .read("status", |state, _| {
-                ReplicationStatus::new(self.link_in(state), Some(self.lag))
-            })
-            .await
+        self.link.status(&self.common).await
     }
 
     async fn stop(&self) -> Result<(), ProviderError> {
-        self.common
-            .mutate("stop", |state| {
-                if self.link_in(state) == ReplicationState::Paused {
-                    return Ok(false);
-                }
-                state.link = Some(ReplicationState::Paused);
-                Ok(true)
-            })
-            .await
+        self.link.stop(&self.common).await
     }
 
     async fn reverse(&self) -> Result<(), ProviderError> {
-        self.common
-            .mutate("reverse", |state| {
-                if self.link_in(state) == ReplicationState::Replicating {
-                    return Ok(false);
-                }
-                state.link = Some(ReplicationState::Replicating);
-                Ok(true)
-            })
-            .await
+        self.link.reverse(&self.common).await
     }
 }
