@@ -1,0 +1,249 @@
+//! Built-in steps that are not traffic or data: probe waits, approvals, waits,
+//! webhooks, commands, and provider actions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Fail, R, StepRun, deadline_after, started};
+use crate::executor::Event;
+use crate::executor::child;
+use crate::executor::gate::{self, DEFAULT_GATE_TIMEOUT};
+use crate::executor::run::Ctx;
+use crate::journal::Record;
+use crate::plan::Gate;
+use crate::{Action, ErrorKind, ProviderError};
+
+pub(super) async fn probe_wait(s: &mut StepRun<'_>, g: &Gate) -> R<()> {
+    let ctx = s.ctx;
+    let step = s.step;
+    let id = s.step.id.as_str();
+    let res = &mut *s.res;
+    let deadline = deadline_after(step.timeout.or(g.timeout).unwrap_or(DEFAULT_GATE_TIMEOUT));
+    gate::hold(ctx, id, g, false, deadline).await?;
+    res.detail = Some(format!("{} healthy", g.probe));
+    Ok(())
+}
+
+pub(super) async fn approval(s: &mut StepRun<'_>, message: &Option<String>) -> R<()> {
+    let ctx = s.ctx;
+    let id = s.step.id.as_str();
+    let res = &mut *s.res;
+    let message = message
+        .clone()
+        .unwrap_or_else(|| format!("Approve step `{id}`?"));
+    if ctx.opts.approvals.contains(id) {
+        res.detail = Some("approved with --approve".into());
+    } else if let Some(approver) = ctx.opts.approver.clone() {
+        ctx.emit(Event::ApprovalNeeded {
+            step: id.into(),
+            message: message.clone(),
+        });
+        let ok = tokio::select! {
+            ok = approver.approve(id, &message) => ok,
+            _ = ctx.opts.cancel.cancelled() => {
+                return Err(Fail::Interrupted(Some("while waiting for approval".into())));
+            }
+        };
+        if !ok {
+            return Err(format!("approval of `{id}` was refused").into());
+        }
+        res.detail = Some(format!("approved by {}", ctx.opts.operator));
+    } else {
+        ctx.emit(Event::ApprovalNeeded {
+            step: id.into(),
+            message: message.clone(),
+        });
+        return Err(format!("approval required and not given: rerun with `--approve {id}` (or run on a terminal to be asked)").into());
+    }
+    res.after = json!({ "approved": true });
+    Ok(())
+}
+
+pub(super) async fn wait(s: &mut StepRun<'_>, duration: &Duration) -> R<()> {
+    let ctx = s.ctx;
+    let res = &mut *s.res;
+    tokio::select! {
+        _ = tokio::time::sleep(*duration) => {}
+        _ = ctx.opts.cancel.cancelled() => {
+            return Err(Fail::Interrupted(Some("while waiting".into())));
+        }
+    }
+    res.detail = Some(format!("waited {}", crate::format_duration(*duration)));
+    Ok(())
+}
+
+pub(super) async fn notify_step(
+    s: &mut StepRun<'_>,
+    url: &str,
+    message: &str,
+    headers: &BTreeMap<String, String>,
+) -> R<()> {
+    let ctx = s.ctx;
+    let step = s.step;
+    let id = s.step.id.as_str();
+    let w = s.w;
+    let res = &mut *s.res;
+    ctx.journal(started(
+        step,
+        &Value::Null,
+        json!({ "notify": ctx.redact(url) }),
+    ))
+    .await?;
+    let body = json!({ "plan": ctx.plan.name, "run_id": ctx.run_id, "step": id, "text": message });
+    w.retry
+        .call("notify", || notify(url, headers, &body))
+        .await?;
+    res.detail = Some("notified".into());
+    Ok(())
+}
+
+pub(super) async fn exec_step(
+    s: &mut StepRun<'_>,
+    command: &[String],
+    cwd: &Option<String>,
+    env: &BTreeMap<String, String>,
+) -> R<()> {
+    let ctx = s.ctx;
+    let step = s.step;
+    let id = s.step.id.as_str();
+    let res = &mut *s.res;
+    ctx.journal(started(
+        step,
+        &Value::Null,
+        json!({ "command": ctx.redact(&command.join(" ")) }),
+    ))
+    .await?;
+    let out = exec(ctx, id, command, cwd.as_deref(), env).await?;
+    res.after = json!({ "exit": 0, "stdout_tail": ctx.redact(&out) });
+    res.detail = Some(format!("`{}` exited 0", ctx.redact(&command.join(" "))));
+    Ok(())
+}
+
+pub(super) async fn provider(s: &mut StepRun<'_>, name: &str, action: &Arc<dyn Action>) -> R<()> {
+    let ctx = s.ctx;
+    let step = s.step;
+    let w = s.w;
+    let res = &mut *s.res;
+    if w.retry.call("verify", || action.verify()).await? {
+        res.detail = Some(format!("{name}: already in place"));
+        return Ok(());
+    }
+    ctx.journal(started(
+        step,
+        &Value::Null,
+        json!({ "run": action.describe() }),
+    ))
+    .await?;
+    // `run()` may have taken effect before a retryable error (a timeout, a
+    // lost answer). Retry it only when that is harmless: the action is
+    // idempotent, or verify() can tell whether it took effect.
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let out = w
+        .retry
+        .call("run", || async {
+            let retry = !first.swap(false, std::sync::atomic::Ordering::SeqCst);
+            if retry && action.verifies() && action.verify().await? {
+                return Ok(json!({ "verified": "in place after a retried run" }));
+            }
+            match action.run().await {
+                Err(e) if e.is_retryable() && !action.idempotent() && !action.verifies() => {
+                    Err(ProviderError::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "{}; not retried: the action may have taken effect and is \
+                             neither idempotent nor verifiable",
+                            e.message()
+                        ),
+                    ))
+                }
+                other => other,
+            }
+        })
+        .await?;
+    res.after = out;
+    res.detail = Some(action.describe());
+    Ok(())
+}
+
+/// POSTs `body` to the webhook through the shared HTTP layer: statuses map by its
+/// table (a 429 or 503 with `Retry-After` is `throttled`, so the retry waits as
+/// asked) and messages never show the URL, whose path often is the secret.
+pub(super) async fn notify(
+    url: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+    body: &Value,
+) -> Result<(), ProviderError> {
+    let client = crate::http::HttpClient::builder("notify")
+        .timeout(Some(Duration::from_secs(30)))
+        .build()
+        .map_err(|e| ProviderError::fatal(e.to_string()).with_provider("notify"))?;
+    let mut req = client.request(reqwest::Method::POST, url).json(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    client.send("webhook", req).await?;
+    Ok(())
+}
+
+pub(super) async fn exec(
+    ctx: &Ctx,
+    step: &str,
+    argv: &[String],
+    cwd: Option<&str>,
+    env: &std::collections::BTreeMap<String, String>,
+) -> R<String> {
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .envs(env)
+        .env("DR_RUN_ID", &ctx.run_id)
+        .env("DR_PLAN", &ctx.plan.name)
+        .env("DR_STEP", step)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    // Its own process group, killed whole if the step times out, is stopped
+    // hard, or `dr` dies (the child gets SIGKILL with its parent; what it left
+    // behind is killed by `dr resume`).
+    child::isolate(&mut cmd);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run `{}`: {e}", argv[0]))?;
+    let mut group = child::GroupGuard::new(child.id());
+    if let Some(pid) = child.id() {
+        ctx.journal(Record::ChildSpawned {
+            step: step.into(),
+            pid,
+        })
+        .await?;
+    }
+    // An interrupt lets the command finish (it is a side effect in progress); a
+    // hard stop or the step's timeout drops this future, and the guard kills
+    // the group.
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| format!("cannot run `{}`: {e}", argv[0]))?;
+    group.disarm();
+    let tail = |b: &[u8]| {
+        let s = String::from_utf8_lossy(b);
+        let s = s.trim_end();
+        let start = s
+            .char_indices()
+            .rev()
+            .nth(2000)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        s[start..].to_string()
+    };
+    if out.status.success() {
+        Ok(tail(&out.stdout))
+    } else {
+        Err(format!("command exited with {}: {}", out.status, tail(&out.stderr)).into())
+    }
+}
