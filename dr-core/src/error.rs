@@ -277,6 +277,7 @@ impl fmt::Display for ProviderError {
 /// points at `key` in the plan file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}{message}", key.as_ref().map(|k| format!("`{k}`: ")).unwrap_or_default())]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The offending key inside the resource or step table (dotted path), if known.
     pub key: Option<String>,

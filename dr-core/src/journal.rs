@@ -213,11 +213,8 @@ const STRUCTURAL: &[&str] = &[
 /// An open journal being appended to.
 #[derive(Debug)]
 pub struct Journal {
-    path: PathBuf,
     file: Mutex<File>,
     seq: AtomicU64,
-    written: AtomicU64,
-    fsyncs: AtomicU64,
     crash_after: Option<u64>,
     redactor: Redactor,
 }
@@ -240,11 +237,8 @@ impl Journal {
         let path = Self::path_in(run_dir);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         Ok(Journal {
-            path,
             file: Mutex::new(file),
             seq: AtomicU64::new(existing),
-            written: AtomicU64::new(0),
-            fsyncs: AtomicU64::new(0),
             crash_after: crash_after.map(|n| n as u64),
             redactor,
         })
@@ -280,19 +274,7 @@ impl Journal {
         line.push(b'\n');
         file.write_all(&line)?;
         file.sync_data()?;
-        self.written.fetch_add(1, Ordering::Relaxed);
-        self.fsyncs.fetch_add(1, Ordering::Relaxed);
         Ok(entry)
-    }
-
-    /// fsyncs done by this handle (benchmarks report it).
-    pub fn fsyncs(&self) -> u64 {
-        self.fsyncs.load(Ordering::Relaxed)
-    }
-
-    /// The file path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

@@ -82,7 +82,12 @@ mod duration;
 mod error;
 pub mod executor;
 pub mod http;
+/// The run journal's format is the executor's own: reports ([`report`]) are
+/// its public view. Exposed for tests with feature `testing`.
+#[cfg(feature = "testing")]
 pub mod journal;
+#[cfg(not(feature = "testing"))]
+mod journal;
 pub mod lock;
 pub mod outcome;
 pub mod plan;

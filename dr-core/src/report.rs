@@ -7,6 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::journal::AuditHeadRef;
 use crate::journal::{self, Entry, Record};
 use crate::outcome::{CompensationStatus, StepStatus};
 
@@ -83,7 +84,7 @@ pub struct Report {
     /// The audit log's head when the run ended: keep it elsewhere to prove later
     /// that the log was not rewritten (`dr audit verify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_head: Option<crate::journal::AuditHeadRef>,
+    pub audit_head: Option<AuditHeadRef>,
     /// When the run started.
     pub started_at: DateTime<Utc>,
     /// When it ended.
@@ -139,7 +140,7 @@ impl Report {
     /// A step's duration runs from when the executor started it (before it
     /// read any state) to its end, and the timeline's "started" line is at that
     /// same moment, so the two agree; read-only steps get one too.
-    pub fn from_journal(entries: &[Entry]) -> Option<Report> {
+    pub(crate) fn from_journal(entries: &[Entry]) -> Option<Report> {
         let first = entries.first()?;
         let Record::RunStarted {
             run_id,

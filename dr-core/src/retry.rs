@@ -1,8 +1,10 @@
 //! Retries, written once: exponential backoff with full jitter, a retry budget,
 //! `retry_after` honoured, only retryable kinds retried.
 //!
-//! [`Retrying`] wraps any provider object and retries its calls; the executor
-//! wraps every resource a step uses, so providers never write retry loops.
+//! The executor wraps every provider object a step uses in a decorator that
+//! retries its calls under the run's [`RetryPolicy`] and retry budget, so
+//! providers never write retry loops. Only the policy is public: how retries
+//! are carried out is the executor's business, not a plugin's.
 
 use std::fmt;
 use std::future::Future;
@@ -72,7 +74,7 @@ impl RetryPolicy {
 
 /// Retries left in a run, shared by every call of the run.
 #[derive(Debug)]
-pub struct RetryBudget(AtomicU32);
+pub(crate) struct RetryBudget(AtomicU32);
 
 impl RetryBudget {
     /// A budget of `n` retries.
@@ -89,11 +91,11 @@ impl RetryBudget {
 }
 
 /// Called before each retry with (operation, failed attempt, delay, error).
-pub type RetryHook = Arc<dyn Fn(&str, u32, Duration, &ProviderError) + Send + Sync>;
+pub(crate) type RetryHook = Arc<dyn Fn(&str, u32, Duration, &ProviderError) + Send + Sync>;
 
 /// What a [`Retrying`] wrapper needs: policy, per-call retries, the run's budget,
 /// a hook for events, and where to name the resource in errors.
-pub struct RetryContext {
+pub(crate) struct RetryContext {
     policy: RetryPolicy,
     retries: u32,
     budget: Arc<RetryBudget>,
@@ -192,7 +194,7 @@ impl fmt::Debug for RetryContext {
 
 /// A provider object whose every call goes through a [`RetryContext`].
 #[derive(Debug)]
-pub struct Retrying<T: ?Sized> {
+pub(crate) struct Retrying<T: ?Sized> {
     inner: Arc<T>,
     ctx: Arc<RetryContext>,
 }
