@@ -176,7 +176,7 @@ pub fn exit_code(result: &Result<RunOutcome, ExecError>) -> u8 {
             err!("{}", crate::diag::render(diags, None, p));
             2
         }
-        Err(e @ ExecError::Resume(_)) => {
+        Err(e @ (ExecError::Resume(_) | ExecError::UnsetEnv(_))) => {
             errln!("{}: {e}", p.red("error"));
             2
         }

@@ -827,3 +827,28 @@ async fn a_held_audit_lock_does_not_stall_the_runtime() {
     holder.join().unwrap();
     assert_eq!(run.await.unwrap().unwrap().status, RunStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn a_plan_loaded_with_placeholders_for_unset_variables_never_runs() {
+    let (world, registry) = world();
+    let text = "[plan]\nname = \"ph\"\n[resources.front]\nprovider = \"sim.router\"\n\
+        targets = [\"east\", \"west\"]\ninitial = { east = 100 }\n\
+        [[steps]]\nid = \"go\"\naction = \"traffic.shift\"\nrouter = \"front\"\nto = \"west\"\n\
+        [[steps]]\nid = \"hook\"\naction = \"notify\"\nurl = \"${env:DR_T_UNSET_WEBHOOK}\"\nmessage = \"x\"\n";
+    let plan = Plan::parse(
+        "plan.toml",
+        text,
+        &registry,
+        &LoadOptions::with_env(|_| None).allow_unset_env(),
+    )
+    .unwrap();
+    assert_eq!(plan.warnings.len(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let r = Executor::new(plan, opts(dir.path())).run().await;
+    let Err(ExecError::UnsetEnv(vars)) = r else {
+        panic!("a placeholder plan ran: {r:?}")
+    };
+    assert_eq!(vars, vec!["DR_T_UNSET_WEBHOOK".to_string()]);
+    assert!(world.calls("front").is_empty(), "nothing ran");
+    assert!(!dir.path().join("runs").exists());
+}

@@ -307,6 +307,13 @@ pub enum ExecError {
     /// The `crash_after_journal_entries` test hook fired.
     #[error("simulated crash")]
     Crashed,
+    /// The plan was loaded with `LoadOptions::allow_unset_env`: placeholders
+    /// stand in for these variables, so it can be validated but never run.
+    #[error(
+        "the plan was loaded with unset variables ({}): placeholders stand in for them, so it can be validated but not run",
+        .0.iter().map(|v| format!("${{env:{v}}}")).collect::<Vec<_>>().join(", ")
+    )]
+    UnsetEnv(Vec<String>),
 }
 
 impl From<crate::journal::JournalError> for ExecError {

@@ -301,6 +301,9 @@ impl Progress {
 }
 
 pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, ExecError> {
+    if !plan.unset_env.is_empty() {
+        return Err(ExecError::UnsetEnv(plan.unset_env.clone()));
+    }
     let run_id = new_run_id();
     let dir = run_dir(&opts.state_dir, &run_id);
     let lock = PlanLock::acquire(

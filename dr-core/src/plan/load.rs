@@ -159,6 +159,14 @@ impl Plan {
         {
             // Unset variables (with `allow_unset_env`) among the other warnings, in file order.
             plan.warnings.append(&mut found.warnings);
+            let mut unset: Vec<String> = found
+                .placeholders
+                .iter()
+                .flat_map(|p| p.vars.iter().map(|(name, _)| name.clone()))
+                .collect();
+            unset.sort();
+            unset.dedup();
+            plan.unset_env = unset;
             plan.warnings.sort_by_key(|d| d.span.start);
             return Ok(plan);
         }
@@ -759,6 +767,7 @@ impl Validator<'_> {
             lock_dir: meta.lock_dir.map(std::path::PathBuf::from),
             redactor,
             env_values,
+            unset_env: Vec::new(),
         })
     }
 

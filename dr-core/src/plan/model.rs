@@ -45,6 +45,10 @@ pub struct Plan {
     pub lock_dir: Option<PathBuf>,
     pub(crate) redactor: Redactor,
     pub(crate) env_values: Vec<(String, String)>,
+    /// Variables that were unset when the plan was loaded with
+    /// `LoadOptions::allow_unset_env`: placeholders stand in for them, so the
+    /// plan can be validated but never run.
+    pub(crate) unset_env: Vec<String>,
 }
 
 impl Plan {
