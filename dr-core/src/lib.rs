@@ -24,6 +24,9 @@
 //!
 //! ## Writing a provider plugin
 //!
+//! A provider crate's files, settings, errors and tests follow one template, the
+//! workspace's `docs/provider-template.md`.
+//!
 //! A probe, registered under `provider = "always"`, checked by the conformance
 //! suite that ships behind the `testing` feature:
 //!
