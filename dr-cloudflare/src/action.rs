@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::client::CfClient;
 use crate::config::PoolOriginConfig;
+use crate::error::{conflict, error};
 
 /// Action name that disables one origin of a pool.
 pub const DISABLE_ORIGIN: &str = "cloudflare.pool.disable_origin";
@@ -73,7 +74,7 @@ impl PoolOriginAction {
             .iter()
             .position(|o| o.get("name").and_then(Value::as_str) == Some(self.cfg.origin.as_str()))
             .ok_or_else(|| {
-                ProviderError::new(
+                error(
                     ErrorKind::NotFound,
                     format!(
                         "pool `{}` has no origin named `{}`",
@@ -125,16 +126,13 @@ impl PoolOriginAction {
                 }
             });
         if Self::is_enabled(&after[j]) != enable || !others_same {
-            return Err(ProviderError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "after the PATCH, pool `{}` does not show origin `{}` {} with the other origins unchanged \
+            return Err(conflict(format!(
+                "after the PATCH, pool `{}` does not show origin `{}` {} with the other origins unchanged \
                      (a concurrent change?)",
-                    self.cfg.pool,
-                    self.cfg.origin,
-                    if enable { "enabled" } else { "disabled" }
-                ),
-            ));
+                self.cfg.pool,
+                self.cfg.origin,
+                if enable { "enabled" } else { "disabled" }
+            )));
         }
         Ok(true)
     }

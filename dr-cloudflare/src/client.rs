@@ -8,12 +8,12 @@
 //! messages. Every request goes through [`CfClient::send`]. It never retries: the
 //! dr-core executor decides when to try again.
 
-use dr_core::ProviderError;
 use dr_core::http::{BearerToken, HttpClient, Method, RateLimiter};
+use dr_core::{ErrorKind, ProviderError};
 use serde_json::Value;
 
 use crate::config::ApiConfig;
-use crate::error::{Envelope, bad_answer, envelope_detail};
+use crate::error::{Envelope, answer_error, bad_answer, envelope_detail};
 
 /// Requests a token may start at once before pacing begins.
 pub(crate) const BURST: u32 = 100;
@@ -98,11 +98,14 @@ impl CfClient {
         let err = match envelope {
             Some(env) if env.success == Some(true) => return Ok(env.result),
             // A 2xx that says it failed: the request was refused.
-            Some(env) if !env.errors.is_empty() => ProviderError::invalid(format!(
-                "{what}: HTTP {}: {}",
-                status.as_u16(),
-                envelope_detail(Some(&env), &text)
-            )),
+            Some(env) if !env.errors.is_empty() => answer_error(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "{what}: HTTP {}: {}",
+                    status.as_u16(),
+                    envelope_detail(Some(&env), &text)
+                ),
+            ),
             Some(_) => bad_answer(&what, "`success` is not true"),
             None => bad_answer(&what, "the body is not a Cloudflare API envelope"),
         };

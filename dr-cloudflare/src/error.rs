@@ -1,7 +1,31 @@
-//! Cloudflare's error envelope mapped to [`ProviderError`].
+//! Cloudflare's error envelope mapped to [`ProviderError`], and every error this
+//! crate decides itself.
+//!
+//! An answer from the API is mapped by dr-core's HTTP layer (status table,
+//! `Retry-After`, the `cf-ray` request id) and names the full provider and the
+//! resource (`cloudflare.load_balancer`, `edge`): [`CfClient`](crate::client)
+//! builds its `HttpClient` with them. What this crate adds is Cloudflare's
+//! `code: message` pairs ([`envelope_detail`]). An error the crate decides without
+//! an answer (a split the router cannot express, a live configuration it does not
+//! manage) is made here by [`error`] and its shorthands, the one place that names
+//! [`PROVIDER`], so it says `cloudflare` also when the crate is used as a library.
+//! The operation and the resource are the core's to add: the executor, `dr status`
+//! and `dr plan` fill them in for every provider alike.
 
 use dr_core::{ErrorKind, ProviderError};
 use serde::Deserialize;
+
+use crate::PROVIDER;
+
+/// An error of `kind` that this crate decided, naming the provider.
+pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
+    ProviderError::new(kind, message).with_provider(PROVIDER)
+}
+
+/// An [`InvalidRequest`](ErrorKind::InvalidRequest) error: the request cannot be expressed.
+pub(crate) fn invalid(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::InvalidRequest, message)
+}
 
 /// One entry of the envelope's `errors` (or `messages`) array.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,9 +66,16 @@ pub(crate) fn envelope_detail(envelope: Option<&Envelope>, body: &str) -> String
     }
 }
 
+/// An error about an answer of the API, for [`CfClient`](crate::client) to name with
+/// the full provider and the resource (`HttpClient::tag`), as dr-core's HTTP layer
+/// names the errors it maps itself.
+pub(crate) fn answer_error(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
+    ProviderError::new(kind, message)
+}
+
 /// An answer we could not understand (HTTP 2xx that is not an envelope, or `success: false`).
 pub(crate) fn bad_answer(what: &str, why: impl std::fmt::Display) -> ProviderError {
-    ProviderError::new(
+    answer_error(
         ErrorKind::Fatal,
         format!("{what}: unexpected answer from Cloudflare: {why}"),
     )
@@ -52,7 +83,7 @@ pub(crate) fn bad_answer(what: &str, why: impl std::fmt::Display) -> ProviderErr
 
 /// The live configuration does not fit what the provider manages.
 pub(crate) fn conflict(message: impl Into<String>) -> ProviderError {
-    ProviderError::new(ErrorKind::Conflict, message)
+    error(ErrorKind::Conflict, message)
 }
 
 #[cfg(test)]
@@ -81,9 +112,38 @@ mod tests {
     }
 
     #[test]
+    fn every_error_is_made_here_and_names_the_provider() {
+        assert_eq!(conflict("x").provider(), Some(PROVIDER));
+        assert_eq!(invalid("x").kind(), &ErrorKind::InvalidRequest);
+        // The other files build errors with the functions above (or get them from
+        // dr-core's HTTP layer), never with `ProviderError`'s own constructors.
+        for (file, text) in [
+            ("client.rs", include_str!("client.rs")),
+            ("router.rs", include_str!("router.rs")),
+            ("steering.rs", include_str!("steering.rs")),
+            ("probe.rs", include_str!("probe.rs")),
+            ("action.rs", include_str!("action.rs")),
+            ("config.rs", include_str!("config.rs")),
+        ] {
+            for constructor in ["new(", "fatal(", "transient(", "invalid(", "throttled("] {
+                let call = format!("ProviderError::{constructor}");
+                assert!(
+                    !text.contains(&call),
+                    "{file} calls {call}: use crate::error"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_bad_answer_is_fatal_and_names_the_call() {
         let e = bad_answer("GET /x", "`success` is not true");
         assert_eq!(e.kind(), &ErrorKind::Fatal);
+        assert_eq!(
+            e.provider(),
+            None,
+            "named by the client, with the full provider"
+        );
         assert_eq!(
             e.message(),
             "GET /x: unexpected answer from Cloudflare: `success` is not true"

@@ -44,12 +44,22 @@
 //! [`TrafficRouter::current`](dr_core::TrafficRouter::current) reads the same fields
 //! back and reports the effective split for the scope asked, so `dr plan` shows what
 //! Cloudflare really does. The crate README has the full table.
+//!
+//! ## Files
+//!
+//! Those of every `dr` provider crate (see the workspace's
+//! `docs/provider-template.md`): `config.rs` (settings of each resource and action),
+//! `client.rs` (API v4 over [`dr_core::http`]), `error.rs` (the envelope's errors;
+//! every error the crate decides itself is made there and names [`PROVIDER`]), one
+//! file per trait (`router.rs`, `probe.rs`, `action.rs`), and `steering.rs`: the pure
+//! translation between a [`TrafficSplit`](dr_core::TrafficSplit) and the load
+//! balancer's steering fields, which `router.rs` uses. It does no I/O and is tested
+//! on its own, and with it `router.rs` holds only the calls.
 #![warn(missing_docs)]
-// `ProviderError` is dr-core's contract type (about 150 bytes); every provider returns it.
 
 mod action;
 mod client;
-pub mod config;
+mod config;
 mod error;
 mod probe;
 mod router;
@@ -60,9 +70,18 @@ use std::sync::Arc;
 use dr_core::Registry;
 
 pub use action::{DISABLE_ORIGIN, ENABLE_ORIGIN, PoolOriginAction};
-pub use config::{ApiConfig, ApiToken, DnsRecordConfig, LoadBalancerConfig, PoolOriginConfig};
+pub use config::{
+    ApiConfig, ApiToken, DEFAULT_API_BASE, DEFAULT_TIMEOUT, DnsRecordConfig, LoadBalancerConfig,
+    PoolOriginConfig, REGIONS, TOKEN_ENV,
+};
 pub use probe::CloudflarePoolProbe;
 pub use router::{CloudflareDnsRouter, CloudflareLbRouter, DNS_PROVIDER, LB_PROVIDER};
+
+/// The prefix of every provider and action name of this crate
+/// ([`LB_PROVIDER`], [`DNS_PROVIDER`], [`DISABLE_ORIGIN`], [`ENABLE_ORIGIN`]), and the
+/// provider that errors decided by this crate rather than by the API name (the
+/// API's answers name the full provider, `cloudflare.load_balancer`).
+pub const PROVIDER: &str = "cloudflare";
 
 /// Registers `cloudflare.load_balancer` (router and probe), `cloudflare.dns_record`
 /// (router) and the actions `cloudflare.pool.disable_origin` /
@@ -83,4 +102,22 @@ pub fn register(registry: &mut Registry) {
     registry.action(ENABLE_ORIGIN, |s| {
         Ok(Arc::new(PoolOriginAction::from_settings(s, true)?))
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dr_core::Kind;
+
+    #[test]
+    fn every_name_starts_with_the_provider_prefix() {
+        for name in [LB_PROVIDER, DNS_PROVIDER, DISABLE_ORIGIN, ENABLE_ORIGIN] {
+            assert!(name.starts_with(&format!("{PROVIDER}.")), "{name}");
+        }
+        let mut registry = Registry::new();
+        register(&mut registry);
+        assert_eq!(registry.kinds(LB_PROVIDER), [Kind::Router, Kind::Probe]);
+        assert_eq!(registry.kinds(DNS_PROVIDER), [Kind::Router]);
+        assert!(registry.has_action(DISABLE_ORIGIN) && registry.has_action(ENABLE_ORIGIN));
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::client::CfClient;
 use crate::config::{DnsRecordConfig, LoadBalancerConfig};
-use crate::error::conflict;
+use crate::error::{conflict, invalid};
 use crate::steering::{self, LbView, Pools, RegionSource};
 
 /// Provider name of the load-balancer router and probe.
@@ -72,11 +72,11 @@ impl CloudflareLbRouter {
     fn check(&self, split: &TrafficSplit, scope: Option<&str>) -> Result<(), ProviderError> {
         split
             .check(&self.targets())
-            .map_err(|why| ProviderError::invalid(format!("split {split}: {why}")))?;
+            .map_err(|why| invalid(format!("split {split}: {why}")))?;
         if let Some(s) = scope
             && !self.pools.scoped.contains_key(s)
         {
-            return Err(ProviderError::invalid(format!(
+            return Err(invalid(format!(
                 "scope `{s}` has no scoped pool (configured: {})",
                 self.pools
                     .scoped
@@ -131,9 +131,7 @@ impl TrafficRouter for CloudflareLbRouter {
         if let Some(s) = scope
             && !self.pools.scoped.contains_key(s)
         {
-            return Err(ProviderError::invalid(format!(
-                "scope `{s}` has no scoped pool"
-            )));
+            return Err(invalid(format!("scope `{s}` has no scoped pool")));
         }
         let view = self.view().await?;
         let source = match scope {
@@ -230,7 +228,7 @@ impl TrafficRouter for CloudflareDnsRouter {
 
     async fn current(&self, scope: Option<&str>) -> Result<TrafficSplit, ProviderError> {
         if let Some(s) = scope {
-            return Err(ProviderError::invalid(format!(
+            return Err(invalid(format!(
                 "a DNS record has no scopes (asked for `{s}`)"
             )));
         }
@@ -248,16 +246,16 @@ impl TrafficRouter for CloudflareDnsRouter {
 
     async fn apply(&self, split: &TrafficSplit, scope: Option<&str>) -> Result<(), ProviderError> {
         if let Some(s) = scope {
-            return Err(ProviderError::invalid(format!(
+            return Err(invalid(format!(
                 "a DNS record has no scopes (asked for `{s}`)"
             )));
         }
         split
             .check(&self.targets())
-            .map_err(|why| ProviderError::invalid(format!("split {split}: {why}")))?;
+            .map_err(|why| invalid(format!("split {split}: {why}")))?;
         let mut targets = split.targets();
         let (Some(target), None) = (targets.next(), targets.next()) else {
-            return Err(ProviderError::invalid(format!(
+            return Err(invalid(format!(
                 "a DNS record sends all traffic to one target; cannot apply {split}"
             )));
         };

@@ -6,7 +6,7 @@ use std::time::Duration;
 use dr_core::{ConfigError, Settings};
 use serde::{Deserialize, Deserializer};
 
-use crate::node::Node;
+use crate::client::RedisNode;
 
 /// Connect and command timeout when the settings give none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -170,16 +170,16 @@ impl RedisConfig {
         Ok(())
     }
 
-    pub(crate) fn node(&self) -> Result<Node, ConfigError> {
-        Node::new(&self.url, self.password.as_deref(), self.timeout)
+    pub(crate) fn node(&self) -> Result<RedisNode, ConfigError> {
+        RedisNode::new(&self.url, self.password.as_deref(), self.timeout)
             .map_err(|e| ConfigError::key("url", e))
     }
 
-    pub(crate) fn peer_node(&self) -> Result<Option<Node>, ConfigError> {
+    pub(crate) fn peer_node(&self) -> Result<Option<RedisNode>, ConfigError> {
         self.peer
             .as_deref()
             .map(|p| {
-                Node::new(p, self.password.as_deref(), self.timeout)
+                RedisNode::new(p, self.password.as_deref(), self.timeout)
                     .map_err(|e| ConfigError::key("peer", e))
             })
             .transpose()
@@ -189,9 +189,9 @@ impl RedisConfig {
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
-            .field("url", &crate::node::redact_url(&self.url))
+            .field("url", &crate::client::redact_url(&self.url))
             .field("password", &self.password.as_ref().map(|_| "******"))
-            .field("peer", &self.peer.as_deref().map(crate::node::redact_url))
+            .field("peer", &self.peer.as_deref().map(crate::client::redact_url))
             .field("expect_role", &self.expect_role)
             .field("timeout", &self.timeout)
             .field("promote", &self.promote)

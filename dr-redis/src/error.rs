@@ -1,4 +1,5 @@
-//! Redis errors mapped to [`ProviderError`] kinds.
+//! Redis errors mapped to [`ProviderError`] kinds, and every other error this crate
+//! makes.
 //!
 //! | Redis says | kind | why |
 //! |---|---|---|
@@ -9,12 +10,50 @@
 //! | `READONLY`, `NOREPLICAS` | `conflict` | the server refuses writes in its current role (a fenced primary, a replica) |
 //! | `ERR unknown command` | `invalid_request` | the server lacks the command (or it is renamed/disabled) |
 //! | anything else | `fatal` | |
+//!
+//! Every [`ProviderError`] of this crate is made here ([`error`] and its
+//! shorthands, [`from_redis`], [`from_poll`]), and this is the one place that names
+//! the provider ([`PROVIDER`]), so an error says `redis` also when the crate is used
+//! as a library, without an executor around it. The resource and the operation are
+//! not set here: the dr-core executor, `dr status` and `dr plan` fill them in
+//! ([`ProviderError::in_context`]) for every provider alike. What only this crate
+//! knows goes into the message: the server (`host:port`) and Redis's own error code.
 
+use dr_core::poll::PollError;
 use dr_core::{ErrorKind, ProviderError};
 use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
 
-/// The provider name every error carries.
-pub(crate) const PROVIDER: &str = "redis";
+use crate::PROVIDER;
+
+/// An error of `kind`, naming the provider.
+pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
+    ProviderError::new(kind, message).with_provider(PROVIDER)
+}
+
+/// A [`Fatal`](ErrorKind::Fatal) error: the server is not in the state a call left it in.
+pub(crate) fn fatal(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::Fatal, message)
+}
+
+/// A [`Transient`](ErrorKind::Transient) error: trying again later may succeed.
+pub(crate) fn transient(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::Transient, message)
+}
+
+/// A [`Conflict`](ErrorKind::Conflict) error: the server's role forbids the call.
+pub(crate) fn conflict(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::Conflict, message)
+}
+
+/// An [`InvalidRequest`](ErrorKind::InvalidRequest) error: the settings cannot do this.
+pub(crate) fn invalid(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::InvalidRequest, message)
+}
+
+/// A [`poll::until`](dr_core::poll::until) that did not finish, as an error.
+pub(crate) fn from_poll(err: PollError) -> ProviderError {
+    ProviderError::from(err).or_provider(PROVIDER)
+}
 
 /// The [`ErrorKind`] of a Redis client error.
 pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
@@ -54,9 +93,7 @@ pub(crate) fn from_redis(err: RedisError, server: &str) -> ProviderError {
     } else {
         format!("{server}: {err}")
     };
-    ProviderError::new(kind, message)
-        .with_provider(PROVIDER)
-        .with_source(err)
+    error(kind, message).with_source(err)
 }
 
 /// Whether `err` says the server refuses writes in its role (`READONLY`, `NOREPLICAS`):
@@ -87,6 +124,32 @@ mod tests {
         assert_eq!(kind_of(&reset), ErrorKind::Transient);
         let timed_out = RedisError::from(io::Error::new(io::ErrorKind::TimedOut, "slow"));
         assert_eq!(kind_of(&timed_out), ErrorKind::Timeout);
+    }
+
+    #[test]
+    fn every_error_is_made_here_and_names_the_provider() {
+        assert_eq!(fatal("x").provider(), Some(PROVIDER));
+        assert_eq!(conflict("x").kind(), &ErrorKind::Conflict);
+        assert_eq!(invalid("x").provider(), Some(PROVIDER));
+        let timed_out = dr_core::poll::PollError::TimedOut(ProviderError::transient("slow"));
+        assert_eq!(from_poll(timed_out).provider(), Some(PROVIDER));
+        // The other files build errors with the functions above, never with
+        // `ProviderError`'s own constructors, which would not name the provider.
+        for (file, text) in [
+            ("client.rs", include_str!("client.rs")),
+            ("store.rs", include_str!("store.rs")),
+            ("replicator.rs", include_str!("replicator.rs")),
+            ("probe.rs", include_str!("probe.rs")),
+            ("config.rs", include_str!("config.rs")),
+        ] {
+            for constructor in ["new(", "fatal(", "transient(", "invalid(", "throttled("] {
+                let call = format!("ProviderError::{constructor}");
+                assert!(
+                    !text.contains(&call),
+                    "{file} calls {call}: use crate::error"
+                );
+            }
+        }
     }
 
     #[test]

@@ -30,9 +30,9 @@
 //! `conflict`. Nothing retries here; the executor does.
 #![warn(missing_docs)]
 
+mod client;
 mod config;
 mod error;
-mod node;
 mod probe;
 mod replicator;
 mod store;
@@ -48,15 +48,19 @@ pub use probe::RedisProbe;
 pub use replicator::RedisReplicator;
 pub use store::RedisStore;
 
-/// Registers `provider = "redis"` as a store, a replicator and a probe.
+/// The provider name of a plan's Redis resources (`provider = "redis"`), also the
+/// provider every error of this crate names.
+pub const PROVIDER: &str = "redis";
+
+/// Registers `provider = "redis"` ([`PROVIDER`]) as a store, a replicator and a probe.
 pub fn register(registry: &mut Registry) {
-    registry.store("redis", |settings| {
+    registry.store(PROVIDER, |settings| {
         Ok(Arc::new(RedisStore::from_settings(settings)?))
     });
-    registry.replicator("redis", |settings| {
+    registry.replicator(PROVIDER, |settings| {
         Ok(Arc::new(RedisReplicator::from_settings(settings)?))
     });
-    registry.probe("redis", |settings| {
+    registry.probe(PROVIDER, |settings| {
         Ok(Arc::new(RedisProbe::from_settings(settings)?))
     });
 }

@@ -5,9 +5,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use dr_core::{ErrorKind, Health, HealthProbe, ProviderError, Settings};
 
+use crate::client::RedisNode;
 use crate::config::{ExpectRole, RedisConfig};
-use crate::error::PROVIDER;
-use crate::node::Node;
 
 /// A Redis server as a [`HealthProbe`].
 ///
@@ -19,7 +18,7 @@ use crate::node::Node;
 #[derive(Debug)]
 pub struct RedisProbe {
     config: RedisConfig,
-    node: Node,
+    node: RedisNode,
 }
 
 impl RedisProbe {
@@ -96,9 +95,7 @@ impl HealthProbe for RedisProbe {
             ))),
             Ok(Ok(health)) => Ok(health),
             // The probe cannot decide with wrong credentials; say so as an error.
-            Ok(Err(e)) if matches!(e.kind(), ErrorKind::Auth) => {
-                Err(e.with_provider(PROVIDER).with_operation("probe"))
-            }
+            Ok(Err(e)) if matches!(e.kind(), ErrorKind::Auth) => Err(e),
             Ok(Err(e)) => Ok(Health::unhealthy(e.message().to_string())),
         }
     }

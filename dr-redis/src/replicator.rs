@@ -5,13 +5,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use dr_core::{
-    ErrorKind, ProviderError, ReplicationState, ReplicationStatus, Replicator,
-    ReplicatorCapabilities, Settings,
+    ProviderError, ReplicationState, ReplicationStatus, Replicator, ReplicatorCapabilities,
+    Settings,
 };
 
+use crate::client::{NodeRole, RedisNode, ReplInfo};
 use crate::config::RedisConfig;
-use crate::error::PROVIDER;
-use crate::node::{Node, NodeRole, ReplInfo};
+use crate::error::{conflict, fatal, invalid};
 
 /// The replication link into the server at `url` (the target) from `peer` (the
 /// source), as a [`Replicator`].
@@ -37,8 +37,8 @@ use crate::node::{Node, NodeRole, ReplInfo};
 #[derive(Debug)]
 pub struct RedisReplicator {
     config: RedisConfig,
-    target: Node,
-    source: Option<Node>,
+    target: RedisNode,
+    source: Option<RedisNode>,
 }
 
 impl RedisReplicator {
@@ -59,7 +59,7 @@ impl RedisReplicator {
     }
 
     /// The source the target follows: `peer` when set, else the address it reports.
-    fn source_for(&self, host: &str, port: u16) -> Option<Node> {
+    fn source_for(&self, host: &str, port: u16) -> Option<RedisNode> {
         if let Some(s) = &self.source {
             return Some(s.clone());
         }
@@ -68,7 +68,7 @@ impl RedisReplicator {
         } else {
             "redis"
         };
-        Node::new(
+        RedisNode::new(
             &format!("{scheme}://{host}:{port}"),
             self.config.password.as_deref(),
             self.target.timeout(),
@@ -156,20 +156,20 @@ impl RedisReplicator {
                 .await?;
             let info = self.target.info(&mut conn).await?;
             if !info.is_master() {
-                return Err(ProviderError::fatal(format!(
+                return Err(fatal(format!(
                     "{} still follows a primary after REPLICAOF NO ONE",
                     self.target.addr()
                 )));
             }
         } else if self.reversed(&info) {
-            return Err(ProviderError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "the link is reversed ({} follows {}); stopping it would leave two primaries",
-                    self.source.as_ref().map(Node::addr).unwrap_or_default(),
-                    self.target.addr()
-                ),
-            ));
+            return Err(conflict(format!(
+                "the link is reversed ({} follows {}); stopping it would leave two primaries",
+                self.source
+                    .as_ref()
+                    .map(RedisNode::addr)
+                    .unwrap_or_default(),
+                self.target.addr()
+            )));
         }
         Ok(())
     }
@@ -183,18 +183,16 @@ impl RedisReplicator {
     }
 
     async fn reverse_inner(&self) -> Result<(), ProviderError> {
-        let source = self.source.as_ref().ok_or_else(|| {
-            ProviderError::invalid("reverse needs `peer` (the old primary) in the settings")
-        })?;
+        let source = self
+            .source
+            .as_ref()
+            .ok_or_else(|| invalid("reverse needs `peer` (the old primary) in the settings"))?;
         let target = self.target.replication().await?;
         if !target.is_master() {
-            return Err(ProviderError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "{} is still a replica: promote it (or stop the link) before reversing",
-                    self.target.addr()
-                ),
-            ));
+            return Err(conflict(format!(
+                "{} is still a replica: promote it (or stop the link) before reversing",
+                self.target.addr()
+            )));
         }
         let mut conn = source.connect().await?;
         let info = source.info(&mut conn).await?;
@@ -214,7 +212,7 @@ impl RedisReplicator {
                 .await?;
             let info = source.info(&mut conn).await?;
             if !follows_target(&info) {
-                return Err(ProviderError::fatal(format!(
+                return Err(fatal(format!(
                     "{} does not follow {} after REPLICAOF",
                     source.addr(),
                     self.target.addr()
@@ -247,10 +245,6 @@ fn link_status(up: bool, lag_bytes: Option<u64>, secs: Option<u64>) -> Replicati
     }
 }
 
-fn tag(err: ProviderError, operation: &str) -> ProviderError {
-    err.with_provider(PROVIDER).with_operation(operation)
-}
-
 #[async_trait]
 impl Replicator for RedisReplicator {
     fn capabilities(&self) -> ReplicatorCapabilities {
@@ -260,15 +254,15 @@ impl Replicator for RedisReplicator {
     }
 
     async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
-        self.status_inner().await.map_err(|e| tag(e, "status"))
+        self.status_inner().await
     }
 
     async fn stop(&self) -> Result<(), ProviderError> {
-        self.stop_inner().await.map_err(|e| tag(e, "stop"))
+        self.stop_inner().await
     }
 
     async fn reverse(&self) -> Result<(), ProviderError> {
-        self.reverse_inner().await.map_err(|e| tag(e, "reverse"))
+        self.reverse_inner().await
     }
 }
 

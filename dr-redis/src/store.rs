@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dr_core::poll::{self, CancellationToken, Poll, PollError};
-use dr_core::{DataStore, ErrorKind, ProviderError, Role, Settings, StoreCapabilities};
+use dr_core::{DataStore, ProviderError, Role, Settings, StoreCapabilities};
 use redis::aio::MultiplexedConnection;
 use tokio::time::Instant;
 
+use crate::client::{FENCE_MIN_REPLICAS, RedisNode, ReplInfo, ReplicaEntry, ReplicaSide};
 use crate::config::{PromoteMode, RedisConfig};
-use crate::error::{PROVIDER, from_redis};
-use crate::node::{FENCE_MIN_REPLICAS, Node, ReplInfo, ReplicaEntry, ReplicaSide};
+use crate::error::{
+    conflict, error, fatal, from_poll, from_redis, invalid, refuses_writes, transient,
+};
 
 /// How often a planned switchover is polled.
 ///
@@ -40,8 +42,8 @@ const POLL: Duration = Duration::from_millis(50);
 #[derive(Debug)]
 pub struct RedisStore {
     config: RedisConfig,
-    node: Node,
-    peer: Option<Node>,
+    node: RedisNode,
+    peer: Option<RedisNode>,
 }
 
 impl RedisStore {
@@ -58,7 +60,7 @@ impl RedisStore {
     }
 
     /// The primary a replica follows: `peer` when set, else the address it reports.
-    fn primary_of(&self, side: &ReplicaSide) -> Result<Node, String> {
+    fn primary_of(&self, side: &ReplicaSide) -> Result<RedisNode, String> {
         if let Some(peer) = &self.peer {
             return Ok(peer.clone());
         }
@@ -67,7 +69,7 @@ impl RedisStore {
         } else {
             "redis"
         };
-        Node::new(
+        RedisNode::new(
             &format!("{scheme}://{}:{}", side.master_host, side.master_port),
             self.config.password.as_deref(),
             self.node.timeout(),
@@ -97,11 +99,11 @@ impl RedisStore {
             match self.config.promote {
                 PromoteMode::Force => self.replicaof_no_one(&mut conn).await?,
                 PromoteMode::Failover => {
-                    let primary = self.primary_of(side).map_err(ProviderError::invalid)?;
+                    let primary = self.primary_of(side).map_err(invalid)?;
                     self.switchover(&primary).await?
                 }
                 PromoteMode::Auto => {
-                    let primary = self.primary_of(side).map_err(ProviderError::invalid)?;
+                    let primary = self.primary_of(side).map_err(invalid)?;
                     let reachable = side.link_up
                         && matches!(primary.replication().await, Ok(p) if p.is_master());
                     if reachable {
@@ -121,7 +123,7 @@ impl RedisStore {
         let mut conn = self.node.connect().await?;
         let info = self.node.info(&mut conn).await?;
         if !info.is_master() {
-            return Err(ProviderError::fatal(format!(
+            return Err(fatal(format!(
                 "{} is still a replica after promotion",
                 self.node.addr()
             )));
@@ -129,7 +131,7 @@ impl RedisStore {
         self.unfence(&mut conn, &info).await?;
         let info = self.node.info(&mut conn).await?;
         if !self.node.writable(&mut conn, &info).await? {
-            return Err(ProviderError::fatal(format!(
+            return Err(fatal(format!(
                 "{} is a primary but still refuses writes (min-replicas-to-write is set and not met)",
                 self.node.addr()
             )));
@@ -175,18 +177,15 @@ impl RedisStore {
 
     /// A planned switchover: `FAILOVER TO <this server>` on its primary, then wait
     /// until this server is the primary.
-    async fn switchover(&self, primary: &Node) -> Result<(), ProviderError> {
+    async fn switchover(&self, primary: &RedisNode) -> Result<(), ProviderError> {
         let mut pconn = primary.connect().await?;
         let pinfo = primary.info(&mut pconn).await?;
         if !pinfo.is_master() {
-            return Err(ProviderError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "planned switchover: {} is not a primary, so it cannot hand over to {}",
-                    primary.addr(),
-                    self.node.addr()
-                ),
-            ));
+            return Err(conflict(format!(
+                "planned switchover: {} is not a primary, so it cannot hand over to {}",
+                primary.addr(),
+                self.node.addr()
+            )));
         }
         let in_progress = pinfo
             .failover_state
@@ -195,7 +194,7 @@ impl RedisStore {
         if !in_progress {
             let me = self.wait_online(primary, &mut pconn, pinfo).await?;
             let timeout_ms = self.config.failover_timeout.as_millis() as u64;
-            let sent = Node::try_query::<String>(
+            let sent = RedisNode::try_query::<String>(
                 &mut pconn,
                 redis::cmd("FAILOVER")
                     .arg("TO")
@@ -209,7 +208,7 @@ impl RedisStore {
                 let not_ready = e.detail().is_some_and(|d| d.contains("not online"));
                 let mut err = from_redis(e, &primary.addr());
                 if not_ready {
-                    err = ProviderError::transient(format!(
+                    err = transient(format!(
                         "planned switchover: {} is still syncing from {}",
                         self.node.addr(),
                         primary.addr()
@@ -238,7 +237,7 @@ impl RedisStore {
                 && p.is_master()
                 && p.failover_state.as_deref() == Some("no-failover")
             {
-                return Err(ProviderError::transient(format!(
+                return Err(transient(format!(
                     "planned switchover: {} abandoned FAILOVER (the replica {} did not catch up \
                      within {:?}); it is still the primary",
                     primary.addr(),
@@ -248,7 +247,8 @@ impl RedisStore {
             }
             Ok(Poll::Pending)
         })
-        .await?;
+        .await
+        .map_err(from_poll)?;
         Ok(())
     }
 
@@ -257,7 +257,7 @@ impl RedisStore {
     /// later, and `FAILOVER` refuses a replica that is not online).
     async fn wait_online(
         &self,
-        primary: &Node,
+        primary: &RedisNode,
         pconn: &mut MultiplexedConnection,
         pinfo: ReplInfo,
     ) -> Result<ReplicaEntry, ProviderError> {
@@ -301,19 +301,19 @@ impl RedisStore {
         .await;
         match found {
             Ok(me) => Ok(me),
-            Err(PollError::TimedOut(_)) => Err(ProviderError::transient(format!(
+            Err(PollError::TimedOut(_)) => Err(transient(format!(
                 "planned switchover: {} is not an online replica of {} (state {})",
                 self.node.addr(),
                 primary.addr(),
                 last_state.into_inner().unwrap_or_else(|p| p.into_inner())
             ))),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(from_poll(e)),
         }
     }
 
     async fn fence_inner(&self) -> Result<(), ProviderError> {
         let mut conn = self.node.connect().await.map_err(|e| {
-            ProviderError::new(
+            error(
                 e.kind().clone(),
                 format!(
                     "cannot fence {}: {}; it may still accept writes from clients that reach it",
@@ -343,7 +343,7 @@ impl RedisStore {
         }
         let info = self.node.info(&mut conn).await?;
         if self.node.writable(&mut conn, &info).await? {
-            return Err(ProviderError::fatal(format!(
+            return Err(fatal(format!(
                 "{} still accepts writes after fencing",
                 self.node.addr()
             )));
@@ -394,16 +394,13 @@ impl RedisStore {
         {
             return self.flush_fenced(&mut conn).await;
         }
-        match Node::try_query::<String>(&mut conn, &redis::cmd("FLUSHALL")).await {
+        match RedisNode::try_query::<String>(&mut conn, &redis::cmd("FLUSHALL")).await {
             Ok(_) => Ok(()),
-            Err(e) if crate::error::refuses_writes(&e) => Err(ProviderError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "{} refuses FLUSHALL ({}): flush the primary, its replicas follow",
-                    self.node.addr(),
-                    e.code().unwrap_or("READONLY")
-                ),
-            )),
+            Err(e) if refuses_writes(&e) => Err(conflict(format!(
+                "{} refuses FLUSHALL ({}): flush the primary, its replicas follow",
+                self.node.addr(),
+                e.code().unwrap_or("READONLY")
+            ))),
             Err(e) => Err(from_redis(e, &self.node.addr())),
         }
     }
@@ -431,17 +428,13 @@ impl RedisStore {
         result.map_err(|e| from_redis(e, &self.node.addr()))?;
         let info = self.node.info(conn).await?;
         if self.node.writable(conn, &info).await? {
-            return Err(ProviderError::fatal(format!(
+            return Err(fatal(format!(
                 "{} accepts writes after a fenced flush; fence it again",
                 self.node.addr()
             )));
         }
         Ok(())
     }
-}
-
-fn tag(err: ProviderError, operation: &str) -> ProviderError {
-    err.with_provider(PROVIDER).with_operation(operation)
 }
 
 #[async_trait]
@@ -451,22 +444,22 @@ impl DataStore for RedisStore {
     }
 
     async fn role(&self) -> Result<Role, ProviderError> {
-        self.role_inner().await.map_err(|e| tag(e, "role"))
+        self.role_inner().await
     }
 
     async fn writable(&self) -> Result<bool, ProviderError> {
-        self.writable_inner().await.map_err(|e| tag(e, "writable"))
+        self.writable_inner().await
     }
 
     async fn promote(&self) -> Result<(), ProviderError> {
-        self.promote_inner().await.map_err(|e| tag(e, "promote"))
+        self.promote_inner().await
     }
 
     async fn fence(&self) -> Result<(), ProviderError> {
-        self.fence_inner().await.map_err(|e| tag(e, "fence"))
+        self.fence_inner().await
     }
 
     async fn flush(&self) -> Result<(), ProviderError> {
-        self.flush_inner().await.map_err(|e| tag(e, "flush"))
+        self.flush_inner().await
     }
 }

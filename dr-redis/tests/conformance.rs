@@ -2,10 +2,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{pair_settings, probe, replicator, set_ok, settings, store};
-use dr_core::{ErrorKind, HealthStatus, ReplicationState, Role};
+use dr_core::retry::{RetryBudget, RetryContext, RetryPolicy, Retrying};
+use dr_core::{DataStore, ErrorKind, HealthStatus, ReplicationState, Role};
 use dr_redis::testing::{RedisServer, Reply, pair};
 use serde_json::json;
 
@@ -170,8 +172,30 @@ async fn passwords_authenticate_and_a_wrong_one_is_an_auth_error() {
     let e = store(&bad).role().await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::Auth, "{e}");
     assert!(!e.is_retryable());
-    assert_eq!(e.provider(), Some("redis"));
-    assert_eq!(e.operation(), Some("role"));
+    assert_eq!(
+        e.provider(),
+        Some(dr_redis::PROVIDER),
+        "named when used directly"
+    );
+    // The resource and the operation are the core's to add (the executor's retry
+    // wrapper here), as for every provider; dr-redis does not set them.
+    assert_eq!((e.resource(), e.operation()), (None, None), "{e}");
+    let ctx = RetryContext::new(
+        RetryPolicy::default(),
+        0,
+        Arc::new(RetryBudget::new(0)),
+        "cache",
+    )
+    .with_provider(dr_redis::PROVIDER);
+    let e = Retrying::new(store(&bad), Arc::new(ctx))
+        .role()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.provider(), e.resource(), e.operation()),
+        (Some("redis"), Some("cache"), Some("role")),
+        "{e}"
+    );
     assert!(
         !e.to_string().contains("wrong"),
         "no password in messages: {e}"
@@ -204,7 +228,7 @@ async fn an_unreachable_server_cannot_be_fenced_and_says_so() {
     assert_eq!(e.kind(), &ErrorKind::Transient, "{e}");
     assert!(e.is_retryable());
     assert!(e.message().contains("could not be reached"), "{e}");
-    assert_eq!(e.operation(), Some("fence"));
+    assert_eq!(e.provider(), Some(dr_redis::PROVIDER), "{e}");
     let e = s.role().await.unwrap_err();
     assert!(e.is_retryable(), "{e}");
 }

@@ -10,7 +10,7 @@ use dr_core::{ErrorKind, ProviderError};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, FromRedisValue, IntoConnectionInfo};
 
-use crate::error::{PROVIDER, from_redis};
+use crate::error::{error, fatal, from_redis};
 
 /// `min-replicas-to-write` while a primary is fenced without a peer to follow: more
 /// replicas than any deployment has, so every write gets `NOREPLICAS`.
@@ -20,14 +20,14 @@ pub(crate) const FENCE_MIN_REPLICAS: u64 = 1_000_000;
 /// configured timeout), so a server that restarts between calls is simply reached
 /// again.
 #[derive(Clone)]
-pub(crate) struct Node {
+pub(crate) struct RedisNode {
     client: Client,
     host: String,
     port: u16,
     timeout: Duration,
 }
 
-impl fmt::Debug for Node {
+impl fmt::Debug for RedisNode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.host, self.port)
     }
@@ -50,7 +50,7 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-impl Node {
+impl RedisNode {
     /// Parses `url` (`redis://` or `rediss://`) without connecting.
     pub(crate) fn new(
         url: &str,
@@ -76,7 +76,7 @@ impl Node {
             info = info.set_redis_settings(settings);
         }
         let client = Client::open(info).map_err(|e| format!("invalid Redis settings: {e}"))?;
-        Ok(Node {
+        Ok(RedisNode {
             client,
             host,
             port,
@@ -135,15 +135,14 @@ impl Node {
         {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(from_redis(e, &self.addr())),
-            Err(_) => Err(ProviderError::new(
+            Err(_) => Err(error(
                 ErrorKind::Timeout,
                 format!(
                     "{} could not be reached: no connection within {:?}",
                     self.addr(),
                     self.timeout * 2
                 ),
-            )
-            .with_provider(PROVIDER)),
+            )),
         }
     }
 
@@ -175,10 +174,8 @@ impl Node {
         let text: String = self
             .query(conn, redis::cmd("INFO").arg("replication"))
             .await?;
-        ReplInfo::parse(&text).map_err(|e| {
-            ProviderError::fatal(format!("{}: unexpected INFO replication: {e}", self.addr()))
-                .with_provider(PROVIDER)
-        })
+        ReplInfo::parse(&text)
+            .map_err(|e| fatal(format!("{}: unexpected INFO replication: {e}", self.addr())))
     }
 
     /// Connects and reads `INFO replication`.
@@ -196,10 +193,9 @@ impl Node {
         let map: HashMap<String, String> = self
             .query(conn, redis::cmd("CONFIG").arg("GET").arg(name))
             .await?;
-        map.get(name).and_then(|v| v.parse().ok()).ok_or_else(|| {
-            ProviderError::fatal(format!("{}: CONFIG GET {name} gave no number", self.addr()))
-                .with_provider(PROVIDER)
-        })
+        map.get(name)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| fatal(format!("{}: CONFIG GET {name} gave no number", self.addr())))
     }
 
     /// Whether the server accepts writes, judged from its role and the
@@ -467,13 +463,14 @@ mod tests {
 
     #[test]
     fn recognises_itself_in_a_replica_list() {
-        let n = Node::new("redis://127.0.0.1:6391", None, Duration::from_secs(1)).unwrap();
+        let n = RedisNode::new("redis://127.0.0.1:6391", None, Duration::from_secs(1)).unwrap();
         assert!(n.is("127.0.0.1", 6391));
         assert!(!n.is("127.0.0.1", 6390));
         assert!(!n.is("10.0.0.1", 6391));
-        let n = Node::new("redis://localhost:6391", None, Duration::from_secs(1)).unwrap();
+        let n = RedisNode::new("redis://localhost:6391", None, Duration::from_secs(1)).unwrap();
         assert!(n.is("127.0.0.1", 6391));
-        let n = Node::new("rediss://cache.internal:6391", None, Duration::from_secs(1)).unwrap();
+        let n =
+            RedisNode::new("rediss://cache.internal:6391", None, Duration::from_secs(1)).unwrap();
         assert!(n.is("10.0.0.1", 6391));
     }
 
