@@ -28,9 +28,8 @@ impl TrafficRouter for Refusing {
         Ok(TrafficSplit::all_to("east"))
     }
     async fn apply(&self, _: &TrafficSplit, _: Option<&str>) -> Result<(), ProviderError> {
-        Err(ProviderError::new(ErrorKind::Auth, "token rejected")
-            .with_provider("refusing")
-            .with_request_id("req-42"))
+        // No provider, resource or operation: the core names them.
+        Err(ProviderError::new(ErrorKind::Auth, "token rejected").with_request_id("req-42"))
     }
 }
 
@@ -62,6 +61,14 @@ async fn a_provider_error_keeps_its_kind_and_request_id_in_journal_events_and_re
 
     let step = &out.report.steps[0];
     assert_eq!(step.status, StepStatus::Failed);
+    assert!(
+        step.error
+            .as_deref()
+            .unwrap()
+            .starts_with("refusing resource `front`: apply failed: token rejected"),
+        "{:?}",
+        step.error
+    );
     assert_eq!(step.error_kind.as_deref(), Some("auth"));
     assert_eq!(step.request_id.as_deref(), Some("req-42"));
     let json = serde_json::to_value(&out.report).unwrap();
