@@ -149,6 +149,19 @@ impl Action for PoolOriginAction {
         )
     }
 
+    /// Setting an origin's `enabled` flag twice is the same as once (a
+    /// read-modify-write of the pool's origins that changes nothing when it is
+    /// already so), so the executor may retry it and re-run it on resume.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    /// `verify` reads the pool back: it tells reliably whether the origin is
+    /// already enabled or disabled.
+    fn verifies(&self) -> bool {
+        true
+    }
+
     async fn verify(&self) -> Result<bool, ProviderError> {
         let origins = Self::origins(&self.client.get(&self.path()).await?);
         let i = self.index(&origins)?;

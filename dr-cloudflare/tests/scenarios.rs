@@ -210,6 +210,8 @@ async fn an_origin_is_disabled_and_re_enabled_without_touching_the_others() {
     let before = fake.object(&pool_path(POOL_EAST));
     let disable = fake.origin_action("cloudflare.pool.disable_origin", POOL_EAST, "e2");
     assert!(disable.describe().contains("disable origin `e2`"));
+    // Declared so, the executor retries it and re-runs it on resume.
+    assert!(disable.idempotent() && disable.verifies() && !disable.one_way());
     assert!(!disable.verify().await.unwrap());
     fake.take_requests();
 
