@@ -184,7 +184,11 @@ async fn status(g: &Global, path: &Path) -> u8 {
     if !g.json {
         outln!("plan {}", p.bold(&plan.name));
     }
-    for v in dr_core::status::collect(&plan, &registry).await {
+    for v in dr_core::status::collect(&plan, &registry)
+        .await
+        .iter()
+        .map(|s| s.to_json())
+    {
         if g.json {
             outln!("{v}");
         } else {

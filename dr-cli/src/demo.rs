@@ -182,7 +182,11 @@ fn describe(r: &Result<dr_core::executor::RunOutcome, dr_core::executor::ExecErr
 
 async fn show_status(plan: &Plan, registry: &dr_core::Registry, output: &Output, p: Palette) {
     output.note(&p.dim("  status (`dr status`):"));
-    for v in dr_core::status::collect(plan, registry).await {
+    for v in dr_core::status::collect(plan, registry)
+        .await
+        .iter()
+        .map(|s| s.to_json())
+    {
         output.note(&format!("    {}", crate::render::status_line(&v, p)));
     }
 }

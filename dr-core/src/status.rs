@@ -1,23 +1,107 @@
 //! `dr status`: the current split, health, lag and role of every resource.
 
-use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
-use crate::plan::Plan;
-use crate::{Kind, Registry};
+use serde::Serialize;
+use serde_json::Value;
 
-/// One JSON object per resource per kind, e.g.
-/// `{"resource":"front","kind":"router","split":{"east":100}}`,
+use crate::plan::{Plan, Resource};
+use crate::{Kind, Registry, TrafficSplit};
+
+/// The state of one resource in one role, as `dr status` shows it. Serialized
+/// (see [`ResourceStatus::to_json`]) it is one JSON object per resource per kind,
+/// e.g. `{"resource":"front","kind":"router","split":{"east":100}}`,
 /// `{"resource":"db","kind":"store","role":"replica"}`,
 /// `{"resource":"link","kind":"replicator","state":"replicating","lag_ms":3000}`,
-/// `{"resource":"web_west","kind":"probe","status":"healthy"}`.
+/// `{"resource":"web_west","kind":"probe","status":"healthy"}`; fields that do
+/// not apply are left out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ResourceStatus {
+    /// The plan's name for the resource.
+    pub resource: String,
+    /// `router`, `store`, `replicator` or `probe`.
+    pub kind: String,
+    /// `provider = ".."`.
+    pub provider: String,
+    /// Router: the split in effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<TrafficSplit>,
+    /// Store: `primary`, `replica` or `standalone`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Store: the primary a replica follows, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub of: Option<String>,
+    /// Store: whether it accepts writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writable: Option<bool>,
+    /// Replicator: `replicating`, `paused`, `broken` or `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Replicator: the lag, when the provider can tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
+    /// Replicator: the lag in bytes, when the provider can tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<u64>,
+    /// Probe: `healthy`, `degraded` or `unhealthy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Probe: what it saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The state could not be read (provider, resource, operation, why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Sim resources with a `state_file`: how many times each mutating call
+    /// took effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<BTreeMap<String, u64>>,
+}
+
+impl ResourceStatus {
+    fn new(resource: &Resource, kind: Kind) -> Self {
+        ResourceStatus {
+            resource: resource.name.clone(),
+            kind: kind.as_str().to_string(),
+            provider: resource.provider.clone(),
+            split: None,
+            role: None,
+            of: None,
+            writable: None,
+            state: None,
+            lag_ms: None,
+            lag_bytes: None,
+            status: None,
+            detail: None,
+            error: None,
+            calls: None,
+        }
+    }
+
+    /// The JSON object `dr status --json` prints.
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        // A replicator always says its lag, `null` when unknown (as it always has).
+        if self.kind == "replicator"
+            && self.error.is_none()
+            && let Some(obj) = v.as_object_mut()
+        {
+            obj.entry("lag_ms").or_insert(Value::Null);
+        }
+        v
+    }
+}
+
+/// The status of every resource of `plan`, once per kind.
 ///
 /// A resource is reported as every kind the plan uses it as; an unused resource
-/// as every kind its provider can build from its settings. Sim resources with a
-/// `state_file` add `calls` (mutating calls that took effect). A resource whose
-/// state cannot be read gets `"error"`. Reads only: probes are asked with
+/// as every kind its provider can build from its settings. A resource whose
+/// state cannot be read gets `error`. Reads only: probes are asked with
 /// [`HealthProbe::peek`](crate::HealthProbe::peek), so a probe that keeps
-/// state of its own (a sim `sequence`) is left as it was.
-pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
+/// state of its own (a sim `sequence`) is left as it was. Secrets are redacted.
+pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<ResourceStatus> {
     let mut out = Vec::new();
     for r in &plan.resources {
         let kinds = if r.kinds.is_empty() {
@@ -26,26 +110,23 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
             r.kinds.clone()
         };
         for kind in kinds {
-            let mut obj = Map::new();
-            obj.insert("resource".into(), json!(r.name));
-            obj.insert("kind".into(), json!(kind.as_str()));
-            obj.insert("provider".into(), json!(r.provider));
+            let mut st = ResourceStatus::new(r, kind);
+            let tag = |e: crate::ProviderError, op: &str| {
+                e.or_provider(&r.provider)
+                    .in_context(&r.name, op)
+                    .to_string()
+            };
             let result: Result<(), String> = match kind {
                 Kind::Router => match r
                     .router()
                     .cloned()
                     .or_else(|| registry.build_router(&r.settings).and_then(Result::ok))
                 {
-                    Some(router) => match router.current(None).await {
-                        Ok(split) => {
-                            obj.insert("split".into(), json!(split));
-                            Ok(())
-                        }
-                        Err(e) => Err(e
-                            .or_provider(&r.provider)
-                            .in_context(&r.name, "current")
-                            .to_string()),
-                    },
+                    Some(router) => router
+                        .current(None)
+                        .await
+                        .map(|split| st.split = Some(split))
+                        .map_err(|e| tag(e, "current")),
                     None => Err("cannot build the router from its settings".into()),
                 },
                 Kind::Store => match r
@@ -55,19 +136,14 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
                 {
                     Some(store) => match store.role().await {
                         Ok(role) => {
-                            obj.insert("role".into(), json!(role.as_str()));
+                            st.role = Some(role.as_str().to_string());
                             if let crate::Role::Replica { of: Some(of) } = &role {
-                                obj.insert("of".into(), json!(of));
+                                st.of = Some(of.clone());
                             }
-                            if let Ok(w) = store.writable().await {
-                                obj.insert("writable".into(), json!(w));
-                            }
+                            st.writable = store.writable().await.ok();
                             Ok(())
                         }
-                        Err(e) => Err(e
-                            .or_provider(&r.provider)
-                            .in_context(&r.name, "role")
-                            .to_string()),
+                        Err(e) => Err(tag(e, "role")),
                     },
                     None => Err("cannot build the store from its settings".into()),
                 },
@@ -77,21 +153,15 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
                     .or_else(|| registry.build_replicator(&r.settings).and_then(Result::ok))
                 {
                     Some(rep) => match rep.status().await {
-                        Ok(st) => {
-                            obj.insert("state".into(), json!(st.state.as_str()));
-                            obj.insert(
-                                "lag_ms".into(),
-                                json!(st.lag.map(|l| l.as_millis() as u64)),
-                            );
-                            if let Some(b) = st.lag_bytes {
-                                obj.insert("lag_bytes".into(), json!(b));
-                            }
+                        Ok(s) => {
+                            st.state = Some(s.state.as_str().to_string());
+                            st.lag_ms = s
+                                .lag
+                                .map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX));
+                            st.lag_bytes = s.lag_bytes;
                             Ok(())
                         }
-                        Err(e) => Err(e
-                            .or_provider(&r.provider)
-                            .in_context(&r.name, "status")
-                            .to_string()),
+                        Err(e) => Err(tag(e, "status")),
                     },
                     None => Err("cannot build the replicator from its settings".into()),
                 },
@@ -104,29 +174,25 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<Value> {
                     // next run's probe sees (a sim `sequence` would advance).
                     Some(p) => match p.peek().await {
                         Ok(h) => {
-                            obj.insert("status".into(), json!(h.status.as_str()));
+                            st.status = Some(h.status.as_str().to_string());
                             if !h.detail.is_empty() {
-                                obj.insert("detail".into(), json!(h.detail));
+                                st.detail = Some(plan.redactor().redact(&h.detail));
                             }
                             Ok(())
                         }
-                        Err(e) => Err(e
-                            .or_provider(&r.provider)
-                            .in_context(&r.name, "probe")
-                            .to_string()),
+                        Err(e) => Err(tag(e, "probe")),
                     },
                     None => Err("cannot build the probe from its settings".into()),
                 },
             };
             if let Err(e) = result {
-                obj.insert("error".into(), json!(plan.redactor().redact(&e)));
+                st.error = Some(plan.redactor().redact(&e));
             }
-            if let Some(calls) = crate::sim::calls_of(&r.settings) {
-                obj.insert("calls".into(), json!(calls));
+            st.calls = crate::sim::calls_of(&r.settings);
+            if let Some(of) = &st.of {
+                st.of = Some(plan.redactor().redact(of));
             }
-            let mut v = Value::Object(obj);
-            plan.redactor().redact_json(&mut v);
-            out.push(v);
+            out.push(st);
         }
     }
     out

@@ -217,7 +217,11 @@ async fn a_run_journals_ids_and_targets_verbatim_and_no_secret_in_any_form() {
 #[tokio::test]
 async fn status_hides_a_percent_encoded_query_secret() {
     let plan = plan();
-    let lines = dr_core::status::collect(&plan, &registry()).await;
+    let lines = dr_core::status::collect(&plan, &registry())
+        .await
+        .iter()
+        .map(|s| s.to_json())
+        .collect::<Vec<_>>();
     let health = lines
         .iter()
         .find(|v| v["resource"] == "health")

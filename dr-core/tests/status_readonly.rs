@@ -49,13 +49,21 @@ async fn status_does_not_consume_a_sequence_probe() {
     let probe = plan.resource("web_west").unwrap().probe().unwrap().clone();
     // Twice: both show the entry the next probe will return.
     for _ in 0..2 {
-        let lines = dr_core::status::collect(&plan, &registry).await;
+        let lines = dr_core::status::collect(&plan, &registry)
+            .await
+            .iter()
+            .map(|s| s.to_json())
+            .collect::<Vec<_>>();
         assert_eq!(probe_status(&lines), "unhealthy");
     }
     // The next run's probe still starts at the first entry.
     assert_eq!(probe.probe().await.unwrap().status, HealthStatus::Unhealthy);
     // Status follows what runs consume, and still consumes nothing itself.
-    let lines = dr_core::status::collect(&plan, &registry).await;
+    let lines = dr_core::status::collect(&plan, &registry)
+        .await
+        .iter()
+        .map(|s| s.to_json())
+        .collect::<Vec<_>>();
     assert_eq!(probe_status(&lines), "degraded");
     assert_eq!(probe.peek().await.unwrap().status, HealthStatus::Degraded);
     assert_eq!(probe.probe().await.unwrap().status, HealthStatus::Degraded);
