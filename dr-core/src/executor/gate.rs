@@ -38,9 +38,11 @@ impl From<String> for GateStop {
     }
 }
 
-/// Holds the gate until it is satisfied. With `fail_fast` (between traffic
-/// phases) an `unhealthy` result fails the gate at once; otherwise it only
-/// resets the count and the gate keeps polling until its deadline.
+/// Holds the gate until it is satisfied, polling through
+/// [`poll::until`](crate::poll::until) (the one polling helper: deadline, last
+/// look at the deadline, interrupt). With `fail_fast` (between traffic phases)
+/// an `unhealthy` result fails the gate at once; otherwise it only resets the
+/// count and the gate keeps polling until its deadline.
 pub(crate) async fn hold(
     ctx: &Ctx,
     step: &str,
@@ -48,57 +50,80 @@ pub(crate) async fn hold(
     fail_fast: bool,
     deadline: Instant,
 ) -> Result<(), GateStop> {
+    use crate::poll::{Poll, PollError, until};
+    use crate::{ErrorKind, ProviderError};
+
     let needed = gate.times.unwrap_or(1).max(1);
-    let mut consecutive = 0u32;
-    let mut healthy_since: Option<Instant> = None;
-    loop {
-        if ctx.opts.cancel.is_cancelled() {
-            return Err(GateStop::Interrupted);
-        }
+    // What the looks have seen so far (the closure's futures share it).
+    struct Seen {
+        consecutive: u32,
+        healthy_since: Option<Instant>,
+        last: Option<Health>,
+    }
+    let seen = std::sync::Mutex::new(Seen {
+        consecutive: 0,
+        healthy_since: None,
+        last: None,
+    });
+    let look = || async {
         let h = probe_once(ctx, &gate.probe).await;
         let now = Instant::now();
+        let mut s = seen.lock().unwrap_or_else(|p| p.into_inner());
         if h.status == HealthStatus::Healthy {
-            consecutive += 1;
-            healthy_since.get_or_insert(now);
+            s.consecutive += 1;
+            s.healthy_since.get_or_insert(now);
         } else {
-            consecutive = 0;
-            healthy_since = None;
+            s.consecutive = 0;
+            s.healthy_since = None;
             if fail_fast && h.status == HealthStatus::Unhealthy {
-                return Err(GateStop::Failed(format!(
-                    "gate: probe `{}` reported unhealthy{}",
-                    gate.probe,
-                    detail(&h)
-                )));
+                return Err(ProviderError::new(
+                    ErrorKind::Fatal,
+                    format!(
+                        "gate: probe `{}` reported unhealthy{}",
+                        gate.probe,
+                        detail(&h)
+                    ),
+                ));
             }
         }
-        let held_for = healthy_since.map(|s| now - s).unwrap_or_default();
-        if consecutive >= needed && held_for >= gate.healthy_for.unwrap_or_default() {
+        let held_for = s.healthy_since.map(|t| now - t).unwrap_or_default();
+        if s.consecutive >= needed && held_for >= gate.healthy_for.unwrap_or_default() {
+            return Ok(Poll::Ready(()));
+        }
+        if now < deadline {
+            ctx.emit(Event::GateWaiting {
+                step: step.into(),
+                probe: gate.probe.clone(),
+                status: h.status.to_string(),
+                consecutive: s.consecutive,
+                needed,
+                remaining_ms: (deadline - now).as_millis() as u64,
+            });
+        }
+        s.last = Some(h);
+        Ok(Poll::Pending)
+    };
+    let what = format!("gate on probe `{}`", gate.probe);
+    match until(&what, deadline, gate.every, &ctx.opts.cancel, look).await {
+        Ok(()) => {
             ctx.emit(Event::GatePassed {
                 step: step.into(),
                 probe: gate.probe.clone(),
             });
-            return Ok(());
+            Ok(())
         }
-        if now >= deadline {
-            return Err(GateStop::Failed(format!(
-                "gate timed out: probe `{}` was {} ({consecutive}/{needed} consecutive healthy results){}",
-                gate.probe,
-                h.status,
-                detail(&h)
-            )));
-        }
-        ctx.emit(Event::GateWaiting {
-            step: step.into(),
-            probe: gate.probe.clone(),
-            status: h.status.to_string(),
-            consecutive,
-            needed,
-            remaining_ms: (deadline - now).as_millis() as u64,
-        });
-        let pause = gate.every.min(deadline - now);
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = ctx.opts.cancel.cancelled() => return Err(GateStop::Interrupted),
+        Err(PollError::Cancelled { .. }) => Err(GateStop::Interrupted),
+        Err(PollError::Failed(e)) => Err(GateStop::Failed(e.message().to_string())),
+        Err(PollError::TimedOut(_)) => {
+            let s = seen.lock().unwrap_or_else(|p| p.into_inner());
+            let (status, why) = match &s.last {
+                Some(h) => (h.status.to_string(), detail(h)),
+                None => ("not answering".to_string(), String::new()),
+            };
+            Err(GateStop::Failed(format!(
+                "gate timed out: probe `{}` was {status} ({}/{needed} consecutive healthy results){why}",
+                gate.probe, s.consecutive
+            )))
         }
     }
 }
