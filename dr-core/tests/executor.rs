@@ -1,20 +1,15 @@
 //! Executor semantics, on the sim provider.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dr_core::executor::{Event, ExecError, Executor, RunOptions, RunStatus};
-use dr_core::retry::RetryPolicy;
+use common::{only_run_id, opts, recorder, split_of, world};
+use dr_core::executor::{Event, ExecError, Executor, RunStatus};
 use dr_core::sim::SimWorld;
 use dr_core::{LoadOptions, Plan, Registry, TrafficSplit};
-
-fn world() -> (SimWorld, Registry) {
-    let world = SimWorld::new();
-    let mut registry = Registry::with_builtins();
-    world.register(&mut registry);
-    (world, registry)
-}
 
 fn load(registry: &Registry, text: &str) -> Plan {
     Plan::parse(
@@ -26,39 +21,6 @@ fn load(registry: &Registry, text: &str) -> Plan {
         }),
     )
     .unwrap_or_else(|d| panic!("{d}"))
-}
-
-/// Fast retries so tests do not wait on backoff.
-fn opts(dir: &std::path::Path) -> RunOptions {
-    RunOptions::new(dir).with_retry(RetryPolicy {
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        ..Default::default()
-    })
-}
-
-fn recorder() -> (
-    Arc<Mutex<Vec<Event>>>,
-    impl Fn(&Event) + Send + Sync + 'static,
-) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let e = events.clone();
-    (events, move |ev: &Event| e.lock().unwrap().push(ev.clone()))
-}
-
-async fn split_of(registry: &Registry, name: &str, targets: &[&str]) -> TrafficSplit {
-    let s = dr_core::Settings::from_json(
-        name,
-        "sim.router",
-        serde_json::json!({ "targets": targets }),
-    );
-    registry
-        .build_router(&s)
-        .unwrap()
-        .unwrap()
-        .current(None)
-        .await
-        .unwrap()
 }
 
 const FAILOVER: &str = r#"
@@ -561,17 +523,6 @@ async fn continue_lets_dependents_run_abort_stops_them() {
         .unwrap();
     assert_eq!(out.status, RunStatus::Failed);
     assert_eq!(out.report.steps[1].status, "not_run");
-}
-
-/// The id of the one run in a state dir.
-fn only_run_id(state_dir: &std::path::Path) -> String {
-    let mut runs = std::fs::read_dir(state_dir.join("runs")).unwrap();
-    runs.next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap()
 }
 
 /// Runs FAILOVER, "dies" after `k` journal entries, resumes, and returns the sim

@@ -6,9 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dr_core::executor::{Event, ExecError, Executor, RunOptions, RunStatus};
+use dr_core::executor::{Event, ExecError, Executor, RunStatus};
 use dr_core::journal::{self, Record};
-use dr_core::retry::RetryPolicy;
 use dr_core::sim::SimWorld;
 use dr_core::{
     Action, ErrorKind, LoadOptions, Plan, ProviderError, Registry, ReplicationState,
@@ -16,62 +15,20 @@ use dr_core::{
 };
 use tokio_util::sync::CancellationToken;
 
-fn world() -> (SimWorld, Registry) {
-    let world = SimWorld::new();
-    let mut registry = Registry::with_builtins();
-    world.register(&mut registry);
-    (world, registry)
-}
+mod common;
+use common::{only_run_id, opts, recorder, split_of, world};
 
 fn load(registry: &Registry, text: &str) -> Plan {
     Plan::parse("plan.toml", text, registry, &LoadOptions::default())
         .unwrap_or_else(|d| panic!("{d}"))
 }
 
-fn opts(dir: &std::path::Path) -> RunOptions {
-    RunOptions::new(dir).with_retry(RetryPolicy {
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        ..Default::default()
-    })
-}
-
-fn recorder() -> (
-    Arc<Mutex<Vec<Event>>>,
-    impl Fn(&Event) + Send + Sync + 'static,
-) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let e = events.clone();
-    (events, move |ev: &Event| e.lock().unwrap().push(ev.clone()))
-}
-
 async fn split(registry: &Registry, targets: &[&str]) -> TrafficSplit {
-    let s = dr_core::Settings::from_json(
-        "front",
-        "sim.router",
-        serde_json::json!({ "targets": targets }),
-    );
-    registry
-        .build_router(&s)
-        .unwrap()
-        .unwrap()
-        .current(None)
-        .await
-        .unwrap()
+    split_of(registry, "front", targets).await
 }
 
 fn run_dir(dir: &std::path::Path, run_id: &str) -> std::path::PathBuf {
     dr_core::executor::run_dir(dir, run_id)
-}
-
-fn only_run_id(state_dir: &std::path::Path) -> String {
-    let mut runs = std::fs::read_dir(state_dir.join("runs")).unwrap();
-    runs.next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap()
 }
 
 /// Maintenance, promote west, then a gated shift that rolls back on failure.

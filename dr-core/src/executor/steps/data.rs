@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{R, StepRun, Wrap, started};
+use super::{R, StepRun, Wrap, captured, started};
 use crate::executor::Event;
 use crate::executor::run::Ctx;
 use crate::{DataStore, ReplicationState, Replicator, Role};
@@ -38,11 +38,11 @@ pub(super) async fn stop(s: &mut StepRun<'_>, replicator: &str) -> R<()> {
     let res = &mut *s.res;
     let rep = w.replicator(ctx, replicator)?;
     let st = rep.status().await?;
-    let before = if resumed {
-        in_flight.before.clone()
-    } else {
-        serde_json::to_value(&st).unwrap_or_default()
-    };
+    let before = captured(
+        resumed,
+        in_flight,
+        serde_json::to_value(&st).unwrap_or_default(),
+    );
     res.before = before.clone();
     res.lag_ms = before.get("lag_ms").and_then(Value::as_u64);
     ctx.journal(started(step, &before, json!({ "state": "stopped" })))
@@ -78,11 +78,11 @@ pub(super) async fn reverse(s: &mut StepRun<'_>, replicator: &str) -> R<()> {
     let res = &mut *s.res;
     let rep = w.replicator(ctx, replicator)?;
     let st = rep.status().await?;
-    res.before = if resumed {
-        in_flight.before.clone()
-    } else {
-        serde_json::to_value(&st).unwrap_or_default()
-    };
+    res.before = captured(
+        resumed,
+        in_flight,
+        serde_json::to_value(&st).unwrap_or_default(),
+    );
     ctx.journal(started(step, &res.before, json!({ "reversed": true })))
         .await?;
     rep.reverse().await?;
@@ -157,11 +157,7 @@ pub(super) async fn fence(s: &mut StepRun<'_>, store: &str) -> R<()> {
     let res = &mut *s.res;
     let s = w.store(ctx, store)?;
     let writable = s.writable().await?;
-    res.before = if resumed {
-        in_flight.before.clone()
-    } else {
-        json!({ "writable": writable })
-    };
+    res.before = captured(resumed, in_flight, json!({ "writable": writable }));
     ctx.journal(started(step, &res.before, json!({ "writable": false })))
         .await?;
     if writable {

@@ -280,6 +280,17 @@ pub(super) struct StepRun<'a> {
     res: &'a mut StepResult,
 }
 
+/// The state to journal as "before": what the journal captured when the step
+/// was in flight before a resume (the state now may already be the step's own
+/// doing), else `now`, captured just now.
+fn captured(resumed: bool, in_flight: &InFlight, now: Value) -> Value {
+    if resumed {
+        in_flight.before.clone()
+    } else {
+        now
+    }
+}
+
 /// The `step_started` record: the captured prior state and the intent.
 fn started(step: &Step, before: &Value, intent: Value) -> Record {
     Record::StepStarted {

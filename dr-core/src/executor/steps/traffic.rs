@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::Fail;
-use super::{R, StepRun, Wrap, deadline_after, started};
+use super::{R, StepRun, Wrap, captured, deadline_after, started};
 use crate::executor::Event;
 use crate::executor::gate::{self, DEFAULT_GATE_TIMEOUT};
 use crate::executor::run::Ctx;
@@ -29,11 +29,7 @@ pub(super) async fn set(
     let scope = scope.as_deref();
     let r = w.router(ctx, router)?;
     let now = r.current(scope).await?;
-    let before = if resumed {
-        in_flight.before.clone()
-    } else {
-        split_json(&now, scope)
-    };
+    let before = captured(resumed, in_flight, split_json(&now, scope));
     res.before = before.clone();
     let resource = ctx.plan.resource(router).expect("validated");
     gate::check_safety(ctx, resource, split, "before").await?;
@@ -71,11 +67,7 @@ pub(super) async fn shift(
     let scope = scope.as_deref();
     let r = w.router(ctx, router)?;
     let now = r.current(scope).await?;
-    let before = if resumed {
-        in_flight.before.clone()
-    } else {
-        split_json(&now, scope)
-    };
+    let before = captured(resumed, in_flight, split_json(&now, scope));
     res.before = before.clone();
     let start = before_split(&before).unwrap_or_else(|| now.clone());
     ctx.journal(started(
