@@ -1,6 +1,6 @@
 //! The typed plan: what validation produces and the executor runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,17 +45,59 @@ pub struct Plan {
     pub lock_dir: Option<PathBuf>,
     pub(crate) redactor: Redactor,
     pub(crate) env_values: Vec<(String, String)>,
+    /// Positions in `steps` and `resources` by id and name, built at load.
+    pub(crate) index: PlanIndex,
+}
+
+/// Where each step and resource of a loaded plan is, so that [`Plan::step`]
+/// and [`Plan::resource`] take constant time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PlanIndex {
+    steps: HashMap<String, usize>,
+    resources: HashMap<String, usize>,
+}
+
+impl PlanIndex {
+    pub fn new(steps: &[Step], resources: &[Resource]) -> Self {
+        PlanIndex {
+            steps: steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.id.clone(), i))
+                .collect(),
+            resources: resources
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.clone(), i))
+                .collect(),
+        }
+    }
 }
 
 impl Plan {
     /// The resource called `name`.
+    ///
+    /// Constant time through an index built at load; the fields are public,
+    /// so when the index disagrees with `resources` (changed since), it falls
+    /// back to a search.
     pub fn resource(&self, name: &str) -> Option<&Resource> {
-        self.resources.iter().find(|r| r.name == name)
+        match self
+            .index
+            .resources
+            .get(name)
+            .map(|i| self.resources.get(*i))
+        {
+            Some(Some(r)) if r.name == name => Some(r),
+            _ => self.resources.iter().find(|r| r.name == name),
+        }
     }
 
-    /// The step with id `id`.
+    /// The step with id `id` (constant time, like [`Plan::resource`]).
     pub fn step(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.id == id)
+        match self.index.steps.get(id).map(|i| self.steps.get(*i)) {
+            Some(Some(s)) if s.id == id => Some(s),
+            _ => self.steps.iter().find(|s| s.id == id),
+        }
     }
 
     /// SHA-256 of the plan's text, hex: identifies exactly what ran.

@@ -1,7 +1,7 @@
 //! What each built-in step asks of its resources' providers: router targets,
 //! weights and scopes, gate bounds, store and replicator operations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use super::{Validator, key, with};
@@ -29,10 +29,10 @@ impl Validator<'_> {
         root: &Node,
         path: &[Seg],
         b: BuiltinStep,
-        res: &[Resource],
+        res: &Resources<'_>,
         meta: Option<&PlanTable>,
     ) -> Option<StepAction> {
-        let find = |name: &str| res.iter().find(|r| r.name == name);
+        let find = |name: &str| res.get(name);
         let at = |k: &str| with(path, &[key(k)]);
         let mut ok = true;
         let action = match b {
@@ -112,7 +112,7 @@ impl Validator<'_> {
                         false,
                         format!(
                             "replicator `{replicator}` (provider `{}`) cannot stop replication",
-                            provider(res, &replicator)
+                            res.provider(&replicator)
                         ),
                     );
                 }
@@ -129,7 +129,7 @@ impl Validator<'_> {
                         false,
                         format!(
                             "replicator `{replicator}` (provider `{}`) cannot reverse replication",
-                            provider(res, &replicator)
+                            res.provider(&replicator)
                         ),
                     );
                 }
@@ -149,7 +149,7 @@ impl Validator<'_> {
                 };
                 if max_lag.is_some() && lag_from.is_none() && find(&store).is_some() {
                     ok = false;
-                    self.err(root, &at("max_lag"), true, format!("`max_lag` needs a lag source: provider `{}` reports no replication lag; name one with `replicator = \"..\"`", provider(res, &store)));
+                    self.err(root, &at("max_lag"), true, format!("`max_lag` needs a lag source: provider `{}` reports no replication lag; name one with `replicator = \"..\"`", res.provider(&store)));
                 }
                 ok &= self.check_store_cap(root, path, &store, res, "promote", |c| c.promote);
                 StepAction::DatastorePromote {
@@ -215,9 +215,9 @@ impl Validator<'_> {
         router: String,
         split: BTreeMap<String, u32>,
         scope: Option<String>,
-        res: &[Resource],
+        res: &Resources<'_>,
     ) -> (StepAction, bool) {
-        let find = |name: &str| res.iter().find(|r| r.name == name);
+        let find = |name: &str| res.get(name);
         let at = |k: &str| with(path, &[key(k)]);
         let mut ok = true;
         let action = {
@@ -262,7 +262,7 @@ impl Validator<'_> {
                 }
                 if split.iter().count() > 1 && !caps.weighted {
                     ok = false;
-                    self.err(root, &at("split"), false, format!("router `{router}` (provider `{}`) cannot split traffic by weight; send 100 to one target", provider(res, &router)));
+                    self.err(root, &at("split"), false, format!("router `{router}` (provider `{}`) cannot split traffic by weight; send 100 to one target", res.provider(&router)));
                 }
                 ok &= self.check_scope(root, path, scope.as_deref(), &router, &caps, res);
             }
@@ -281,7 +281,7 @@ impl Validator<'_> {
         root: &Node,
         path: &[Seg],
         shift: Shift,
-        res: &[Resource],
+        res: &Resources<'_>,
     ) -> (StepAction, bool) {
         let Shift {
             router,
@@ -290,7 +290,7 @@ impl Validator<'_> {
             gate,
             scope,
         } = shift;
-        let find = |name: &str| res.iter().find(|r| r.name == name);
+        let find = |name: &str| res.get(name);
         let at = |k: &str| with(path, &[key(k)]);
         let mut ok = true;
         let action = {
@@ -349,7 +349,7 @@ impl Validator<'_> {
                 }
                 if phases.len() > 1 && !caps.weighted {
                     ok = false;
-                    self.err(root, &at("phases"), false, format!("router `{router}` (provider `{}`) cannot split traffic by weight; use `phases = [100]`", provider(res, &router)));
+                    self.err(root, &at("phases"), false, format!("router `{router}` (provider `{}`) cannot split traffic by weight; use `phases = [100]`", res.provider(&router)));
                 }
                 ok &= self.check_scope(root, path, scope.as_deref(), &router, &caps, res);
             }
@@ -410,7 +410,7 @@ impl Validator<'_> {
         scope: Option<&str>,
         router: &str,
         caps: &crate::RouterCapabilities,
-        res: &[Resource],
+        res: &Resources<'_>,
     ) -> bool {
         let Some(scope) = scope else { return true };
         if caps.accepts_scope(scope) {
@@ -427,7 +427,7 @@ impl Validator<'_> {
             false,
             format!(
                 "router `{router}` (provider `{}`) does not accept scope `{scope}`: {why}",
-                provider(res, router)
+                res.provider(&router)
             ),
         );
         false
@@ -438,15 +438,11 @@ impl Validator<'_> {
         root: &Node,
         path: &[Seg],
         store: &str,
-        res: &[Resource],
+        res: &Resources<'_>,
         op: &str,
         has: impl Fn(&crate::StoreCapabilities) -> bool,
     ) -> bool {
-        let Some(s) = res
-            .iter()
-            .find(|r| r.name == store)
-            .and_then(|r| r.store.clone())
-        else {
+        let Some(s) = res.get(store).and_then(|r| r.store.clone()) else {
             return true;
         };
         if has(&s.capabilities()) {
@@ -458,16 +454,31 @@ impl Validator<'_> {
             false,
             format!(
                 "store `{store}` (provider `{}`) cannot {op}",
-                provider(res, store)
+                res.provider(&store)
             ),
         );
         false
     }
 }
 
-fn provider<'a>(res: &'a [Resource], name: &str) -> &'a str {
-    res.iter()
-        .find(|r| r.name == name)
-        .map(|r| r.provider.as_str())
-        .unwrap_or("?")
+/// The built resources, looked up by name in constant time.
+pub(super) struct Resources<'a> {
+    by_name: HashMap<&'a str, &'a Resource>,
+}
+
+impl<'a> Resources<'a> {
+    pub fn new(list: &'a [Resource]) -> Self {
+        Resources {
+            by_name: list.iter().map(|r| (r.name.as_str(), r)).collect(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Resource> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The provider of resource `name` (`?` when there is none).
+    fn provider(&self, name: &str) -> &'a str {
+        self.get(name).map_or("?", |r| r.provider.as_str())
+    }
 }

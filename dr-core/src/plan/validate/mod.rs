@@ -14,7 +14,7 @@ mod resources;
 mod steps;
 
 use super::model::*;
-use super::source::{Diagnostic, Node, NodeValue, Seg, SourceFile};
+use super::source::{Diagnostic, LineIndex, Node, NodeValue, Seg, SourceFile};
 use crate::redact::Redactor;
 use crate::{ConfigError, Kind, Registry};
 
@@ -22,6 +22,9 @@ use crate::{ConfigError, Kind, Registry};
 const MAX_PARALLEL: u32 = 1024;
 /// Most targets `[plan.safety] min_healthy_targets` may ask for.
 const MAX_MIN_HEALTHY: u32 = 1024;
+
+/// How many "did you mean" searches one validation makes.
+const MAX_SUGGESTIONS: usize = 32;
 
 fn key(k: &str) -> Seg {
     Seg::Key(k.to_string())
@@ -41,6 +44,8 @@ struct Use {
 /// Collects the diagnostics of one plan while it is checked.
 pub(super) struct Validator<'a> {
     src: &'a SourceFile,
+    lines: LineIndex,
+    suggestions: usize,
     pub(super) errors: Vec<Diagnostic>,
 }
 
@@ -48,12 +53,56 @@ impl<'a> Validator<'a> {
     pub(super) fn new(src: &'a SourceFile) -> Self {
         Validator {
             src,
+            lines: LineIndex::new(&src.text),
+            suggestions: 0,
             errors: Vec::new(),
         }
     }
 }
 
 impl Validator<'_> {
+    /// ` (did you mean `x`?)` for a close match. Each search compares `word`
+    /// with every candidate, so only the first [`MAX_SUGGESTIONS`] are searched:
+    /// a plan with thousands of unknown names still validates in linear time.
+    fn suggest<'c>(&mut self, word: &str, candidates: impl Iterator<Item = &'c str>) -> String {
+        if self.suggestions >= MAX_SUGGESTIONS {
+            return String::new();
+        }
+        self.suggestions += 1;
+        let len = word.chars().count();
+        let best = candidates
+            .filter_map(|c| {
+                let limit = 2.max(c.len() / 4);
+                // The distance is at least the difference in length.
+                if c.chars().count().abs_diff(len) > limit {
+                    return None;
+                }
+                let d = edit_distance(word, c);
+                (d <= limit).then_some((d, c))
+            })
+            .min_by_key(|(d, _)| *d);
+        match best {
+            Some((_, c)) => format!(" (did you mean `{c}`?)"),
+            None => String::new(),
+        }
+    }
+
+    /// 1-based (line, column) of a byte offset in the plan.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        self.lines.line_col(&self.src.text, offset)
+    }
+
+    /// A diagnostic for the text at `span`, on the key `path`.
+    fn diagnostic(
+        &self,
+        span: std::ops::Range<usize>,
+        path: &[Seg],
+        msg: impl Into<String>,
+    ) -> Diagnostic {
+        self.src
+            .diagnostic_at(self.line_col(span.start), span, path, msg)
+    }
+
     /// Records an error at `path`: on the key itself when `on_key`, else on its value.
     fn err(&mut self, root: &Node, path: &[Seg], on_key: bool, msg: impl Into<String>) {
         if root
@@ -68,7 +117,7 @@ impl Validator<'_> {
         } else {
             value_span
         };
-        self.errors.push(self.src.diagnostic(span, path, msg));
+        self.errors.push(self.diagnostic(span, path, msg));
     }
 
     fn config_error(&mut self, root: &Node, path: &[Seg], e: &ConfigError) {
@@ -111,6 +160,7 @@ impl Validator<'_> {
         self.check_health_links(root, &built);
 
         let meta = meta?;
+        let index = PlanIndex::new(&out_steps, &built);
         Some(Plan {
             name: meta.name,
             description: meta.description,
@@ -125,6 +175,7 @@ impl Validator<'_> {
             lock_dir: meta.lock_dir.map(std::path::PathBuf::from),
             redactor,
             env_values,
+            index,
         })
     }
 
@@ -133,7 +184,7 @@ impl Validator<'_> {
     fn invalid_numbers(&mut self, root: &Node) {
         for (path, node, why) in root.invalid_values() {
             self.errors
-                .push(self.src.diagnostic(node.span.clone(), &path, why));
+                .push(self.diagnostic(node.span.clone(), &path, why));
         }
     }
 
@@ -220,21 +271,9 @@ impl Validator<'_> {
             .map(|(index, msg)| {
                 let at = [key("steps"), Seg::Index(index), key("on_failure")];
                 let (span, _) = root.locate(&at);
-                self.src.diagnostic(span, &at, msg)
+                self.diagnostic(span, &at, msg)
             })
             .collect()
-    }
-}
-
-/// ` (did you mean `x`?)` for a close match.
-fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
-    let best = candidates
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
-        .min_by_key(|(d, _)| *d);
-    match best {
-        Some((_, c)) => format!(" (did you mean `{c}`?)"),
-        None => String::new(),
     }
 }
 

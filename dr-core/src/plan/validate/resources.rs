@@ -1,9 +1,9 @@
 //! `[resources.*]`: providers, uses of resources by role, building the
 //! provider objects, and `health` links from router targets to probes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Use, Validator, key, suggest, with};
+use super::{Use, Validator, key, with};
 use crate::plan::model::{Resource, ResourceTable};
 use crate::plan::source::Node;
 use crate::{Kind, Registry, Settings};
@@ -78,7 +78,7 @@ impl Validator<'_> {
             .iter()
             .map(|(n, r)| (n.clone(), r.provider.clone()))
             .collect();
-        let all_resources: Vec<String> = root
+        let all_resources: HashSet<String> = root
             .get("resources")
             .and_then(Node::table)
             .map(|t| t.iter().map(|e| e.key.clone()).collect())
@@ -86,17 +86,16 @@ impl Validator<'_> {
         let mut kinds_used: BTreeMap<String, Vec<Kind>> = BTreeMap::new();
         for u in uses {
             match provider_of.get(&u.resource) {
-                None if all_resources.contains(&u.resource) => {} // its provider error is already reported
-                None => self.err(
-                    root,
-                    &u.at,
-                    false,
-                    format!(
-                        "unknown resource `{}`{}",
-                        u.resource,
-                        suggest(&u.resource, all_resources.iter().map(String::as_str))
-                    ),
-                ),
+                None if all_resources.contains(u.resource.as_str()) => {} // its provider error is already reported
+                None => {
+                    let hint = self.suggest(&u.resource, all_resources.iter().map(String::as_str));
+                    self.err(
+                        root,
+                        &u.at,
+                        false,
+                        format!("unknown resource `{}`{hint}", u.resource),
+                    )
+                }
                 Some(p) => {
                     let kinds = registry.kinds(p);
                     if kinds.contains(&u.kind) {

@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use super::{Use, Validator, key, suggest, with};
+use super::capabilities::Resources;
+use super::{Use, Validator, key, with};
 use crate::plan::graph::find_cycles;
 use crate::plan::model::*;
 use crate::plan::source::{Node, NodeValue, Seg};
@@ -82,7 +83,6 @@ impl Validator<'_> {
             }
             if let Some(prev) = first_seen.get(c.id.as_str()) {
                 let line = self
-                    .src
                     .line_col(
                         root.locate(&[key("steps"), Seg::Index(*prev), key("id")])
                             .0
@@ -115,14 +115,12 @@ impl Validator<'_> {
                         format!("step `{}` depends on itself", c.id),
                     );
                 } else if !first_seen.contains_key(dep.as_str()) {
+                    let hint = self.suggest(dep, first_seen.keys().copied());
                     self.err(
                         root,
                         &at,
                         false,
-                        format!(
-                            "depends on unknown step `{dep}`{}",
-                            suggest(dep, first_seen.keys().copied())
-                        ),
+                        format!("depends on unknown step `{dep}`{hint}"),
                     );
                 }
             }
@@ -160,12 +158,13 @@ impl Validator<'_> {
         built: &[Resource],
         meta: Option<&PlanTable>,
     ) -> Vec<Step> {
+        let resources = Resources::new(built);
         let mut out_steps = Vec::new();
         for (i, c, decoded) in steps {
             let path = vec![key("steps"), Seg::Index(i)];
             let Some(decoded) = decoded else { continue };
             let action = match decoded {
-                Decoded::Builtin(b) => match self.check_builtin(root, &path, b, built, meta) {
+                Decoded::Builtin(b) => match self.check_builtin(root, &path, b, &resources, meta) {
                     Some(a) => a,
                     None => continue,
                 },
@@ -180,7 +179,7 @@ impl Validator<'_> {
                     }
                 }
             };
-            let line = self.src.line_col(root.locate(&path).0.start).0;
+            let line = self.line_col(root.locate(&path).0.start).0;
             out_steps.push(Step {
                 id: c.id,
                 depends_on: c.depends_on,
@@ -272,15 +271,12 @@ impl Validator<'_> {
         } else {
             let mut known: Vec<String> = BUILTIN_ACTIONS.iter().map(|s| s.to_string()).collect();
             known.extend(registry.actions());
+            let hint = self.suggest(&c.action, known.iter().map(String::as_str));
             self.err(
                 root,
                 &action_path,
                 false,
-                format!(
-                    "unknown action `{}`{}",
-                    c.action,
-                    suggest(&c.action, known.iter().map(String::as_str))
-                ),
+                format!("unknown action `{}`{hint}", c.action),
             );
             None
         }
