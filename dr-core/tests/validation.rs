@@ -874,3 +874,108 @@ fn split_weights_are_bounded_and_summed_without_wrapping() {
     assert_eq!((errs[0].0, errs[0].1), (5, 79), "{errs:#?}");
     assert_eq!(errs[0].2, "steps[0].split.west");
 }
+
+/// A step on line 17 of `HEAD`, with `body` after its `id` (line 18).
+fn step(body: &str) -> String {
+    format!("{HEAD}[[steps]]\nid = \"a\"\n{body}")
+}
+
+#[test]
+fn wrong_types_inside_nested_values_point_at_the_value() {
+    let set = "action = \"traffic.set\"\nrouter = \"front\"\n";
+    let shift = "action = \"traffic.shift\"\nrouter = \"front\"\nto = \"west\"\n";
+    // split, phases, gate times and unknown gate keys: line 21 (or 22).
+    assert_one(
+        &step(&format!("{set}split = {{ east = \"lots\" }}\n")),
+        21,
+        18,
+        "steps[0].split.east",
+        "invalid type",
+    );
+    assert_one(
+        &step(&format!("{shift}phases = [20, \"x\", 100]\n")),
+        22,
+        15,
+        "steps[0].phases[1]",
+        "invalid type",
+    );
+    assert_one(
+        &step(&format!(
+            "{shift}gate = {{ probe = \"web\", times = \"two\" }}\n"
+        )),
+        22,
+        33,
+        "steps[0].gate.times",
+        "invalid type",
+    );
+    assert_one(
+        &step(&format!("{shift}gate = {{ probe = \"web\", tiems = 2 }}\n")),
+        22,
+        25,
+        "steps[0].gate.tiems",
+        "unknown key `tiems`",
+    );
+    // command: a number, and an array with a number in it.
+    let exec = "action = \"exec\"\n";
+    assert_one(
+        &step(&format!("{exec}command = 5\n")),
+        20,
+        11,
+        "steps[0].command",
+        "a string (run by `sh -c`) or an array of strings",
+    );
+    assert_one(
+        &step(&format!("{exec}command = [\"ls\", 5]\n")),
+        20,
+        18,
+        "steps[0].command[1]",
+        "expected a string",
+    );
+    for text in [step(&format!("{exec}command = 5\n"))] {
+        assert!(
+            errors(&text).iter().all(|(.., m)| !m.contains("untagged")),
+            "{:?}",
+            errors(&text)
+        );
+    }
+}
+
+#[test]
+fn wrong_types_inside_nested_values_point_at_the_value_in_json() {
+    let head = r#"{
+  "plan": {"name": "p"},
+  "resources": {"front": {"provider": "t.router", "targets": ["east", "west"]},
+                "web": {"provider": "t.probe"}},
+  "steps": [
+"#;
+    let json = |step: &str| format!("{head}    {step}\n  ]\n}}");
+    // Line 6 holds the step.
+    let cases = [
+        (
+            r#"{"id": "a", "action": "traffic.set", "router": "front", "split": {"east": "lots"}}"#,
+            "steps[0].split.east",
+            "\"lots\"",
+        ),
+        (
+            r#"{"id": "a", "action": "traffic.shift", "router": "front", "to": "west", "phases": [20, "x", 100]}"#,
+            "steps[0].phases[1]",
+            "\"x\"",
+        ),
+        (
+            r#"{"id": "a", "action": "traffic.shift", "router": "front", "to": "west", "gate": {"probe": "web", "tiems": 2}}"#,
+            "steps[0].gate.tiems",
+            "\"tiems\"",
+        ),
+        (
+            r#"{"id": "a", "action": "exec", "command": ["ls", 5]}"#,
+            "steps[0].command[1]",
+            "5]",
+        ),
+    ];
+    for (step, key, at) in cases {
+        let text = json(step);
+        let line6 = text.lines().nth(5).unwrap();
+        let column = line6[..line6.find(at).unwrap()].chars().count() + 1;
+        assert_only("plan.json", &text, 6, column, key, "");
+    }
+}

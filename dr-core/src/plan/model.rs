@@ -705,13 +705,43 @@ pub(crate) enum BuiltinStep {
 }
 
 /// `command = "..."` or `command = ["prog", "arg"]`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum CommandSpec {
     /// Run through `sh -c`.
     Shell(String),
     /// Program and arguments.
     Argv(Vec<String>),
+}
+
+/// By hand rather than `untagged`, so that a wrong value gets a sentence (not
+/// "data did not match any variant") and an element of the array its own path.
+impl<'de> Deserialize<'de> for CommandSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = CommandSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a string (run by `sh -c`) or an array of strings (program and arguments)",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CommandSpec, E> {
+                Ok(CommandSpec::Shell(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CommandSpec, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    argv.push(arg);
+                }
+                Ok(CommandSpec::Argv(argv))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 impl CommandSpec {

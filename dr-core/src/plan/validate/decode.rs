@@ -36,8 +36,12 @@ impl Validator<'_> {
                 }
                 if full.len() == path.len() {
                     // Inside internally tagged enums serde loses the path: find the
-                    // value the message quotes.
-                    if let Some(found) = find_quoted(root.locate_node(path), &msg) {
+                    // key an unknown field names, or the value the message quotes.
+                    let found = match msg.strip_prefix("unknown field `") {
+                        Some(rest) => find_key(root.locate_node(path), rest.split('`').next()),
+                        None => find_quoted(root.locate_node(path), &msg),
+                    };
+                    if let Some(found) = found {
                         full.extend(found);
                     }
                 }
@@ -65,6 +69,40 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// The path (below `node`, three levels deep, shallowest first) of the key
+/// called `name`: where an unknown field stands when serde lost the path.
+fn find_key(node: Option<&Node>, name: Option<&str>) -> Option<Vec<Seg>> {
+    let name = name?;
+    let mut level: Vec<(Vec<Seg>, &Node)> = vec![(Vec::new(), node?)];
+    for _ in 0..3 {
+        let mut next = Vec::new();
+        for (path, n) in level {
+            match &n.value {
+                NodeValue::Table(entries) => {
+                    for e in entries {
+                        let mut p = path.clone();
+                        p.push(key(&e.key));
+                        if e.key == name {
+                            return Some(p);
+                        }
+                        next.push((p, &e.node));
+                    }
+                }
+                NodeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let mut p = path.clone();
+                        p.push(Seg::Index(i));
+                        next.push((p, item));
+                    }
+                }
+                _ => {}
+            }
+        }
+        level = next;
+    }
+    None
 }
 
 /// The path (below `node`) of a value that serde's `msg` quotes, three levels
