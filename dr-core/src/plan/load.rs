@@ -112,6 +112,8 @@ impl Plan {
         registry: &Registry,
         opts: &LoadOptions,
     ) -> Result<Plan, Diagnostics> {
+        // A byte-order mark (editors on Windows write one) is not part of the plan.
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         let src = SourceFile {
             name: name.to_string(),
             text: text.to_string(),

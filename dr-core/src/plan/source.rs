@@ -172,8 +172,9 @@ pub(crate) fn path_string(path: &[Seg]) -> String {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                if k.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                if !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 {
                     out.push_str(k);
                 } else {
@@ -447,7 +448,13 @@ impl JsonParser<'_> {
             Some(b'f') => self.literal("false", NodeValue::Bool(false))?,
             Some(b'n') => self.literal("null", NodeValue::Null)?,
             Some(c) if *c == b'-' || c.is_ascii_digit() => self.number()?,
-            Some(c) => return self.err(format!("unexpected character `{}`", *c as char)),
+            Some(_) => {
+                // The whole character, not its first byte (`é`, not `Ã`).
+                let rest =
+                    String::from_utf8_lossy(&self.s[self.pos..(self.pos + 4).min(self.s.len())]);
+                let c = rest.chars().next().unwrap_or('\u{FFFD}');
+                return self.err(format!("unexpected character `{}`", c.escape_debug()));
+            }
         };
         Ok(Node {
             span: start..self.pos,

@@ -191,8 +191,12 @@ impl Validator<'_> {
                 env,
                 idempotent,
             } => {
+                let empty = match &command {
+                    CommandSpec::Shell(s) => s.trim().is_empty(),
+                    CommandSpec::Argv(argv) => argv.first().is_none_or(|p| p.trim().is_empty()),
+                };
                 let command = command.into_argv();
-                if command.first().is_none_or(|p| p.is_empty()) {
+                if empty {
                     ok = false;
                     self.err(root, &at("command"), false, "command must not be empty");
                 }

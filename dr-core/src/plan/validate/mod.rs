@@ -158,6 +158,7 @@ impl Validator<'_> {
         let out_steps = self.typed_steps(root, registry, steps, &built, meta.as_ref());
         let warnings = self.rollback_warnings(root, &out_steps);
         self.check_health_links(root, &built);
+        self.check_sim_follows(root, &built);
 
         let meta = meta?;
         let index = PlanIndex::new(&out_steps, &built);

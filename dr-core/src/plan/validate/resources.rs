@@ -41,6 +41,10 @@ impl Validator<'_> {
                 Some(entries) => {
                     for e in entries {
                         let path = [key("resources"), key(&e.key)];
+                        if e.key.trim().is_empty() {
+                            self.err(root, &path, true, "a resource name must not be empty");
+                            continue;
+                        }
                         if let Some(r) = self.decode::<ResourceTable>(root, &path, e.node.to_json())
                         {
                             if registry.kinds(&r.provider).is_empty() {
@@ -232,6 +236,79 @@ impl Validator<'_> {
                         ),
                     );
                 }
+            }
+        }
+    }
+
+    /// A `sim.probe`'s `follows = "ROUTER:TARGET"` names a `sim.router` of the
+    /// plan and one of its targets; a bare `"TARGET"`, a target of one of the
+    /// plan's sim routers (when it has any: the state file may be shared with
+    /// another plan's).
+    pub(super) fn check_sim_follows(&mut self, root: &Node, built: &[Resource]) {
+        let targets_of = |r: &Resource| -> Vec<String> {
+            r.settings
+                .get("targets")
+                .and_then(|t| t.as_array())
+                .map(|t| {
+                    t.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let routers: HashMap<&str, &Resource> = built
+            .iter()
+            .filter(|r| r.provider == "sim.router")
+            .map(|r| (r.name.as_str(), r))
+            .collect();
+        for r in built.iter().filter(|r| r.provider == "sim.probe") {
+            let Some(follows) = r.settings.get("follows").and_then(|f| f.as_str()) else {
+                continue;
+            };
+            let at = [key("resources"), key(&r.name), key("follows")];
+            let problem = match follows.split_once(':') {
+                Some((router, target)) => match routers.get(router) {
+                    None => {
+                        let mut names: Vec<&str> = routers.keys().copied().collect();
+                        names.sort();
+                        Some(format!(
+                            "`follows = \"{follows}\"` names router `{router}`, which is not a \
+                             `sim.router` of this plan (sim routers: {})",
+                            if names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                names.join(", ")
+                            }
+                        ))
+                    }
+                    Some(res) => {
+                        let targets = targets_of(res);
+                        (!targets.iter().any(|t| t == target)).then(|| {
+                            format!(
+                                "`follows = \"{follows}\"`: router `{router}` has no target \
+                                 `{target}` (targets: {})",
+                                targets.join(", ")
+                            )
+                        })
+                    }
+                },
+                None if routers.is_empty() => None,
+                None => {
+                    let mut all: Vec<String> =
+                        routers.values().flat_map(|r| targets_of(r)).collect();
+                    all.sort();
+                    all.dedup();
+                    (!all.iter().any(|t| t == follows)).then(|| {
+                        format!(
+                            "`follows = \"{follows}\"` is not a target of this plan's sim \
+                             routers (targets: {})",
+                            all.join(", ")
+                        )
+                    })
+                }
+            };
+            if let Some(msg) = problem {
+                self.err(root, &at, false, msg);
             }
         }
     }

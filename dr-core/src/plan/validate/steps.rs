@@ -80,6 +80,18 @@ impl Validator<'_> {
                     false,
                     "step id must not be empty",
                 );
+            } else if let Some(bad) = c.id.chars().find(|ch| !is_id_char(*ch)) {
+                self.err(
+                    root,
+                    &[key("steps"), Seg::Index(*i), key("id")],
+                    false,
+                    format!(
+                        "step id `{}` contains {}: ids are letters, digits, `.`, `_` and `-` \
+                         (they are typed on the command line, `--approve ID`)",
+                        c.id.escape_debug(),
+                        describe_char(bad)
+                    ),
+                );
             }
             if let Some(prev) = first_seen.get(c.id.as_str()) {
                 let line = self
@@ -204,6 +216,19 @@ impl Validator<'_> {
         uses: &mut Vec<Use>,
     ) -> Option<Decoded> {
         let action_path = with(path, &[key("action")]);
+        if let Some(gate) = item.get("gate")
+            && gate.table().is_some()
+            && gate.get("probe").is_none()
+        {
+            self.err(
+                root,
+                &with(path, &[key("gate")]),
+                false,
+                "a gate needs `probe = \"..\"` (the probe resource that must be healthy), \
+                 and optionally `times` or `healthy_for`",
+            );
+            return None;
+        }
         if BUILTIN_ACTIONS.contains(&c.action.as_str()) {
             let mut value = item.to_json();
             if let Some(m) = value.as_object_mut() {
@@ -282,8 +307,17 @@ impl Validator<'_> {
         }
     }
 
-    /// Bounds on the keys of a step: `retries`.
+    /// Bounds on the keys of a step: `retries`, `timeout`.
     fn check_common(&mut self, root: &Node, path: &[Seg], c: &StepCommon) {
+        if c.timeout.is_some_and(|t| t.0.is_zero()) {
+            self.err(
+                root,
+                &with(path, &[key("timeout")]),
+                false,
+                "timeout must be more than 0 (a step with no time to run always fails; \
+                 leave `timeout` out for no deadline)",
+            );
+        }
         if let Some(n) = c.retries
             && n > MAX_RETRIES
         {
@@ -294,5 +328,19 @@ impl Validator<'_> {
                 format!("retries must be at most {MAX_RETRIES}, not {n}"),
             );
         }
+    }
+}
+
+/// Characters a step id may hold: `[A-Za-z0-9._-]`.
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+fn describe_char(c: char) -> String {
+    match c {
+        ' ' => "a space".into(),
+        '\n' | '\r' => "a line break".into(),
+        '\t' => "a tab".into(),
+        c => format!("`{}`", c.escape_debug()),
     }
 }
