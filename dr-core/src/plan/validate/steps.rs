@@ -86,8 +86,9 @@ impl Validator<'_> {
                     &[key("steps"), Seg::Index(*i), key("id")],
                     false,
                     format!(
-                        "step id `{}` contains {}: ids are letters, digits, `.`, `_` and `-` \
-                         (they are typed on the command line, `--approve ID`)",
+                        "step id `{}` contains {}: an id is one word without spaces, line \
+                         breaks or control characters (it is typed on the command line, \
+                         `--approve ID`; letters, digits, `.`, `_` and `-` are best)",
                         c.id.escape_debug(),
                         describe_char(bad)
                     ),
@@ -331,9 +332,10 @@ impl Validator<'_> {
     }
 }
 
-/// Characters a step id may hold: `[A-Za-z0-9._-]`.
+/// Characters a step id may hold: anything but white space and control
+/// characters (ids are typed on command lines and shown in one-line events).
 fn is_id_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+    !c.is_whitespace() && !c.is_control()
 }
 
 fn describe_char(c: char) -> String {
