@@ -931,13 +931,11 @@ fn wrong_types_inside_nested_values_point_at_the_value() {
         "steps[0].command[1]",
         "expected a string",
     );
-    for text in [step(&format!("{exec}command = 5\n"))] {
-        assert!(
-            errors(&text).iter().all(|(.., m)| !m.contains("untagged")),
-            "{:?}",
-            errors(&text)
-        );
-    }
+    let errs = errors(&step(&format!("{exec}command = 5\n")));
+    assert!(
+        errs.iter().all(|(.., m)| !m.contains("untagged")),
+        "{errs:?}"
+    );
 }
 
 #[test]

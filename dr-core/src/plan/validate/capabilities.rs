@@ -431,7 +431,7 @@ impl Validator<'_> {
             false,
             format!(
                 "router `{router}` (provider `{}`) does not accept scope `{scope}`: {why}",
-                res.provider(&router)
+                res.provider(router)
             ),
         );
         false
@@ -458,7 +458,7 @@ impl Validator<'_> {
             false,
             format!(
                 "store `{store}` (provider `{}`) cannot {op}",
-                res.provider(&store)
+                res.provider(store)
             ),
         );
         false
