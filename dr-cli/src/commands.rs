@@ -27,28 +27,97 @@ fn error(msg: impl std::fmt::Display) {
     errln!("{}: {msg}", err_palette().red("error"));
 }
 
-/// Loads and validates a plan; on failure prints every diagnostic and gives exit code 2.
-fn load(path: &Path, registry: &Registry) -> Result<Plan, u8> {
+/// Loads and validates a plan; on failure prints every diagnostic (with
+/// `--json`, `{"valid":false,"diagnostics":[..]}` on stdout) and gives exit code 2.
+fn load(g: &Global, path: &Path, registry: &Registry) -> Result<Plan, u8> {
     Plan::load(path, registry).map_err(|d| {
-        err!("{}", crate::diag::render(&d, None, err_palette()));
+        invalid(g, &d);
         2
     })
 }
 
+/// Reports an invalid plan: the JSON object on stdout with `--json`, else the
+/// rendered diagnostics on stderr.
+fn invalid(g: &Global, diags: &dr_core::Diagnostics) {
+    if g.json {
+        outln!("{}", json!({"valid": false, "diagnostics": diags}));
+    } else {
+        err!("{}", crate::diag::render(diags, None, err_palette()));
+    }
+}
+
+/// A command-line mistake found before anything ran (exit 2): with `--json`
+/// `{"event":"error","kind":KIND,"message":..}` on stdout, else on stderr.
+fn usage_error(g: &Global, kind: &str, message: String) -> u8 {
+    if g.json {
+        outln!(
+            "{}",
+            json!({"event": "error", "kind": kind, "message": message})
+        );
+    } else {
+        error(message);
+    }
+    2
+}
+
+/// Every `--approve STEP_ID` names an `approval` step of the plan.
+fn check_approvals(g: &Global, plan: &Plan) -> Result<(), u8> {
+    let approvals: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, dr_core::plan::StepAction::Approval { .. }))
+        .map(|s| s.id.as_str())
+        .collect();
+    for id in &g.approve {
+        if !approvals.contains(&id.as_str()) {
+            let have = if approvals.is_empty() {
+                "it has no approval steps".to_string()
+            } else {
+                format!("its approval steps: {}", approvals.join(", "))
+            };
+            return Err(usage_error(
+                g,
+                "unknown_approval",
+                format!(
+                    "--approve {id}: plan `{}` has no approval step `{id}` ({have}); nothing was run",
+                    plan.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the command; returns the exit code.
 pub async fn dispatch(cli: Cli) -> u8 {
-    let g = &cli.global;
+    let mut global = cli.global.clone();
+    match &cli.command {
+        Command::Run { yes, consent, .. } => {
+            global.yes = *yes;
+            global.approve = consent.approve.clone();
+            global.accept_data_loss = consent.accept_data_loss;
+        }
+        Command::Resume { consent, .. } => {
+            global.approve = consent.approve.clone();
+            global.accept_data_loss = consent.accept_data_loss;
+        }
+        _ => {}
+    }
+    let g = &global;
     match cli.command {
         Command::Validate {
             plan,
             allow_unset_env,
         } => validate(g, &plan, allow_unset_env),
         Command::Plan { plan } => preview(g, &plan).await,
-        Command::Run { plan } => run_plan(g, &plan).await,
-        Command::Resume { run_id, rerun } => resume(g, &run_id, rerun).await,
+        Command::Run { plan, .. } => run_plan(g, &plan).await,
+        Command::Resume { run_id, rerun, .. } => resume(g, &run_id, rerun).await,
         Command::Status { plan } => status(g, &plan).await,
-        Command::Report { run_id, format } => report(g, &run_id, format),
-        Command::Graph { plan } => match load(&plan, &registry()) {
+        Command::Report { run_id, format } => {
+            let format = if g.json { ReportFormat::Json } else { format };
+            report(g, &run_id, format)
+        }
+        Command::Graph { plan } => match load(g, &plan, &registry()) {
             Ok(p) => {
                 out!("{}", p.mermaid());
                 0
@@ -108,17 +177,14 @@ fn validate(g: &Global, path: &Path, allow_unset_env: bool) -> u8 {
             0
         }
         Err(diags) => {
-            if g.json {
-                outln!("{}", json!({"valid": false, "diagnostics": diags}));
-            }
-            err!("{}", crate::diag::render(&diags, None, err_palette()));
+            invalid(g, &diags);
             2
         }
     }
 }
 
 async fn preview(g: &Global, path: &Path) -> u8 {
-    let plan = match load(path, &registry()) {
+    let plan = match load(g, path, &registry()) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -135,16 +201,21 @@ async fn preview(g: &Global, path: &Path) -> u8 {
 }
 
 async fn run_plan(g: &Global, path: &Path) -> u8 {
-    let plan = match load(path, &registry()) {
+    let plan = match load(g, path, &registry()) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    if let Err(code) = check_approvals(g, &plan) {
+        return code;
+    }
     if !g.yes && !terminal::interactive() {
-        error(
+        return usage_error(
+            g,
+            "no_consent",
             "refusing to run without confirmation: there is no terminal to ask on. \
-             Review it with `dr plan`, then pass --yes",
+             Review it with `dr plan`, then pass --yes"
+                .to_string(),
         );
-        return 2;
     }
     let output = Output::from_flags(g);
     let opts = run::options(g, &g.state_dir(), &output, None);
@@ -162,7 +233,7 @@ async fn run_plan(g: &Global, path: &Path) -> u8 {
             return 1;
         }
     }
-    run::exit_code(&ex.run().await)
+    run::exit_code_for(&ex.run().await, g.json)
 }
 
 async fn resume(g: &Global, run_id: &str, rerun: Vec<String>) -> u8 {
@@ -171,12 +242,12 @@ async fn resume(g: &Global, run_id: &str, rerun: Vec<String>) -> u8 {
     for step in rerun {
         opts = opts.rerun(step);
     }
-    run::exit_code(&Executor::resume(&registry(), run_id, opts).await)
+    run::exit_code_for(&Executor::resume(&registry(), run_id, opts).await, g.json)
 }
 
 async fn status(g: &Global, path: &Path) -> u8 {
     let registry = registry();
-    let plan = match load(path, &registry) {
+    let plan = match load(g, path, &registry) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -202,11 +273,14 @@ fn report(g: &Global, run_id: &str, format: ReportFormat) -> u8 {
     let report = match Report::load(&g.state_dir(), run_id) {
         Ok(r) => r,
         Err(e) => {
-            error(format!(
-                "no report for run `{run_id}` in {}: {e}",
-                g.state_dir().display()
-            ));
-            return 2;
+            return usage_error(
+                g,
+                "unknown_run",
+                format!(
+                    "no report for run `{run_id}` in {}: {e}",
+                    g.state_dir().display()
+                ),
+            );
         }
     };
     match format {
@@ -280,7 +354,37 @@ fn sim_state_files(g: &Global, t: &SimTarget) -> Result<Vec<PathBuf>, u8> {
         return Ok(vec![f.clone()]);
     }
     if let Some(path) = &t.plan {
-        let plan = load(path, &registry())?;
+        let plan = load(g, path, &registry())?;
+        let mut targets: Vec<String> = plan
+            .resources
+            .iter()
+            .filter(|r| r.provider == "sim.router")
+            .filter_map(|r| r.settings.get("targets").and_then(|t| t.as_array()))
+            .flatten()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        targets.sort();
+        targets.dedup();
+        let wanted = t
+            .target
+            .rsplit_once(':')
+            .map_or(t.target.as_str(), |(_, x)| x);
+        if !targets.iter().any(|x| x == wanted) {
+            return Err(usage_error(
+                g,
+                "unknown_target",
+                format!(
+                    "plan `{}` has no sim target `{}` (its sim targets: {})",
+                    plan.name,
+                    t.target,
+                    if targets.is_empty() {
+                        "none".to_string()
+                    } else {
+                        targets.join(", ")
+                    }
+                ),
+            ));
+        }
         let files: BTreeSet<PathBuf> = plan
             .resources
             .iter()

@@ -32,22 +32,37 @@ pub struct Cli {
 }
 
 /// Flags every command accepts (before or after the subcommand).
+///
+/// `yes`, `approve` and `accept_data_loss` are not flags of every command:
+/// `dr run` and `dr resume` take them ([`RunFlags`], [`Consent`]) and
+/// [`commands::dispatch`] copies them here, where the run options read them.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Holds runs, journals, locks and the audit log [default: .dr].
     #[arg(long, global = true, value_name = "DIR", env = "DR_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Machine-readable output: one JSON object per line.
+    /// Machine-readable output: JSON objects on stdout, errors included.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Do not ask for confirmation before running.
-    #[arg(long, short = 'y', global = true)]
+    /// `dr run --yes`.
+    #[arg(skip)]
     pub yes: bool,
+    /// `--approve STEP_ID` of `dr run` and `dr resume`.
+    #[arg(skip)]
+    pub approve: Vec<String>,
+    /// `--accept-data-loss` of `dr run` and `dr resume`.
+    #[arg(skip)]
+    pub accept_data_loss: bool,
+}
+
+/// Consent a run may need: approvals given up front, data loss accepted.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Consent {
     /// Approve the `approval` step STEP_ID up front (repeatable).
-    #[arg(long, global = true, value_name = "STEP_ID")]
+    #[arg(long, value_name = "STEP_ID")]
     pub approve: Vec<String>,
     /// Let an RPO gate pass (with a logged warning) when replication lag is too large.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub accept_data_loss: bool,
 }
 
@@ -83,6 +98,11 @@ pub enum Command {
     Run {
         /// The plan file.
         plan: PathBuf,
+        /// Do not ask for confirmation before running.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        consent: Consent,
     },
     /// Continue a run that died, was interrupted (Ctrl-C) or halted (a rollback
     /// stopped at a one-way step).
@@ -93,6 +113,8 @@ pub enum Command {
         /// (an `exec` step or action that is neither idempotent nor verifiable).
         #[arg(long, value_name = "STEP_ID")]
         rerun: Vec<String>,
+        #[command(flatten)]
+        consent: Consent,
     },
     /// Current split, health, lag and role of every resource of a plan.
     Status {
@@ -103,7 +125,7 @@ pub enum Command {
     Report {
         /// The run id.
         run_id: String,
-        /// Output format.
+        /// Output format (`--json` is `--format json`).
         #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
         format: ReportFormat,
     },

@@ -163,9 +163,36 @@ async fn recv(_: &mut Option<()>) {
     std::future::pending().await
 }
 
-/// 0 succeeded; 1 failed, rolled back, halted or interrupted; 2 invalid input
-/// or no consent; errors on stderr.
+/// [`exit_code_for`] without `--json`.
 pub fn exit_code(result: &Result<RunOutcome, ExecError>) -> u8 {
+    exit_code_for(result, false)
+}
+
+/// 0 succeeded; 1 failed, rolled back, halted or interrupted; 2 invalid input
+/// or no consent. Errors go to stderr; with `json`, to stdout as one object:
+/// `{"valid":false,"diagnostics":[..]}` for an invalid plan, else
+/// `{"event":"error","kind":"locked"|"io"|"resume"|"crashed"|"other","message":..}`.
+pub fn exit_code_for(result: &Result<RunOutcome, ExecError>, json: bool) -> u8 {
+    if json && let Err(e) = result {
+        let line = match e {
+            ExecError::Plan(diags) => serde_json::json!({"valid": false, "diagnostics": diags}),
+            e => {
+                let kind = match e {
+                    ExecError::Locked(_) => "locked",
+                    ExecError::Io(_) => "io",
+                    ExecError::Resume(_) => "resume",
+                    ExecError::Crashed => "crashed",
+                    _ => "other",
+                };
+                serde_json::json!({"event": "error", "kind": kind, "message": e.to_string()})
+            }
+        };
+        out(&line.to_string());
+        return match e {
+            ExecError::Plan(_) | ExecError::Resume(_) => 2,
+            _ => 1,
+        };
+    }
     let p = Palette::new(terminal::colors_on_stderr());
     match result {
         Ok(outcome) => match outcome.status {

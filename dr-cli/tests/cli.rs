@@ -234,8 +234,13 @@ fn validate_names_file_line_and_column_of_each_problem_and_exits_2() {
             .any(|d| d["line"] == missing && d["column"] == 9)
     );
     // Every other plan command refuses an invalid plan with 2.
-    for cmd in ["plan", "run", "status", "graph"] {
-        env.dr(&[cmd, "broken.toml", "--yes"]).assert().code(2);
+    for args in [
+        &["plan", "broken.toml"][..],
+        &["run", "broken.toml", "--yes"],
+        &["status", "broken.toml"],
+        &["graph", "broken.toml"],
+    ] {
+        env.dr(args).assert().code(2);
     }
     assert!(!env.state_dir().join("runs").exists());
 }

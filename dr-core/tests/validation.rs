@@ -874,3 +874,218 @@ fn split_weights_are_bounded_and_summed_without_wrapping() {
     assert_eq!((errs[0].0, errs[0].1), (5, 79), "{errs:#?}");
     assert_eq!(errs[0].2, "steps[0].split.west");
 }
+
+/// A step on line 17 of `HEAD`, with `body` after its `id` (line 18).
+fn step(body: &str) -> String {
+    format!("{HEAD}[[steps]]\nid = \"a\"\n{body}")
+}
+
+#[test]
+fn wrong_types_inside_nested_values_point_at_the_value() {
+    let set = "action = \"traffic.set\"\nrouter = \"front\"\n";
+    let shift = "action = \"traffic.shift\"\nrouter = \"front\"\nto = \"west\"\n";
+    // split, phases, gate times and unknown gate keys: line 21 (or 22).
+    assert_one(
+        &step(&format!("{set}split = {{ east = \"lots\" }}\n")),
+        21,
+        18,
+        "steps[0].split.east",
+        "invalid type",
+    );
+    assert_one(
+        &step(&format!("{shift}phases = [20, \"x\", 100]\n")),
+        22,
+        15,
+        "steps[0].phases[1]",
+        "invalid type",
+    );
+    assert_one(
+        &step(&format!(
+            "{shift}gate = {{ probe = \"web\", times = \"two\" }}\n"
+        )),
+        22,
+        33,
+        "steps[0].gate.times",
+        "invalid type",
+    );
+    assert_one(
+        &step(&format!("{shift}gate = {{ probe = \"web\", tiems = 2 }}\n")),
+        22,
+        25,
+        "steps[0].gate.tiems",
+        "unknown key `tiems`",
+    );
+    // command: a number, and an array with a number in it.
+    let exec = "action = \"exec\"\n";
+    assert_one(
+        &step(&format!("{exec}command = 5\n")),
+        20,
+        11,
+        "steps[0].command",
+        "a string (run by `sh -c`) or an array of strings",
+    );
+    assert_one(
+        &step(&format!("{exec}command = [\"ls\", 5]\n")),
+        20,
+        18,
+        "steps[0].command[1]",
+        "expected a string",
+    );
+    let errs = errors(&step(&format!("{exec}command = 5\n")));
+    assert!(
+        errs.iter().all(|(.., m)| !m.contains("untagged")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn wrong_types_inside_nested_values_point_at_the_value_in_json() {
+    let head = r#"{
+  "plan": {"name": "p"},
+  "resources": {"front": {"provider": "t.router", "targets": ["east", "west"]},
+                "web": {"provider": "t.probe"}},
+  "steps": [
+"#;
+    let json = |step: &str| format!("{head}    {step}\n  ]\n}}");
+    // Line 6 holds the step.
+    let cases = [
+        (
+            r#"{"id": "a", "action": "traffic.set", "router": "front", "split": {"east": "lots"}}"#,
+            "steps[0].split.east",
+            "\"lots\"",
+        ),
+        (
+            r#"{"id": "a", "action": "traffic.shift", "router": "front", "to": "west", "phases": [20, "x", 100]}"#,
+            "steps[0].phases[1]",
+            "\"x\"",
+        ),
+        (
+            r#"{"id": "a", "action": "traffic.shift", "router": "front", "to": "west", "gate": {"probe": "web", "tiems": 2}}"#,
+            "steps[0].gate.tiems",
+            "\"tiems\"",
+        ),
+        (
+            r#"{"id": "a", "action": "exec", "command": ["ls", 5]}"#,
+            "steps[0].command[1]",
+            "5]",
+        ),
+    ];
+    for (step, key, at) in cases {
+        let text = json(step);
+        let line6 = text.lines().nth(5).unwrap();
+        let column = line6[..line6.find(at).unwrap()].chars().count() + 1;
+        assert_only("plan.json", &text, 6, column, key, "");
+    }
+}
+
+#[test]
+fn plan_text_with_a_bom_and_columns_in_characters() {
+    // A UTF-8 BOM is skipped, in TOML and in JSON.
+    let toml = format!("\u{FEFF}{HEAD}");
+    assert!(check(&toml).is_ok());
+    let json = "\u{FEFF}{\"plan\": {\"name\": \"p\", \"description\": \"é\"}}";
+    let plan = Plan::parse("p.json", json, &registry(), &LoadOptions::with_env(env)).unwrap();
+    assert_eq!(plan.description.as_deref(), Some("é"));
+    // Columns count characters: `é` is one.
+    assert_only(
+        "p.toml",
+        "[plan]\nname = \"p\"\ndescription = \"é\"; rto = \"x\"\n",
+        3,
+        18,
+        "",
+        "TOML syntax error",
+    );
+    // A stray non-ASCII character in JSON is named whole, not by its first byte.
+    let errs = errors_in("p.json", "{\"plan\": é}");
+    assert!(errs[0].3.contains("`é`"), "{errs:?}");
+    assert_eq!((errs[0].0, errs[0].1), (1, 10));
+}
+
+#[test]
+fn step_ids_have_no_spaces_line_breaks_or_control_characters() {
+    for id in ["two words", "line\\nbreak", "tab\\there", "nul\\u0000"] {
+        assert_one(
+            &format!("{HEAD}[[steps]]\nid = \"{id}\"\naction = \"approval\"\n"),
+            18,
+            6,
+            "steps[0].id",
+            "an id is one word without spaces",
+        );
+    }
+    assert!(
+        check(&format!(
+            "{HEAD}[[steps]]\nid = \"Ok.id_2-x\"\naction = \"approval\"\n"
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn empty_names_zero_timeouts_empty_commands_and_probe_less_gates() {
+    assert_one(
+        &format!("{HEAD}[resources.\"\"]\nprovider = \"t.probe\"\n"),
+        17,
+        12,
+        "resources.\"\"",
+        "resource name must not be empty",
+    );
+    assert_one(
+        &step("action = \"wait\"\nduration = \"1s\"\ntimeout = \"0s\"\n"),
+        21,
+        11,
+        "steps[0].timeout",
+        "timeout must be more than 0",
+    );
+    for command in ["\"\"", "\"  \"", "[]", "[\"\"]"] {
+        assert_one(
+            &step(&format!("action = \"exec\"\ncommand = {command}\n")),
+            20,
+            11,
+            "steps[0].command",
+            "command must not be empty",
+        );
+    }
+    assert_one(
+        &step(
+            "action = \"traffic.shift\"\nrouter = \"front\"\nto = \"west\"\ngate = { times = 2 }\n",
+        ),
+        22,
+        8,
+        "steps[0].gate",
+        "a gate needs `probe",
+    );
+}
+
+#[test]
+fn sim_probe_follows_names_a_sim_router_and_its_target() {
+    let registry = Registry::with_builtins();
+    let text = |follows: &str| {
+        format!(
+            "[plan]\nname = \"p\"\n[resources.front]\nprovider = \"sim.router\"\ntargets = [\"east\", \"west\"]\n\
+             [resources.web]\nprovider = \"sim.probe\"\nfollows = \"{follows}\"\n"
+        )
+    };
+    let parse = |f: &str| Plan::parse("p.toml", &text(f), &registry, &LoadOptions::with_env(env));
+    assert!(parse("front:west").is_ok());
+    assert!(parse("west").is_ok());
+    for (follows, fragment) in [
+        ("nope:mars", "router `nope`, which is not a `sim.router`"),
+        (
+            "front:mars",
+            "router `front` has no target `mars` (targets: east, west)",
+        ),
+        (
+            "mars",
+            "not a target of this plan's sim routers (targets: east, west)",
+        ),
+    ] {
+        let d = parse(follows).unwrap_err();
+        let d = d.iter().next().unwrap();
+        assert_eq!(
+            (d.line, d.column, d.key.as_str()),
+            (8, 11, "resources.web.follows"),
+            "{d}"
+        );
+        assert!(d.message.contains(fragment), "{d}");
+    }
+}

@@ -12,6 +12,7 @@ mod load;
 mod model;
 mod oneway;
 mod source;
+mod validate;
 
 pub use load::LoadOptions;
 pub use model::{

@@ -1,6 +1,6 @@
 //! The typed plan: what validation produces and the executor runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,17 +49,59 @@ pub struct Plan {
     /// `LoadOptions::allow_unset_env`: placeholders stand in for them, so the
     /// plan can be validated but never run.
     pub(crate) unset_env: Vec<String>,
+    /// Positions in `steps` and `resources` by id and name, built at load.
+    pub(crate) index: PlanIndex,
+}
+
+/// Where each step and resource of a loaded plan is, so that [`Plan::step`]
+/// and [`Plan::resource`] take constant time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PlanIndex {
+    steps: HashMap<String, usize>,
+    resources: HashMap<String, usize>,
+}
+
+impl PlanIndex {
+    pub fn new(steps: &[Step], resources: &[Resource]) -> Self {
+        PlanIndex {
+            steps: steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.id.clone(), i))
+                .collect(),
+            resources: resources
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.name.clone(), i))
+                .collect(),
+        }
+    }
 }
 
 impl Plan {
     /// The resource called `name`.
+    ///
+    /// Constant time through an index built at load; the fields are public,
+    /// so when the index disagrees with `resources` (changed since), it falls
+    /// back to a search.
     pub fn resource(&self, name: &str) -> Option<&Resource> {
-        self.resources.iter().find(|r| r.name == name)
+        match self
+            .index
+            .resources
+            .get(name)
+            .map(|i| self.resources.get(*i))
+        {
+            Some(Some(r)) if r.name == name => Some(r),
+            _ => self.resources.iter().find(|r| r.name == name),
+        }
     }
 
-    /// The step with id `id`.
+    /// The step with id `id` (constant time, like [`Plan::resource`]).
     pub fn step(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.id == id)
+        match self.index.steps.get(id).map(|i| self.steps.get(*i)) {
+            Some(Some(s)) if s.id == id => Some(s),
+            _ => self.steps.iter().find(|s| s.id == id),
+        }
     }
 
     /// SHA-256 of the plan's text, hex: identifies exactly what ran.
@@ -667,13 +709,43 @@ pub(crate) enum BuiltinStep {
 }
 
 /// `command = "..."` or `command = ["prog", "arg"]`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum CommandSpec {
     /// Run through `sh -c`.
     Shell(String),
     /// Program and arguments.
     Argv(Vec<String>),
+}
+
+/// By hand rather than `untagged`, so that a wrong value gets a sentence (not
+/// "data did not match any variant") and an element of the array its own path.
+impl<'de> Deserialize<'de> for CommandSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = CommandSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a string (run by `sh -c`) or an array of strings (program and arguments)",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CommandSpec, E> {
+                Ok(CommandSpec::Shell(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CommandSpec, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    argv.push(arg);
+                }
+                Ok(CommandSpec::Argv(argv))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 impl CommandSpec {

@@ -172,8 +172,9 @@ pub(crate) fn path_string(path: &[Seg]) -> String {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                if k.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                if !k.is_empty()
+                    && k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 {
                     out.push_str(k);
                 } else {
@@ -283,7 +284,17 @@ impl SourceFile {
         path: &[Seg],
         message: impl Into<String>,
     ) -> Diagnostic {
-        let (line, column) = self.line_col(span.start);
+        self.diagnostic_at(self.line_col(span.start), span, path, message)
+    }
+
+    /// A diagnostic at `(line, column)` (already computed, e.g. by a [`LineIndex`]).
+    pub(crate) fn diagnostic_at(
+        &self,
+        (line, column): (usize, usize),
+        span: Range<usize>,
+        path: &[Seg],
+        message: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic {
             file: self.name.clone(),
             line,
@@ -292,6 +303,34 @@ impl SourceFile {
             message: message.into(),
             span,
         }
+    }
+}
+
+/// Where each line of a text starts, so that finding the line and column of an
+/// offset costs a binary search and a walk along one line, not along the file
+/// (validation locates every step; a linear scan each time is quadratic).
+#[derive(Debug, Clone)]
+pub(crate) struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    /// 1-based (line, column) of a byte offset in `text` (the text indexed);
+    /// the column counts characters. Same as [`SourceFile::line_col`].
+    pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|s| *s <= offset);
+        let start = self.starts[line - 1];
+        (line, text[start..offset].chars().count() + 1)
     }
 }
 
@@ -409,7 +448,13 @@ impl JsonParser<'_> {
             Some(b'f') => self.literal("false", NodeValue::Bool(false))?,
             Some(b'n') => self.literal("null", NodeValue::Null)?,
             Some(c) if *c == b'-' || c.is_ascii_digit() => self.number()?,
-            Some(c) => return self.err(format!("unexpected character `{}`", *c as char)),
+            Some(_) => {
+                // The whole character, not its first byte (`é`, not `Ã`).
+                let rest =
+                    String::from_utf8_lossy(&self.s[self.pos..(self.pos + 4).min(self.s.len())]);
+                let c = rest.chars().next().unwrap_or('\u{FFFD}');
+                return self.err(format!("unexpected character `{}`", c.escape_debug()));
+            }
         };
         Ok(Node {
             span: start..self.pos,
@@ -548,6 +593,7 @@ impl JsonParser<'_> {
     fn object(&mut self, depth: usize) -> JResult<NodeValue> {
         self.pos += 1;
         let mut entries: Vec<Entry> = Vec::new();
+        let mut keys = std::collections::HashSet::new();
         self.skip_ws()?;
         if self.s.get(self.pos) == Some(&b'}') {
             self.pos += 1;
@@ -561,7 +607,7 @@ impl JsonParser<'_> {
             let kstart = self.pos;
             let key = self.string()?;
             let key_span = kstart..self.pos;
-            if entries.iter().any(|e| e.key == key) {
+            if !keys.insert(key.clone()) {
                 return Err((kstart, format!("duplicate key `{key}`")));
             }
             self.skip_ws()?;
@@ -618,6 +664,20 @@ mod tests {
                 .message
                 .contains("duplicate key")
         );
+    }
+
+    #[test]
+    fn the_line_index_agrees_with_line_col() {
+        let s = src("ab\n\néé x\r\n\nlast");
+        let index = LineIndex::new(&s.text);
+        for offset in 0..=s.text.len() + 2 {
+            assert_eq!(
+                index.line_col(&s.text, offset),
+                s.line_col(offset),
+                "{offset}"
+            );
+        }
+        assert_eq!(index.line_col(&s.text, 8), (3, 3));
     }
 
     #[test]
