@@ -93,13 +93,13 @@ pub async fn dispatch(cli: Cli) -> u8 {
     let mut global = cli.global.clone();
     match &cli.command {
         Command::Run { yes, consent, .. } => {
-            global.yes = *yes;
-            global.approve = consent.approve.clone();
-            global.accept_data_loss = consent.accept_data_loss;
+            global.yes = *yes || cli.early.yes;
+            global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
+            global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
         }
         Command::Resume { consent, .. } => {
-            global.approve = consent.approve.clone();
-            global.accept_data_loss = consent.accept_data_loss;
+            global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
+            global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
         }
         _ => {}
     }
@@ -132,7 +132,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
             );
             0
         }
-        Command::Demo => crate::demo::demo(g).await,
+        Command::Demo { .. } => crate::demo::demo(g).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify(g),

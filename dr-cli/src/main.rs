@@ -27,8 +27,27 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// The run flags written before the subcommand (`dr --yes run PLAN`), as
+    /// they were accepted when they were global: still accepted, not shown.
+    #[command(flatten)]
+    pub early: EarlyRunFlags,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--yes`, `--approve` and `--accept-data-loss` before the subcommand. Hidden:
+/// help shows them on the commands they apply to.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EarlyRunFlags {
+    /// See `dr run --help`.
+    #[arg(long, short = 'y', hide = true)]
+    pub yes: bool,
+    /// See `dr run --help`.
+    #[arg(long, value_name = "STEP_ID", hide = true)]
+    pub approve: Vec<String>,
+    /// See `dr run --help`.
+    #[arg(long, hide = true)]
+    pub accept_data_loss: bool,
 }
 
 /// Flags every command accepts (before or after the subcommand).
@@ -113,6 +132,10 @@ pub enum Command {
         /// (an `exec` step or action that is neither idempotent nor verifiable).
         #[arg(long, value_name = "STEP_ID")]
         rerun: Vec<String>,
+        /// Accepted for scripts that pass it to every run command; a resume
+        /// does not ask for confirmation.
+        #[arg(long, short = 'y', hide = true)]
+        yes: bool,
         #[command(flatten)]
         consent: Consent,
     },
@@ -137,7 +160,11 @@ pub enum Command {
     /// The JSON Schema of the plan format.
     Schema,
     /// An offline end-to-end failover drill on the sim providers, with a report.
-    Demo,
+    Demo {
+        /// Accepted and ignored: the demo asks nothing and runs offline.
+        #[arg(long, short = 'y', hide = true)]
+        yes: bool,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]

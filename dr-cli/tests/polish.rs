@@ -181,3 +181,24 @@ fn sim_down_of_a_target_the_plan_does_not_have_names_its_targets() {
         "{out}"
     );
 }
+
+#[test]
+fn the_run_flags_still_work_in_every_position_they_did_when_global() {
+    let dir = setup();
+    // Before the subcommand, as when they were global flags.
+    let (code, out, err) = run(
+        dir.path(),
+        &["--yes", "--approve", "go", "run", "p.toml", "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "succeeded");
+    let run_id = last["run_id"].as_str().unwrap().to_string();
+    // `--yes` on resume and demo is accepted (neither asks).
+    let (code, _, err) = run(dir.path(), &["resume", &run_id, "--yes"]);
+    assert_eq!(code, 2, "{err}"); // the run finished: nothing to resume, not a usage error
+    assert!(err.contains("already finished"), "{err}");
+    // Hidden where they do not apply.
+    let (_, top, _) = run(dir.path(), &["--help"]);
+    assert!(!top.contains("--approve"), "{top}");
+}
