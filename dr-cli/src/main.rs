@@ -53,7 +53,7 @@ pub struct EarlyRunFlags {
 /// Flags every command accepts (before or after the subcommand).
 ///
 /// `yes`, `approve` and `accept_data_loss` are not flags of every command:
-/// `dr run` and `dr resume` take them ([`RunFlags`], [`Consent`]) and
+/// `dr run` and `dr resume` take them ([`Consent`], and `--yes` on `run`) and
 /// [`commands::dispatch`] copies them here, where the run options read them.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
