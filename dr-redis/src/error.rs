@@ -72,13 +72,7 @@ pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
     match err.kind() {
         RedisKind::AuthenticationFailed => ErrorKind::Auth,
         RedisKind::InvalidClientConfig => ErrorKind::InvalidRequest,
-        RedisKind::Server(ServerErrorKind::ResponseError)
-            if err
-                .detail()
-                .is_some_and(|d| d.to_ascii_lowercase().starts_with("unknown command")) =>
-        {
-            ErrorKind::InvalidRequest
-        }
+        _ if is_unknown_command(err) => ErrorKind::InvalidRequest,
         _ => ErrorKind::Fatal,
     }
 }
@@ -94,6 +88,41 @@ pub(crate) fn from_redis(err: RedisError, server: &str) -> ProviderError {
         format!("{server}: {err}")
     };
     error(kind, message).with_source(err)
+}
+
+/// The commands a managed cache's service forbids (Azure Cache for Redis disables
+/// them, ElastiCache renames them).
+pub(crate) const MANAGED_FORBIDS: [&str; 4] = ["REPLICAOF", "SLAVEOF", "FAILOVER", "CONFIG"];
+
+/// Whether `err` is `ERR unknown command` (a command the server lacks, or one
+/// disabled or renamed).
+fn is_unknown_command(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        RedisKind::Server(ServerErrorKind::ResponseError)
+    ) && err
+        .detail()
+        .is_some_and(|d| d.to_ascii_lowercase().starts_with("unknown command"))
+}
+
+/// The error of a managed cache refusing `command`: what the service forbids and
+/// what to use instead. Kind `invalid_request`: retrying cannot help.
+pub(crate) fn managed_forbids(server: &str, command: &str) -> ProviderError {
+    invalid(format!(
+        "{server}: the service forbids {command}: this is a managed cache (Azure Cache for \
+         Redis, ElastiCache) or {command} is disabled or renamed; fail it over with the \
+         service's own geo-replication (the azure/aws provider) and set `managed = true` on \
+         this resource (probe, role and flush only)"
+    ))
+}
+
+/// A [`ProviderError`] for `err`, raised by `command` (upper case; empty when not a
+/// command) on `server`: a command a managed cache forbids gets [`managed_forbids`].
+pub(crate) fn from_redis_in(err: RedisError, server: &str, command: &str) -> ProviderError {
+    if MANAGED_FORBIDS.contains(&command) && is_unknown_command(&err) {
+        return managed_forbids(server, command).with_source(err);
+    }
+    from_redis(err, server)
 }
 
 /// Whether `err` says the server refuses writes in its role (`READONLY`, `NOREPLICAS`):
@@ -172,6 +201,26 @@ mod tests {
             "You can't write against a read only replica."
         )));
         assert!(!refuses_writes(&server_error("ERR", "syntax error")));
+    }
+
+    #[test]
+    fn a_command_a_managed_cache_forbids_says_so_and_what_to_use() {
+        let parse = |reply: &str| -> RedisError {
+            let v = redis::parse_redis_value(reply.as_bytes()).unwrap();
+            v.extract_error().unwrap_err()
+        };
+        let unknown = "-ERR unknown command 'REPLICAOF', with args beginning with: 'NO' 'ONE' \r\n";
+        let e = from_redis_in(parse(unknown), "cache:6380", "REPLICAOF");
+        assert_eq!(e.kind(), &ErrorKind::InvalidRequest);
+        assert!(!e.is_retryable());
+        for said in ["forbids REPLICAOF", "managed = true", "geo-replication"] {
+            assert!(e.message().contains(said), "{said} in {e}");
+        }
+        // Another unknown command is just that; another error of REPLICAOF too.
+        let other = from_redis_in(parse(unknown), "cache:6380", "GET");
+        assert!(!other.message().contains("managed"), "{other}");
+        let busy = from_redis_in(parse("-LOADING loading\r\n"), "cache:6380", "CONFIG");
+        assert_eq!(busy.kind(), &ErrorKind::Transient);
     }
 
     #[test]
