@@ -55,8 +55,58 @@ pub(crate) fn from_poll(err: PollError) -> ProviderError {
     ProviderError::from(err).or_provider(PROVIDER)
 }
 
+/// The TLS error under `err`, when a TLS handshake failed (a certificate no CA in
+/// `ca_file` signed, a client certificate the server requires or rejects, no common
+/// protocol version).
+fn tls_error<'a>(err: &'a RedisError) -> Option<&'a rustls::Error> {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    let io_inner = |e: &'a (dyn std::error::Error + 'static)| {
+        e.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    };
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        if let Some(t) = io_inner(e) {
+            return Some(t);
+        }
+        // redis keeps an I/O error as an `Arc<dyn Error>`, which is its source.
+        if let Some(t) = e.downcast_ref::<Shared>().and_then(|arc| {
+            let inner: &(dyn std::error::Error + 'static) = arc.as_ref();
+            io_inner(inner)
+        }) {
+            return Some(t);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// What to check for a failed TLS handshake.
+fn tls_hint(err: &rustls::Error) -> &'static str {
+    match err {
+        rustls::Error::InvalidCertificate(_) => {
+            "the server's certificate is not trusted: set `ca_file` to the CA bundle that \
+             signed it (the system roots are used without it), and use the host name the \
+             certificate names"
+        }
+        rustls::Error::AlertReceived(_) | rustls::Error::NoCertificatesPresented => {
+            "the server refused the handshake: it may require a client certificate \
+             (`cert_file`/`key_file`) signed by a CA it trusts"
+        }
+        _ => "check `ca_file`, `cert_file` and `key_file`",
+    }
+}
+
 /// The [`ErrorKind`] of a Redis client error.
 pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
+    if tls_error(err).is_some() {
+        // Retrying the same handshake cannot help: the settings must change.
+        return ErrorKind::Auth;
+    }
     if err.is_timeout() {
         return ErrorKind::Timeout;
     }
@@ -80,7 +130,9 @@ pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
 /// A [`ProviderError`] for `err`, raised while talking to `server` (`host:port`).
 pub(crate) fn from_redis(err: RedisError, server: &str) -> ProviderError {
     let kind = kind_of(&err);
-    let message = if err.is_connection_refusal() {
+    let message = if let Some(tls) = tls_error(&err) {
+        format!("{server}: TLS handshake failed: {tls}; {}", tls_hint(tls))
+    } else if err.is_connection_refusal() {
         format!("{server} could not be reached: connection refused")
     } else if matches!(kind, ErrorKind::Transient | ErrorKind::Timeout) && err.code().is_none() {
         format!("{server} could not be reached: {err}")
@@ -179,6 +231,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_failed_tls_handshake_is_an_auth_error_with_a_hint() {
+        let bad_cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = RedisError::from(io::Error::new(io::ErrorKind::InvalidData, bad_cert));
+        assert_eq!(kind_of(&e), ErrorKind::Auth);
+        let e = from_redis(e, "cache:6380");
+        assert!(!e.is_retryable());
+        assert!(e.message().contains("TLS handshake failed"), "{e}");
+        assert!(e.message().contains("ca_file"), "{e}");
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        let e = from_redis(
+            RedisError::from(io::Error::new(io::ErrorKind::InvalidData, alert)),
+            "cache:6380",
+        );
+        assert_eq!(e.kind(), &ErrorKind::Auth);
+        assert!(e.message().contains("cert_file"), "{e}");
     }
 
     #[test]
