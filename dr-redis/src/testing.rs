@@ -16,8 +16,15 @@
 //! the command that installs it: the tests need a real Redis, so a missing one is a
 //! setup error, never a silent skip.
 //!
-//! The client ([`RedisServer::cmd`]) opens a fresh connection per command (with
-//! `AUTH` first when the server has a password) and understands RESP2 replies
+//! [`RedisServer::start_tls`] starts a TLS-only server (`--port 0 --tls-port PORT`,
+//! `--tls-replication yes`) with certificates [`TlsFiles::generate`] makes per run
+//! (a CA, a server certificate for `127.0.0.1`/`localhost`, a client certificate, an
+//! unrelated CA), optionally with a password, an ACL user and required client
+//! certificates ([`TlsOptions`]).
+//!
+//! The client ([`RedisServer::cmd`]) opens a fresh connection per command (TLS to a
+//! TLS server, presenting the client certificate; `AUTH` first when the server has
+//! a password) and understands RESP2 replies
 //! ([`Reply`]). It is deliberately not the `redis` crate the provider uses, so a
 //! test does not check the provider with the provider's own client.
 //!
