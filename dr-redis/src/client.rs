@@ -4,24 +4,53 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dr_core::{ErrorKind, ProviderError};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, ConnectionAddr, FromRedisValue, IntoConnectionInfo};
+use redis::{
+    AsyncConnectionConfig, Client, ClientTlsConfig, ConnectionAddr, ConnectionInfo, FromRedisValue,
+    IntoConnectionInfo, TlsCertificates,
+};
 
-use crate::error::{error, fatal, from_redis};
+use crate::error::{error, fatal, from_redis_in, invalid};
 
 /// `min-replicas-to-write` while a primary is fenced without a peer to follow: more
 /// replicas than any deployment has, so every write gets `NOREPLICAS`.
 pub(crate) const FENCE_MIN_REPLICAS: u64 = 1_000_000;
+
+/// The TLS files of a resource (paths only; read on every connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    /// The CAs to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate and its key, for mutual TLS.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// How to authenticate with a server: ACL user, password, TLS files.
+#[derive(Clone, Default)]
+pub(crate) struct NodeAuth {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls: Option<TlsFiles>,
+}
+
+/// Reads one of the TLS files; an unreadable file is a setting to fix, not a
+/// failure to retry. The message names the setting and the path, never the contents.
+fn read_tls_file(setting: &str, path: &Path) -> Result<Vec<u8>, ProviderError> {
+    std::fs::read(path)
+        .map_err(|e| invalid(format!("cannot read {setting} `{}`: {e}", path.display())))
+}
 
 /// A Redis server and how to talk to it. Connections are opened per call (with the
 /// configured timeout), so a server that restarts between calls is simply reached
 /// again.
 #[derive(Clone)]
 pub(crate) struct RedisNode {
-    client: Client,
+    info: ConnectionInfo,
+    tls: Option<TlsFiles>,
     host: String,
     port: u16,
     timeout: Duration,
@@ -52,11 +81,7 @@ pub(crate) fn redact_url(url: &str) -> String {
 
 impl RedisNode {
     /// Parses `url` (`redis://` or `rediss://`) without connecting.
-    pub(crate) fn new(
-        url: &str,
-        password: Option<&str>,
-        timeout: Duration,
-    ) -> Result<Self, String> {
+    pub(crate) fn new(url: &str, auth: &NodeAuth, timeout: Duration) -> Result<Self, String> {
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
             return Err(format!(
                 "expected a redis:// or rediss:// URL, got `{}`",
@@ -71,13 +96,18 @@ impl RedisNode {
             ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
             _ => return Err("only TCP servers are supported".into()),
         };
-        if let Some(pw) = password {
+        if let Some(pw) = &auth.password {
             let settings = info.redis_settings().clone().set_password(pw);
             info = info.set_redis_settings(settings);
         }
-        let client = Client::open(info).map_err(|e| format!("invalid Redis settings: {e}"))?;
+        if let Some(user) = &auth.username {
+            let settings = info.redis_settings().clone().set_username(user);
+            info = info.set_redis_settings(settings);
+        }
+        Client::open(info.clone()).map_err(|e| format!("invalid Redis settings: {e}"))?;
         Ok(RedisNode {
-            client,
+            info,
+            tls: auth.tls.clone(),
             host,
             port,
             timeout,
@@ -119,8 +149,41 @@ impl RedisNode {
         }
     }
 
+    /// The client, with the TLS files read now (so a rotated file is picked up).
+    fn client(&self) -> Result<Client, ProviderError> {
+        let Some(tls) = &self.tls else {
+            return Client::open(self.info.clone()).map_err(|e| from_redis_in(e, &self.addr(), ""));
+        };
+        let root_cert = match &tls.ca_file {
+            Some(path) => Some(read_tls_file("ca_file", path)?),
+            None => None,
+        };
+        let client_tls = match &tls.client {
+            Some((cert, key)) => Some(ClientTlsConfig {
+                client_cert: read_tls_file("cert_file", cert)?,
+                client_key: read_tls_file("key_file", key)?,
+            }),
+            None => None,
+        };
+        Client::build_with_tls(
+            self.info.clone(),
+            TlsCertificates {
+                client_tls,
+                root_cert,
+            },
+        )
+        .map_err(|e| {
+            // A PEM that does not parse; the error names what, never the contents.
+            invalid(format!(
+                "{}: unusable TLS files (ca_file, cert_file, key_file): {e}",
+                self.addr()
+            ))
+        })
+    }
+
     /// A fresh connection, or an error saying the server could not be reached.
     pub(crate) async fn connect(&self) -> Result<MultiplexedConnection, ProviderError> {
+        let client = self.client()?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
@@ -128,13 +191,12 @@ impl RedisNode {
         // handshake (AUTH, HELLO) as a whole.
         match tokio::time::timeout(
             self.timeout * 2,
-            self.client
-                .get_multiplexed_async_connection_with_config(&config),
+            client.get_multiplexed_async_connection_with_config(&config),
         )
         .await
         {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(from_redis(e, &self.addr())),
+            Ok(Err(e)) => Err(from_redis_in(e, &self.addr(), "")),
             Err(_) => Err(error(
                 ErrorKind::Timeout,
                 format!(
@@ -154,7 +216,7 @@ impl RedisNode {
     ) -> Result<T, ProviderError> {
         cmd.query_async(conn)
             .await
-            .map_err(|e| from_redis(e, &self.addr()))
+            .map_err(|e| from_redis_in(e, &self.addr(), &command_name(cmd)))
     }
 
     /// Runs `cmd` and returns the raw outcome (for callers that treat some server
@@ -216,6 +278,14 @@ impl RedisNode {
                 }
             },
         }
+    }
+}
+
+/// The name of `cmd` (`REPLICAOF`, `CONFIG`, ...), upper case.
+pub(crate) fn command_name(cmd: &redis::Cmd) -> String {
+    match cmd.args_iter().next() {
+        Some(redis::Arg::Simple(name)) => String::from_utf8_lossy(name).to_ascii_uppercase(),
+        _ => String::new(),
     }
 }
 
@@ -463,14 +533,28 @@ mod tests {
 
     #[test]
     fn recognises_itself_in_a_replica_list() {
-        let n = RedisNode::new("redis://127.0.0.1:6391", None, Duration::from_secs(1)).unwrap();
+        let n = RedisNode::new(
+            "redis://127.0.0.1:6391",
+            &NodeAuth::default(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         assert!(n.is("127.0.0.1", 6391));
         assert!(!n.is("127.0.0.1", 6390));
         assert!(!n.is("10.0.0.1", 6391));
-        let n = RedisNode::new("redis://localhost:6391", None, Duration::from_secs(1)).unwrap();
+        let n = RedisNode::new(
+            "redis://localhost:6391",
+            &NodeAuth::default(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         assert!(n.is("127.0.0.1", 6391));
-        let n =
-            RedisNode::new("rediss://cache.internal:6391", None, Duration::from_secs(1)).unwrap();
+        let n = RedisNode::new(
+            "rediss://cache.internal:6391",
+            &NodeAuth::default(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         assert!(n.is("10.0.0.1", 6391));
     }
 

@@ -1,12 +1,13 @@
 //! The settings of a `provider = "redis"` resource.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use dr_core::{ConfigError, Settings};
 use serde::{Deserialize, Deserializer};
 
-use crate::client::RedisNode;
+use crate::client::{NodeAuth, RedisNode, TlsFiles};
 
 /// Connect and command timeout when the settings give none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,6 +70,30 @@ pub struct RedisConfig {
     /// The password (`AUTH`); overrides one in the URL. Used for `peer` too.
     #[serde(default)]
     pub password: Option<String>,
+    /// The ACL user (`AUTH username password`); overrides one in the URL. Used for
+    /// `peer` too. Without it the password is the `default` user's.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// A PEM bundle of the CAs to trust for `rediss://` (a private CA), instead of
+    /// the system roots. Read on every connection (a rotated bundle is picked up).
+    /// Used for `peer` too.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate (PEM, with its chain) for mutual TLS; needs `key_file`.
+    /// Used for `peer` too.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM); needs `cert_file`. Only the path
+    /// is ever shown, never the contents.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// A managed cache (Azure Cache for Redis, ElastiCache) whose service forbids
+    /// `REPLICAOF`, `FAILOVER` and `CONFIG`: the resource offers role, probe and
+    /// flush only, so a plan that would promote, fence, stop or reverse it is
+    /// rejected before anything runs. Fail such caches over with the service's own
+    /// geo-replication.
+    #[serde(default)]
+    pub managed: bool,
     /// The other region's server: the source of the replication link this
     /// resource observes, the new primary a fenced server follows, the old
     /// primary `reverse` turns into a replica of this one.
@@ -111,6 +136,11 @@ impl RedisConfig {
         RedisConfig {
             url: url.into(),
             password: None,
+            username: None,
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            managed: false,
             peer: None,
             expect_role: None,
             timeout: DEFAULT_TIMEOUT,
@@ -130,6 +160,35 @@ impl RedisConfig {
     /// Sets the password.
     pub fn with_password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// Sets the ACL user.
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Sets the CA bundle to trust for `rediss://`.
+    pub fn with_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Sets the client certificate and key for mutual TLS.
+    pub fn with_client_cert(
+        mut self,
+        cert_file: impl Into<PathBuf>,
+        key_file: impl Into<PathBuf>,
+    ) -> Self {
+        self.cert_file = Some(cert_file.into());
+        self.key_file = Some(key_file.into());
+        self
+    }
+
+    /// Marks the server as a managed cache (role, probe and flush only).
+    pub fn with_managed(mut self, managed: bool) -> Self {
+        self.managed = managed;
         self
     }
 
@@ -163,25 +222,72 @@ impl RedisConfig {
         self
     }
 
-    /// Checks the URLs (scheme, host, port) without connecting.
+    /// Checks the URLs (scheme, host, port) and the TLS settings without connecting
+    /// or reading the files (they may exist only where the plan runs).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(_), None) => {
+                return Err(ConfigError::key(
+                    "key_file",
+                    "`cert_file` needs `key_file` (the client certificate's private key)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::key(
+                    "cert_file",
+                    "`key_file` needs `cert_file` (the client certificate)",
+                ));
+            }
+            _ => {}
+        }
         self.node()?;
         self.peer_node()?;
         Ok(())
     }
 
+    /// The TLS files, when any is set.
+    pub(crate) fn tls_files(&self) -> Option<TlsFiles> {
+        if self.ca_file.is_none() && self.cert_file.is_none() {
+            return None;
+        }
+        Some(TlsFiles {
+            ca_file: self.ca_file.clone(),
+            client: self.cert_file.clone().zip(self.key_file.clone()),
+        })
+    }
+
+    /// How to reach and authenticate with a server of this resource.
+    pub(crate) fn auth(&self) -> NodeAuth {
+        NodeAuth {
+            username: self.username.clone(),
+            password: self.password.clone(),
+            tls: self.tls_files(),
+        }
+    }
+
+    fn node_at(&self, key: &str, url: &str) -> Result<RedisNode, ConfigError> {
+        let tls_key = if self.ca_file.is_some() {
+            "ca_file"
+        } else {
+            "cert_file"
+        };
+        if self.tls_files().is_some() && !url.starts_with("rediss://") {
+            return Err(ConfigError::key(
+                tls_key,
+                format!("TLS files need a rediss:// URL, and `{key}` is not one"),
+            ));
+        }
+        RedisNode::new(url, &self.auth(), self.timeout).map_err(|e| ConfigError::key(key, e))
+    }
+
     pub(crate) fn node(&self) -> Result<RedisNode, ConfigError> {
-        RedisNode::new(&self.url, self.password.as_deref(), self.timeout)
-            .map_err(|e| ConfigError::key("url", e))
+        self.node_at("url", &self.url)
     }
 
     pub(crate) fn peer_node(&self) -> Result<Option<RedisNode>, ConfigError> {
         self.peer
             .as_deref()
-            .map(|p| {
-                RedisNode::new(p, self.password.as_deref(), self.timeout)
-                    .map_err(|e| ConfigError::key("peer", e))
-            })
+            .map(|p| self.node_at("peer", p))
             .transpose()
     }
 }
@@ -191,6 +297,11 @@ impl fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &crate::client::redact_url(&self.url))
             .field("password", &self.password.as_ref().map(|_| "******"))
+            .field("username", &self.username)
+            .field("ca_file", &self.ca_file)
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
+            .field("managed", &self.managed)
             .field("peer", &self.peer.as_deref().map(crate::client::redact_url))
             .field("expect_role", &self.expect_role)
             .field("timeout", &self.timeout)
@@ -260,6 +371,85 @@ mod tests {
             Some("expect_role")
         );
         assert_eq!(key(json!({})).as_deref(), Some("url"));
+    }
+
+    #[test]
+    fn reads_the_tls_acl_and_managed_settings() {
+        let cfg = RedisConfig::from_settings(&settings(json!({
+            "url": "rediss://cache.internal:6380",
+            "peer": "rediss://cache.other:6380",
+            "username": "dr",
+            "password": "pw",
+            "ca_file": "/etc/dr/redis-ca.pem",
+            "cert_file": "/etc/dr/client.pem",
+            "key_file": "/etc/dr/client.key",
+            "managed": true,
+        })))
+        .unwrap();
+        assert_eq!(cfg.username.as_deref(), Some("dr"));
+        assert!(cfg.managed);
+        let tls = cfg.tls_files().unwrap();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/etc/dr/redis-ca.pem")));
+        assert_eq!(
+            tls.client,
+            Some((
+                PathBuf::from("/etc/dr/client.pem"),
+                PathBuf::from("/etc/dr/client.key")
+            ))
+        );
+        let plain = RedisConfig::from_settings(&settings(json!({"url": "rediss://h:1"}))).unwrap();
+        assert!(!plain.managed, "managed defaults to false");
+        assert_eq!(
+            plain.tls_files(),
+            None,
+            "system roots, no client certificate"
+        );
+    }
+
+    #[test]
+    fn tls_settings_are_checked_without_reading_the_files() {
+        let key = |v| RedisConfig::from_settings(&settings(v)).unwrap_err().key;
+        assert_eq!(
+            key(json!({"url": "rediss://h:1", "cert_file": "c.pem"})).as_deref(),
+            Some("key_file")
+        );
+        assert_eq!(
+            key(json!({"url": "rediss://h:1", "key_file": "c.key"})).as_deref(),
+            Some("cert_file")
+        );
+        assert_eq!(
+            key(json!({"url": "redis://h:1", "ca_file": "ca.pem"})).as_deref(),
+            Some("ca_file"),
+            "TLS files with a plain-text URL"
+        );
+        assert_eq!(
+            key(json!({"url": "rediss://h:1", "peer": "redis://p:1", "ca_file": "ca.pem"}))
+                .as_deref(),
+            Some("ca_file")
+        );
+        assert_eq!(
+            key(json!({"url": "rediss://h:1", "managed": "yes"})).as_deref(),
+            Some("managed")
+        );
+        // Files that do not exist here are fine: they may exist where the plan runs.
+        RedisConfig::from_settings(&settings(
+            json!({"url": "rediss://h:1", "ca_file": "/nonexistent/ca.pem"}),
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn debug_shows_file_paths_and_the_user_but_no_secret() {
+        let cfg = RedisConfig::new("rediss://h:1")
+            .with_username("dr")
+            .with_password("hunter2")
+            .with_ca_file("/etc/dr/ca.pem")
+            .with_client_cert("/etc/dr/client.pem", "/etc/dr/client.key");
+        let text = format!("{cfg:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        for shown in ["\"dr\"", "/etc/dr/ca.pem", "/etc/dr/client.key"] {
+            assert!(text.contains(shown), "{shown} in {text}");
+        }
     }
 
     #[test]

@@ -55,8 +55,58 @@ pub(crate) fn from_poll(err: PollError) -> ProviderError {
     ProviderError::from(err).or_provider(PROVIDER)
 }
 
+/// The TLS error under `err`, when a TLS handshake failed (a certificate no CA in
+/// `ca_file` signed, a client certificate the server requires or rejects, no common
+/// protocol version).
+fn tls_error<'a>(err: &'a RedisError) -> Option<&'a rustls::Error> {
+    type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+    let io_inner = |e: &'a (dyn std::error::Error + 'static)| {
+        e.downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    };
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        if let Some(t) = io_inner(e) {
+            return Some(t);
+        }
+        // redis keeps an I/O error as an `Arc<dyn Error>`, which is its source.
+        if let Some(t) = e.downcast_ref::<Shared>().and_then(|arc| {
+            let inner: &(dyn std::error::Error + 'static) = arc.as_ref();
+            io_inner(inner)
+        }) {
+            return Some(t);
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// What to check for a failed TLS handshake.
+fn tls_hint(err: &rustls::Error) -> &'static str {
+    match err {
+        rustls::Error::InvalidCertificate(_) => {
+            "the server's certificate is not trusted: set `ca_file` to the CA bundle that \
+             signed it (the system roots are used without it), and use the host name the \
+             certificate names"
+        }
+        rustls::Error::AlertReceived(_) | rustls::Error::NoCertificatesPresented => {
+            "the server refused the handshake: it may require a client certificate \
+             (`cert_file`/`key_file`) signed by a CA it trusts"
+        }
+        _ => "check `ca_file`, `cert_file` and `key_file`",
+    }
+}
+
 /// The [`ErrorKind`] of a Redis client error.
 pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
+    if tls_error(err).is_some() {
+        // Retrying the same handshake cannot help: the settings must change.
+        return ErrorKind::Auth;
+    }
     if err.is_timeout() {
         return ErrorKind::Timeout;
     }
@@ -72,13 +122,7 @@ pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
     match err.kind() {
         RedisKind::AuthenticationFailed => ErrorKind::Auth,
         RedisKind::InvalidClientConfig => ErrorKind::InvalidRequest,
-        RedisKind::Server(ServerErrorKind::ResponseError)
-            if err
-                .detail()
-                .is_some_and(|d| d.to_ascii_lowercase().starts_with("unknown command")) =>
-        {
-            ErrorKind::InvalidRequest
-        }
+        _ if is_unknown_command(err) => ErrorKind::InvalidRequest,
         _ => ErrorKind::Fatal,
     }
 }
@@ -86,7 +130,9 @@ pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
 /// A [`ProviderError`] for `err`, raised while talking to `server` (`host:port`).
 pub(crate) fn from_redis(err: RedisError, server: &str) -> ProviderError {
     let kind = kind_of(&err);
-    let message = if err.is_connection_refusal() {
+    let message = if let Some(tls) = tls_error(&err) {
+        format!("{server}: TLS handshake failed: {tls}; {}", tls_hint(tls))
+    } else if err.is_connection_refusal() {
         format!("{server} could not be reached: connection refused")
     } else if matches!(kind, ErrorKind::Transient | ErrorKind::Timeout) && err.code().is_none() {
         format!("{server} could not be reached: {err}")
@@ -94,6 +140,41 @@ pub(crate) fn from_redis(err: RedisError, server: &str) -> ProviderError {
         format!("{server}: {err}")
     };
     error(kind, message).with_source(err)
+}
+
+/// The commands a managed cache's service forbids (Azure Cache for Redis disables
+/// them, ElastiCache renames them).
+pub(crate) const MANAGED_FORBIDS: [&str; 4] = ["REPLICAOF", "SLAVEOF", "FAILOVER", "CONFIG"];
+
+/// Whether `err` is `ERR unknown command` (a command the server lacks, or one
+/// disabled or renamed).
+fn is_unknown_command(err: &RedisError) -> bool {
+    matches!(
+        err.kind(),
+        RedisKind::Server(ServerErrorKind::ResponseError)
+    ) && err
+        .detail()
+        .is_some_and(|d| d.to_ascii_lowercase().starts_with("unknown command"))
+}
+
+/// The error of a managed cache refusing `command`: what the service forbids and
+/// what to use instead. Kind `invalid_request`: retrying cannot help.
+pub(crate) fn managed_forbids(server: &str, command: &str) -> ProviderError {
+    invalid(format!(
+        "{server}: the service forbids {command}: this is a managed cache (Azure Cache for \
+         Redis, ElastiCache) or {command} is disabled or renamed; fail it over with the \
+         service's own geo-replication (the azure/aws provider) and set `managed = true` on \
+         this resource (probe, role and flush only)"
+    ))
+}
+
+/// A [`ProviderError`] for `err`, raised by `command` (upper case; empty when not a
+/// command) on `server`: a command a managed cache forbids gets [`managed_forbids`].
+pub(crate) fn from_redis_in(err: RedisError, server: &str, command: &str) -> ProviderError {
+    if MANAGED_FORBIDS.contains(&command) && is_unknown_command(&err) {
+        return managed_forbids(server, command).with_source(err);
+    }
+    from_redis(err, server)
 }
 
 /// Whether `err` says the server refuses writes in its role (`READONLY`, `NOREPLICAS`):
@@ -153,6 +234,24 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_tls_handshake_is_an_auth_error_with_a_hint() {
+        let bad_cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let e = RedisError::from(io::Error::new(io::ErrorKind::InvalidData, bad_cert));
+        assert_eq!(kind_of(&e), ErrorKind::Auth);
+        let e = from_redis(e, "cache:6380");
+        assert!(!e.is_retryable());
+        assert!(e.message().contains("TLS handshake failed"), "{e}");
+        assert!(e.message().contains("ca_file"), "{e}");
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired);
+        let e = from_redis(
+            RedisError::from(io::Error::new(io::ErrorKind::InvalidData, alert)),
+            "cache:6380",
+        );
+        assert_eq!(e.kind(), &ErrorKind::Auth);
+        assert!(e.message().contains("cert_file"), "{e}");
+    }
+
+    #[test]
     fn server_codes_map_to_kinds() {
         for (code, kind) in [
             ("WRONGPASS", ErrorKind::Auth),
@@ -172,6 +271,26 @@ mod tests {
             "You can't write against a read only replica."
         )));
         assert!(!refuses_writes(&server_error("ERR", "syntax error")));
+    }
+
+    #[test]
+    fn a_command_a_managed_cache_forbids_says_so_and_what_to_use() {
+        let parse = |reply: &str| -> RedisError {
+            let v = redis::parse_redis_value(reply.as_bytes()).unwrap();
+            v.extract_error().unwrap_err()
+        };
+        let unknown = "-ERR unknown command 'REPLICAOF', with args beginning with: 'NO' 'ONE' \r\n";
+        let e = from_redis_in(parse(unknown), "cache:6380", "REPLICAOF");
+        assert_eq!(e.kind(), &ErrorKind::InvalidRequest);
+        assert!(!e.is_retryable());
+        for said in ["forbids REPLICAOF", "managed = true", "geo-replication"] {
+            assert!(e.message().contains(said), "{said} in {e}");
+        }
+        // Another unknown command is just that; another error of REPLICAOF too.
+        let other = from_redis_in(parse(unknown), "cache:6380", "GET");
+        assert!(!other.message().contains("managed"), "{other}");
+        let busy = from_redis_in(parse("-LOADING loading\r\n"), "cache:6380", "CONFIG");
+        assert_eq!(busy.kind(), &ErrorKind::Transient);
     }
 
     #[test]

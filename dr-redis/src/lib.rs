@@ -17,17 +17,25 @@
 //! ```toml
 //! [resources.cache_west]
 //! provider = "redis"
-//! url = "redis://10.1.0.7:6379"          # this server (rediss:// for TLS)
+//! url = "rediss://10.1.0.7:6380"         # this server (redis:// without TLS)
+//! username = "dr"                        # ACL user
 //! password = "${env:REDIS_PASSWORD}"
-//! peer = "redis://10.0.0.7:6379"         # the other region's server
+//! ca_file = "/etc/dr/redis-ca.pem"       # private CA (else the system roots)
+//! peer = "rediss://10.0.0.7:6380"        # the other region's server
 //! expect_role = "replica"                # for the probe
 //! ```
+//!
+//! `cert_file`/`key_file` add a client certificate (mutual TLS); TLS and ACL settings
+//! apply to `peer` too. `managed = true` marks a managed cache (Azure Cache for Redis,
+//! ElastiCache) whose service forbids `REPLICAOF`, `FAILOVER` and `CONFIG`: only
+//! probe, role and flush are offered, so plan validation rejects a promote or fence.
 //!
 //! Every call connects afresh with the configured `timeout` (a failover restarts
 //! servers; a cached connection would point at the past), reads the state it
 //! changed back, and maps failures to [`ProviderError`](dr_core::ProviderError)
-//! kinds: unreachable is `transient`, a wrong password `auth`, `READONLY` a
-//! `conflict`. Nothing retries here; the executor does.
+//! kinds: unreachable is `transient`, a wrong password or a failed TLS handshake
+//! `auth`, `READONLY` a `conflict`, a command the service forbids `invalid_request`.
+//! Nothing retries here; the executor does.
 #![warn(missing_docs)]
 
 mod client;

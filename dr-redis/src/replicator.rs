@@ -11,7 +11,7 @@ use dr_core::{
 
 use crate::client::{NodeRole, RedisNode, ReplInfo};
 use crate::config::RedisConfig;
-use crate::error::{conflict, fatal, invalid};
+use crate::error::{conflict, fatal, invalid, managed_forbids};
 
 /// The replication link into the server at `url` (the target) from `peer` (the
 /// source), as a [`Replicator`].
@@ -70,7 +70,7 @@ impl RedisReplicator {
         };
         RedisNode::new(
             &format!("{scheme}://{host}:{port}"),
-            self.config.password.as_deref(),
+            &self.config.auth(),
             self.target.timeout(),
         )
         .ok()
@@ -147,6 +147,9 @@ impl RedisReplicator {
     }
 
     async fn stop_inner(&self) -> Result<(), ProviderError> {
+        if self.config.managed {
+            return Err(managed_forbids(&self.target.addr(), "REPLICAOF"));
+        }
         let mut conn = self.target.connect().await?;
         let info = self.target.info(&mut conn).await?;
         if info.replica().is_some() {
@@ -183,6 +186,9 @@ impl RedisReplicator {
     }
 
     async fn reverse_inner(&self) -> Result<(), ProviderError> {
+        if self.config.managed {
+            return Err(managed_forbids(&self.target.addr(), "REPLICAOF"));
+        }
         let source = self
             .source
             .as_ref()
@@ -248,6 +254,10 @@ fn link_status(up: bool, lag_bytes: Option<u64>, secs: Option<u64>) -> Replicati
 #[async_trait]
 impl Replicator for RedisReplicator {
     fn capabilities(&self) -> ReplicatorCapabilities {
+        if self.config.managed {
+            // The service forbids REPLICAOF: observe only.
+            return ReplicatorCapabilities::observe_only();
+        }
         let mut caps = ReplicatorCapabilities::full();
         caps.reverse = self.source.is_some();
         caps

@@ -12,7 +12,8 @@ use tokio::time::Instant;
 use crate::client::{FENCE_MIN_REPLICAS, RedisNode, ReplInfo, ReplicaEntry, ReplicaSide};
 use crate::config::{PromoteMode, RedisConfig};
 use crate::error::{
-    conflict, error, fatal, from_poll, from_redis, invalid, refuses_writes, transient,
+    conflict, error, fatal, from_poll, from_redis, from_redis_in, invalid, managed_forbids,
+    refuses_writes, transient,
 };
 
 /// How often a planned switchover is polled.
@@ -37,6 +38,11 @@ const POLL: Duration = Duration::from_millis(50);
 ///   that cannot be reached is an error (kind `transient`), never a silent success.
 /// - `flush()`: `FLUSHALL` on a primary (the rebuilt cache); a replica refuses it
 ///   (kind `conflict`).
+///
+/// With `managed = true` (Azure Cache for Redis, ElastiCache: the service forbids
+/// `REPLICAOF`, `FAILOVER`, `CONFIG`) only `role()`, `writable()` and `flush()` are
+/// offered; promote and fence fail at once (kind `invalid_request`). Without it, a
+/// command the server refuses as unknown fails the same way, naming the command.
 ///
 /// Every call reads the state back and fails when it is not what was asked for.
 #[derive(Debug)]
@@ -71,7 +77,7 @@ impl RedisStore {
         };
         RedisNode::new(
             &format!("{scheme}://{}:{}", side.master_host, side.master_port),
-            self.config.password.as_deref(),
+            &self.config.auth(),
             self.node.timeout(),
         )
     }
@@ -92,7 +98,16 @@ impl RedisStore {
         self.node.writable(&mut conn, &info).await
     }
 
+    /// A managed cache refuses promote and fence before anything is sent.
+    fn refuse_if_managed(&self, command: &str) -> Result<(), ProviderError> {
+        if self.config.managed {
+            return Err(managed_forbids(&self.node.addr(), command));
+        }
+        Ok(())
+    }
+
     async fn promote_inner(&self) -> Result<(), ProviderError> {
+        self.refuse_if_managed("REPLICAOF")?;
         let mut conn = self.node.connect().await?;
         let info = self.node.info(&mut conn).await?;
         if let Some(side) = info.replica() {
@@ -206,7 +221,7 @@ impl RedisStore {
             .await;
             if let Err(e) = sent {
                 let not_ready = e.detail().is_some_and(|d| d.contains("not online"));
-                let mut err = from_redis(e, &primary.addr());
+                let mut err = from_redis_in(e, &primary.addr(), "FAILOVER");
                 if not_ready {
                     err = transient(format!(
                         "planned switchover: {} is still syncing from {}",
@@ -312,6 +327,7 @@ impl RedisStore {
     }
 
     async fn fence_inner(&self) -> Result<(), ProviderError> {
+        self.refuse_if_managed("REPLICAOF")?;
         let mut conn = self.node.connect().await.map_err(|e| {
             error(
                 e.kind().clone(),
@@ -425,7 +441,7 @@ impl RedisStore {
             .arg(FENCE_MIN_REPLICAS)
             .ignore();
         let result: redis::RedisResult<()> = pipe.query_async(conn).await;
-        result.map_err(|e| from_redis(e, &self.node.addr()))?;
+        result.map_err(|e| from_redis_in(e, &self.node.addr(), "CONFIG"))?;
         let info = self.node.info(conn).await?;
         if self.node.writable(conn, &info).await? {
             return Err(fatal(format!(
@@ -440,7 +456,15 @@ impl RedisStore {
 #[async_trait]
 impl DataStore for RedisStore {
     fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities::full()
+        if self.config.managed {
+            // The service forbids REPLICAOF, FAILOVER and CONFIG.
+            let mut caps = StoreCapabilities::full();
+            caps.promote = false;
+            caps.fence = false;
+            caps
+        } else {
+            StoreCapabilities::full()
+        }
     }
 
     async fn role(&self) -> Result<Role, ProviderError> {

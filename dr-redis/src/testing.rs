@@ -16,8 +16,15 @@
 //! the command that installs it: the tests need a real Redis, so a missing one is a
 //! setup error, never a silent skip.
 //!
-//! The client ([`RedisServer::cmd`]) opens a fresh connection per command (with
-//! `AUTH` first when the server has a password) and understands RESP2 replies
+//! [`RedisServer::start_tls`] starts a TLS-only server (`--port 0 --tls-port PORT`,
+//! `--tls-replication yes`) with certificates [`TlsFiles::generate`] makes per run
+//! (a CA, a server certificate for `127.0.0.1`/`localhost`, a client certificate, an
+//! unrelated CA), optionally with a password, an ACL user and required client
+//! certificates ([`TlsOptions`]).
+//!
+//! The client ([`RedisServer::cmd`]) opens a fresh connection per command (TLS to a
+//! TLS server, presenting the client certificate; `AUTH` first when the server has
+//! a password) and understands RESP2 replies
 //! ([`Reply`]). It is deliberately not the `redis` crate the provider uses, so a
 //! test does not check the provider with the provider's own client.
 //!
@@ -42,8 +49,16 @@ use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::sync::Arc;
+
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 /// How long a server may take to answer `PING`, a replica to sync, or a key to
 /// arrive, before the harness gives up with a message.
@@ -95,6 +110,132 @@ impl Reply {
     }
 }
 
+/// Certificates for TLS servers, made afresh per test run (never checked in): a
+/// CA, a server certificate for `127.0.0.1` and `localhost` signed by it (the
+/// servers also present it as the client of their replication link), a client
+/// certificate signed by it, and an unrelated second CA (for a wrong-CA test). PEM
+/// files in a temporary directory, removed on drop.
+pub struct TlsFiles {
+    dir: tempfile::TempDir,
+}
+
+impl fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("dir", &self.dir.path())
+            .finish()
+    }
+}
+
+impl TlsFiles {
+    /// Generates the CAs, certificates and keys (ECDSA P-256, via `rcgen`).
+    pub fn generate() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let dir = tempfile::tempdir().expect("create a temp dir for TLS files");
+        let write = |name: &str, pem: String| {
+            std::fs::write(dir.path().join(name), pem).expect("write a PEM file");
+        };
+        let ca = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            let key = KeyPair::generate().expect("CA key");
+            let cert = params.self_signed(&key).expect("self-signed CA");
+            (cert.pem(), Issuer::new(params, key))
+        };
+        let (ca_pem, issuer) = ca("dr-redis test CA");
+        write("ca.pem", ca_pem);
+        let (other_pem, _) = ca("dr-redis unrelated CA");
+        write("other-ca.pem", other_pem);
+        let leaf = |names: Vec<String>, cn: &str, file: &str| {
+            let mut params = CertificateParams::new(names).expect("leaf params");
+            params.distinguished_name.push(DnType::CommonName, cn);
+            let key = KeyPair::generate().expect("leaf key");
+            let cert = params.signed_by(&key, &issuer).expect("sign a leaf");
+            write(&format!("{file}.pem"), cert.pem());
+            write(&format!("{file}.key"), key.serialize_pem());
+        };
+        leaf(
+            vec!["127.0.0.1".into(), "localhost".into()],
+            "redis-server",
+            "server",
+        );
+        leaf(vec!["dr-client".into()], "dr-client", "client");
+        TlsFiles { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The CA that signed every certificate here (`ca_file`).
+    pub fn ca(&self) -> PathBuf {
+        self.path("ca.pem")
+    }
+
+    /// A CA that signed nothing here: trusting it alone fails the handshake.
+    pub fn other_ca(&self) -> PathBuf {
+        self.path("other-ca.pem")
+    }
+
+    /// The servers' certificate (`127.0.0.1`, `localhost`).
+    pub fn server_cert(&self) -> PathBuf {
+        self.path("server.pem")
+    }
+
+    /// The servers' key.
+    pub fn server_key(&self) -> PathBuf {
+        self.path("server.key")
+    }
+
+    /// A client certificate for mutual TLS (`cert_file`).
+    pub fn client_cert(&self) -> PathBuf {
+        self.path("client.pem")
+    }
+
+    /// The client certificate's key (`key_file`).
+    pub fn client_key(&self) -> PathBuf {
+        self.path("client.key")
+    }
+
+    /// A connector for the harness's own client: trusts [`ca`](Self::ca), presents
+    /// the client certificate.
+    fn connector(&self) -> TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(self.ca()).expect("read ca.pem") {
+            roots
+                .add(cert.expect("parse ca.pem"))
+                .expect("trust ca.pem");
+        }
+        let chain = CertificateDer::pem_file_iter(self.client_cert())
+            .expect("read client.pem")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("parse client.pem");
+        let key = PrivateKeyDer::from_pem_file(self.client_key()).expect("read client.key");
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .expect("a client certificate rustls accepts");
+        TlsConnector::from(Arc::new(config))
+    }
+}
+
+/// How [`RedisServer::start_tls`] configures a TLS-only server.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// `--requirepass` and `--masterauth` (the `default` user's password, which the
+    /// harness's client uses; replication authenticates with it too).
+    pub password: Option<String>,
+    /// An ACL user `(name, password)` with every permission (`--user NAME on
+    /// >PASSWORD ~* &* +@all`); replication authenticates as it (`--masteruser`,
+    /// `--masterauth` with its password). Needs `password`.
+    pub user: Option<(String, String)>,
+    /// `--tls-auth-clients yes` (mutual TLS required) instead of `optional`.
+    pub require_client_cert: bool,
+    /// More `redis-server` arguments, after the harness's own.
+    pub args: Vec<String>,
+}
+
 /// A running `redis-server` on `127.0.0.1`, killed on drop.
 pub struct RedisServer {
     port: u16,
@@ -102,6 +243,7 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     args: Vec<String>,
     password: Option<String>,
+    tls: Option<TlsConnector>,
 }
 
 impl fmt::Debug for RedisServer {
@@ -111,11 +253,60 @@ impl fmt::Debug for RedisServer {
             .field("running", &self.child.is_some())
             .field("dir", &self.dir.path())
             .field("password", &self.password.as_ref().map(|_| "******"))
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
 
 impl RedisServer {
+    /// Starts a TLS-only server (`--port 0 --tls-port PORT`, `--tls-replication yes`)
+    /// with the server certificate of `files`, trusting its CA for clients (and for
+    /// its replication link). The harness's client speaks TLS to it, presenting the
+    /// client certificate.
+    pub async fn start_tls(files: &TlsFiles, options: &TlsOptions) -> Self {
+        let path = |p: PathBuf| p.display().to_string();
+        let mut args: Vec<String> = [
+            "--tls-cert-file".into(),
+            path(files.server_cert()),
+            "--tls-key-file".into(),
+            path(files.server_key()),
+            "--tls-ca-cert-file".into(),
+            path(files.ca()),
+            "--tls-auth-clients".into(),
+            if options.require_client_cert {
+                "yes"
+            } else {
+                "optional"
+            }
+            .into(),
+            "--tls-replication".into(),
+            "yes".into(),
+        ]
+        .into();
+        if let Some(pw) = &options.password {
+            args.extend(["--requirepass".into(), pw.clone()]);
+            match &options.user {
+                None => args.extend(["--masterauth".into(), pw.clone()]),
+                Some((user, user_pw)) => {
+                    args.extend([
+                        "--user".into(),
+                        user.clone(),
+                        "on".into(),
+                        format!(">{user_pw}"),
+                        "~*".into(),
+                        "&*".into(),
+                        "+@all".into(),
+                    ]);
+                    args.extend(["--masteruser".into(), user.clone()]);
+                    args.extend(["--masterauth".into(), user_pw.clone()]);
+                }
+            }
+        }
+        args.extend(options.args.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self::launch_with(&args, options.password.as_deref(), Some(files.connector())).await
+    }
+
     /// Starts a server with no password on a free port.
     pub async fn start() -> Self {
         Self::launch(&[], None).await
@@ -139,6 +330,10 @@ impl RedisServer {
     }
 
     async fn launch(args: &[&str], password: Option<&str>) -> Self {
+        Self::launch_with(args, password, None).await
+    }
+
+    async fn launch_with(args: &[&str], password: Option<&str>, tls: Option<TlsConnector>) -> Self {
         let binary = redis_server_binary();
         let mut last_error = String::new();
         // A free port can be taken between probing and binding: try a few.
@@ -149,6 +344,7 @@ impl RedisServer {
                 dir: tempfile::tempdir().expect("create a temp dir for redis-server"),
                 args: args.iter().map(|s| s.to_string()).collect(),
                 password: password.map(str::to_string),
+                tls: tls.clone(),
             };
             match server.spawn(&binary).await {
                 Ok(()) => return server,
@@ -163,8 +359,15 @@ impl RedisServer {
         // What the server says before it opens its log (bad arguments) goes here.
         let stderr_path = self.dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+        let port = self.port.to_string();
+        let ports: &[&str] = if self.tls.is_some() {
+            &["--port", "0", "--tls-port", &port]
+        } else {
+            &["--port", &port]
+        };
         let child = Command::new(binary)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(ports)
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
@@ -211,9 +414,14 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:PORT` (without the password).
+    /// `redis://127.0.0.1:PORT` (without the password), `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The server's log so far, for failure messages.
@@ -227,17 +435,15 @@ impl RedisServer {
     pub async fn cmd(&self, args: &[&str]) -> io::Result<Reply> {
         let port = self.port;
         let talk = async {
-            let mut stream = BufReader::new(TcpStream::connect(("127.0.0.1", port)).await?);
-            if let Some(password) = &self.password {
-                let auth = exchange(&mut stream, &["AUTH", password]).await?;
-                if !auth.is_ok() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::PermissionDenied,
-                        format!("AUTH on 127.0.0.1:{port}: {auth:?}"),
-                    ));
+            let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+            match &self.tls {
+                None => self.talk(BufReader::new(tcp), args).await,
+                Some(connector) => {
+                    let name = ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+                    let tls = connector.connect(name, tcp).await?;
+                    self.talk(BufReader::new(tls), args).await
                 }
             }
-            exchange(&mut stream, args).await
         };
         let name = args.first().copied().unwrap_or_default();
         tokio::time::timeout(COMMAND_TIMEOUT, talk)
@@ -249,6 +455,23 @@ impl RedisServer {
                 ))
             })
             .map_err(|e| io::Error::new(e.kind(), format!("{name} on 127.0.0.1:{port}: {e}")))
+    }
+
+    async fn talk<S: AsyncRead + AsyncWrite + Unpin + Send>(
+        &self,
+        mut stream: BufReader<S>,
+        args: &[&str],
+    ) -> io::Result<Reply> {
+        if let Some(password) = &self.password {
+            let auth = exchange(&mut stream, &["AUTH", password]).await?;
+            if !auth.is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("AUTH on 127.0.0.1:{}: {auth:?}", self.port),
+                ));
+            }
+        }
+        exchange(&mut stream, args).await
     }
 
     /// `SET key value`: the reply (`+OK`, or an error such as `READONLY`).
@@ -399,8 +622,12 @@ fn free_port() -> u16 {
 }
 
 /// Writes one command and reads its reply on `stream`.
-async fn exchange(stream: &mut BufReader<TcpStream>, args: &[&str]) -> io::Result<Reply> {
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    stream: &mut BufReader<S>,
+    args: &[&str],
+) -> io::Result<Reply> {
     stream.get_mut().write_all(&encode(args)).await?;
+    stream.get_mut().flush().await?;
     read_reply(stream).await
 }
 
