@@ -100,6 +100,7 @@ mod redact;
 mod registry;
 mod replicator;
 pub mod report;
+mod report_html;
 pub mod retry;
 mod router;
 mod settings;

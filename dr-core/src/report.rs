@@ -1,5 +1,6 @@
 //! The run report: RTO and RPO achieved against the plan's targets, per-step
-//! timings and attempts, and a timeline; built from the journal, as JSON or Markdown.
+//! timings and attempts, and a timeline; built from the journal, as JSON,
+//! Markdown or one self-contained HTML page ([`Report::to_html`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,6 +8,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::TrafficSplit;
 pub use crate::journal::AuditHeadRef;
 use crate::journal::{self, Entry, Record};
 use crate::outcome::{CompensationStatus, StepStatus};
@@ -61,6 +63,22 @@ pub struct TimelineEntry {
     pub offset_ms: i64,
     /// What happened.
     pub what: String,
+}
+
+/// A traffic phase that took effect: a point on a traffic step's lane and a
+/// column of the traffic-share picture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseMark {
+    /// The traffic step.
+    pub step: String,
+    /// When the phase took effect.
+    pub at: DateTime<Utc>,
+    /// Milliseconds since the run started.
+    pub offset_ms: i64,
+    /// The phase (percent of the shift).
+    pub phase: u32,
+    /// The split in place from then on.
+    pub split: TrafficSplit,
 }
 
 /// The report of one run.
@@ -121,6 +139,9 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// What happened, in order.
     pub timeline: Vec<TimelineEntry>,
+    /// Traffic phases as they took effect, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseMark>,
 }
 
 impl Report {
@@ -190,6 +211,7 @@ impl Report {
         let mut rpo: Option<u64> = None;
         let mut resumed = 0;
         let mut timeline: Vec<(DateTime<Utc>, String)> = Vec::new();
+        let mut phases: Vec<PhaseMark> = Vec::new();
         for e in entries {
             let what = match &e.record {
                 Record::RunStarted { plan, .. } => format!("run started (plan `{plan}`)"),
@@ -234,6 +256,13 @@ impl Report {
                     format!("step `{step}`: state captured, change begins")
                 }
                 Record::PhaseApplied { step, phase, split } => {
+                    phases.push(PhaseMark {
+                        step: step.clone(),
+                        at: e.ts,
+                        offset_ms: (e.ts - start).num_milliseconds(),
+                        phase: *phase,
+                        split: split.clone(),
+                    });
                     format!("step `{step}`: phase {phase}% applied ({split})")
                 }
                 Record::StepFinished {
@@ -379,6 +408,7 @@ impl Report {
             operator: operator.clone(),
             steps,
             timeline,
+            phases,
         })
     }
 
