@@ -289,6 +289,7 @@ fn report(g: &Global, run_id: &str, format: ReportFormat) -> u8 {
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
+        ReportFormat::Html => out!("{}", report.to_html()),
     }
     0
 }

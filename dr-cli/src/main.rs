@@ -188,6 +188,8 @@ pub enum ReportFormat {
     Md,
     /// The report as one JSON object.
     Json,
+    /// One self-contained HTML page with an SVG timeline.
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
