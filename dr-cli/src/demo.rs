@@ -4,9 +4,11 @@
 //! (sending traffic back to east would write to a database that is no longer
 //! the primary), so the run halts on the maintenance page. West recovers
 //! (`dr sim up west`) and `dr resume` finishes the failover. Ends with the
-//! RTO/RPO report. Exit 0 when the run halted and the resume succeeded.
+//! RTO/RPO report, also written as one HTML page (`report.html` in the state
+//! dir, or in a temp dir of its own), whose path it prints. Exit 0 when the
+//! run halted and the resume succeeded.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use dr_core::executor::{Event, Executor, RunStatus};
@@ -142,6 +144,10 @@ pub async fn demo(g: &Global) -> u8 {
             say(String::new());
             say(outcome.report.to_markdown().trim_end().to_string());
         }
+        match write_html(g, &state_dir, &outcome.report) {
+            Ok(path) => say(format!("The report as one HTML page: {}", path.display())),
+            Err(e) => errln!("warning: cannot write the HTML report: {e}"),
+        }
     }
     say(String::new());
     if halted && resumed_ok {
@@ -159,6 +165,27 @@ pub async fn demo(g: &Global) -> u8 {
         );
         1
     }
+}
+
+/// Writes the run's HTML report to `<state dir>/report.html` when the state
+/// dir is kept (`--state-dir`), else to `report.html` in a temp dir of its own
+/// that outlives the demo; returns the path.
+fn write_html(
+    g: &Global,
+    state_dir: &Path,
+    report: &dr_core::report::Report,
+) -> std::io::Result<PathBuf> {
+    let dir = if g.state_dir.is_some() {
+        state_dir.to_path_buf()
+    } else {
+        tempfile::Builder::new()
+            .prefix("dr-demo-report-")
+            .tempdir()?
+            .keep()
+    };
+    let path = dir.join("report.html");
+    std::fs::write(&path, report.to_html())?;
+    Ok(path)
 }
 
 fn keep_note(g: &Global, state_dir: &Path, say: &impl Fn(String)) {

@@ -190,3 +190,34 @@ fn a_succeeded_run_renders_with_its_verdict() {
     assert_eq!(html.matches("not run").count(), 0, "{html}");
     assert!(html.contains("west 100"), "{html}");
 }
+
+#[test]
+fn demo_writes_the_html_report_of_its_run_into_the_state_dir_and_prints_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dr(dir.path(), &["demo"], 0);
+    // The printed path, relative to the cwd like the `--state-dir` given.
+    let printed = out
+        .lines()
+        .find_map(|l| l.split_once("as one HTML page: ").map(|(_, p)| p.trim()))
+        .unwrap_or_else(|| panic!("no HTML report path: {out}"));
+    let path = dir.path().join(printed);
+    assert_eq!(path, dir.path().join("sd").join("report.html"), "{out}");
+    let html = std::fs::read_to_string(&path).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains("Status: succeeded"), "{html}");
+    // The resumed run's page: one lane per step of the drill plan.
+    let runs: Vec<_> = std::fs::read_dir(dir.path().join("sd").join("runs"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let run_id = runs[0].as_ref().unwrap().file_name();
+    let json: Value = serde_json::from_str(&dr(
+        dir.path(),
+        &["report", run_id.to_str().unwrap(), "--format", "json"],
+        0,
+    ))
+    .unwrap();
+    let steps = json["steps"].as_array().unwrap().len();
+    assert!(steps > 0);
+    assert_eq!(html.matches("class=\"lane\"").count(), steps, "{html}");
+}
