@@ -152,6 +152,32 @@ pub(crate) fn lanes(report: &Report, axis: &Axis) -> Vec<Lane> {
         .collect()
 }
 
+/// The columns of a traffic step's share picture: `(x0, x1)` per phase. A
+/// phase's split holds from when it took effect until the next thing the run
+/// recorded (the next phase, the gate failing, the step ending), so a phase of
+/// an attempt that failed does not seem to last until a resumed attempt.
+/// At least 2px wide, inside the axis.
+pub(crate) fn share_columns(report: &Report, marks: &[&PhaseMark], axis: &Axis) -> Vec<(f64, f64)> {
+    marks
+        .iter()
+        .map(|p| {
+            let next = report
+                .timeline
+                .iter()
+                .map(|t| t.at)
+                .chain(report.phases.iter().map(|q| q.at))
+                .chain(report.finished_at)
+                .filter(|at| *at > p.at)
+                .min()
+                .unwrap_or(p.at);
+            let x0 = axis.x(p.at);
+            let w = (axis.x(next) - x0).max(2.0);
+            let x0 = x0.min(AXIS_X1 - w);
+            (x0, x0 + w)
+        })
+        .collect()
+}
+
 fn dur(ms: u64) -> String {
     crate::format_duration(Duration::from_millis(ms))
 }
@@ -449,12 +475,8 @@ impl Report {
                 AXIS_X0 - 4.0,
                 10.0 + SHARE_H
             );
-            let end = step.finished_at.unwrap_or(self.started_at);
-            for (k, p) in marks.iter().enumerate() {
-                let x0 = axis.x(p.at);
-                let next = marks.get(k + 1).map(|n| n.at).unwrap_or(end).max(p.at);
-                let w = (axis.x(next) - x0).max(2.0);
-                let x0 = x0.min(AXIS_X1 - w);
+            for (p, (x0, x1)) in marks.iter().zip(share_columns(self, &marks, axis)) {
+                let w = x1 - x0;
                 let total: u32 = p.split.iter().map(|(_, w)| w).sum::<u32>().max(1);
                 let mut y = 10.0;
                 for (t, weight) in p.split.iter() {
@@ -761,6 +783,40 @@ mod tests {
         assert!(html.contains("missed by 30s"), "{html}");
         assert!(html.contains("Replication lag observed"));
         assert!(html.contains("over by 30s"));
+    }
+
+    #[test]
+    fn a_phase_of_a_failed_attempt_ends_when_the_next_thing_happened() {
+        let mark = |at: i64, phase: u32| PhaseMark {
+            step: "shift".into(),
+            at: t(at),
+            offset_ms: at,
+            phase,
+            split: TrafficSplit::from_pairs([("west", phase), ("east", 100 - phase)]),
+        };
+        let mut r = report(
+            vec![step("shift", StepStatus::Succeeded, Some((5_000, 8_000)))],
+            10_000,
+        );
+        r.phases = vec![mark(1_000, 50), mark(6_000, 50), mark(7_000, 100)];
+        // First attempt: the gate failed at 1.5s; resumed at 5s.
+        r.timeline = [1_000, 1_500, 5_000, 6_000, 7_000, 8_000]
+            .into_iter()
+            .map(|ms| crate::report::TimelineEntry {
+                at: t(ms),
+                offset_ms: ms,
+                what: String::new(),
+            })
+            .collect();
+        let axis = Axis::of(&r);
+        let marks: Vec<&PhaseMark> = r.phases.iter().collect();
+        let cols = share_columns(&r, &marks, &axis);
+        assert_eq!(cols[0], (axis.x(t(1_000)), axis.x(t(1_500))));
+        assert_eq!(cols[1], (axis.x(t(6_000)), axis.x(t(7_000))));
+        assert_eq!(cols[2], (axis.x(t(7_000)), axis.x(t(8_000))));
+        for (x0, x1) in cols {
+            assert!(AXIS_X0 <= x0 && x0 < x1 && x1 <= AXIS_X1);
+        }
     }
 
     #[test]
