@@ -156,6 +156,10 @@ async fn without_a_one_way_step_the_rollback_is_complete() {
         split(&registry, &["east", "west", "maint"]).await,
         TrafficSplit::all_to("east")
     );
+    // The HTML report of a rolled-back run: one lane per step, the verdict.
+    let html = out.report.to_html();
+    assert_eq!(html.matches("class=\"lane\"").count(), 3);
+    assert!(html.contains("rolled_back"), "{html}");
     let resumed = Executor::resume(&registry, &out.run_id, opts(dir.path())).await;
     assert!(matches!(resumed, Err(ExecError::Resume(m)) if m.contains("already finished")));
 }
@@ -246,6 +250,9 @@ async fn an_interrupt_stops_at_a_safe_point_rolls_nothing_back_and_resume_contin
         );
     }
     assert_eq!(out.report.steps[0].status, "interrupted");
+    let html = out.report.to_html();
+    assert_eq!(html.matches("class=\"lane\"").count(), 1);
+    assert!(html.contains("interrupted"), "{html}");
     let entries = journal::read(&run_dir(dir.path(), &out.run_id)).unwrap();
     assert!(entries.iter().any(
         |e| matches!(&e.record, Record::RunFinished { status, .. } if status == "interrupted")
