@@ -33,14 +33,12 @@ pub(super) async fn stop(s: &mut StepRun<'_>, replicator: &str) -> R<()> {
     let step = s.step;
     let id = s.step.id.as_str();
     let w = s.w;
-    let resumed = s.resumed;
-    let in_flight = &mut s.in_flight;
     let res = &mut *s.res;
     let rep = w.replicator(ctx, replicator)?;
     let st = rep.status().await?;
     let before = captured(
-        resumed,
-        in_flight,
+        s.resumed,
+        &s.in_flight,
         serde_json::to_value(&st).unwrap_or_default(),
     );
     res.before = before.clone();
@@ -73,14 +71,12 @@ pub(super) async fn reverse(s: &mut StepRun<'_>, replicator: &str) -> R<()> {
     let ctx = s.ctx;
     let step = s.step;
     let w = s.w;
-    let resumed = s.resumed;
-    let in_flight = &mut s.in_flight;
     let res = &mut *s.res;
     let rep = w.replicator(ctx, replicator)?;
     let st = rep.status().await?;
     res.before = captured(
-        resumed,
-        in_flight,
+        s.resumed,
+        &s.in_flight,
         serde_json::to_value(&st).unwrap_or_default(),
     );
     ctx.journal(started(step, &res.before, json!({ "reversed": true })))
@@ -105,8 +101,8 @@ pub(super) async fn promote(
     let resumed = s.resumed;
     let in_flight = &mut s.in_flight;
     let res = &mut *s.res;
-    let s = w.store(ctx, store)?;
-    let role = s.role().await?;
+    let db = w.store(ctx, store)?;
+    let role = db.role().await?;
     let before = if resumed {
         in_flight.before.clone()
     } else {
@@ -134,9 +130,9 @@ pub(super) async fn promote(
     ctx.journal(started(step, &before, json!({ "role": "primary" })))
         .await?;
     if role != Role::Primary {
-        s.promote().await?;
+        db.promote().await?;
     }
-    let (after, writable) = (s.role().await?, s.writable().await?);
+    let (after, writable) = (db.role().await?, db.writable().await?);
     if after != Role::Primary || !writable {
         return Err(format!(
             "verification failed: `{store}` is {after} (writable: {writable}) after promote"
@@ -152,18 +148,16 @@ pub(super) async fn fence(s: &mut StepRun<'_>, store: &str) -> R<()> {
     let ctx = s.ctx;
     let step = s.step;
     let w = s.w;
-    let resumed = s.resumed;
-    let in_flight = &mut s.in_flight;
     let res = &mut *s.res;
-    let s = w.store(ctx, store)?;
-    let writable = s.writable().await?;
-    res.before = captured(resumed, in_flight, json!({ "writable": writable }));
+    let db = w.store(ctx, store)?;
+    let writable = db.writable().await?;
+    res.before = captured(s.resumed, &s.in_flight, json!({ "writable": writable }));
     ctx.journal(started(step, &res.before, json!({ "writable": false })))
         .await?;
     if writable {
-        s.fence().await?;
+        db.fence().await?;
     }
-    if s.writable().await? {
+    if db.writable().await? {
         return Err(
             format!("verification failed: `{store}` still accepts writes after fence").into(),
         );
@@ -178,10 +172,10 @@ pub(super) async fn flush(s: &mut StepRun<'_>, store: &str) -> R<()> {
     let step = s.step;
     let w = s.w;
     let res = &mut *s.res;
-    let s = w.store(ctx, store)?;
+    let db = w.store(ctx, store)?;
     ctx.journal(started(step, &Value::Null, json!({ "flushed": true })))
         .await?;
-    s.flush().await?;
+    db.flush().await?;
     res.after = json!({ "flushed": true });
     res.detail = Some(format!("{store}: flushed"));
     Ok(())

@@ -23,13 +23,11 @@ pub(super) async fn set(
     let ctx = s.ctx;
     let step = s.step;
     let w = s.w;
-    let resumed = s.resumed;
-    let in_flight = &mut s.in_flight;
     let res = &mut *s.res;
     let scope = scope.as_deref();
     let r = w.router(ctx, router)?;
     let now = r.current(scope).await?;
-    let before = captured(resumed, in_flight, split_json(&now, scope));
+    let before = captured(s.resumed, &s.in_flight, split_json(&now, scope));
     res.before = before.clone();
     let resource = ctx.plan.resource(router).expect("validated");
     gate::check_safety(ctx, resource, split, "before").await?;
