@@ -1,12 +1,28 @@
-//! The providers the reference CLI ships (commands and the demo share them).
+//! The providers the reference CLI ships (commands and the demo share them),
+//! plus the registration hook of a team's own binary ([`crate::main_with`]).
+
+use std::sync::OnceLock;
 
 use dr_core::Registry;
 
-/// Every provider the reference CLI ships: the built-ins (`http`, `tcp`,
-/// `sim.*`), Redis and Cloudflare.
+type Hook = Box<dyn Fn(&mut Registry) + Send + Sync>;
+
+static HOOK: OnceLock<Hook> = OnceLock::new();
+
+/// Installs the hook [`registry`] runs after registering what `dr` ships. The
+/// first hook wins: `main_with` is called once per process.
+pub(crate) fn set_hook(hook: Hook) {
+    let _ = HOOK.set(hook);
+}
+
+/// Every provider the reference CLI ships (the built-ins `http`, `tcp`,
+/// `sim.*`, Redis and Cloudflare), then those of the binary's hook.
 pub fn registry() -> Registry {
     let mut r = Registry::with_builtins();
     dr_redis::register(&mut r);
     dr_cloudflare::register(&mut r);
+    if let Some(hook) = HOOK.get() {
+        hook(&mut r);
+    }
     r
 }
