@@ -24,10 +24,14 @@ const POLL: Duration = Duration::from_millis(25);
 ///   (stopped by [`stop`](Replicator::stop)); no WAL receiver otherwise is
 ///   `broken` (the primary is unreachable); a server out of recovery is `broken`
 ///   (promoted: the link is gone). Lag: see [the crate docs](crate#replication-lag).
-/// - `stop()`: `ALTER SYSTEM SET primary_conninfo = ''` and a reload on the
-///   standby: PostgreSQL (13 and later) ends the WAL receiver, and the standby
-///   stays in recovery, ready to be promoted, with everything it received
-///   replayed. Stopping a stopped or promoted link is `Ok`.
+/// - `stop()`: first, when the primary can be reached, waits (up to `timeout`)
+///   until the standby has replayed the primary's WAL up to where it was when
+///   the stop began, so that a stop after a fence loses no acknowledged write;
+///   then `ALTER SYSTEM SET primary_conninfo = ''` and a reload on the standby:
+///   PostgreSQL (13 and later) ends the WAL receiver, and the standby stays in
+///   recovery, ready to be promoted. Stopping a stopped or promoted link is `Ok`.
+///   The primary's replication slot, if any, is left alone (it keeps WAL for a
+///   failback; drop it if the old primary is abandoned).
 /// - `reverse()`: not offered. Making the old primary a standby of the new one
 ///   needs a `standby.signal` file and a restart (after `pg_rewind`, or a new
 ///   `pg_basebackup`): files and processes on that host, out of SQL's reach. Do
@@ -93,6 +97,61 @@ impl PostgresReplicator {
         })
     }
 
+    /// Before the link is cut: when the primary can be reached, waits until the
+    /// standby has replayed everything the primary had written when the stop
+    /// began, so that stopping a link loses nothing it had already accepted
+    /// (after a fence, nothing at all). A primary that cannot be reached sends
+    /// nothing more: there is nothing to wait for.
+    async fn drain(&self) -> Result<(), ProviderError> {
+        let Ok(conn) = self.primary.connect().await else {
+            return Ok(());
+        };
+        let Ok(row) = conn
+            .row(
+                "read the primary's WAL position",
+                "SELECT CASE WHEN pg_is_in_recovery() THEN NULL \
+                             ELSE pg_current_wal_lsn()::text END",
+                &[],
+            )
+            .await
+        else {
+            return Ok(());
+        };
+        let Some(target) = row.get::<_, Option<String>>(0) else {
+            return Ok(());
+        };
+        drop(conn);
+        let what = format!(
+            "{}: the standby to replay the primary's WAL up to {target}",
+            self.node.addr()
+        );
+        let deadline = Instant::now() + self.config.timeout;
+        let target = &target;
+        poll::until(
+            &what,
+            deadline,
+            POLL,
+            &CancellationToken::new(),
+            || async move {
+                let conn = self.node.connect().await?;
+                let row = conn
+                    .row(
+                        "read the standby's replay position",
+                        "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::text::pg_lsn) >= 0",
+                        &[target],
+                    )
+                    .await?;
+                Ok(if row.get::<_, Option<bool>>(0).unwrap_or(false) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                })
+            },
+        )
+        .await
+        .map_err(from_poll)
+    }
+
     /// Bytes of WAL the primary has that the standby has not replayed, or `None`
     /// when the primary cannot be asked.
     async fn bytes_behind(&self, replay_lsn: &str) -> Option<i64> {
@@ -154,6 +213,7 @@ impl Replicator for PostgresReplicator {
         if !standby.in_recovery || (standby.receiver.is_none() && standby.conninfo_empty) {
             return Ok(());
         }
+        self.drain().await?;
         let conn = self.node.connect().await?;
         conn.exec(
             "forget the primary",

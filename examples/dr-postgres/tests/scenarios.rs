@@ -228,3 +228,27 @@ async fn a_replicator_without_a_peer_is_a_settings_error() {
         .unwrap_err();
     assert!(err.to_string().contains("peer"), "{err}");
 }
+
+#[tokio::test]
+async fn a_stop_right_after_a_burst_of_writes_waits_for_the_standby_and_loses_none() {
+    let (primary, standby) = pair().await;
+    common::app_schema(&primary).await;
+    standby.wait_streaming(&primary).await;
+    let link = common::replicator(&standby, &primary);
+    let new = common::store(&standby, json!({}));
+    // Acknowledged on the primary, and not yet replayed on the standby when the
+    // stop begins (a 2 MB burst takes the standby a moment to apply).
+    primary
+        .exec("INSERT INTO orders SELECT g, repeat('x', 200) FROM generate_series(1, 50000) g")
+        .await;
+    link.stop().await.unwrap();
+    new.promote().await.unwrap();
+    let rows: i64 = standby
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 50_000);
+}
