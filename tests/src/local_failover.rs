@@ -145,25 +145,33 @@ async fn redis_is_primary(port: u16) -> bool {
     }
 }
 
-/// How the shift's gate probes west's health endpoint.
+/// How the plan's gates and promotions are tuned.
 #[derive(Debug, Clone, Copy)]
 pub struct Gate {
-    /// Consecutive healthy answers needed per phase.
+    /// Consecutive healthy answers the shift needs per phase.
     pub times: u32,
     /// Time between two probes.
     pub every: &'static str,
+    /// How west's cache is promoted (dr-redis `promote`): `auto` is a planned
+    /// `FAILOVER` while east is alive (no acknowledged write lost; Redis's
+    /// replication cron makes it take about a second), `force` is `REPLICAOF NO
+    /// ONE` (immediate; writes east took after the last sync are lost).
+    pub cache_promote: &'static str,
 }
 
 impl Gate {
-    /// What the end-to-end test uses: two answers 100 ms apart per phase.
+    /// What the end-to-end test uses: two answers 100 ms apart per phase, and a
+    /// cache promotion that loses nothing.
     pub const CAREFUL: Gate = Gate {
         times: 2,
         every: "100ms",
+        cache_promote: "auto",
     };
     /// The minimum the plan format allows: one answer per phase.
     pub const MINIMAL: Gate = Gate {
         times: 1,
         every: "10ms",
+        cache_promote: "auto",
     };
 }
 
@@ -217,6 +225,7 @@ peer = "{redis_west}"
 provider = "redis"
 url = "{redis_west}"
 peer = "{redis_east}"
+promote = "{cache_promote}"
 
 [[steps]]
 id = "maintenance"
@@ -280,6 +289,7 @@ depends_on = ["promote-db-west", "fence-cache-east"]
         redis_west = world.cache_west.url(),
         times = gate.times,
         every = gate.every,
+        cache_promote = gate.cache_promote,
     )
 }
 
@@ -300,8 +310,36 @@ pub struct Call {
     /// Whether it changes something (promote, fence, stop, apply) rather than
     /// reading (role, status, current, probe).
     pub mutating: bool,
+    /// When it started.
+    pub started: Instant,
     /// Its duration.
     pub took: Duration,
+}
+
+/// How long at least one provider call of `calls` was running: the time a run
+/// spent waiting on its providers (parallel calls counted once).
+pub fn busy(calls: &[Call]) -> Duration {
+    let mut spans: Vec<(Instant, Instant)> = calls
+        .iter()
+        .map(|c| (c.started, c.started + c.took))
+        .collect();
+    spans.sort();
+    let mut total = Duration::ZERO;
+    let mut current: Option<(Instant, Instant)> = None;
+    for (start, end) in spans {
+        current = match current {
+            Some((s, e)) if start <= e => Some((s, e.max(end))),
+            Some((s, e)) => {
+                total += e - s;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    if let Some((s, e)) = current {
+        total += e - s;
+    }
+    total
 }
 
 /// Every provider call of a run, in the order they finished.
@@ -375,6 +413,7 @@ impl<T: ?Sized> Timed<T> {
         let call = Call {
             what: format!("{}.{op}", self.name),
             mutating,
+            started,
             took: started.elapsed(),
         };
         self.log.lock().expect("the call log").push(call);
