@@ -29,7 +29,7 @@ fn error(msg: impl std::fmt::Display) {
 
 /// Loads and validates a plan; on failure prints every diagnostic (with
 /// `--json`, `{"valid":false,"diagnostics":[..]}` on stdout) and gives exit code 2.
-fn load(g: &Global, path: &Path, registry: &Registry) -> Result<Plan, u8> {
+pub(crate) fn load(g: &Global, path: &Path, registry: &Registry) -> Result<Plan, u8> {
     Plan::load(path, registry).map_err(|d| {
         invalid(g, &d);
         2
@@ -48,7 +48,7 @@ fn invalid(g: &Global, diags: &dr_core::Diagnostics) {
 
 /// A command-line mistake found before anything ran (exit 2): with `--json`
 /// `{"event":"error","kind":KIND,"message":..}` on stdout, else on stderr.
-fn usage_error(g: &Global, kind: &str, message: String) -> u8 {
+pub(crate) fn usage_error(g: &Global, kind: &str, message: String) -> u8 {
     if g.json {
         outln!(
             "{}",
@@ -97,6 +97,11 @@ pub async fn dispatch(cli: Cli) -> u8 {
             global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
             global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
         }
+        Command::Drill { yes, consent, .. } => {
+            global.yes = *yes || cli.early.yes;
+            global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
+            global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
+        }
         Command::Resume { consent, .. } => {
             global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
             global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
@@ -117,6 +122,12 @@ pub async fn dispatch(cli: Cli) -> u8 {
             let format = if g.json { ReportFormat::Json } else { format };
             report(g, &run_id, format)
         }
+        Command::Drill {
+            plan,
+            failback,
+            hold,
+            ..
+        } => crate::drill::drill(g, &plan, &failback, hold).await,
         Command::Graph { plan } => match load(g, &plan, &registry()) {
             Ok(p) => {
                 out!("{}", p.mermaid());

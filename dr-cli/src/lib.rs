@@ -30,6 +30,7 @@
 mod commands;
 mod demo;
 mod diag;
+mod drill;
 mod out;
 mod progress;
 mod providers;
@@ -174,6 +175,25 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
         format: ReportFormat,
     },
+    /// Failover, check, failback: a drill with one report against the plans'
+    /// RTO/RPO targets (exit 0 targets met; 1 missed or failed; 2 invalid or no
+    /// consent).
+    Drill {
+        /// The failover plan.
+        plan: PathBuf,
+        /// The failback plan, run once the failover is checked.
+        #[arg(long, value_name = "PLAN")]
+        failback: PathBuf,
+        /// How long to stay on the secondary between the check and the failback
+        /// (e.g. `10m`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_hold)]
+        hold: Option<std::time::Duration>,
+        /// Do not ask for confirmation before running.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        consent: Consent,
+    },
     /// The step DAG as a Mermaid flowchart.
     Graph {
         /// The plan file.
@@ -202,6 +222,10 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+fn parse_hold(text: &str) -> Result<std::time::Duration, String> {
+    dr_core::parse_duration(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
