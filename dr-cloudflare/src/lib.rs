@@ -64,6 +64,8 @@ mod error;
 mod probe;
 mod router;
 mod steering;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 
