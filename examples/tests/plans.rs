@@ -14,12 +14,19 @@ fn registry() -> Registry {
 fn plans() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = vec![root.join("local-drill.toml")];
-    for e in std::fs::read_dir(root.join("plans")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "toml" || x == "json") {
-            out.push(p);
+    // `plans/NAME.toml`, and `plans/PLAYBOOK/{failover,failback}.toml`.
+    let mut dirs = vec![root.join("plans")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "toml" || x == "json") {
+                out.push(p);
+            }
         }
     }
+    out.sort();
     out
 }
 
