@@ -176,7 +176,7 @@ pub(crate) enum Command {
     },
     /// Probe the plan's `[plan.watch]` probes and trigger the plan when they
     /// fail: `mode = "auto"` runs it as `dr run` does (exit: the run's code),
-    /// `mode = "approve"` notifies and waits for `--approve-trigger`. SIGINT or
+    /// `mode = "approve"` notifies and waits for a person's approval. SIGINT or
     /// SIGTERM stops watching (exit 0).
     Watch {
         /// The plan file.

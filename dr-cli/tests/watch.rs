@@ -252,11 +252,9 @@ fn auto_mode_triggers_runs_the_plan_like_dr_run_and_exits_with_its_code() {
     let t = w.event("watch_triggered");
     let detection = t["detection_ms"].as_u64().unwrap();
     assert!(detection <= t["bound_ms"].as_u64().unwrap(), "{t}");
-    assert_eq!(
-        millis(&t["triggered_at"]) - millis(&t["first_failure_at"]),
-        detection as i64,
-        "{t}"
-    );
+    // The stamps are cut to the millisecond.
+    let between = millis(&t["triggered_at"]) - millis(&t["first_failure_at"]);
+    assert!((between - detection as i64).abs() <= 1, "{t}");
     assert_eq!(t["failed_rounds"], 3);
     let run = w.event("run_started");
     let (code, events) = w.finish();

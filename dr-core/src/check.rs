@@ -19,6 +19,7 @@
 //! The plan is ready when every finding is `ok`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -27,6 +28,9 @@ use crate::plan::{Gate, Plan, Step, StepAction};
 use crate::{
     Health, HealthStatus, Kind, ReplicationState, ReplicationStatus, Role, format_duration,
 };
+
+/// Most probes read at once.
+const MAX_CONCURRENT_READS: usize = 256;
 
 /// One thing `dr check` looked at. `dr check --json` prints one per line:
 /// `{"check":"store_role","resource":"db","step":"promote","ok":true,"message":".."}`
@@ -110,6 +114,18 @@ pub async fn check(plan: &Plan) -> Vec<Finding> {
 /// Reads every resource in every role the plan uses it as (`reachable`).
 async fn read_all(plan: &Plan, out: &mut Out<'_>) -> Seen {
     let mut seen = Seen::default();
+    // Probes at once (a watch may name thousands); `peek`: a check must not
+    // advance what the run's probe sees.
+    let owned: Vec<(String, String, Arc<dyn crate::HealthProbe>)> = plan
+        .resources
+        .iter()
+        .filter_map(|r| Some((r.name.clone(), r.provider.clone(), r.probe()?.clone())))
+        .collect();
+    let mut probes: HashMap<String, Result<Health, String>> =
+        crate::watch::bounded(owned, MAX_CONCURRENT_READS, peek)
+            .await
+            .into_iter()
+            .collect();
     for r in &plan.resources {
         let name = r.name.as_str();
         for kind in &r.kinds {
@@ -153,14 +169,8 @@ async fn read_all(plan: &Plan, out: &mut Out<'_>) -> Seen {
                     }
                     None => Err("replicator not built".into()),
                 },
-                Kind::Probe => match r.probe() {
-                    // `peek`: a check must not advance what the run's probe sees.
-                    Some(p) => {
-                        let got =
-                            match tokio::time::timeout(Duration::from_secs(60), p.peek()).await {
-                                Ok(r) => r.map_err(|e| tag(plan, name, "probe", e)),
-                                Err(_) => Err(format!("{name}: probe did not answer within 60s")),
-                            };
+                Kind::Probe => match probes.remove(name) {
+                    Some(got) => {
                         let msg = got
                             .as_ref()
                             .map(|h| format!("probe answers: {}", h.status))
@@ -190,6 +200,21 @@ async fn read_all(plan: &Plan, out: &mut Out<'_>) -> Seen {
         }
     }
     seen
+}
+
+/// One probe's `peek`, bounded: its name and what it said.
+async fn peek(
+    (name, provider, p): (String, String, Arc<dyn crate::HealthProbe>),
+) -> (String, Result<Health, String>) {
+    let got = match tokio::time::timeout(Duration::from_secs(60), p.peek()).await {
+        Ok(res) => res.map_err(|e| {
+            e.or_provider(&provider)
+                .in_context(&name, "probe")
+                .to_string()
+        }),
+        Err(_) => Err(format!("{name}: probe did not answer within 60s")),
+    };
+    (name, got)
 }
 
 fn lag_text(lag: Option<Duration>) -> String {

@@ -44,7 +44,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::StreamExt;
 use serde::Serialize;
 
 pub use machine::{Decision, Detection, Detector, Observation, Round, WatchState, detection_bound};
@@ -99,6 +98,8 @@ pub enum WatchEvent {
         consecutive_failures: u32,
         /// The state after the round.
         state: WatchState,
+        /// How long the round took, first probe sent to last answer.
+        took_ms: u64,
     },
     /// The state changed.
     WatchState {
@@ -342,40 +343,35 @@ impl Ctx {
         let started = Instant::now();
         let started_at = Utc::now();
         let timeout = self.w.timeout;
-        let plan = &self.plan;
-        let results: Vec<(String, Option<ProbeDown>, Duration)> =
-            futures::stream::iter(self.w.probes.iter())
-                .map(|name| async move {
-                    let t0 = Instant::now();
-                    let probe = plan.resource(name).and_then(|r| r.probe());
-                    let down = match probe {
-                        None => Some(("error", "probe not built".to_string())),
-                        Some(p) => match tokio::time::timeout(timeout, p.probe()).await {
-                            Ok(Ok(h)) if h.status != HealthStatus::Unhealthy => None,
-                            Ok(Ok(h)) => Some(("unhealthy", h.detail)),
-                            Ok(Err(e)) => Some(("error", e.to_string())),
-                            Err(_) => Some((
-                                "timeout",
-                                format!("no answer within {}", format_duration(timeout)),
-                            )),
-                        },
-                    };
-                    let down = down.map(|(status, detail)| ProbeDown {
-                        probe: name.clone(),
-                        status,
-                        detail: plan.redactor().redact(&detail),
-                    });
-                    (name.clone(), down, t0.elapsed())
-                })
-                .buffer_unordered(self.opts.max_concurrent_probes.max(1))
-                .collect()
-                .await;
+        // Owned inputs, so the round's future is `Send + 'static`-friendly
+        // (a watch may be spawned).
+        let probes: Vec<(String, Option<Arc<dyn crate::HealthProbe>>)> = self
+            .w
+            .probes
+            .iter()
+            .map(|name| {
+                let p = self.plan.resource(name).and_then(|r| r.probe()).cloned();
+                (name.clone(), p)
+            })
+            .collect();
+        let results = bounded(
+            probes,
+            self.opts.max_concurrent_probes,
+            move |(name, probe)| probe_once(name, probe, timeout),
+        )
+        .await;
         let mut down = Vec::new();
         for (name, d, latency) in results {
             if let Some(m) = &self.opts.metrics {
                 m.probe(&name, d.is_none(), latency);
             }
-            down.extend(d);
+            if let Some((status, detail)) = d {
+                down.push(ProbeDown {
+                    status,
+                    detail: self.plan.redactor().redact(&detail),
+                    probe: name,
+                });
+            }
         }
         down.sort_by(|a, b| a.probe.cmp(&b.probe));
         let round = Round {
@@ -420,6 +416,57 @@ impl Ctx {
         }
         sent
     }
+}
+
+/// One probe of a round, bounded by `timeout`: its name, why it is down
+/// (`None` when up), and how long it took.
+async fn probe_once(
+    name: String,
+    probe: Option<Arc<dyn crate::HealthProbe>>,
+    timeout: Duration,
+) -> (String, Option<(&'static str, String)>, Duration) {
+    let t0 = Instant::now();
+    let down = match probe {
+        None => Some(("error", "probe not built".to_string())),
+        Some(p) => match tokio::time::timeout(timeout, p.probe()).await {
+            Ok(Ok(h)) if h.status != HealthStatus::Unhealthy => None,
+            Ok(Ok(h)) => Some(("unhealthy", h.detail)),
+            Ok(Err(e)) => Some(("error", e.to_string())),
+            Err(_) => Some((
+                "timeout",
+                format!("no answer within {}", format_duration(timeout)),
+            )),
+        },
+    };
+    (name, down, t0.elapsed())
+}
+
+/// Runs `f` on every item as its own task, at most `limit` at once; the
+/// results in completion order. A task that panics is left out.
+pub(crate) async fn bounded<T, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Vec<Fut::Output>
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let permits = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for item in items {
+        let fut = f(item);
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            fut.await
+        });
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(v) = r {
+            out.push(v);
+        }
+    }
+    out
 }
 
 /// Watches `plan` until it triggers and runs (see the module docs), or until
@@ -507,6 +554,7 @@ pub async fn watch(plan: Plan, opts: WatchOptions) -> Result<WatchEnd, WatchErro
                     down,
                     consecutive_failures: detector.consecutive_failures(),
                     state: detector.state(),
+                    took_ms: ms(round.ended.saturating_duration_since(round.started)),
                 });
                 if let Some((from, to)) = obs.change {
                     if let Some(m) = &ctx.opts.metrics {
