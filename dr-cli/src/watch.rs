@@ -49,7 +49,7 @@ pub async fn check(g: &Global, path: &Path) -> u8 {
 
 fn finding_line(f: &Finding, p: crate::terminal::Palette) -> String {
     let mark = if f.ok { p.green("✓") } else { p.red("✗") };
-    let what = [f.resource.as_deref(), f.step.as_deref().map(|s| s)]
+    let what = [f.resource.as_deref(), f.step.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()

@@ -269,7 +269,7 @@ pub enum WatchEnd {
     /// Stopped (cancel token) without running the plan.
     Stopped,
     /// It triggered and ran the plan: the run's result, as `dr run` has it.
-    Ran(Result<RunOutcome, ExecError>),
+    Ran(Box<Result<RunOutcome, ExecError>>),
 }
 
 /// Why a watch could not start.
@@ -522,7 +522,7 @@ pub async fn watch(plan: Plan, opts: WatchOptions) -> Result<WatchEnd, WatchErro
                     pending = None;
                     ctx.emit(WatchEvent::WatchApproved { message: "approved; running the plan".into() });
                     if let Some(result) = ctx.run_plan().await {
-                        break WatchEnd::Ran(result);
+                        break WatchEnd::Ran(Box::new(result));
                     }
                 }
             }
@@ -608,7 +608,7 @@ pub async fn watch(plan: Plan, opts: WatchOptions) -> Result<WatchEnd, WatchErro
                         match w.mode {
                             WatchMode::Auto => {
                                 if let Some(result) = ctx.run_plan().await {
-                                    break WatchEnd::Ran(result);
+                                    break WatchEnd::Ran(Box::new(result));
                                 }
                             }
                             WatchMode::Approve => match approval::request(&state_dir, &ctx.plan.name) {
