@@ -5,7 +5,7 @@
 //! | `dr_probe_up` | gauge | `plan`, `probe` | 1 when the probe's last answer was healthy or degraded, 0 when unhealthy, failed or timed out |
 //! | `dr_probe_latency_seconds` | gauge | `plan`, `probe` | how long the probe's last answer took |
 //! | `dr_watch_state` | gauge | `plan`, `state` | 1 for the current state (`healthy`, `suspect`, `failing`), 0 for the others |
-//! | `dr_watch_triggers_total` | counter | `plan` | triggers decided (dry runs, refused and held-down triggers not counted) |
+//! | `dr_watch_triggers_total` | counter | `plan` | triggers decided, dry-run and refused ones included (held-down ones are not triggers) |
 //! | `dr_plan_ready` | gauge | `plan` | 1 when the last readiness check (`dr check`) passed, 0 when not |
 //!
 //! Served as OpenMetrics text at `GET /metrics` by [`serve`].
