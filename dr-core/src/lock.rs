@@ -310,6 +310,23 @@ mod tests {
     }
 
     #[test]
+    fn check_says_what_acquire_would_without_taking_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(PlanLock::check(dir.path(), "p").is_ok());
+        let lock = PlanLock::acquire(dir.path(), "p", "run-a").unwrap();
+        let err = PlanLock::check(dir.path(), "p").unwrap_err();
+        assert!(matches!(err, LockError::Held { .. }), "{err}");
+        assert!(lock.is_held(), "check took nothing");
+        drop(lock);
+        assert!(PlanLock::check(dir.path(), "p").is_ok());
+        std::fs::write(dir.path().join("p.lock"), "not json").unwrap();
+        assert!(matches!(
+            PlanLock::check(dir.path(), "p"),
+            Err(LockError::Unreadable { .. })
+        ));
+    }
+
+    #[test]
     fn a_lock_file_without_our_token_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let lock = PlanLock::acquire(dir.path(), "p/q", "run-a").unwrap();
