@@ -15,11 +15,11 @@ use crate::run::{self, Output};
 use crate::terminal::{self, Palette};
 use crate::{AuditCommand, Cli, Command, Global, ReportFormat, SimCommand, SimTarget};
 
-fn out_palette() -> Palette {
+pub(crate) fn out_palette() -> Palette {
     Palette::new(terminal::colors_on_stdout())
 }
 
-fn err_palette() -> Palette {
+pub(crate) fn err_palette() -> Palette {
     Palette::new(terminal::colors_on_stderr())
 }
 
@@ -61,7 +61,7 @@ pub(crate) fn usage_error(g: &Global, kind: &str, message: String) -> u8 {
 }
 
 /// Every `--approve STEP_ID` names an `approval` step of the plan.
-fn check_approvals(g: &Global, plan: &Plan) -> Result<(), u8> {
+pub(crate) fn check_approvals(g: &Global, plan: &Plan) -> Result<(), u8> {
     let approvals: Vec<&str> = plan
         .steps
         .iter()
@@ -102,7 +102,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
             global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
             global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
         }
-        Command::Resume { consent, .. } => {
+        Command::Resume { consent, .. } | Command::Watch { consent, .. } => {
             global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
             global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
         }
@@ -118,6 +118,14 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Run { plan, .. } => run_plan(g, &plan).await,
         Command::Resume { run_id, rerun, .. } => resume(g, &run_id, rerun).await,
         Command::Status { plan } => status(g, &plan).await,
+        Command::Check { plan } => crate::watch::check(g, &plan).await,
+        Command::Watch {
+            plan,
+            dry_run,
+            metrics,
+            approve_trigger,
+            ..
+        } => crate::watch::watch(g, &plan, dry_run, metrics.as_deref(), approve_trigger).await,
         Command::Report { run_id, format } => {
             let format = if g.json { ReportFormat::Json } else { format };
             report(g, &run_id, format)

@@ -37,6 +37,7 @@ mod providers;
 mod render;
 mod run;
 mod terminal;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -166,6 +167,33 @@ pub(crate) enum Command {
     Status {
         /// The plan file.
         plan: PathBuf,
+    },
+    /// Readiness without side effects: every resource readable, stores to promote
+    /// still replicas, lag within `max_lag`, gate probes healthy, the RTO
+    /// reachable (exit 0 ready, 1 not ready, 2 invalid).
+    Check {
+        /// The plan file.
+        plan: PathBuf,
+    },
+    /// Probe the plan's `[plan.watch]` probes and trigger the plan when they
+    /// fail: `mode = "auto"` runs it as `dr run` does (exit: the run's code),
+    /// `mode = "approve"` notifies and waits for a person's approval. SIGINT or
+    /// SIGTERM stops watching (exit 0).
+    Watch {
+        /// The plan file.
+        plan: PathBuf,
+        /// Decide and report triggers, run nothing, keep watching.
+        #[arg(long)]
+        dry_run: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. `127.0.0.1:9464`).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
+        /// Approve the trigger a `dr watch` of this plan (mode = "approve") is
+        /// waiting for, and exit.
+        #[arg(long)]
+        approve_trigger: bool,
+        #[command(flatten)]
+        consent: Consent,
     },
     /// The RTO/RPO report of a run.
     Report {

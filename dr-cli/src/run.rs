@@ -4,6 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dr_core::executor::{Event, EventSink, ExecError, RunOptions, RunOutcome, RunStatus};
 use tokio_util::sync::CancellationToken;
@@ -90,11 +91,13 @@ pub fn options(
     }
     let cancel = CancellationToken::new();
     let abort = CancellationToken::new();
-    watch_signals(cancel.clone(), abort.clone());
+    let running = Arc::new(AtomicBool::new(false));
+    watch_signals(cancel.clone(), abort.clone(), running.clone());
     let out = output.clone();
     opts.with_cancel(cancel)
         .with_abort(abort)
         .on_event(move |e| {
+            running.store(true, Ordering::Relaxed);
             out.show(e);
             if let Some(f) = &also {
                 f(e);
@@ -107,7 +110,10 @@ pub fn options(
 /// back, the journal says `interrupted` and `dr resume` continues. A second one
 /// stops harder (provider calls abandoned, commands killed), still journaled.
 /// A third exits at once (exit 130); `dr resume` still works from the journal.
-fn watch_signals(cancel: CancellationToken, abort: CancellationToken) {
+///
+/// Before any run event (`dr watch` only watching), the first signal stops
+/// the command: nothing is running, so there is nothing to interrupt.
+fn watch_signals(cancel: CancellationToken, abort: CancellationToken, running: Arc<AtomicBool>) {
     tokio::spawn(async move {
         let mut term = terminate_signal();
         let mut count = 0;
@@ -117,6 +123,11 @@ fn watch_signals(cancel: CancellationToken, abort: CancellationToken) {
                 _ = recv(&mut term) => {}
             }
             count += 1;
+            if count == 1 && !running.load(Ordering::Relaxed) {
+                errln!("\nstopping (no run in progress)");
+                cancel.cancel();
+                continue;
+            }
             match count {
                 1 => {
                     errln!(

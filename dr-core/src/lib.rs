@@ -81,6 +81,7 @@
 mod action;
 pub mod audit;
 pub mod builtin;
+pub mod check;
 mod duration;
 mod error;
 pub mod executor;
@@ -108,6 +109,7 @@ pub mod sim;
 pub mod state;
 pub mod status;
 mod store;
+pub mod watch;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -235,6 +235,35 @@ impl PlanLock {
         Err(LockError::Contended { path })
     }
 
+    /// Whether the lock of plan `plan_name` could be taken now, without taking
+    /// it: `Ok` when no lock file exists, else the error [`PlanLock::acquire`]
+    /// would give (`Held` by a live run, `Stale`, `Unreadable`). `dr watch`
+    /// asks before it triggers, so a trigger while another run holds the lock
+    /// is refused and reported, and nothing is run.
+    pub fn check(lock_dir: &Path, plan_name: &str) -> Result<(), LockError> {
+        let path = lock_path(lock_dir, plan_name);
+        if !path.exists() {
+            return Ok(());
+        }
+        let Some(h) = read_holder(&path) else {
+            return Err(LockError::Unreadable {
+                plan: plan_name.into(),
+                path,
+            });
+        };
+        if h.host == host() && !alive(h.pid) {
+            return Err(LockError::Stale {
+                plan: plan_name.into(),
+                holder: Box::new(h),
+                path,
+            });
+        }
+        Err(LockError::Held {
+            plan: plan_name.into(),
+            holder: Box::new(h),
+        })
+    }
+
     /// Where the lock file is.
     pub fn path(&self) -> &Path {
         &self.path
@@ -278,6 +307,23 @@ mod tests {
             lock_dir_from(sd, Some(Path::new("")), Some(Path::new(""))),
             sd.join("locks")
         );
+    }
+
+    #[test]
+    fn check_says_what_acquire_would_without_taking_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(PlanLock::check(dir.path(), "p").is_ok());
+        let lock = PlanLock::acquire(dir.path(), "p", "run-a").unwrap();
+        let err = PlanLock::check(dir.path(), "p").unwrap_err();
+        assert!(matches!(err, LockError::Held { .. }), "{err}");
+        assert!(lock.is_held(), "check took nothing");
+        drop(lock);
+        assert!(PlanLock::check(dir.path(), "p").is_ok());
+        std::fs::write(dir.path().join("p.lock"), "not json").unwrap();
+        assert!(matches!(
+            PlanLock::check(dir.path(), "p"),
+            Err(LockError::Unreadable { .. })
+        ));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Plan {
     pub resources: Vec<Resource>,
     /// The steps, in file order.
     pub steps: Vec<Step>,
+    /// `[plan.watch]`: what `dr watch` probes and when it triggers the plan.
+    pub watch: Option<Watch>,
     /// What validation warns about without refusing the plan (e.g. a rollback
     /// that a one-way step would cut short); `dr validate` prints them.
     pub warnings: Vec<super::Diagnostic>,
@@ -138,6 +140,54 @@ pub struct Safety {
     /// healthy (targets without a linked probe count as healthy; default 0 = off).
     #[serde(default)]
     pub min_healthy_targets: u32,
+}
+
+/// `[plan.watch]`: the active side's health, and when its failure triggers the
+/// plan (see [`crate::watch`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Watch {
+    /// Probe resources: the active side's health.
+    pub probes: Vec<String>,
+    /// One round of probes every ... (default 10s).
+    #[serde(with = "crate::duration::millis")]
+    pub interval: Duration,
+    /// Per probe (default 5s, at most `interval`): a probe that has not
+    /// answered by then is unhealthy for that round.
+    #[serde(with = "crate::duration::millis")]
+    pub timeout: Duration,
+    /// Consecutive failed rounds before the trigger (default 3).
+    pub failure_threshold: u32,
+    /// Unhealthy probes that make a round fail (default: all of them).
+    pub quorum: u32,
+    /// No second trigger within this time of the first (default 30m).
+    #[serde(with = "crate::duration::millis")]
+    pub hold_down: Duration,
+    /// `auto` (run the plan) or `approve` (notify, then wait for an approval).
+    pub mode: WatchMode,
+    /// How often `dr watch` re-runs the readiness check (default 30m).
+    #[serde(with = "crate::duration::millis")]
+    pub check_every: Duration,
+}
+
+/// What a watch does when it triggers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchMode {
+    /// Run the plan at once, as `dr run` does.
+    #[default]
+    Auto,
+    /// Send the plan's `notify` webhooks, then wait for a person's approval.
+    Approve,
+}
+
+impl WatchMode {
+    /// `auto` or `approve`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchMode::Auto => "auto",
+            WatchMode::Approve => "approve",
+        }
+    }
 }
 
 /// A named resource: a provider plus that provider's settings, resolved to the
@@ -484,6 +534,38 @@ pub(crate) struct PlanTable {
     /// this plan (default: `$DR_LOCK_DIR`, else `<state-dir>/locks`).
     #[serde(default)]
     pub lock_dir: Option<String>,
+    /// What `dr watch` probes and when it triggers the plan.
+    #[serde(default)]
+    pub watch: Option<WatchTable>,
+}
+
+/// `[plan.watch]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WatchTable {
+    /// Probe resources: the active side's health; the plan runs when it fails.
+    pub probes: Vec<String>,
+    /// One round of probes every ... (default 10s).
+    #[serde(default)]
+    pub interval: Option<DurationText>,
+    /// Per probe (default 5s, at most `interval`); no answer in time is unhealthy.
+    #[serde(default)]
+    pub timeout: Option<DurationText>,
+    /// Consecutive failed rounds before the trigger (default 3).
+    #[serde(default)]
+    pub failure_threshold: Option<u32>,
+    /// Unhealthy probes that make a round fail (default: all of them).
+    #[serde(default)]
+    pub quorum: Option<u32>,
+    /// No second trigger within this time (default 30m).
+    #[serde(default)]
+    pub hold_down: Option<DurationText>,
+    /// `auto` (default: run the plan) or `approve` (notify, then wait for an approval).
+    #[serde(default)]
+    pub mode: Option<WatchMode>,
+    /// How often `dr watch` re-runs `dr check` (default 30m).
+    #[serde(default)]
+    pub check_every: Option<DurationText>,
 }
 
 /// `[resources.NAME]`: a provider plus that provider's own settings.

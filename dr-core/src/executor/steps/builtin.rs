@@ -171,7 +171,7 @@ pub(super) async fn provider(s: &mut StepRun<'_>, name: &str, action: &Arc<dyn A
 /// POSTs `body` to the webhook through the shared HTTP layer: statuses map by its
 /// table (a 429 or 503 with `Retry-After` is `throttled`, so the retry waits as
 /// asked) and messages never show the URL, whose path often is the secret.
-pub(super) async fn notify(
+pub(crate) async fn notify(
     url: &str,
     headers: &std::collections::BTreeMap<String, String>,
     body: &Value,

@@ -6,12 +6,14 @@
 //!   building the provider objects, `health` links;
 //! - `steps.rs`: `[[steps]]`: decoding, ids, dependencies, cycles, the typed steps;
 //! - `capabilities.rs`: what each built-in step asks of its resources'
-//!   providers (targets, weights, scopes, store and replicator operations).
+//!   providers (targets, weights, scopes, store and replicator operations);
+//! - `watch.rs`: `[plan.watch]` (probes, durations, quorum, threshold).
 
 mod capabilities;
 mod decode;
 mod resources;
 mod steps;
+mod watch;
 
 use super::model::*;
 use super::source::{Diagnostic, LineIndex, Node, NodeValue, Seg, SourceFile};
@@ -147,12 +149,16 @@ impl Validator<'_> {
         if !self.top_level_keys(root) {
             return None;
         }
-        let meta = self.meta(root);
+        let mut meta = self.meta(root);
         let resources = self.decode_resources(root, registry);
         let mut uses = Vec::new();
         let steps = self.decode_steps(root, registry, &mut uses);
         self.check_ids_and_dependencies(root, &steps);
         uses.extend(resources::health_uses(&resources));
+        let watch = meta
+            .as_mut()
+            .and_then(|m| m.watch.take())
+            .and_then(|w| self.check_watch(root, w, &mut uses));
         let kinds_used = self.resolve_uses(root, registry, &resources, &uses);
         let built = self.build_resources(root, registry, resources, kinds_used);
         let out_steps = self.typed_steps(root, registry, steps, &built, meta.as_ref());
@@ -171,6 +177,7 @@ impl Validator<'_> {
             safety: meta.safety.unwrap_or_default(),
             resources: built,
             steps: out_steps,
+            watch,
             warnings,
             source: self.src.clone(),
             lock_dir: meta.lock_dir.map(std::path::PathBuf::from),
