@@ -251,10 +251,12 @@ fn auto_mode_triggers_runs_the_plan_like_dr_run_and_exits_with_its_code() {
     assert_eq!(failing["previous"], "suspect");
     let t = w.event("watch_triggered");
     let detection = t["detection_ms"].as_u64().unwrap();
-    // Three rounds 100 ms apart span at least 200 ms (timers never fire early).
-    // The upper bound is the state machine's, proved in its unit tests; here a
-    // loaded machine may delay ticks, so it is not asserted.
-    assert!(detection >= 200, "{t}");
+    // Three rounds 100 ms apart span about 200 ms: tokio's timer wheel has a
+    // 1 ms resolution and the stamps are cut to the millisecond, so allow a few
+    // ms under (199 was seen). The upper bound is the state machine's, proved in
+    // its unit tests; here a loaded machine may delay ticks, so it is not
+    // asserted.
+    assert!(detection >= 195, "{t}");
     // The stamps are cut to the millisecond.
     let between = millis(&t["triggered_at"]) - millis(&t["first_failure_at"]);
     assert!((between - detection as i64).abs() <= 1, "{t}");
