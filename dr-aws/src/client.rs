@@ -27,10 +27,19 @@ use crate::config::AwsCommon;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A resource's view of AWS: its settings and, once loaded, its SDK configuration.
-#[derive(Debug)]
 pub(crate) struct Aws {
     common: AwsCommon,
     sdk: OnceCell<SdkConfig>,
+}
+
+impl std::fmt::Debug for Aws {
+    /// The settings only: the loaded configuration holds credentials and is long.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws")
+            .field("common", &self.common)
+            .field("loaded", &self.sdk.initialized())
+            .finish()
+    }
 }
 
 #[cfg(feature = "testing")]

@@ -172,7 +172,11 @@ where
                 (false, false) => format!("{call}: {code}: {text}"),
                 (false, true) => format!("{call}: {code}"),
                 (true, false) => format!("{call}: {text}"),
-                (true, true) => format!("{call}: HTTP {}", status.unwrap_or(0)),
+                (true, true) => format!(
+                    "{call}: HTTP {}: {}",
+                    status.unwrap_or(0),
+                    DisplayErrorContext(&err)
+                ),
             };
             let id = e.meta().request_id().map(str::to_string).or_else(|| {
                 se.raw()

@@ -225,15 +225,31 @@ impl S3Replicator {
     }
 
     async fn versioning_enabled(&self, bucket: &str) -> Result<bool, ProviderError> {
-        let out = self
+        match self
             .s3_of(bucket)
             .await
             .get_bucket_versioning()
             .bucket(bucket)
             .send()
             .await
-            .map_err(|e| from_sdk(&format!("S3 GetBucketVersioning {bucket}"), e))?;
-        Ok(out.status() == Some(&BucketVersioningStatus::Enabled))
+        {
+            Ok(out) => Ok(out.status() == Some(&BucketVersioningStatus::Enabled)),
+            Err(e) => {
+                // moto (5.2.x) answers `<GetBucketVersioningResponse><Status>..` where S3
+                // answers `<VersioningConfiguration><Status>..`, and the SDK rejects the
+                // root element. The field is the same: read it from that answer.
+                if let Some(raw) = e.raw_response()
+                    && raw.status().as_u16() == 200
+                    && let Some(body) = raw.body().bytes()
+                {
+                    let text = String::from_utf8_lossy(body);
+                    if text.contains("<GetBucketVersioningResponse") {
+                        return Ok(text.contains("<Status>Enabled</Status>"));
+                    }
+                }
+                Err(from_sdk(&format!("S3 GetBucketVersioning {bucket}"), e))
+            }
+        }
     }
 
     /// Writes a timestamp to the source's canary and reads the destination's copy:
