@@ -197,6 +197,98 @@ impl MotoServer {
     }
 }
 
+impl MotoServer {
+    /// Creates two versioned buckets and a replication rule `src` -> `dst`
+    /// (id `east-to-west`, role `arn:aws:iam::ACCOUNT:role/replication`).
+    pub async fn replicated_buckets(&self, region: &str, src: &str, dst: &str) {
+        use aws_sdk_s3::types::{
+            BucketVersioningStatus, DeleteMarkerReplication, DeleteMarkerReplicationStatus,
+            Destination, ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter,
+            ReplicationRuleStatus, VersioningConfiguration,
+        };
+        let s3 = self.s3(region).await;
+        for b in [src, dst] {
+            s3.create_bucket().bucket(b).send().await.unwrap();
+            s3.put_bucket_versioning()
+                .bucket(b)
+                .versioning_configuration(
+                    VersioningConfiguration::builder()
+                        .status(BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+        let rule = ReplicationRule::builder()
+            .id("east-to-west")
+            .priority(1)
+            .status(ReplicationRuleStatus::Enabled)
+            .filter(ReplicationRuleFilter::builder().prefix("").build())
+            .delete_marker_replication(
+                DeleteMarkerReplication::builder()
+                    .status(DeleteMarkerReplicationStatus::Disabled)
+                    .build(),
+            )
+            .destination(
+                Destination::builder()
+                    .bucket(format!("arn:aws:s3:::{dst}"))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        s3.put_bucket_replication()
+            .bucket(src)
+            .replication_configuration(
+                ReplicationConfiguration::builder()
+                    .role(format!("arn:aws:iam::{ACCOUNT}:role/replication"))
+                    .rules(rule)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// `(rule id, status, destination bucket ARN)` of `bucket`'s replication
+    /// rules (none when it has no configuration).
+    pub async fn replication_rules(
+        &self,
+        region: &str,
+        bucket: &str,
+    ) -> Vec<(String, String, String)> {
+        match self
+            .s3(region)
+            .await
+            .get_bucket_replication()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .replication_configuration()
+                .map(|c| {
+                    c.rules()
+                        .iter()
+                        .map(|r| {
+                            (
+                                r.id().unwrap_or_default().to_string(),
+                                r.status().as_str().to_string(),
+                                r.destination()
+                                    .map(|d| d.bucket().to_string())
+                                    .unwrap_or_default(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(_) => vec![],
+        }
+    }
+}
+
 impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
