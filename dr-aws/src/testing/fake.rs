@@ -239,6 +239,7 @@ fn xml_escape(s: &str) -> String {
 fn query_ok(action: &str, inner: &str) -> ResponseTemplate {
     ResponseTemplate::new(200)
         .insert_header("content-type", "text/xml")
+        .insert_header("x-amzn-requestid", format!("fake-{action}"))
         .set_body_string(format!(
             "<{action}Response xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\">\
              <{action}Result>{inner}</{action}Result>\
@@ -250,6 +251,7 @@ fn query_ok(action: &str, inner: &str) -> ResponseTemplate {
 fn query_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(status)
         .insert_header("content-type", "text/xml")
+        .insert_header("x-amzn-requestid", format!("fake-request-{code}"))
         .set_body_string(format!(
             "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error>\
              <Type>Sender</Type><Code>{code}</Code><Message>{}</Message></Error>\
