@@ -69,6 +69,24 @@ impl AwsCommon {
         self
     }
 
+    /// Sets the named profile.
+    pub fn with_profile(mut self, profile: impl Into<String>) -> Self {
+        self.profile = Some(profile.into());
+        self
+    }
+
+    /// Sets the per-call timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the longest wait for AWS to finish a change.
+    pub fn with_wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
     /// Reads the common keys of a resource's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let mut c = AwsCommon::new();
@@ -388,6 +406,177 @@ impl SetCapacityConfig {
             return Err(ConfigError::key("max", "must not be below `desired`"));
         }
         Ok(c)
+    }
+}
+
+fn targets_of<I, K, V>(targets: I) -> BTreeMap<String, String>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    targets
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
+}
+
+impl Route53Config {
+    /// Record sets of `record_name` (type `A`) in `hosted_zone_id`, a target per
+    /// `SetIdentifier`: `Route53Config::new("Z1", "app.example.com.", [("east", "east")])`.
+    pub fn new<I, K, V>(
+        hosted_zone_id: impl Into<String>,
+        record_name: impl Into<String>,
+        targets: I,
+    ) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Route53Config {
+            hosted_zone_id: hosted_zone_id.into(),
+            record_name: record_name.into(),
+            record_type: default_record_type(),
+            targets: targets_of(targets),
+        }
+    }
+
+    /// Sets the record type.
+    pub fn with_record_type(mut self, record_type: impl Into<String>) -> Self {
+        self.record_type = record_type.into();
+        self
+    }
+}
+
+impl HealthCheckConfig {
+    /// The health check `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        HealthCheckConfig {
+            health_check_id: id.into(),
+        }
+    }
+}
+
+impl AlarmConfig {
+    /// The alarm `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        AlarmConfig {
+            alarm_name: name.into(),
+        }
+    }
+}
+
+impl ArcEndpoint {
+    /// A cluster endpoint and its region.
+    pub fn new(endpoint: impl Into<String>, region: impl Into<String>) -> Self {
+        ArcEndpoint {
+            endpoint: endpoint.into(),
+            region: region.into(),
+        }
+    }
+}
+
+impl ArcConfig {
+    /// Routing controls (target -> ARN) behind `cluster_endpoints`.
+    pub fn new<I, K, V>(cluster_endpoints: Vec<ArcEndpoint>, targets: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        ArcConfig {
+            cluster_endpoints,
+            targets: targets_of(targets),
+            override_safety_rules: Vec::new(),
+        }
+    }
+
+    /// Sets the safety rules overridden by every change.
+    pub fn with_override_safety_rules(mut self, rules: Vec<String>) -> Self {
+        self.override_safety_rules = rules;
+        self
+    }
+}
+
+impl RdsConfig {
+    /// The DB instance `instance`.
+    pub fn new(instance: impl Into<String>) -> Self {
+        RdsConfig {
+            instance: instance.into(),
+        }
+    }
+}
+
+impl AuroraConfig {
+    /// Member `cluster` of `global_cluster`, promoted by switchover.
+    pub fn new(global_cluster: impl Into<String>, cluster: impl Into<String>) -> Self {
+        AuroraConfig {
+            global_cluster: global_cluster.into(),
+            cluster: cluster.into(),
+            mode: AuroraMode::Switchover,
+            allow_data_loss: false,
+        }
+    }
+
+    /// Promotes by `FailoverGlobalCluster` with `AllowDataLoss`: the consent to lose data.
+    pub fn with_failover_allowing_data_loss(mut self) -> Self {
+        self.mode = AuroraMode::Failover;
+        self.allow_data_loss = true;
+        self
+    }
+}
+
+impl S3ReplicationConfig {
+    /// Replication from `bucket` to `destination_bucket`.
+    pub fn new(bucket: impl Into<String>, destination_bucket: impl Into<String>) -> Self {
+        S3ReplicationConfig {
+            bucket: bucket.into(),
+            destination_bucket: destination_bucket.into(),
+            role_arn: None,
+            canary_key: None,
+            destination_region: None,
+        }
+    }
+
+    /// Sets the role for the reverse rule (enables `reverse`).
+    pub fn with_role_arn(mut self, arn: impl Into<String>) -> Self {
+        self.role_arn = Some(arn.into());
+        self
+    }
+
+    /// Measures lag with a canary object at `key`.
+    pub fn with_canary_key(mut self, key: impl Into<String>) -> Self {
+        self.canary_key = Some(key.into());
+        self
+    }
+}
+
+impl StartInstancesConfig {
+    /// Start `instances`.
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(instances: I) -> Self {
+        StartInstancesConfig {
+            instances: instances.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl SetCapacityConfig {
+    /// Set `group` to `desired` (min/max widened only as needed).
+    pub fn new(group: impl Into<String>, desired: i32) -> Self {
+        SetCapacityConfig {
+            group: group.into(),
+            desired,
+            min: None,
+            max: None,
+        }
+    }
+
+    /// Sets the minimum and maximum sizes too.
+    pub fn with_bounds(mut self, min: i32, max: i32) -> Self {
+        self.min = Some(min);
+        self.max = Some(max);
+        self
     }
 }
 

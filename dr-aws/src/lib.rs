@@ -2,7 +2,7 @@
 //!
 //! AWS has official Rust SDKs, so this crate speaks AWS through them (`aws-sdk-*`,
 //! `aws-config`), with no default features: an HTTPS client of hyper 1 + rustls
-//! on `ring` built here ([`client`](crate)), the standard credential chain only,
+//! on `ring` built in `client.rs`, the standard credential chain only,
 //! SigV4 by the SDK. The SDK's own retries are **off**: the dr-core executor is the
 //! only retry loop (it retries `throttled`, `transient` and `timeout`, honouring the
 //! step's budget), so an attempt is never multiplied by a second loop hidden

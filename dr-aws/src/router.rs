@@ -44,7 +44,14 @@ pub struct Route53Router {
 impl Route53Router {
     /// A router over `cfg`'s record sets. `failover_only` declares the router
     /// failover-only before anything is read (`routing_policy = "failover"`).
-    pub fn new(cfg: Route53Config, common: AwsCommon, failover_only: bool) -> Self {
+    pub fn new(mut cfg: Route53Config, common: AwsCommon, failover_only: bool) -> Self {
+        cfg.hosted_zone_id = cfg
+            .hosted_zone_id
+            .trim_start_matches("/hostedzone/")
+            .to_string();
+        if !cfg.record_name.ends_with('.') {
+            cfg.record_name.push('.');
+        }
         Route53Router {
             cfg,
             failover_only,

@@ -446,3 +446,73 @@ async fn an_aws_failover_and_its_failback_run_end_to_end() {
     );
     dr_core::audit::verify(state.path(), None).expect("audit chain intact");
 }
+
+#[test]
+fn validation_refuses_what_the_aws_resources_cannot_do_before_anything_runs() {
+    // No server is needed: factories do no I/O.
+    let base = r#"
+[plan]
+name = "refused"
+
+[resources.front]
+provider = "aws.route53"
+region = "us-east-1"
+endpoint_url = "http://127.0.0.1:9"
+hosted_zone_id = "Z1"
+record_name = "app.example.com"
+routing_policy = "failover"
+targets = { east = "east", west = "west" }
+
+[resources.aurora]
+provider = "aws.aurora_global"
+region = "us-east-1"
+endpoint_url = "http://127.0.0.1:9"
+global_cluster = "g"
+cluster = "app-west"
+"#;
+    let shift = r#"
+[[steps]]
+id = "shift"
+action = "traffic.shift"
+router = "front"
+to = "west"
+phases = [50, 100]
+"#;
+    let e = Plan::parse(
+        "plan.toml",
+        &format!("{base}{shift}"),
+        &registry(),
+        &LoadOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("router `front` (provider `aws.route53`) cannot split traffic by weight"),
+        "a phased shift on a failover-only router: {e}"
+    );
+
+    let failover = base.replace(
+        "cluster = \"app-west\"",
+        "cluster = \"app-west\"\nmode = \"failover\"",
+    );
+    let promote = r#"
+[[steps]]
+id = "promote"
+action = "datastore.promote"
+store = "aurora"
+"#;
+    let e = Plan::parse(
+        "plan.toml",
+        &format!("{failover}{promote}"),
+        &registry(),
+        &LoadOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("allow_data_loss"), "{e}");
+    let consented = failover.replace(
+        "mode = \"failover\"",
+        "mode = \"failover\"\nallow_data_loss = true",
+    );
+    parse(&format!("{consented}{promote}"));
+}
