@@ -24,7 +24,9 @@
 //! - **Replicators.** `aws.rds` (the link into a read replica, observe only: lag
 //!   from CloudWatch `ReplicaLag`), `aws.s3_replication` (bucket replication rules:
 //!   stop disables them, reverse installs the mirror rule on the destination).
-//! - **Actions.** `aws.ec2.start_instances`, `aws.autoscaling.set_capacity`.
+//! - **Actions.** `aws.ec2.start_instances`, `aws.autoscaling.set_capacity`, and
+//!   `aws.arc.set_routing_control` (the ARC change as a step, with the step's own
+//!   `override_safety_rules`, recorded in the audit log).
 //!
 //! ```toml
 //! [resources.front]
@@ -63,7 +65,7 @@ use std::sync::Arc;
 use dr_core::Registry;
 
 pub use action::{SET_CAPACITY, START_INSTANCES, SetCapacityAction, StartInstancesAction};
-pub use arc::{ARC_PROVIDER, ArcRouter};
+pub use arc::{ARC_PROVIDER, ARC_SET, ArcRouter, ArcSetAction};
 pub use aurora::{AURORA_PROVIDER, AuroraGlobalStore};
 pub use config::{
     AlarmConfig, ArcConfig, ArcEndpoint, AuroraConfig, AuroraMode, AwsCommon, DEFAULT_POLL,
@@ -109,6 +111,7 @@ pub fn register(registry: &mut Registry) {
     registry.action(SET_CAPACITY, |s| {
         Ok(Arc::new(SetCapacityAction::from_settings(s)?))
     });
+    registry.action(ARC_SET, |s| Ok(Arc::new(ArcSetAction::from_settings(s)?)));
 }
 
 #[cfg(test)]
@@ -128,6 +131,7 @@ mod tests {
             S3_REPLICATION_PROVIDER,
             START_INSTANCES,
             SET_CAPACITY,
+            ARC_SET,
         ] {
             assert!(name.starts_with(&format!("{PROVIDER}.")), "{name}");
         }
@@ -140,6 +144,8 @@ mod tests {
         assert_eq!(r.kinds(RDS_PROVIDER), [Kind::Store, Kind::Replicator]);
         assert_eq!(r.kinds(AURORA_PROVIDER), [Kind::Store]);
         assert_eq!(r.kinds(S3_REPLICATION_PROVIDER), [Kind::Replicator]);
-        assert!(r.has_action(START_INSTANCES) && r.has_action(SET_CAPACITY));
+        assert!(
+            r.has_action(START_INSTANCES) && r.has_action(SET_CAPACITY) && r.has_action(ARC_SET)
+        );
     }
 }

@@ -516,3 +516,42 @@ store = "aurora"
     );
     parse(&format!("{consented}{promote}"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_overrides_an_arc_safety_rule_is_recorded_in_the_audit_log() {
+    let fake = FakeAws::start().await;
+    let rule = "arn:aws:route53-recovery-control::123456789012:controlpanel/p/safetyrule/two-on";
+    {
+        let mut s = fake.state();
+        s.controls.insert("arn:aws:rc/east".into(), "On".into());
+        s.controls.insert("arn:aws:rc/west".into(), "Off".into());
+        s.min_on_rules.push((rule.into(), 2));
+    }
+    let plan = format!(
+        r#"
+[plan]
+name = "arc-break-glass"
+
+[[steps]]
+id = "arc-to-west"
+action = "aws.arc.set_routing_control"
+region = "us-west-2"
+cluster_endpoints = [{{ endpoint = "{url}", region = "us-west-2" }}]
+targets = {{ east = "arn:aws:rc/east", west = "arn:aws:rc/west" }}
+to = "west"
+override_safety_rules = ["{rule}"]
+"#,
+        url = fake.url()
+    );
+    let state = tempfile::tempdir().unwrap();
+    let (_executor, outcome) = run(parse(&plan), state.path()).await;
+    assert_all_succeeded(&outcome);
+    assert_eq!(fake.state().controls["arn:aws:rc/west"], "On");
+    let audit = std::fs::read_to_string(state.path().join("audit.jsonl")).unwrap();
+    let entry = audit
+        .lines()
+        .find(|l| l.contains("safety_rules_overridden"))
+        .unwrap_or_else(|| panic!("no audit entry names the override:\n{audit}"));
+    assert!(entry.contains(rule), "{entry}");
+    assert!(entry.contains("arc-to-west"), "{entry}");
+}
