@@ -663,3 +663,119 @@ async fn canary_lag_is_the_age_of_the_destination_copy() {
     let at = chrono::DateTime::parse_from_rfc3339(std::str::from_utf8(&body).unwrap()).unwrap();
     assert!(chrono::Utc::now().signed_duration_since(at) < chrono::Duration::seconds(30));
 }
+
+// ---------------------------------------------------------------- Route 53 INSYNC wait
+
+/// moto says `INSYNC` at once; this stand-in says `PENDING` twice, so `apply`
+/// must poll `GetChange` until Route 53 has the change everywhere.
+#[tokio::test]
+async fn route53_apply_returns_only_once_get_change_says_insync() {
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    dr_aws::testing::use_test_credentials();
+    let server = MockServer::start().await;
+    let xml = |body: String| {
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "text/xml")
+            .insert_header("x-amzn-requestid", "fake-r53")
+            .set_body_string(format!("<?xml version=\"1.0\"?>{body}"))
+    };
+    let rec = |id: &str, w: u32, ip: &str| {
+        format!(
+            "<ResourceRecordSet><Name>app.example.com.</Name><Type>A</Type>\
+             <SetIdentifier>{id}</SetIdentifier><Weight>{w}</Weight><TTL>300</TTL>\
+             <ResourceRecords><ResourceRecord><Value>{ip}</Value></ResourceRecord></ResourceRecords>\
+             </ResourceRecordSet>"
+        )
+    };
+    Mock::given(method("GET"))
+        .and(path("/2013-04-01/hostedzone/Z1/rrset"))
+        .respond_with(xml(format!(
+            "<ListResourceRecordSetsResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\">\
+             <ResourceRecordSets>{}{}</ResourceRecordSets><IsTruncated>false</IsTruncated>\
+             <MaxItems>300</MaxItems></ListResourceRecordSetsResponse>",
+            rec("east", 100, "10.0.0.1"),
+            rec("west", 0, "10.1.0.1")
+        )))
+        .mount(&server)
+        .await;
+    let change = |status: &str| {
+        format!(
+            "<ChangeInfo><Id>/change/C1</Id><Status>{status}</Status>\
+             <SubmittedAt>2026-11-22T07:00:00Z</SubmittedAt></ChangeInfo>"
+        )
+    };
+    Mock::given(method("POST"))
+        .and(path_regex("^/2013-04-01/hostedzone/Z1/rrset/?$"))
+        .respond_with(xml(format!(
+            "<ChangeResourceRecordSetsResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\">{}\
+             </ChangeResourceRecordSetsResponse>",
+            change("PENDING")
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/2013-04-01/change/C1$"))
+        .respond_with(xml(format!(
+            "<GetChangeResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\">{}</GetChangeResponse>",
+            change("PENDING")
+        )))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/2013-04-01/change/C1$"))
+        .respond_with(xml(format!(
+            "<GetChangeResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\">{}</GetChangeResponse>",
+            change("INSYNC")
+        )))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+
+    let r = router(&settings(
+        "front",
+        "aws.route53",
+        &server.uri(),
+        json!({"hosted_zone_id": "Z1", "record_name": "app.example.com",
+               "targets": {"east": "east", "west": "west"}}),
+    ));
+    r.apply(
+        &TrafficSplit::from_pairs([("east", 80), ("west", 20)]),
+        None,
+    )
+    .await
+    .unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let lines: Vec<String> = requests
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("GET /2013-04-01/change/"))
+            .count(),
+        3,
+        "{lines:?}"
+    );
+    let posts: Vec<String> = requests
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(posts.len(), 1, "one change batch: {lines:?}");
+    let body = &posts[0];
+    assert_eq!(body.matches("<Action>UPSERT</Action>").count(), 2, "{body}");
+    assert!(
+        body.contains("<Weight>80</Weight>") && body.contains("<Weight>20</Weight>"),
+        "{body}"
+    );
+    assert_eq!(
+        body.matches("<TTL>300</TTL>").count(),
+        2,
+        "TTL kept: {body}"
+    );
+    assert!(body.contains("<Value>10.1.0.1</Value>"), "{body}");
+}
