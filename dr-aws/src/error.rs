@@ -154,6 +154,17 @@ pub(crate) fn kind_of_status(status: u16) -> ErrorKind {
     }
 }
 
+/// Whether a call failed before it was sent because no credentials could be
+/// resolved (the SDK reports that as a dispatch or construction failure).
+fn no_credentials<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: StdError + 'static,
+    R: std::fmt::Debug,
+{
+    let text = DisplayErrorContext(err).to_string().to_ascii_lowercase();
+    text.contains("credential") || text.contains("identity resolver")
+}
+
 /// Maps a failed SDK call (`call`: `Route 53 GetChange`) to a [`ProviderError`].
 pub(crate) fn from_sdk<E>(call: &str, err: SdkError<E, HttpResponse>) -> ProviderError
 where
@@ -188,6 +199,14 @@ where
             (kind, message, id)
         }
         SdkError::TimeoutError(_) => (ErrorKind::Timeout, format!("{call}: timed out"), None),
+        SdkError::DispatchFailure(_) if no_credentials(&err) => (
+            ErrorKind::Auth,
+            format!(
+                "{call}: no usable AWS credentials: {}",
+                DisplayErrorContext(&err)
+            ),
+            None,
+        ),
         SdkError::DispatchFailure(d) => {
             let kind = if d.is_timeout() {
                 ErrorKind::Timeout
@@ -204,7 +223,7 @@ where
         }
         SdkError::ConstructionFailure(_) => {
             let text = DisplayErrorContext(&err).to_string();
-            let kind = if text.contains("credential") || text.contains("identity") {
+            let kind = if no_credentials(&err) {
                 ErrorKind::Auth
             } else {
                 ErrorKind::InvalidRequest
@@ -295,6 +314,30 @@ mod tests {
         assert_eq!(kind_of_code("InvalidParameterValue"), None);
         assert_eq!(kind_of_status(503), ErrorKind::Transient);
         assert_eq!(kind_of_status(400), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn missing_credentials_are_auth_and_a_lost_connection_is_transient() {
+        use aws_sdk_s3::operation::get_object::GetObjectError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let no_creds: SdkError<GetObjectError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(
+                std::io::Error::other(
+                    "failed to load credentials: no providers in chain provided credentials",
+                )
+                .into(),
+                None,
+            ));
+        let e = from_sdk("S3 GetObject", no_creds);
+        assert_eq!(e.kind(), &ErrorKind::Auth, "{e}");
+        assert!(!is_endpoint_down(&e));
+        let refused: SdkError<GetObjectError, HttpResponse> = SdkError::dispatch_failure(
+            ConnectorError::io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()),
+        );
+        let e = from_sdk("S3 GetObject", refused);
+        assert_eq!(e.kind(), &ErrorKind::Transient, "{e}");
+        assert!(is_endpoint_down(&e));
+        assert_eq!(e.provider(), Some(PROVIDER));
     }
 
     #[test]
