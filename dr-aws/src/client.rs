@@ -60,7 +60,7 @@ impl Aws {
 
     /// The SDK configuration, loaded on first use.
     pub(crate) async fn sdk(&self) -> &SdkConfig {
-        self.sdk.get_or_init(|| load(&self.common, None)).await
+        self.sdk.get_or_init(|| load(&self.common)).await
     }
 
     /// The Route 53 client.
@@ -117,8 +117,8 @@ impl Aws {
     }
 }
 
-/// Loads an SDK configuration for `common` (region overridden by `region`).
-async fn load(common: &AwsCommon, region: Option<&str>) -> SdkConfig {
+/// Loads an SDK configuration for `common`.
+async fn load(common: &AwsCommon) -> SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
@@ -131,7 +131,7 @@ async fn load(common: &AwsCommon, region: Option<&str>) -> SdkConfig {
                 .operation_timeout(common.timeout)
                 .build(),
         );
-    if let Some(r) = region.or(common.region.as_deref()) {
+    if let Some(r) = &common.region {
         loader = loader.region(Region::new(r.to_string()));
     }
     if let Some(url) = &common.endpoint_url {
