@@ -1,0 +1,148 @@
+//! How this crate talks to AWS: one lazily loaded SDK configuration per resource.
+//!
+//! Factories do no I/O, and loading an AWS configuration may (a profile's SSO
+//! token, IMDS), so [`Aws`] loads it on the first call and keeps it. What it sets:
+//! - credentials: the standard chain only (environment, shared config/SSO, web
+//!   identity, ECS/IMDS), or `profile`. Never a plan setting.
+//! - `region`, `endpoint_url` from the resource (else the chain's and
+//!   `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`).
+//! - **SDK retries off** (`RetryConfig::disabled()`): the dr-core executor retries
+//!   retryable kinds within the step's budget, so attempts never multiply
+//!   (SDK 3 attempts x executor 4 would be 12 calls, with two backoffs).
+//! - timeouts: connect 5 s, each call `timeout` (default 30 s).
+//! - the HTTPS client: hyper 1 + rustls on `ring` (aws-smithy-http-client), with
+//!   the platform's root certificates.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use tokio::sync::OnceCell;
+
+use crate::config::AwsCommon;
+
+/// Connect timeout of every call.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A resource's view of AWS: its settings and, once loaded, its SDK configuration.
+pub(crate) struct Aws {
+    common: AwsCommon,
+    sdk: OnceCell<SdkConfig>,
+}
+
+impl std::fmt::Debug for Aws {
+    /// The settings only: the loaded configuration holds credentials and is long.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aws")
+            .field("common", &self.common)
+            .field("loaded", &self.sdk.initialized())
+            .finish()
+    }
+}
+
+#[cfg(feature = "testing")]
+pub(crate) static TEST_CREDENTIALS: std::sync::OnceLock<aws_sdk_s3::config::Credentials> =
+    std::sync::OnceLock::new();
+
+impl Aws {
+    pub(crate) fn new(common: AwsCommon) -> Self {
+        Aws {
+            common,
+            sdk: OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn common(&self) -> &AwsCommon {
+        &self.common
+    }
+
+    /// The SDK configuration, loaded on first use.
+    pub(crate) async fn sdk(&self) -> &SdkConfig {
+        self.sdk.get_or_init(|| load(&self.common)).await
+    }
+
+    /// The Route 53 client.
+    pub(crate) async fn route53(&self) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(self.sdk().await)
+    }
+
+    /// The RDS client.
+    pub(crate) async fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(self.sdk().await)
+    }
+
+    /// The CloudWatch client.
+    pub(crate) async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(self.sdk().await)
+    }
+
+    /// The EC2 client.
+    pub(crate) async fn ec2(&self) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::new(self.sdk().await)
+    }
+
+    /// The Auto Scaling client.
+    pub(crate) async fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(self.sdk().await)
+    }
+
+    /// An S3 client for `region` (else the resource's), path-style when the
+    /// endpoint is overridden (a local endpoint has no bucket subdomains).
+    pub(crate) async fn s3(&self, region: Option<&str>) -> aws_sdk_s3::Client {
+        let sdk = self.sdk().await;
+        let mut b = aws_sdk_s3::config::Builder::from(sdk);
+        if let Some(r) = region {
+            b = b.region(Region::new(r.to_string()));
+        }
+        if sdk.endpoint_url().is_some() {
+            b = b.force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+
+    /// A Route 53 ARC cluster client for one cluster endpoint and its region.
+    pub(crate) async fn arc_cluster(
+        &self,
+        endpoint: &str,
+        region: &str,
+    ) -> aws_sdk_route53recoverycluster::Client {
+        let sdk = self.sdk().await;
+        let conf = aws_sdk_route53recoverycluster::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .region(Region::new(region.to_string()))
+            .build();
+        aws_sdk_route53recoverycluster::Client::from_conf(conf)
+    }
+}
+
+/// Loads an SDK configuration for `common`.
+async fn load(common: &AwsCommon) -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_timeout(common.timeout)
+                .build(),
+        );
+    if let Some(r) = &common.region {
+        loader = loader.region(Region::new(r.to_string()));
+    }
+    if let Some(url) = &common.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(p) = &common.profile {
+        loader = loader.profile_name(p);
+    }
+    #[cfg(feature = "testing")]
+    if let Some(creds) = TEST_CREDENTIALS.get() {
+        loader = loader.credentials_provider(creds.clone());
+    }
+    loader.load().await
+}

@@ -1,0 +1,367 @@
+//! AWS errors mapped to [`ProviderError`], and every error this crate decides itself.
+//!
+//! Every SDK call of the crate goes through [`from_sdk`], the one mapping:
+//!
+//! | what failed | kind |
+//! |---|---|
+//! | error code `Throttling`, `ThrottlingException`, `RequestLimitExceeded`, `SlowDown`, `TooManyRequestsException`, `PriorRequestNotComplete`, ... (or HTTP 429) | `throttled` |
+//! | HTTP 5xx, `InternalError`/`InternalFailure`/`ServiceUnavailable`, `EndpointTemporarilyUnavailableException`, a lost connection | `transient` |
+//! | `AccessDenied*`, `UnauthorizedOperation`, `InvalidClientTokenId`, `SignatureDoesNotMatch`, `ExpiredToken*`, `AuthFailure`, ... (or HTTP 401/403), no credentials in the chain | `auth` |
+//! | a code ending in `NotFound`, `NotFoundFault`, `NotFoundException`, `NotFoundError`, or starting with `NoSuch` (or HTTP 404) | `not_found` |
+//! | `ConflictException` (an ARC safety rule), `InvalidDBInstanceState`, `InvalidDBClusterStateFault`, `InvalidGlobalClusterStateFault`, `IncorrectInstanceState`, `ResourceInUse*`, `ScalingActivityInProgress` (or HTTP 409) | `conflict` |
+//! | an SDK timeout | `timeout` |
+//! | any other 4xx | `invalid_request` |
+//! | anything else (an answer the SDK could not read) | `fatal` |
+//!
+//! The message names the call (`Route 53 ChangeResourceRecordSets`), AWS's error code
+//! and message; the AWS request id (`x-amzn-RequestId`, `<RequestId>`) is kept as the
+//! error's request id. The SDK's own retries are off (see [`crate::client`]), so a
+//! throttled or transient call comes back here at once and the dr-core executor is
+//! the only retry loop. Errors the crate decides itself (a split the router cannot
+//! express, a live configuration it does not manage) are made here too, by [`error`]
+//! and its shorthands, the one place that names [`PROVIDER`].
+
+use std::error::Error as StdError;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_types::request_id::RequestId;
+use dr_core::{ErrorKind, ProviderError};
+
+use crate::PROVIDER;
+
+/// An error of `kind` that this crate decided, naming the provider.
+pub(crate) fn error(kind: ErrorKind, message: impl Into<String>) -> ProviderError {
+    ProviderError::new(kind, message).with_provider(PROVIDER)
+}
+
+/// The request cannot be expressed (a split the router cannot apply, an
+/// operation the resource does not offer).
+pub(crate) fn invalid(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::InvalidRequest, message)
+}
+
+/// The live configuration does not fit what the resource manages, or AWS refused
+/// the change in the state it is in.
+pub(crate) fn conflict(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::Conflict, message)
+}
+
+/// Something that cannot change by trying again (an answer we cannot read).
+pub(crate) fn fatal(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::Fatal, message)
+}
+
+/// The thing named does not exist.
+pub(crate) fn not_found(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::NotFound, message)
+}
+
+/// A [`dr_core::poll::until`] failure, as a provider error naming the provider.
+pub(crate) fn from_poll(e: dr_core::poll::PollError) -> ProviderError {
+    ProviderError::from(e).or_provider(PROVIDER)
+}
+
+/// The kind of an AWS error code (`None` when the code alone does not say).
+pub(crate) fn kind_of_code(code: &str) -> Option<ErrorKind> {
+    const THROTTLED: &[&str] = &[
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "ProvisionedThroughputExceededException",
+        "EC2ThrottledException",
+        "TransactionInProgressException",
+    ];
+    const TRANSIENT: &[&str] = &[
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "EndpointTemporarilyUnavailableException",
+    ];
+    const AUTH: &[&str] = &[
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "UnauthorizedException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "UnrecognizedClientException",
+        "AuthFailure",
+        "InvalidAccessKeyId",
+        "MissingAuthenticationToken",
+        "InvalidToken",
+    ];
+    const CONFLICT: &[&str] = &[
+        "ConflictException",
+        "InvalidDBInstanceState",
+        "InvalidDBInstanceStateFault",
+        "InvalidDBClusterStateFault",
+        "InvalidGlobalClusterStateFault",
+        "IncorrectInstanceState",
+        "IncorrectState",
+        "ResourceInUse",
+        "ResourceInUseFault",
+        "ScalingActivityInProgress",
+        "ScalingActivityInProgressFault",
+    ];
+    if THROTTLED.contains(&code) {
+        Some(ErrorKind::Throttled { retry_after: None })
+    } else if TRANSIENT.contains(&code) {
+        Some(ErrorKind::Transient)
+    } else if AUTH.contains(&code) {
+        Some(ErrorKind::Auth)
+    } else if CONFLICT.contains(&code) {
+        Some(ErrorKind::Conflict)
+    } else if code.ends_with("NotFound")
+        || code.ends_with("NotFoundFault")
+        || code.ends_with("NotFoundException")
+        || code.ends_with("NotFoundError")
+        || code.starts_with("NoSuch")
+    {
+        Some(ErrorKind::NotFound)
+    } else {
+        None
+    }
+}
+
+/// The kind of an HTTP status without a code that says more.
+pub(crate) fn kind_of_status(status: u16) -> ErrorKind {
+    match status {
+        429 => ErrorKind::Throttled { retry_after: None },
+        401 | 403 => ErrorKind::Auth,
+        404 => ErrorKind::NotFound,
+        409 => ErrorKind::Conflict,
+        408 => ErrorKind::Timeout,
+        500..=599 => ErrorKind::Transient,
+        400..=499 => ErrorKind::InvalidRequest,
+        _ => ErrorKind::Fatal,
+    }
+}
+
+/// Whether a call failed before it was sent because no credentials could be
+/// resolved (the SDK reports that as a dispatch or construction failure).
+fn no_credentials<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: StdError + 'static,
+    R: std::fmt::Debug,
+{
+    let text = DisplayErrorContext(err).to_string().to_ascii_lowercase();
+    text.contains("credential") || text.contains("identity resolver")
+}
+
+/// Maps a failed SDK call (`call`: `Route 53 GetChange`) to a [`ProviderError`].
+pub(crate) fn from_sdk<E>(call: &str, err: SdkError<E, HttpResponse>) -> ProviderError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let (kind, message, request_id) = match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("").to_string();
+            let text = e.message().unwrap_or("").to_string();
+            let kind = kind_of_code(&code)
+                .or_else(|| status.map(kind_of_status))
+                .unwrap_or(ErrorKind::Fatal);
+            let message = match (code.is_empty(), text.is_empty()) {
+                (false, false) => format!("{call}: {code}: {text}"),
+                (false, true) => format!("{call}: {code}"),
+                (true, false) => format!("{call}: {text}"),
+                (true, true) => format!(
+                    "{call}: HTTP {}: {}",
+                    status.unwrap_or(0),
+                    DisplayErrorContext(&err)
+                ),
+            };
+            let id = e.meta().request_id().map(str::to_string).or_else(|| {
+                se.raw()
+                    .headers()
+                    .get("x-amzn-requestid")
+                    .or_else(|| se.raw().headers().get("x-amz-request-id"))
+                    .map(str::to_string)
+            });
+            (kind, message, id)
+        }
+        SdkError::TimeoutError(_) => (ErrorKind::Timeout, format!("{call}: timed out"), None),
+        SdkError::DispatchFailure(_) if no_credentials(&err) => (
+            ErrorKind::Auth,
+            format!(
+                "{call}: no usable AWS credentials: {}",
+                DisplayErrorContext(&err)
+            ),
+            None,
+        ),
+        SdkError::DispatchFailure(d) => {
+            let kind = if d.is_timeout() {
+                ErrorKind::Timeout
+            } else if d.is_user() {
+                ErrorKind::InvalidRequest
+            } else {
+                ErrorKind::Transient
+            };
+            (
+                kind,
+                format!("{call}: could not reach AWS: {}", DisplayErrorContext(&err)),
+                None,
+            )
+        }
+        SdkError::ConstructionFailure(_) => {
+            let text = DisplayErrorContext(&err).to_string();
+            let kind = if no_credentials(&err) {
+                ErrorKind::Auth
+            } else {
+                ErrorKind::InvalidRequest
+            };
+            (kind, format!("{call}: {text}"), None)
+        }
+        _ => {
+            let kind = match status {
+                Some(s) if s >= 500 => ErrorKind::Transient,
+                _ => ErrorKind::Fatal,
+            };
+            (
+                kind,
+                format!("{call}: unreadable answer: {}", DisplayErrorContext(&err)),
+                None,
+            )
+        }
+    };
+    let mut e = error(kind, message).with_source(err);
+    if let Some(id) = request_id {
+        e = e.with_request_id(id);
+    }
+    e
+}
+
+/// Whether the error says "this endpoint, not the request": ARC's
+/// `EndpointTemporarilyUnavailableException`, or the endpoint could not be reached.
+pub(crate) fn is_endpoint_down(e: &ProviderError) -> bool {
+    e.message()
+        .contains("EndpointTemporarilyUnavailableException")
+        || e.message().contains("could not reach AWS")
+        || matches!(e.kind(), ErrorKind::Timeout)
+}
+
+/// A failed `UpdateRoutingControlStates`: a `ConflictException` is a safety rule
+/// refusing the change, and the message names the rule (ARC puts it in
+/// `resourceId`); everything else as [`from_sdk`].
+pub(crate) fn from_arc_update(
+    endpoint: &str,
+    err: SdkError<
+        aws_sdk_route53recoverycluster::operation::update_routing_control_states::UpdateRoutingControlStatesError,
+        HttpResponse,
+    >,
+) -> ProviderError {
+    use aws_sdk_route53recoverycluster::operation::update_routing_control_states::UpdateRoutingControlStatesError as E;
+    let call = format!("ARC UpdateRoutingControlStates at {endpoint}");
+    if let Some(E::ConflictException(c)) = err.as_service_error() {
+        let message = format!(
+            "{call}: ConflictException: a safety rule refused the change: rule {} ({}): {}",
+            c.resource_id(),
+            c.resource_type(),
+            c.message()
+        );
+        let id = c.meta().request_id().map(str::to_string);
+        let mut e = error(ErrorKind::Conflict, message).with_source(err);
+        if let Some(id) = id {
+            e = e.with_request_id(id);
+        }
+        return e;
+    }
+    from_sdk(&call, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        assert_eq!(
+            kind_of_code("Throttling"),
+            Some(ErrorKind::Throttled { retry_after: None })
+        );
+        assert_eq!(kind_of_code("AccessDenied"), Some(ErrorKind::Auth));
+        assert_eq!(
+            kind_of_code("DBInstanceNotFound"),
+            Some(ErrorKind::NotFound)
+        );
+        assert_eq!(
+            kind_of_code("InvalidInstanceID.NotFound"),
+            Some(ErrorKind::NotFound)
+        );
+        assert_eq!(kind_of_code("NoSuchBucket"), Some(ErrorKind::NotFound));
+        assert_eq!(
+            kind_of_code("InvalidDBInstanceState"),
+            Some(ErrorKind::Conflict)
+        );
+        assert_eq!(kind_of_code("InvalidParameterValue"), None);
+        assert_eq!(kind_of_status(503), ErrorKind::Transient);
+        assert_eq!(kind_of_status(400), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn missing_credentials_are_auth_and_a_lost_connection_is_transient() {
+        use aws_sdk_s3::operation::get_object::GetObjectError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let no_creds: SdkError<GetObjectError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::other(
+                std::io::Error::other(
+                    "failed to load credentials: no providers in chain provided credentials",
+                )
+                .into(),
+                None,
+            ));
+        let e = from_sdk("S3 GetObject", no_creds);
+        assert_eq!(e.kind(), &ErrorKind::Auth, "{e}");
+        assert!(!is_endpoint_down(&e));
+        let refused: SdkError<GetObjectError, HttpResponse> = SdkError::dispatch_failure(
+            ConnectorError::io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into()),
+        );
+        let e = from_sdk("S3 GetObject", refused);
+        assert_eq!(e.kind(), &ErrorKind::Transient, "{e}");
+        assert!(is_endpoint_down(&e));
+        assert_eq!(e.provider(), Some(PROVIDER));
+    }
+
+    #[test]
+    fn every_error_is_made_here_and_names_the_provider() {
+        assert_eq!(conflict("x").provider(), Some(PROVIDER));
+        assert_eq!(invalid("x").kind(), &ErrorKind::InvalidRequest);
+        for (file, text) in [
+            ("client.rs", include_str!("client.rs")),
+            ("config.rs", include_str!("config.rs")),
+            ("router.rs", include_str!("router.rs")),
+            ("arc.rs", include_str!("arc.rs")),
+            ("probe.rs", include_str!("probe.rs")),
+            ("store.rs", include_str!("store.rs")),
+            ("aurora.rs", include_str!("aurora.rs")),
+            ("replicator.rs", include_str!("replicator.rs")),
+            ("action.rs", include_str!("action.rs")),
+        ] {
+            for constructor in ["new(", "fatal(", "transient(", "invalid(", "throttled("] {
+                let call = format!("ProviderError::{constructor}");
+                assert!(
+                    !text.contains(&call),
+                    "{file} calls {call}: use crate::error"
+                );
+            }
+        }
+    }
+}
