@@ -88,16 +88,28 @@ impl ConnectionStringAction {
     async fn list(&self) -> Result<Map<String, Value>, ProviderError> {
         let v = self
             .arm
-            .call(Method::POST, &format!("{}/list", self.base()), api::WEB, None)
+            .call(
+                Method::POST,
+                &format!("{}/list", self.base()),
+                api::WEB,
+                None,
+            )
             .await?;
-        Ok(v.get("properties").and_then(Value::as_object).cloned().unwrap_or_default())
+        Ok(v.get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn entry(set: &Map<String, Value>, name: &str) -> Option<Entry> {
         let e = set.get(name)?;
         Some(Entry {
             value: SecretValue::new(e.get("value").and_then(Value::as_str).unwrap_or("")),
-            kind: e.get("type").and_then(Value::as_str).unwrap_or("Custom").to_string(),
+            kind: e
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("Custom")
+                .to_string(),
         })
     }
 
@@ -108,7 +120,11 @@ impl ConnectionStringAction {
         }
     }
 
-    async fn put(&self, mut set: Map<String, Value>, entry: Option<&Entry>) -> Result<(), ProviderError> {
+    async fn put(
+        &self,
+        mut set: Map<String, Value>,
+        entry: Option<&Entry>,
+    ) -> Result<(), ProviderError> {
         match entry {
             Some(e) => {
                 set.insert(
@@ -121,7 +137,9 @@ impl ConnectionStringAction {
             }
         }
         let body = json!({ "properties": set });
-        self.arm.call(Method::PUT, &self.base(), api::WEB, Some(&body)).await?;
+        self.arm
+            .call(Method::PUT, &self.base(), api::WEB, Some(&body))
+            .await?;
         let now = Self::entry(&self.list().await?, &self.cfg.name);
         if now.as_ref() != entry {
             return Err(self.arm.answer(
@@ -189,7 +207,11 @@ impl Action for ConnectionStringAction {
     }
 
     async fn compensate(&self) -> Result<(), ProviderError> {
-        let captured = self.captured.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let captured = self
+            .captured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let Some(before) = captured else {
             // run() did not run in this process (a resumed run, or verify() found
             // the value in place): the previous value is unknown.

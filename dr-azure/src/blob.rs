@@ -42,7 +42,9 @@ pub struct BlobCanaryReplicator {
 
 impl std::fmt::Debug for BlobCanaryReplicator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlobCanaryReplicator").field("cfg", &self.cfg).finish()
+        f.debug_struct("BlobCanaryReplicator")
+            .field("cfg", &self.cfg)
+            .finish()
     }
 }
 
@@ -51,7 +53,8 @@ fn container_client(
     base: &str,
     container: &str,
 ) -> Result<BlobContainerClient, ConfigError> {
-    let mut url = url::Url::parse(base).map_err(|e| ConfigError::key(key, format!("not a URL: {e}")))?;
+    let mut url =
+        url::Url::parse(base).map_err(|e| ConfigError::key(key, format!("not a URL: {e}")))?;
     url.path_segments_mut()
         .map_err(|_| ConfigError::key(key, "not a base URL"))?
         .pop_if_empty()
@@ -61,7 +64,10 @@ fn container_client(
         None
     } else {
         Some(default_credentials().into_iter().next().ok_or_else(|| {
-            ConfigError::key(key, "no SAS in the URL and no Azure credential in the environment")
+            ConfigError::key(
+                key,
+                "no SAS in the URL and no Azure credential in the environment",
+            )
         })?)
     };
     let mut options = BlobContainerClientOptions::default();
@@ -110,16 +116,27 @@ impl Replicator for BlobCanaryReplicator {
     async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
         let now = Utc::now();
         let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let put = format!("writing canary {}/{} on the primary", self.cfg.container, self.cfg.blob);
+        let put = format!(
+            "writing canary {}/{} on the primary",
+            self.cfg.container, self.cfg.blob
+        );
         let blob = self.primary.blob_client(&self.cfg.blob);
         self.bounded(
             &put,
             blob.upload(RequestContent::from(stamp.into_bytes()), None),
         )
         .await?;
-        let get = format!("reading canary {}/{} on the secondary", self.cfg.container, self.cfg.blob);
+        let get = format!(
+            "reading canary {}/{} on the secondary",
+            self.cfg.container, self.cfg.blob
+        );
         let secondary = self.secondary.blob_client(&self.cfg.blob);
-        let body = match self.bounded(&get, async { secondary.download(None).await?.body.collect().await }).await {
+        let body = match self
+            .bounded(&get, async {
+                secondary.download(None).await?.body.collect().await
+            })
+            .await
+        {
             Ok(b) => b,
             Err(e) if e.kind() == &dr_core::ErrorKind::NotFound => {
                 return Ok(ReplicationStatus::new(ReplicationState::Unknown, None));
@@ -139,10 +156,14 @@ impl Replicator for BlobCanaryReplicator {
     }
 
     async fn stop(&self) -> Result<(), ProviderError> {
-        Err(invalid("azure.blob_canary only observes: it cannot stop replication"))
+        Err(invalid(
+            "azure.blob_canary only observes: it cannot stop replication",
+        ))
     }
 
     async fn reverse(&self) -> Result<(), ProviderError> {
-        Err(invalid("azure.blob_canary only observes: it cannot reverse replication"))
+        Err(invalid(
+            "azure.blob_canary only observes: it cannot reverse replication",
+        ))
     }
 }

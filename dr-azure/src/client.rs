@@ -89,7 +89,9 @@ impl Arm {
         query: &[(&str, &str)],
     ) -> Result<Value, ProviderError> {
         let what = format!("GET {path}");
-        let req = self.http.request(Method::GET, self.url(path, api_version, query));
+        let req = self
+            .http
+            .request(Method::GET, self.url(path, api_version, query));
         let resp = self.http.send(&what, req).await?;
         self.json(&what, resp).await
     }
@@ -138,7 +140,9 @@ impl Arm {
         body: Option<&Value>,
     ) -> Result<Value, ProviderError> {
         let what = format!("{} {path}", method.as_str());
-        let mut req = self.http.request(method, self.url(path, api_version, query));
+        let mut req = self
+            .http
+            .request(method, self.url(path, api_version, query));
         req = match body {
             Some(b) => req.json(b),
             None => req.header("content-length", "0"),
@@ -175,7 +179,10 @@ impl Arm {
 
     /// Refuses a poll URL that is not on the ARM endpoint's scheme, host and port.
     fn check_poll_url(&self, what: &str, url: &str) -> Result<(), ProviderError> {
-        let same = match (url::Url::parse(url), url::Url::parse(&self.cfg.arm_endpoint)) {
+        let same = match (
+            url::Url::parse(url),
+            url::Url::parse(&self.cfg.arm_endpoint),
+        ) {
             (Ok(a), Ok(b)) => {
                 a.scheme() == b.scheme()
                     && a.host_str() == b.host_str()
@@ -225,7 +232,8 @@ impl Arm {
                         "failed" | "canceled" | "cancelled" => {
                             let err = body.get("error");
                             let text = |k: &str| err.and_then(|e| e.get(k)).and_then(Value::as_str);
-                            let mut e = operation_failed(what, status, text("code"), text("message"));
+                            let mut e =
+                                operation_failed(what, status, text("code"), text("message"));
                             if let Some(id) = self.http.request_id(&headers) {
                                 e = e.with_request_id(id);
                             }
@@ -283,12 +291,16 @@ impl Arm {
     }
 
     /// The body as JSON; an empty body is `null`.
-    async fn json(&self, what: &str, resp: dr_core::http::Response) -> Result<Value, ProviderError> {
+    async fn json(
+        &self,
+        what: &str,
+        resp: dr_core::http::Response,
+    ) -> Result<Value, ProviderError> {
         let headers = resp.headers().clone();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| self.http.transport_error(&format!("{what}: reading the body"), e))?;
+        let text = resp.text().await.map_err(|e| {
+            self.http
+                .transport_error(&format!("{what}: reading the body"), e)
+        })?;
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
@@ -360,7 +372,12 @@ impl Arm {
             .cloned()
             .unwrap_or_default();
         for ts in &series {
-            for point in ts.get("data").and_then(Value::as_array).into_iter().flatten() {
+            for point in ts
+                .get("data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let (Some(v), Some(at)) = (
                     point.get(&key).and_then(Value::as_f64),
                     point.get("timeStamp").and_then(Value::as_str),

@@ -65,9 +65,15 @@ impl ArmConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let subscription = settings.str("subscription")?;
         let resource_group = settings.str("resource_group")?;
-        for (key, v) in [("subscription", subscription), ("resource_group", resource_group)] {
+        for (key, v) in [
+            ("subscription", subscription),
+            ("resource_group", resource_group),
+        ] {
             if v.trim().is_empty() || v.contains('/') {
-                return Err(ConfigError::key(key, "must be a non-empty name without `/`"));
+                return Err(ConfigError::key(
+                    key,
+                    "must be a non-empty name without `/`",
+                ));
             }
         }
         let mut cfg = ArmConfig::new(subscription, resource_group);
@@ -172,9 +178,9 @@ impl TrafficManagerConfig {
             return Err(ConfigError::key("targets", "at least one target is needed"));
         }
         for (t, ep) in &cfg.targets {
-            let ok = ep
-                .split_once('/')
-                .is_some_and(|(k, n)| endpoint_type(k).is_some() && !n.is_empty() && !n.contains('/'));
+            let ok = ep.split_once('/').is_some_and(|(k, n)| {
+                endpoint_type(k).is_some() && !n.is_empty() && !n.contains('/')
+            });
             if !ok {
                 return Err(ConfigError::key(
                     "targets",
@@ -467,9 +473,12 @@ impl BlobCanaryConfig {
             settings.str(k)?;
         }
         let cfg: BlobCanaryConfig = settings.deserialize()?;
-        for (k, v) in [("primary_url", &cfg.primary_url), ("secondary_url", &cfg.secondary_url)] {
-            let u = url::Url::parse(v)
-                .map_err(|e| ConfigError::key(k, format!("not a URL: {e}")))?;
+        for (k, v) in [
+            ("primary_url", &cfg.primary_url),
+            ("secondary_url", &cfg.secondary_url),
+        ] {
+            let u =
+                url::Url::parse(v).map_err(|e| ConfigError::key(k, format!("not a URL: {e}")))?;
             if !matches!(u.scheme(), "http" | "https") {
                 return Err(ConfigError::key(k, "must be an http(s) URL"));
             }

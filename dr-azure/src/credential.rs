@@ -157,9 +157,17 @@ impl TokenSource for IdentityToken {
         let message = format!(
             "no Azure credential gave an ARM token (set {ACCESS_TOKEN_ENV}, a service principal \
              in AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET, or log in with `az login`): {}",
-            if failures.is_empty() { "no credential could be built".to_string() } else { failures.join("; ") }
+            if failures.is_empty() {
+                "no credential could be built".to_string()
+            } else {
+                failures.join("; ")
+            }
         );
-        Err(if unreachable { transient(message) } else { auth(message) })
+        Err(if unreachable {
+            transient(message)
+        } else {
+            auth(message)
+        })
     }
 }
 
@@ -188,7 +196,10 @@ impl fmt::Debug for DefaultToken {
 impl TokenSource for DefaultToken {
     async fn token(&self) -> Result<String, ProviderError> {
         let inner = self.inner.get_or_init(|| {
-            match std::env::var(ACCESS_TOKEN_ENV).ok().filter(|t| !t.trim().is_empty()) {
+            match std::env::var(ACCESS_TOKEN_ENV)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+            {
                 Some(t) => Arc::new(StaticToken::new(t.trim())),
                 None => Arc::new(IdentityToken::default_chain()),
             }

@@ -118,7 +118,9 @@ pub(crate) fn from_blob(what: &str, e: &azure_core::Error) -> ProviderError {
                 ),
             )
         }
-        AzKind::Io | AzKind::Connection => (ErrorKind::Transient, "could not be reached".to_string()),
+        AzKind::Io | AzKind::Connection => {
+            (ErrorKind::Transient, "could not be reached".to_string())
+        }
         AzKind::Credential => (ErrorKind::Auth, "no credential".to_string()),
         other => (ErrorKind::Fatal, format!("{other}")),
     };

@@ -117,7 +117,10 @@ pub fn register_with(registry: &mut Registry, token: Arc<dyn TokenSource>) {
     });
     let t = token.clone();
     registry.replicator(STORAGE_ACCOUNT, move |s| {
-        Ok(Arc::new(StorageAccountReplicator::from_settings(s, t.clone())?))
+        Ok(Arc::new(StorageAccountReplicator::from_settings(
+            s,
+            t.clone(),
+        )?))
     });
     let t = token.clone();
     registry.store(POSTGRES_FLEXIBLE, move |s| {
@@ -129,7 +132,10 @@ pub fn register_with(registry: &mut Registry, token: Arc<dyn TokenSource>) {
     });
     let t = token;
     registry.action(SET_CONNECTION_STRING, move |s| {
-        Ok(Arc::new(ConnectionStringAction::from_settings(s, t.clone())?))
+        Ok(Arc::new(ConnectionStringAction::from_settings(
+            s,
+            t.clone(),
+        )?))
     });
     registry.replicator(BLOB_CANARY, |s| {
         Ok(Arc::new(BlobCanaryReplicator::from_settings(s)?))

@@ -27,7 +27,10 @@ pub struct TrafficManagerProbe {
 }
 
 /// The first target when `probe_target` is unset.
-fn probe_target(probe_target: &Option<String>, first: Option<&String>) -> Result<String, ConfigError> {
+fn probe_target(
+    probe_target: &Option<String>,
+    first: Option<&String>,
+) -> Result<String, ConfigError> {
     probe_target
         .clone()
         .or_else(|| first.cloned())
@@ -56,7 +59,11 @@ impl TrafficManagerProbe {
 }
 
 /// Judges `endpointMonitorStatus`.
-pub(crate) fn judge_monitor_status(label: &str, status: &str, latency: std::time::Duration) -> Health {
+pub(crate) fn judge_monitor_status(
+    label: &str,
+    status: &str,
+    latency: std::time::Duration,
+) -> Health {
     match status {
         "Online" => Health::healthy(latency).with_detail(format!("{label}: Online")),
         "Degraded" | "CheckingEndpoint" => Health::degraded(format!("{label}: {status}")),
@@ -106,15 +113,23 @@ impl HealthProbe for FrontDoorProbe {
         let filter = format!("Origin eq '{}'", self.origin);
         let latest = self
             .arm
-            .latest_metric(&self.profile_id, "OriginHealthPercentage", "Average", Some(&filter))
+            .latest_metric(
+                &self.profile_id,
+                "OriginHealthPercentage",
+                "Average",
+                Some(&filter),
+            )
             .await?;
         let label = format!("origin {}", self.origin);
         Ok(match latest {
-            None => Health::degraded(format!("{label}: no OriginHealthPercentage data in 15 minutes")),
-            Some((p, _)) if p >= 100.0 => {
-                Health::healthy(started.elapsed()).with_detail(format!("{label}: 100% of health probes succeed"))
+            None => Health::degraded(format!(
+                "{label}: no OriginHealthPercentage data in 15 minutes"
+            )),
+            Some((p, _)) if p >= 100.0 => Health::healthy(started.elapsed())
+                .with_detail(format!("{label}: 100% of health probes succeed")),
+            Some((p, _)) if p > 0.0 => {
+                Health::degraded(format!("{label}: {p:.0}% of health probes succeed"))
             }
-            Some((p, _)) if p > 0.0 => Health::degraded(format!("{label}: {p:.0}% of health probes succeed")),
             Some(_) => Health::unhealthy(format!("{label}: every health probe fails")),
         })
     }
@@ -129,12 +144,21 @@ mod tests {
     #[test]
     fn monitor_status_mapping() {
         let z = Duration::ZERO;
-        assert_eq!(judge_monitor_status("e", "Online", z).status, HealthStatus::Healthy);
+        assert_eq!(
+            judge_monitor_status("e", "Online", z).status,
+            HealthStatus::Healthy
+        );
         for s in ["Degraded", "CheckingEndpoint"] {
-            assert_eq!(judge_monitor_status("e", s, z).status, HealthStatus::Degraded);
+            assert_eq!(
+                judge_monitor_status("e", s, z).status,
+                HealthStatus::Degraded
+            );
         }
         for s in ["Disabled", "Inactive", "Stopped", "Unmonitored", ""] {
-            assert_eq!(judge_monitor_status("e", s, z).status, HealthStatus::Unhealthy);
+            assert_eq!(
+                judge_monitor_status("e", s, z).status,
+                HealthStatus::Unhealthy
+            );
         }
     }
 }

@@ -36,7 +36,12 @@ use crate::error::{conflict, invalid};
 use crate::store::{PgServer, StorageAccount};
 
 /// SKUs that replicate to a second region.
-const GEO_SKUS: [&str; 4] = ["Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS"];
+const GEO_SKUS: [&str; 4] = [
+    "Standard_GRS",
+    "Standard_RAGRS",
+    "Standard_GZRS",
+    "Standard_RAGZRS",
+];
 
 /// A storage account's geo-replication.
 #[derive(Debug)]
@@ -57,7 +62,10 @@ impl StorageAccountReplicator {
 pub(crate) fn storage_status(account: &Value, now: DateTime<Utc>) -> ReplicationStatus {
     let sku = str_at(account, &["sku", "name"]).unwrap_or("");
     let stats = account.pointer("/properties/geoReplicationStats");
-    let status = stats.and_then(|s| s.get("status")).and_then(Value::as_str).unwrap_or("");
+    let status = stats
+        .and_then(|s| s.get("status"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if !GEO_SKUS.contains(&sku) {
         return ReplicationStatus::new(ReplicationState::Broken, None);
     }
@@ -112,7 +120,10 @@ impl Replicator for StorageAccountReplicator {
         if sku != want {
             return Err(a.arm.answer(
                 ErrorKind::Fatal,
-                format!("storage account `{}`: the SKU is `{sku}` after setting `{want}`", a.cfg.account),
+                format!(
+                    "storage account `{}`: the SKU is `{sku}` after setting `{want}`",
+                    a.cfg.account
+                ),
             ));
         }
         Ok(())
@@ -155,11 +166,17 @@ impl Replicator for PostgresReplicator {
         let lag = self
             .server
             .arm
-            .latest_metric(&st.id, "physical_replication_delay_in_seconds", "Maximum", None)
+            .latest_metric(
+                &st.id,
+                "physical_replication_delay_in_seconds",
+                "Maximum",
+                None,
+            )
             .await?;
         Ok(ReplicationStatus::new(
             state,
-            lag.as_ref().map(|(secs, _)| Duration::from_secs_f64(secs.max(0.0))),
+            lag.as_ref()
+                .map(|(secs, _)| Duration::from_secs_f64(secs.max(0.0))),
         ))
     }
 
@@ -173,7 +190,9 @@ impl Replicator for PostgresReplicator {
     async fn reverse(&self) -> Result<(), ProviderError> {
         let s = &self.server;
         let (Some(name), Some(location)) = (&s.cfg.reverse_replica, &s.cfg.reverse_location) else {
-            return Err(invalid("reverse needs `reverse_replica` and `reverse_location`"));
+            return Err(invalid(
+                "reverse needs `reverse_replica` and `reverse_location`",
+            ));
         };
         let me = s.read().await?;
         if me.is_replica() {
@@ -185,7 +204,11 @@ impl Replicator for PostgresReplicator {
         let path = s.path_of(name);
         let is_ours = |v: &Value| {
             let st = s.parse(v);
-            st.is_replica() && st.source.as_deref().is_some_and(|src| src.eq_ignore_ascii_case(&me.id))
+            st.is_replica()
+                && st
+                    .source
+                    .as_deref()
+                    .is_some_and(|src| src.eq_ignore_ascii_case(&me.id))
         };
         match s.arm.get_opt(&path, api::POSTGRES).await? {
             Some(v) if is_ours(&v) => return Ok(()),
@@ -201,12 +224,17 @@ impl Replicator for PostgresReplicator {
             "location": location,
             "properties": { "createMode": "Replica", "sourceServerResourceId": me.id },
         });
-        s.arm.lro(Method::PUT, &path, api::POSTGRES, &[], Some(&body)).await?;
+        s.arm
+            .lro(Method::PUT, &path, api::POSTGRES, &[], Some(&body))
+            .await?;
         match s.arm.get_opt(&path, api::POSTGRES).await? {
             Some(v) if is_ours(&v) => Ok(()),
             _ => Err(s.arm.answer(
                 ErrorKind::Fatal,
-                format!("server `{name}` is not a replica of `{}` after its creation", s.cfg.server),
+                format!(
+                    "server `{name}` is not a replica of `{}` after its creation",
+                    s.cfg.server
+                ),
             )),
         }
     }
@@ -218,7 +246,9 @@ mod tests {
 
     #[test]
     fn storage_status_from_geo_replication_stats() {
-        let now = DateTime::parse_from_rfc3339("2026-11-22T08:00:30Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-11-22T08:00:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let acct = |sku: &str, status: &str| {
             json!({"sku": {"name": sku}, "properties": {"geoReplicationStats": {
                 "status": status, "lastSyncTime": "2026-11-22T08:00:00Z", "canFailover": true}}})
@@ -227,8 +257,17 @@ mod tests {
         assert_eq!(live.state, ReplicationState::Replicating);
         assert_eq!(live.lag, Some(Duration::from_secs(30)));
         let boot = storage_status(&acct("Standard_GRS", "Bootstrap"), now);
-        assert_eq!((boot.state, boot.lag), (ReplicationState::Replicating, None));
-        assert_eq!(storage_status(&acct("Standard_GRS", "Unavailable"), now).state, ReplicationState::Broken);
-        assert_eq!(storage_status(&acct("Standard_LRS", "Live"), now).state, ReplicationState::Broken);
+        assert_eq!(
+            (boot.state, boot.lag),
+            (ReplicationState::Replicating, None)
+        );
+        assert_eq!(
+            storage_status(&acct("Standard_GRS", "Unavailable"), now).state,
+            ReplicationState::Broken
+        );
+        assert_eq!(
+            storage_status(&acct("Standard_LRS", "Live"), now).state,
+            ReplicationState::Broken
+        );
     }
 }

@@ -73,10 +73,15 @@ pub(crate) fn split_of(members: &BTreeMap<String, Member>, weighted: bool) -> Op
     }
     if !weighted {
         // Priority routing: the enabled endpoint with the lowest priority number.
-        let (t, _) = enabled.iter().min_by_key(|(t, m)| (m.priority, (*t).clone()))?;
+        let (t, _) = enabled
+            .iter()
+            .min_by_key(|(t, m)| (m.priority, (*t).clone()))?;
         return Some(TrafficSplit::all_to(t.as_str()));
     }
-    let total: u64 = enabled.iter().map(|(_, m)| u64::from(m.weight.max(1))).sum();
+    let total: u64 = enabled
+        .iter()
+        .map(|(_, m)| u64::from(m.weight.max(1)))
+        .sum();
     let mut parts: Vec<(&String, u64, u64)> = enabled
         .iter()
         .map(|(t, m)| {
@@ -224,7 +229,9 @@ pub(crate) fn num(v: &Value, key: &str) -> u32 {
 }
 
 fn no_traffic(what: &str) -> ProviderError {
-    conflict(format!("{what}: no target is enabled, so no traffic is routed"))
+    conflict(format!(
+        "{what}: no target is enabled, so no traffic is routed"
+    ))
 }
 
 #[async_trait]
@@ -243,7 +250,9 @@ impl TrafficRouter for TrafficManagerRouter {
 
     async fn current(&self, scope: Option<&str>) -> Result<TrafficSplit, ProviderError> {
         if let Some(s) = scope {
-            return Err(invalid(format!("Traffic Manager takes no scope (got `{s}`)")));
+            return Err(invalid(format!(
+                "Traffic Manager takes no scope (got `{s}`)"
+            )));
         }
         let (members, _) = self.read().await?;
         split_of(&members, self.weighted()).ok_or_else(|| no_traffic(&self.cfg.profile))
@@ -251,7 +260,9 @@ impl TrafficRouter for TrafficManagerRouter {
 
     async fn apply(&self, split: &TrafficSplit, scope: Option<&str>) -> Result<(), ProviderError> {
         if let Some(s) = scope {
-            return Err(invalid(format!("Traffic Manager takes no scope (got `{s}`)")));
+            return Err(invalid(format!(
+                "Traffic Manager takes no scope (got `{s}`)"
+            )));
         }
         let targets = self.targets();
         check_split(split, &targets, self.weighted())?;
@@ -271,7 +282,13 @@ impl TrafficRouter for TrafficManagerRouter {
                 json!({ "properties": { "endpointStatus": status } })
             };
             self.arm
-                .lro(Method::PATCH, &self.endpoint_path(&t), api::TRAFFIC_MANAGER, &[], Some(&body))
+                .lro(
+                    Method::PATCH,
+                    &self.endpoint_path(&t),
+                    api::TRAFFIC_MANAGER,
+                    &[],
+                    Some(&body),
+                )
                 .await?;
         }
         let (after, _) = self.read().await?;
@@ -283,7 +300,9 @@ impl TrafficRouter for TrafficManagerRouter {
                 format!(
                     "profile `{}`: after the change the split is {}, not {split}",
                     self.cfg.profile,
-                    other.map(|s| s.to_string()).unwrap_or_else(|| "nothing enabled".into())
+                    other
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "nothing enabled".into())
                 ),
             )),
         }
@@ -329,8 +348,15 @@ impl FrontDoorRouter {
     }
 
     async fn read(&self) -> Result<BTreeMap<String, Member>, ProviderError> {
-        let list = self.arm.get(&self.origins_path(), api::FRONT_DOOR, &[]).await?;
-        let origins = list.get("value").and_then(Value::as_array).cloned().unwrap_or_default();
+        let list = self
+            .arm
+            .get(&self.origins_path(), api::FRONT_DOOR, &[])
+            .await?;
+        let origins = list
+            .get("value")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut members = BTreeMap::new();
         for o in &origins {
             let name = o.get("name").and_then(Value::as_str).unwrap_or("");
@@ -419,7 +445,9 @@ impl TrafficRouter for FrontDoorRouter {
                 format!(
                     "origin group `{}`: after the change the split is {}, not {split}",
                     self.cfg.origin_group,
-                    other.map(|s| s.to_string()).unwrap_or_else(|| "nothing enabled".into())
+                    other
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "nothing enabled".into())
                 ),
             )),
         }
@@ -431,7 +459,11 @@ mod tests {
     use super::*;
 
     fn m(enabled: bool, weight: u32) -> Member {
-        Member { enabled, weight, priority: 1 }
+        Member {
+            enabled,
+            weight,
+            priority: 1,
+        }
     }
 
     #[test]
@@ -445,15 +477,24 @@ mod tests {
         let s = split_of(&members, true).unwrap();
         assert_eq!(s.total(), 100);
         assert_eq!(s.weight("d"), 0);
-        let members = BTreeMap::from([("a".to_string(), m(true, 700)), ("b".to_string(), m(true, 300))]);
-        assert_eq!(split_of(&members, true).unwrap(), TrafficSplit::from_pairs([("a", 70), ("b", 30)]));
+        let members = BTreeMap::from([
+            ("a".to_string(), m(true, 700)),
+            ("b".to_string(), m(true, 300)),
+        ]);
+        assert_eq!(
+            split_of(&members, true).unwrap(),
+            TrafficSplit::from_pairs([("a", 70), ("b", 30)])
+        );
         assert!(split_of(&BTreeMap::from([("a".to_string(), m(false, 5))]), true).is_none());
     }
 
     #[test]
     fn a_split_maps_to_enabled_weights_times_ten_and_disabled_at_zero() {
         let targets = vec!["east".to_string(), "west".to_string(), "maint".to_string()];
-        let d = desired(&TrafficSplit::from_pairs([("east", 20), ("west", 80)]), &targets);
+        let d = desired(
+            &TrafficSplit::from_pairs([("east", 20), ("west", 80)]),
+            &targets,
+        );
         assert_eq!(d["east"], (true, 200));
         assert_eq!(d["west"], (true, 800));
         assert_eq!(d["maint"], (false, 0));
@@ -464,10 +505,27 @@ mod tests {
     #[test]
     fn priority_profiles_report_the_first_enabled_endpoint() {
         let members = BTreeMap::from([
-            ("east".to_string(), Member { enabled: true, weight: 1, priority: 2 }),
-            ("west".to_string(), Member { enabled: true, weight: 1, priority: 1 }),
+            (
+                "east".to_string(),
+                Member {
+                    enabled: true,
+                    weight: 1,
+                    priority: 2,
+                },
+            ),
+            (
+                "west".to_string(),
+                Member {
+                    enabled: true,
+                    weight: 1,
+                    priority: 1,
+                },
+            ),
         ]);
-        assert_eq!(split_of(&members, false).unwrap(), TrafficSplit::all_to("west"));
+        assert_eq!(
+            split_of(&members, false).unwrap(),
+            TrafficSplit::all_to("west")
+        );
         let e = check_split(
             &TrafficSplit::from_pairs([("east", 50), ("west", 50)]),
             &["east".to_string(), "west".to_string()],

@@ -53,7 +53,12 @@ impl StorageAccount {
         token: Arc<dyn TokenSource>,
     ) -> Result<Self, ConfigError> {
         Ok(StorageAccount {
-            arm: Arm::new(STORAGE_ACCOUNT, s.name(), ArmConfig::from_settings(s)?, token)?,
+            arm: Arm::new(
+                STORAGE_ACCOUNT,
+                s.name(),
+                ArmConfig::from_settings(s)?,
+                token,
+            )?,
             cfg: StorageAccountConfig::from_settings(s)?,
         })
     }
@@ -68,7 +73,11 @@ impl StorageAccount {
     /// GET the account with `$expand=geoReplicationStats`.
     pub(crate) async fn read(&self) -> Result<Value, ProviderError> {
         self.arm
-            .get(&self.path(), api::STORAGE, &[("$expand", "geoReplicationStats")])
+            .get(
+                &self.path(),
+                api::STORAGE,
+                &[("$expand", "geoReplicationStats")],
+            )
             .await
     }
 
@@ -135,7 +144,11 @@ impl DataStore for StorageAccountStore {
             return Ok(());
         }
         let planned = a.cfg.failover_type == FailoverType::Planned;
-        let flag = if planned { "canPlannedFailover" } else { "canFailover" };
+        let flag = if planned {
+            "canPlannedFailover"
+        } else {
+            "canFailover"
+        };
         let can = acct
             .pointer(&format!("/properties/geoReplicationStats/{flag}"))
             .and_then(Value::as_bool);
@@ -145,12 +158,23 @@ impl DataStore for StorageAccountStore {
                  (nothing was changed)",
                 a.cfg.account,
                 a.cfg.location,
-                can.map(|b| b.to_string()).unwrap_or_else(|| "absent".into())
+                can.map(|b| b.to_string())
+                    .unwrap_or_else(|| "absent".into())
             )));
         }
-        let query: &[(&str, &str)] = if planned { &[("failoverType", "Planned")] } else { &[] };
+        let query: &[(&str, &str)] = if planned {
+            &[("failoverType", "Planned")]
+        } else {
+            &[]
+        };
         a.arm
-            .lro(Method::POST, &format!("{}/failover", a.path()), api::STORAGE, query, None)
+            .lro(
+                Method::POST,
+                &format!("{}/failover", a.path()),
+                api::STORAGE,
+                query,
+                None,
+            )
             .await?;
         let after = a.read().await?;
         let primary = str_at(&after, &["properties", "primaryLocation"]).unwrap_or("");
@@ -174,7 +198,9 @@ impl DataStore for StorageAccountStore {
     }
 
     async fn flush(&self) -> Result<(), ProviderError> {
-        Err(invalid("a storage account is not a cache: flush is not offered"))
+        Err(invalid(
+            "a storage account is not a cache: flush is not offered",
+        ))
     }
 }
 
@@ -207,7 +233,12 @@ impl PgServer {
         token: Arc<dyn TokenSource>,
     ) -> Result<Self, ConfigError> {
         Ok(PgServer {
-            arm: Arm::new(POSTGRES_FLEXIBLE, s.name(), ArmConfig::from_settings(s)?, token)?,
+            arm: Arm::new(
+                POSTGRES_FLEXIBLE,
+                s.name(),
+                ArmConfig::from_settings(s)?,
+                token,
+            )?,
             cfg: PostgresConfig::from_settings(s)?,
         })
     }
@@ -226,12 +257,19 @@ impl PgServer {
             state: p("state").unwrap_or_default(),
             replication_state: str_at(v, &["properties", "replica", "replicationState"])
                 .map(str::to_string),
-            id: v.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
+            id: v
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         }
     }
 
     pub(crate) async fn read(&self) -> Result<PgState, ProviderError> {
-        let v = self.arm.get(&self.path_of(&self.cfg.server), api::POSTGRES, &[]).await?;
+        let v = self
+            .arm
+            .get(&self.path_of(&self.cfg.server), api::POSTGRES, &[])
+            .await?;
         Ok(self.parse(&v))
     }
 }
@@ -287,7 +325,13 @@ impl DataStore for PostgresStore {
         };
         let body = json!({ "properties": { "replica": { "promoteMode": mode, "promoteOption": option } } });
         s.arm
-            .lro(Method::PATCH, &s.path_of(&s.cfg.server), api::POSTGRES, &[], Some(&body))
+            .lro(
+                Method::PATCH,
+                &s.path_of(&s.cfg.server),
+                api::POSTGRES,
+                &[],
+                Some(&body),
+            )
             .await?;
         let after = s.read().await?;
         if after.is_replica() {
@@ -307,20 +351,31 @@ impl DataStore for PostgresStore {
         let st = s.read().await?;
         if st.state != "Stopped" {
             s.arm
-                .lro(Method::POST, &format!("{}/stop", s.path_of(&s.cfg.server)), api::POSTGRES, &[], None)
+                .lro(
+                    Method::POST,
+                    &format!("{}/stop", s.path_of(&s.cfg.server)),
+                    api::POSTGRES,
+                    &[],
+                    None,
+                )
                 .await?;
         }
         let after = s.read().await?;
         if after.state != "Stopped" {
             return Err(s.arm.answer(
                 ErrorKind::Fatal,
-                format!("server `{}`: after the stop its state is `{}`", s.cfg.server, after.state),
+                format!(
+                    "server `{}`: after the stop its state is `{}`",
+                    s.cfg.server, after.state
+                ),
             ));
         }
         Ok(())
     }
 
     async fn flush(&self) -> Result<(), ProviderError> {
-        Err(invalid("a PostgreSQL server is not a cache: flush is not offered"))
+        Err(invalid(
+            "a PostgreSQL server is not a cache: flush is not offered",
+        ))
     }
 }

@@ -1,0 +1,866 @@
+//! A stateful stand-in for Azure Resource Manager on wiremock.
+//!
+//! No emulator exists for ARM, so this serves the documented request and response
+//! shapes of the calls dr-azure makes, keeping the resources in memory (a PATCH
+//! changes them, a GET returns them), and records every request. It checks every
+//! request as it arrives: the bearer token (else 401 with ARM's
+//! `InvalidAuthenticationToken` envelope), the `api-version` of the resource type
+//! (else 400 `InvalidApiVersionParameter`) and the body's documented shape; a
+//! violation is recorded and fails the test when the stand-in is dropped.
+//!
+//! Long-running operations answer 202 (201 for a create) with
+//! `Azure-AsyncOperation` and/or `Location` as ARM does for each resource type
+//! ([`LroStyle`] can force either), report `InProgress` once (with
+//! `Retry-After: 0`), then `Succeeded`; [`ArmStandIn::fail_next_operation`] makes
+//! the next one end `Failed` with a code and message (and leaves the resource
+//! unchanged). [`ArmStandIn::queue`] answers the next matching request with a
+//! canned status, body and headers (429 + `Retry-After`, an ARM error envelope).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value, json};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// The subscription of every stand-in resource.
+pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-00000000d0d0";
+/// The resource group of every stand-in resource.
+pub const RESOURCE_GROUP: &str = "proseware";
+/// The bearer token the stand-in accepts.
+pub const TOKEN: &str = "stand-in-token";
+
+/// The ARM path of a resource in the stand-in's group: `providers/{rest}`.
+pub fn rpath(rest: &str) -> String {
+    format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/{rest}")
+}
+
+/// How long-running operations are announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LroStyle {
+    /// As ARM does for each resource type (the default).
+    AsDocumented,
+    /// `Azure-AsyncOperation` only.
+    AsyncOperation,
+    /// `Location` only.
+    Location,
+}
+
+/// One request the stand-in received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// `GET`, `PATCH`, ...
+    pub method: String,
+    /// The URL path.
+    pub path: String,
+    /// The `api-version` query parameter.
+    pub api_version: Option<String>,
+    /// The JSON body, if any.
+    pub body: Option<Value>,
+}
+
+impl Recorded {
+    /// `METHOD path`.
+    pub fn line(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+struct Canned {
+    method: String,
+    path_suffix: String,
+    status: u16,
+    body: Value,
+    headers: Vec<(String, String)>,
+}
+
+struct Operation {
+    polls_left: u32,
+    failure: Option<(String, String)>,
+    result: Value,
+}
+
+#[derive(Default)]
+struct State {
+    resources: BTreeMap<String, Value>,
+    metrics: BTreeMap<String, f64>,
+    requests: Vec<Recorded>,
+    violations: Vec<String>,
+    queued: VecDeque<Canned>,
+    operations: BTreeMap<u64, Operation>,
+    next_op: u64,
+    next_id: u64,
+    style: Option<LroStyle>,
+    fail_next: Option<(String, String)>,
+    base: String,
+}
+
+/// The stand-in server; stopped when dropped.
+pub struct ArmStandIn {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for ArmStandIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArmStandIn")
+            .field("uri", &self.server.uri())
+            .finish()
+    }
+}
+
+struct Responder {
+    state: Arc<Mutex<State>>,
+}
+
+fn arm_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .set_body_json(json!({ "error": { "code": code, "message": message } }))
+}
+
+fn expected_api_version(path: &str) -> Option<&'static str> {
+    let p = path.to_ascii_lowercase();
+    if p.contains("/providers/microsoft.insights/metrics") {
+        Some(crate::api::METRICS)
+    } else if p.contains("/providers/microsoft.stand-in/") {
+        Some("2025-01-01")
+    } else if p.contains("microsoft.network/trafficmanagerprofiles") {
+        Some(crate::api::TRAFFIC_MANAGER)
+    } else if p.contains("microsoft.cdn/") {
+        Some(crate::api::FRONT_DOOR)
+    } else if p.contains("microsoft.storage/") {
+        Some(crate::api::STORAGE)
+    } else if p.contains("microsoft.dbforpostgresql/") {
+        Some(crate::api::POSTGRES)
+    } else if p.contains("microsoft.web/") {
+        Some(crate::api::WEB)
+    } else {
+        None
+    }
+}
+
+fn merge(into: &mut Value, patch: &Value) {
+    match (into, patch) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+/// Whether every key of `body` (recursively) is one of `allowed`'s.
+fn keys_within(body: &Value, allowed: &Value) -> bool {
+    match (body, allowed) {
+        (Value::Object(b), Value::Object(a)) => b
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| keys_within(v, av))),
+        _ => true,
+    }
+}
+
+const GEO: [&str; 4] = [
+    "Standard_GRS",
+    "Standard_RAGRS",
+    "Standard_GZRS",
+    "Standard_RAGZRS",
+];
+
+fn pair(region: &str) -> &'static str {
+    match region {
+        "eastus" => "westus",
+        "westus" => "eastus",
+        "eastus2" => "centralus",
+        _ => "centralus",
+    }
+}
+
+impl State {
+    fn now() -> String {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        chrono_like(d.as_secs())
+    }
+
+    /// Registers an operation; returns the headers announcing it.
+    fn operation(&mut self, kind: &str, result: Value) -> Vec<(String, String)> {
+        self.next_op += 1;
+        let id = self.next_op;
+        let failure = self.fail_next.take();
+        self.operations.insert(
+            id,
+            Operation {
+                polls_left: 1,
+                failure,
+                result,
+            },
+        );
+        let base = format!(
+            "{}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Stand-In",
+            self.base
+        );
+        let async_op = (
+            "Azure-AsyncOperation".to_string(),
+            format!("{base}/azureAsyncOperation/{id}?api-version=2025-01-01"),
+        );
+        let location = (
+            "Location".to_string(),
+            format!("{base}/operationResults/{id}?api-version=2025-01-01"),
+        );
+        let mut h = match self.style.unwrap_or(LroStyle::AsDocumented) {
+            LroStyle::AsyncOperation => vec![async_op],
+            LroStyle::Location => vec![location],
+            LroStyle::AsDocumented => match kind {
+                "storage" => vec![location],
+                "cdn" => vec![async_op],
+                _ => vec![async_op, location],
+            },
+        };
+        h.push(("Retry-After".to_string(), "0".to_string()));
+        h
+    }
+
+    fn respond(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &BTreeMap<String, String>,
+        body: Option<&Value>,
+    ) -> ResponseTemplate {
+        let lower = path.to_ascii_lowercase();
+        // Operation status.
+        if let Some(rest) = lower.split("/providers/microsoft.stand-in/").nth(1) {
+            let (kind, id) = rest.split_once('/').unwrap_or(("", ""));
+            let Some(op) = id
+                .parse()
+                .ok()
+                .and_then(|id: u64| self.operations.get_mut(&id))
+            else {
+                return arm_error(404, "OperationNotFound", "no such operation");
+            };
+            let done = op.polls_left == 0;
+            op.polls_left = op.polls_left.saturating_sub(1);
+            return match (kind, done, &op.failure) {
+                ("azureasyncoperation", false, _) => ResponseTemplate::new(200)
+                    .insert_header("Retry-After", "0")
+                    .set_body_json(json!({ "name": id, "status": "InProgress", "startTime": State::now() })),
+                ("azureasyncoperation", true, None) => ResponseTemplate::new(200)
+                    .set_body_json(json!({ "name": id, "status": "Succeeded", "startTime": State::now(), "endTime": State::now() })),
+                ("azureasyncoperation", true, Some((code, message))) => ResponseTemplate::new(200)
+                    .set_body_json(json!({ "name": id, "status": "Failed", "error": { "code": code, "message": message } })),
+                ("operationresults", false, _) => ResponseTemplate::new(202).insert_header("Retry-After", "0"),
+                ("operationresults", true, None) => {
+                    if op.result.is_null() { ResponseTemplate::new(204) } else { ResponseTemplate::new(200).set_body_json(op.result.clone()) }
+                }
+                ("operationresults", true, Some((code, message))) => arm_error(409, code, message),
+                _ => arm_error(404, "OperationNotFound", "no such operation"),
+            };
+        }
+        // Metrics.
+        if let Some(resource) = lower.strip_suffix("/providers/microsoft.insights/metrics") {
+            let name = query.get("metricnames").cloned().unwrap_or_default();
+            let agg = query
+                .get("aggregation")
+                .cloned()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let key = format!("{resource}|{}", name.to_ascii_lowercase());
+            let data = match self.metrics.get(&key) {
+                Some(v) => json!([{ "timeStamp": State::now(), agg.clone(): v }]),
+                None => json!([]),
+            };
+            if method != "GET" || query.get("timespan").is_none() || query.get("interval").is_none()
+            {
+                self.violations.push(format!(
+                    "{method} {path}: metrics call without timespan/interval"
+                ));
+            }
+            return ResponseTemplate::new(200).set_body_json(json!({
+                "cost": 0, "timespan": query.get("timespan"), "interval": "PT1M",
+                "value": [{ "id": format!("{path}/{name}"), "type": "Microsoft.Insights/metrics",
+                    "name": { "value": name, "localizedValue": name }, "unit": "Seconds",
+                    "timeseries": [{ "metadatavalues": [], "data": data }] }]
+            }));
+        }
+        let key = path.to_string();
+        // Traffic Manager.
+        if lower.contains("/microsoft.network/trafficmanagerprofiles/") {
+            let depth = lower
+                .split("/trafficmanagerprofiles/")
+                .nth(1)
+                .map(|r| r.split('/').count())
+                .unwrap_or(0);
+            if depth == 1 && method == "GET" {
+                let Some(mut profile) = self.resources.get(&key).cloned() else {
+                    return arm_error(404, "ResourceNotFound", "profile not found");
+                };
+                let prefix = format!("{key}/");
+                let endpoints: Vec<Value> = self
+                    .resources
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                profile["properties"]["endpoints"] = Value::Array(endpoints);
+                return ResponseTemplate::new(200).set_body_json(profile);
+            }
+            if depth == 3 {
+                return match (method, self.resources.get_mut(&key), body) {
+                    ("GET", Some(ep), _) => ResponseTemplate::new(200).set_body_json(ep.clone()),
+                    ("PATCH", Some(ep), Some(b)) => {
+                        let allowed = json!({"properties": {"endpointStatus": 0, "weight": 0, "priority": 0}});
+                        if !keys_within(b, &allowed) {
+                            self.violations
+                                .push(format!("PATCH {path}: unexpected keys in {b}"));
+                        }
+                        if let Some(w) = b.pointer("/properties/weight").and_then(Value::as_u64)
+                            && !(1..=1000).contains(&w)
+                        {
+                            return arm_error(
+                                400,
+                                "BadRequest",
+                                "weight must be between 1 and 1000",
+                            );
+                        }
+                        merge(ep, b);
+                        let status = ep["properties"]["endpointStatus"].clone();
+                        ep["properties"]["endpointMonitorStatus"] = if status == "Enabled" {
+                            json!("Online")
+                        } else {
+                            json!("Disabled")
+                        };
+                        ResponseTemplate::new(200).set_body_json(ep.clone())
+                    }
+                    (_, None, _) => arm_error(404, "NotFound", "endpoint not found"),
+                    _ => arm_error(405, "MethodNotAllowed", "not served"),
+                };
+            }
+        }
+        // Front Door origins.
+        if lower.contains("/microsoft.cdn/profiles/") && lower.contains("/origins") {
+            if lower.ends_with("/origins") && method == "GET" {
+                let prefix = format!("{key}/");
+                let value: Vec<Value> = self
+                    .resources
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                return ResponseTemplate::new(200).set_body_json(json!({ "value": value }));
+            }
+            return match (method, body) {
+                ("GET", _) => match self.resources.get(&key) {
+                    Some(o) => ResponseTemplate::new(200).set_body_json(o.clone()),
+                    None => arm_error(404, "NotFound", "origin not found"),
+                },
+                ("PATCH", Some(b)) => {
+                    let allowed =
+                        json!({"properties": {"enabledState": 0, "weight": 0, "priority": 0}});
+                    if !keys_within(b, &allowed) {
+                        self.violations
+                            .push(format!("PATCH {path}: unexpected keys in {b}"));
+                    }
+                    if !self.resources.contains_key(&key) {
+                        return arm_error(404, "NotFound", "origin not found");
+                    }
+                    let headers = self.operation("cdn", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        let o = self.resources.get_mut(&key).expect("checked");
+                        merge(o, b);
+                    }
+                    let o = self.resources[&key].clone();
+                    let mut r = ResponseTemplate::new(202).set_body_json(json!({"id": o["id"], "name": o["name"], "properties": {"provisioningState": "Updating", "deploymentStatus": "NotStarted"}}));
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                _ => arm_error(405, "MethodNotAllowed", "not served"),
+            };
+        }
+        // Storage accounts.
+        if lower.contains("/microsoft.storage/storageaccounts/") {
+            let (acct_key, action) = match key.strip_suffix("/failover") {
+                Some(k) => (k.to_string(), Some("failover")),
+                None => (key.clone(), None),
+            };
+            let Some(acct) = self.resources.get(&acct_key).cloned() else {
+                return arm_error(404, "ResourceNotFound", "storage account not found");
+            };
+            return match (method, action) {
+                ("GET", None) => {
+                    let mut a = acct;
+                    if query.get("$expand").map(String::as_str) != Some("geoReplicationStats") {
+                        a["properties"]
+                            .as_object_mut()
+                            .map(|p| p.remove("geoReplicationStats"));
+                    }
+                    ResponseTemplate::new(200).set_body_json(a)
+                }
+                ("POST", Some("failover")) => {
+                    if body.is_some() {
+                        self.violations
+                            .push(format!("POST {path}: failover takes no body"));
+                    }
+                    let planned = query.get("failoverType").map(String::as_str) == Some("Planned");
+                    let flag = if planned {
+                        "canPlannedFailover"
+                    } else {
+                        "canFailover"
+                    };
+                    if acct["properties"]["geoReplicationStats"][flag] != json!(true) {
+                        return arm_error(
+                            409,
+                            "FailoverNotAllowed",
+                            "the account cannot fail over now",
+                        );
+                    }
+                    let headers = self.operation("storage", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        let a = self.resources.get_mut(&acct_key).expect("checked");
+                        let p = a["properties"]["primaryLocation"].clone();
+                        let s = a["properties"]["secondaryLocation"].clone();
+                        a["properties"]["primaryLocation"] = s.clone();
+                        a["location"] = s;
+                        if planned {
+                            a["properties"]["secondaryLocation"] = p;
+                        } else {
+                            a["sku"]["name"] = json!("Standard_LRS");
+                            a["properties"]
+                                .as_object_mut()
+                                .map(|m| m.remove("secondaryLocation"));
+                            a["properties"]["statusOfSecondary"] = Value::Null;
+                            a["properties"]["geoReplicationStats"] = json!({"status": "Unavailable", "canFailover": false, "canPlannedFailover": false});
+                        }
+                    }
+                    let mut r = ResponseTemplate::new(202);
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                ("PATCH", None) => {
+                    let b = body.cloned().unwrap_or(Value::Null);
+                    if !keys_within(&b, &json!({"sku": {"name": 0}})) {
+                        self.violations
+                            .push(format!("PATCH {path}: unexpected keys in {b}"));
+                    }
+                    let sku = b
+                        .pointer("/sku/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let a = self.resources.get_mut(&acct_key).expect("checked");
+                    a["sku"]["name"] = json!(sku);
+                    if GEO.contains(&sku.as_str()) {
+                        let primary = a["properties"]["primaryLocation"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string();
+                        a["properties"]["secondaryLocation"] = json!(pair(&primary));
+                        a["properties"]["statusOfSecondary"] = json!("available");
+                        a["properties"]["geoReplicationStats"] = json!({"status": "Live", "lastSyncTime": State::now(), "canFailover": true, "canPlannedFailover": true});
+                    }
+                    ResponseTemplate::new(200).set_body_json(a.clone())
+                }
+                _ => arm_error(405, "MethodNotAllowed", "not served"),
+            };
+        }
+        // PostgreSQL flexible servers.
+        if lower.contains("/microsoft.dbforpostgresql/flexibleservers/") {
+            let (srv_key, action) = match key.strip_suffix("/stop") {
+                Some(k) => (k.to_string(), Some("stop")),
+                None => (key.clone(), None),
+            };
+            let existing = self.resources.get(&srv_key).cloned();
+            return match (method, action, existing) {
+                ("GET", None, Some(s)) => ResponseTemplate::new(200).set_body_json(s),
+                ("GET", None, None) => arm_error(404, "ResourceNotFound", "server not found"),
+                ("POST", Some("stop"), Some(_)) => {
+                    let headers = self.operation("pg", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        self.resources.get_mut(&srv_key).expect("checked")["properties"]["state"] =
+                            json!("Stopped");
+                    }
+                    let mut r = ResponseTemplate::new(202);
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                ("PATCH", None, Some(s)) => {
+                    let b = body.cloned().unwrap_or(Value::Null);
+                    let allowed =
+                        json!({"properties": {"replica": {"promoteMode": 0, "promoteOption": 0}}});
+                    let mode = b
+                        .pointer("/properties/replica/promoteMode")
+                        .and_then(Value::as_str);
+                    let option = b
+                        .pointer("/properties/replica/promoteOption")
+                        .and_then(Value::as_str);
+                    if !keys_within(&b, &allowed)
+                        || !matches!(mode, Some("Standalone" | "Switchover"))
+                        || !matches!(option, Some("Planned" | "Forced"))
+                    {
+                        self.violations
+                            .push(format!("PATCH {path}: not a promote body: {b}"));
+                        return arm_error(400, "InvalidParameterValue", "bad promote body");
+                    }
+                    let headers = self.operation("pg", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        let source = s["properties"]["sourceServerResourceId"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string();
+                        let srv = self.resources.get_mut(&srv_key).expect("checked");
+                        srv["properties"]["replicationRole"] = json!("None");
+                        srv["properties"]["sourceServerResourceId"] = json!("");
+                        srv["properties"]["replica"] = json!({"role": "None", "capacity": 5});
+                        self.recount_primary(&source);
+                    }
+                    let mut r = ResponseTemplate::new(202);
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                ("PUT", None, None) => {
+                    let b = body.cloned().unwrap_or(Value::Null);
+                    let allowed = json!({"location": 0, "properties": {"createMode": 0, "sourceServerResourceId": 0}});
+                    let source = b
+                        .pointer("/properties/sourceServerResourceId")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    if !keys_within(&b, &allowed)
+                        || b.pointer("/properties/createMode") != Some(&json!("Replica"))
+                        || source.is_empty()
+                    {
+                        self.violations
+                            .push(format!("PUT {path}: not a replica create body: {b}"));
+                        return arm_error(400, "InvalidParameterValue", "bad create body");
+                    }
+                    let source_path = source.clone();
+                    let Some(src) = self.resources.get(&source_path).cloned() else {
+                        return arm_error(404, "ResourceNotFound", "source server not found");
+                    };
+                    let location = b["location"].as_str().unwrap_or("").to_string();
+                    let name = key.rsplit('/').next().unwrap_or("").to_string();
+                    let role = if src["location"].as_str() == Some(location.as_str()) {
+                        "AsyncReplica"
+                    } else {
+                        "GeoAsyncReplica"
+                    };
+                    let headers = self.operation("pg", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        self.resources.insert(key.clone(), json!({
+                            "id": key, "name": name, "type": "Microsoft.DBforPostgreSQL/flexibleServers", "location": location,
+                            "properties": {"state": "Ready", "replicationRole": role, "sourceServerResourceId": source,
+                                "replica": {"role": role, "capacity": 0, "replicationState": "Active"}}
+                        }));
+                        self.recount_primary(&source);
+                    }
+                    let mut r = ResponseTemplate::new(201).set_body_json(
+                        json!({"id": key, "name": name, "properties": {"state": "Provisioning"}}),
+                    );
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                ("PUT", None, Some(_)) => {
+                    arm_error(409, "ServerAlreadyExists", "a server with this name exists")
+                }
+                _ => arm_error(405, "MethodNotAllowed", "not served"),
+            };
+        }
+        // Web app connection strings.
+        if lower.contains("/microsoft.web/sites/") && lower.contains("/config/connectionstrings") {
+            let base = key.trim_end_matches("/list").to_string();
+            return match (method, lower.ends_with("/list")) {
+                ("POST", true) => match self.resources.get(&base) {
+                    Some(v) => ResponseTemplate::new(200).set_body_json(v.clone()),
+                    None => arm_error(404, "ResourceNotFound", "web app not found"),
+                },
+                ("PUT", false) => {
+                    let b = body.cloned().unwrap_or(Value::Null);
+                    let ok = b
+                        .get("properties")
+                        .and_then(Value::as_object)
+                        .is_some_and(|m| {
+                            m.values().all(|e| {
+                                e.get("value").is_some_and(Value::is_string)
+                                    && e.get("type").is_some_and(Value::is_string)
+                            })
+                        });
+                    if !ok || !self.resources.contains_key(&base) {
+                        self.violations
+                            .push(format!("PUT {path}: not a connection string dictionary"));
+                        return arm_error(400, "BadRequest", "bad connection strings");
+                    }
+                    let v = self.resources.get_mut(&base).expect("checked");
+                    v["properties"] = b["properties"].clone();
+                    ResponseTemplate::new(200).set_body_json(v.clone())
+                }
+                _ => arm_error(405, "MethodNotAllowed", "not served"),
+            };
+        }
+        match (method, self.resources.get(&key)) {
+            ("GET", Some(v)) => ResponseTemplate::new(200).set_body_json(v.clone()),
+            _ => arm_error(
+                404,
+                "ResourceNotFound",
+                &format!("the stand-in does not serve {method} on this path"),
+            ),
+        }
+    }
+
+    /// A server with replicas is `Primary`, one without `None`.
+    fn recount_primary(&mut self, source: &str) {
+        let has = self
+            .resources
+            .values()
+            .any(|v| v["properties"]["sourceServerResourceId"].as_str() == Some(source));
+        if let Some(src) = self.resources.get_mut(source) {
+            src["properties"]["replicationRole"] = json!(if has { "Primary" } else { "None" });
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time (no date crate needed here).
+fn chrono_like(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+impl Respond for Responder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.next_id += 1;
+        let request_id = format!("standin-{:06}", st.next_id);
+        let method = req.method.as_str().to_string();
+        let path = req.url.path().to_string();
+        let query: BTreeMap<String, String> = req
+            .url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let body: Option<Value> = if req.body.is_empty() {
+            None
+        } else {
+            match serde_json::from_slice(&req.body) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    st.violations
+                        .push(format!("{method} {path}: body is not JSON: {e}"));
+                    None
+                }
+            }
+        };
+        st.requests.push(Recorded {
+            method: method.clone(),
+            path: path.clone(),
+            api_version: query.get("api-version").cloned(),
+            body: body.clone(),
+        });
+        let with_id = |r: ResponseTemplate| r.insert_header("x-ms-request-id", request_id.as_str());
+        let auth = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if auth != format!("Bearer {TOKEN}") {
+            return with_id(arm_error(
+                401,
+                "InvalidAuthenticationToken",
+                "The access token is invalid.",
+            ));
+        }
+        match (expected_api_version(&path), query.get("api-version")) {
+            (Some(want), Some(got)) if want == got => {}
+            (want, got) => {
+                st.violations.push(format!(
+                    "{method} {path}: api-version {got:?}, expected {want:?}"
+                ));
+                return with_id(arm_error(
+                    400,
+                    "InvalidApiVersionParameter",
+                    "The api-version is invalid.",
+                ));
+            }
+        }
+        if let Some(i) = st
+            .queued
+            .iter()
+            .position(|c| c.method == method && path.ends_with(&c.path_suffix))
+        {
+            let c = st.queued.remove(i).expect("found");
+            let mut r = ResponseTemplate::new(c.status);
+            if !c.body.is_null() {
+                r = r.set_body_json(c.body);
+            }
+            for (k, v) in c.headers {
+                r = r.insert_header(k.as_str(), v.as_str());
+            }
+            return with_id(r);
+        }
+        with_id(st.respond(&method, &path, &query, body.as_ref()))
+    }
+}
+
+impl ArmStandIn {
+    /// Starts an empty stand-in on a free 127.0.0.1 port.
+    pub async fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let server = MockServer::builder().listener(listener).start().await;
+        let state = Arc::new(Mutex::new(State {
+            base: server.uri(),
+            ..State::default()
+        }));
+        Mock::given(any())
+            .respond_with(Responder {
+                state: state.clone(),
+            })
+            .mount(&server)
+            .await;
+        ArmStandIn { server, state }
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The stand-in's base URL, for `arm_endpoint`.
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The settings every `azure.*` resource needs to use this stand-in, merged
+    /// with `extra` (which wins): subscription, resource group, `arm_endpoint` and a
+    /// 10 ms `poll_interval`.
+    pub fn settings(&self, extra: Value) -> Value {
+        let mut v = json!({
+            "subscription": SUBSCRIPTION,
+            "resource_group": RESOURCE_GROUP,
+            "arm_endpoint": self.uri(),
+            "poll_interval": "10ms",
+        });
+        merge(&mut v, &extra);
+        v
+    }
+
+    /// Creates or replaces the resource at `path` (an ARM path).
+    pub fn put(&self, path: &str, value: Value) {
+        self.st().resources.insert(path.to_string(), value);
+    }
+
+    /// The resource at `path`.
+    pub fn get(&self, path: &str) -> Option<Value> {
+        self.st().resources.get(path).cloned()
+    }
+
+    /// Every resource, by path (to compare a state with an earlier one).
+    pub fn snapshot(&self) -> BTreeMap<String, Value> {
+        self.st().resources.clone()
+    }
+
+    /// Sets the newest value of metric `metric` of the resource `resource_id`.
+    pub fn set_metric(&self, resource_id: &str, metric: &str, value: f64) {
+        self.st().metrics.insert(
+            format!(
+                "{}|{}",
+                resource_id.to_ascii_lowercase(),
+                metric.to_ascii_lowercase()
+            ),
+            value,
+        );
+    }
+
+    /// How the following long-running operations are announced.
+    pub fn set_lro_style(&self, style: LroStyle) {
+        self.st().style = Some(style);
+    }
+
+    /// The next long-running operation ends `Failed` with `code` and `message`,
+    /// leaving the resource unchanged.
+    pub fn fail_next_operation(&self, code: &str, message: &str) {
+        self.st().fail_next = Some((code.to_string(), message.to_string()));
+    }
+
+    /// Answers the next `method` request whose path ends with `path_suffix` with
+    /// `status`, `body` (`null`: none) and `headers`, instead of serving it.
+    pub fn queue(
+        &self,
+        method: &str,
+        path_suffix: &str,
+        status: u16,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) {
+        self.st().queued.push_back(Canned {
+            method: method.to_string(),
+            path_suffix: path_suffix.to_string(),
+            status,
+            body,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        });
+    }
+
+    /// Every request received so far, and forgets them.
+    pub fn take_requests(&self) -> Vec<Recorded> {
+        std::mem::take(&mut self.st().requests)
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.st().requests.clone()
+    }
+
+    /// The violations recorded so far (bad api-version, body shape, ...).
+    pub fn violations(&self) -> Vec<String> {
+        self.st().violations.clone()
+    }
+
+    /// Seeds the Proseware topology of the failover playbook (see
+    /// [`proseware`](super::proseware)).
+    pub fn seed(&self, resources: Map<String, Value>) {
+        let mut st = self.st();
+        for (k, v) in resources {
+            st.resources.insert(k, v);
+        }
+    }
+}
+
+impl Drop for ArmStandIn {
+    fn drop(&mut self) {
+        let v = self.violations();
+        if !v.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the ARM stand-in saw requests that break the documented shapes:\n{}",
+                v.join("\n")
+            );
+        }
+    }
+}
