@@ -461,7 +461,8 @@ impl State {
                             .to_string();
                         a["properties"]["secondaryLocation"] = json!(pair(&primary));
                         a["properties"]["statusOfSecondary"] = json!("available");
-                        a["properties"]["geoReplicationStats"] = json!({"status": "Live", "lastSyncTime": State::now(), "canFailover": true, "canPlannedFailover": true});
+                        a["properties"]["geoReplicationStats"] = json!({"status": "Live", "lastSyncTime": State::now(), "canFailover": true, "canPlannedFailover": true,
+                            "postFailoverRedundancy": "Standard_LRS", "postPlannedFailoverRedundancy": sku});
                     }
                     ResponseTemplate::new(200).set_body_json(a.clone())
                 }
@@ -561,6 +562,14 @@ impl State {
                                 "replica": {"role": role, "capacity": 0, "replicationState": "Active"}}
                         }));
                         self.recount_primary(&source);
+                        // A new replica reports 1 s of replication delay.
+                        self.metrics.insert(
+                            format!(
+                                "{}|physical_replication_delay_in_seconds",
+                                key.to_ascii_lowercase()
+                            ),
+                            1.0,
+                        );
                     }
                     let mut r = ResponseTemplate::new(201).set_body_json(
                         json!({"id": key, "name": name, "properties": {"state": "Provisioning"}}),
