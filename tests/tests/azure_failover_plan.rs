@@ -378,7 +378,7 @@ async fn the_proseware_failover_and_failback_plans_run_end_to_end_against_arm() 
 
     let report = &outcome.report;
     assert_eq!(
-        report.rpo_ms.map(|r| r >= 3_000 && r < 900_000),
+        report.rpo_ms.map(|r| (3_000..900_000).contains(&r)),
         Some(true),
         "{:?}",
         report.rpo_ms
