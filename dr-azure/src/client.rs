@@ -34,7 +34,7 @@ pub mod api {
     /// `Microsoft.DBforPostgreSQL/flexibleServers`.
     pub const POSTGRES: &str = "2025-08-01";
     /// `Microsoft.Web/sites`.
-    pub const WEB: &str = "2024-11-01";
+    pub const WEB: &str = "2024-04-01";
     /// `Microsoft.Insights/metrics` (Azure Monitor metrics).
     pub const METRICS: &str = "2023-10-01";
 }

@@ -452,3 +452,64 @@ async fn the_proseware_failover_and_failback_plans_run_end_to_end_against_arm() 
     assert!(arm.get(&front_profile).is_some());
     assert!(arm.violations().is_empty(), "{:#?}", arm.violations());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_gate_rolls_back_to_the_maintenance_page_and_halts_at_the_one_way_step() {
+    let arm = ArmStandIn::proseware().await;
+    // West is enabled by the first phase but Traffic Manager never sees it Online.
+    arm.set_monitor_status(
+        &tm_endpoint_path("AzureEndpoints", "westus-app"),
+        "Degraded",
+    );
+    let failover = plan(
+        "proseware-eastus-to-westus",
+        "eastus",
+        "westus",
+        names::DB_EAST,
+        names::DB_WEST,
+        DB_EAST_2,
+    )
+    .replace(r#"timeout = "10s""#, r#"timeout = "300ms""#);
+    let state = tempfile::tempdir().unwrap();
+    let outcome = Executor::new(
+        parse(&failover, &arm, db_connection_string(names::DB_WEST)),
+        RunOptions::new(state.path()),
+    )
+    .run()
+    .await
+    .expect("the run could be carried out");
+    assert_eq!(
+        outcome.status,
+        RunStatus::Halted,
+        "{}",
+        outcome.report.to_markdown()
+    );
+    // The rollback stopped at the last one-way step (the storage failover or the
+    // PostgreSQL promotion, whichever finished last): traffic went back to the
+    // maintenance page, not to the fenced eastus.
+    let halted_by = outcome.report.halted_by.clone().unwrap_or_default();
+    assert!(
+        ["storage-failover", "promote-westus"].contains(&halted_by.as_str()),
+        "{halted_by}"
+    );
+    let status = |kind: &str, name: &str| {
+        arm.get(&tm_endpoint_path(kind, name)).unwrap()["properties"]["endpointStatus"].clone()
+    };
+    assert_eq!(
+        status("ExternalEndpoints", "maintenance-page"),
+        json!("Enabled")
+    );
+    assert_eq!(status("AzureEndpoints", "westus-app"), json!("Disabled"));
+    assert_eq!(status("AzureEndpoints", "eastus-app"), json!("Disabled"));
+    // Nothing was re-protected, and the promoted server stays promoted.
+    assert!(arm.get(&pg_path(DB_EAST_2)).is_none());
+    assert_eq!(
+        arm.get(&pg_path(names::DB_WEST)).unwrap()["properties"]["replicationRole"],
+        json!("None")
+    );
+    let written = all_text(state.path());
+    assert!(
+        !written.contains("pw-proseware-db-westus"),
+        "the connection string leaked into the state dir"
+    );
+}

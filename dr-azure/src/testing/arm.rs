@@ -92,6 +92,7 @@ struct State {
     next_id: u64,
     style: Option<LroStyle>,
     fail_next: Option<(String, String)>,
+    monitor: BTreeMap<String, String>,
     base: String,
 }
 
@@ -326,11 +327,12 @@ impl State {
                         }
                         merge(ep, b);
                         let status = ep["properties"]["endpointStatus"].clone();
-                        ep["properties"]["endpointMonitorStatus"] = if status == "Enabled" {
-                            json!("Online")
-                        } else {
-                            json!("Disabled")
-                        };
+                        ep["properties"]["endpointMonitorStatus"] =
+                            match (status == "Enabled", self.monitor.get(&key)) {
+                                (true, Some(forced)) => json!(forced),
+                                (true, None) => json!("Online"),
+                                (false, _) => json!("Disabled"),
+                            };
                         ResponseTemplate::new(200).set_body_json(ep.clone())
                     }
                     (_, None, _) => arm_error(404, "NotFound", "endpoint not found"),
@@ -807,6 +809,18 @@ impl ArmStandIn {
     /// How the following long-running operations are announced.
     pub fn set_lro_style(&self, style: LroStyle) {
         self.st().style = Some(style);
+    }
+
+    /// What Traffic Manager reports as the `endpointMonitorStatus` of the endpoint at
+    /// `path` whenever it is enabled (default `Online`), e.g. `Degraded`.
+    pub fn set_monitor_status(&self, path: &str, status: &str) {
+        let mut st = self.st();
+        st.monitor.insert(path.to_string(), status.to_string());
+        if let Some(ep) = st.resources.get_mut(path)
+            && ep["properties"]["endpointStatus"] == "Enabled"
+        {
+            ep["properties"]["endpointMonitorStatus"] = json!(status);
+        }
     }
 
     /// The next long-running operation ends `Failed` with `code` and `message`,
