@@ -170,6 +170,36 @@ pub(crate) fn endpoint_type(kind: &str) -> Option<&'static str> {
 }
 
 impl TrafficManagerConfig {
+    /// A weighted profile's router over `targets` (target -> `endpointType/name`).
+    pub fn new<I, K, V>(profile: impl Into<String>, targets: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        TrafficManagerConfig {
+            profile: profile.into(),
+            targets: targets
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            routing_method: RoutingMethod::Weighted,
+            probe_target: None,
+        }
+    }
+
+    /// Replaces the routing method.
+    pub fn with_routing_method(mut self, method: RoutingMethod) -> Self {
+        self.routing_method = method;
+        self
+    }
+
+    /// Sets the target whose endpoint the probe reports.
+    pub fn with_probe_target(mut self, target: impl Into<String>) -> Self {
+        self.probe_target = Some(target.into());
+        self
+    }
+
     /// Reads the resource's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         settings.str("profile")?;
@@ -226,6 +256,34 @@ pub struct FrontDoorConfig {
 }
 
 impl FrontDoorConfig {
+    /// A router over the origins `targets` (target -> origin name) of `origin_group`.
+    pub fn new<I, K, V>(
+        profile: impl Into<String>,
+        origin_group: impl Into<String>,
+        targets: I,
+    ) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        FrontDoorConfig {
+            profile: profile.into(),
+            origin_group: origin_group.into(),
+            targets: targets
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            probe_target: None,
+        }
+    }
+
+    /// Sets the target whose origin the probe reports.
+    pub fn with_probe_target(mut self, target: impl Into<String>) -> Self {
+        self.probe_target = Some(target.into());
+        self
+    }
+
     /// Reads the resource's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         settings.str("profile")?;
@@ -274,6 +332,23 @@ fn ragrs() -> String {
 }
 
 impl StorageAccountConfig {
+    /// `account` as seen from `location`, with the defaults (unplanned failover,
+    /// `Standard_RAGRS` on reverse).
+    pub fn new(account: impl Into<String>, location: impl Into<String>) -> Self {
+        StorageAccountConfig {
+            account: account.into(),
+            location: location.into(),
+            failover_type: FailoverType::Unplanned,
+            reverse_sku: ragrs(),
+        }
+    }
+
+    /// Replaces the failover type.
+    pub fn with_failover_type(mut self, failover_type: FailoverType) -> Self {
+        self.failover_type = failover_type;
+        self
+    }
+
     /// Reads the resource's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         settings.str("account")?;
@@ -331,6 +406,30 @@ fn planned() -> PromoteOption {
 }
 
 impl PostgresConfig {
+    /// `server` with the defaults (standalone, planned; no reverse).
+    pub fn new(server: impl Into<String>) -> Self {
+        PostgresConfig {
+            server: server.into(),
+            promote_mode: PromoteMode::Standalone,
+            promote_option: PromoteOption::Planned,
+            reverse_replica: None,
+            reverse_location: None,
+        }
+    }
+
+    /// Replaces the promote option.
+    pub fn with_promote_option(mut self, option: PromoteOption) -> Self {
+        self.promote_option = option;
+        self
+    }
+
+    /// `replication.reverse` creates `replica` in `location`.
+    pub fn with_reverse(mut self, replica: impl Into<String>, location: impl Into<String>) -> Self {
+        self.reverse_replica = Some(replica.into());
+        self.reverse_location = Some(location.into());
+        self
+    }
+
     /// Reads the resource's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         settings.str("server")?;
@@ -399,6 +498,29 @@ fn custom() -> String {
 }
 
 impl ConnectionStringConfig {
+    /// Connection string `name` of `app` set to `value`, type `Custom`.
+    pub fn new(app: impl Into<String>, name: impl Into<String>, value: SecretValue) -> Self {
+        ConnectionStringConfig {
+            app: app.into(),
+            slot: None,
+            name: name.into(),
+            value,
+            kind: custom(),
+        }
+    }
+
+    /// Replaces the type (`PostgreSQL`, `SQLAzure`, ...).
+    pub fn with_type(mut self, kind: impl Into<String>) -> Self {
+        self.kind = kind.into();
+        self
+    }
+
+    /// Targets a deployment slot.
+    pub fn with_slot(mut self, slot: impl Into<String>) -> Self {
+        self.slot = Some(slot.into());
+        self
+    }
+
     /// Reads the step's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         for k in ["app", "name", "value"] {

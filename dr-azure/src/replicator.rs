@@ -31,6 +31,7 @@ use dr_core::{
 use serde_json::{Value, json};
 
 use crate::client::{api, str_at};
+use crate::config::{ArmConfig, PostgresConfig, StorageAccountConfig};
 use crate::credential::TokenSource;
 use crate::error::{conflict, invalid};
 use crate::store::{PgServer, StorageAccount};
@@ -50,6 +51,18 @@ pub struct StorageAccountReplicator {
 }
 
 impl StorageAccountReplicator {
+    /// The replicator for `cfg`, named `resource` in errors.
+    pub fn new(
+        resource: &str,
+        arm: ArmConfig,
+        cfg: StorageAccountConfig,
+        token: Arc<dyn TokenSource>,
+    ) -> Result<Self, ConfigError> {
+        Ok(StorageAccountReplicator {
+            account: StorageAccount::new(resource, arm, cfg, token)?,
+        })
+    }
+
     /// Builds the replicator from a resource's settings.
     pub fn from_settings(s: &Settings, token: Arc<dyn TokenSource>) -> Result<Self, ConfigError> {
         Ok(StorageAccountReplicator {
@@ -137,6 +150,18 @@ pub struct PostgresReplicator {
 }
 
 impl PostgresReplicator {
+    /// The replicator for `cfg`, named `resource` in errors.
+    pub fn new(
+        resource: &str,
+        arm: ArmConfig,
+        cfg: PostgresConfig,
+        token: Arc<dyn TokenSource>,
+    ) -> Result<Self, ConfigError> {
+        Ok(PostgresReplicator {
+            server: PgServer::new(resource, arm, cfg, token)?,
+        })
+    }
+
     /// Builds the replicator from a resource's settings.
     pub fn from_settings(s: &Settings, token: Arc<dyn TokenSource>) -> Result<Self, ConfigError> {
         Ok(PostgresReplicator {

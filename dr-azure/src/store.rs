@@ -48,19 +48,28 @@ pub(crate) struct StorageAccount {
 }
 
 impl StorageAccount {
+    pub(crate) fn new(
+        resource: &str,
+        arm: ArmConfig,
+        cfg: StorageAccountConfig,
+        token: Arc<dyn TokenSource>,
+    ) -> Result<Self, ConfigError> {
+        Ok(StorageAccount {
+            arm: Arm::new(STORAGE_ACCOUNT, resource, arm, token)?,
+            cfg,
+        })
+    }
+
     pub(crate) fn from_settings(
         s: &Settings,
         token: Arc<dyn TokenSource>,
     ) -> Result<Self, ConfigError> {
-        Ok(StorageAccount {
-            arm: Arm::new(
-                STORAGE_ACCOUNT,
-                s.name(),
-                ArmConfig::from_settings(s)?,
-                token,
-            )?,
-            cfg: StorageAccountConfig::from_settings(s)?,
-        })
+        Self::new(
+            s.name(),
+            ArmConfig::from_settings(s)?,
+            StorageAccountConfig::from_settings(s)?,
+            token,
+        )
     }
 
     pub(crate) fn path(&self) -> String {
@@ -112,6 +121,18 @@ pub struct StorageAccountStore {
 }
 
 impl StorageAccountStore {
+    /// The store for `cfg`, named `resource` in errors.
+    pub fn new(
+        resource: &str,
+        arm: ArmConfig,
+        cfg: StorageAccountConfig,
+        token: Arc<dyn TokenSource>,
+    ) -> Result<Self, ConfigError> {
+        Ok(StorageAccountStore {
+            account: StorageAccount::new(resource, arm, cfg, token)?,
+        })
+    }
+
     /// Builds the store from a resource's settings.
     pub fn from_settings(s: &Settings, token: Arc<dyn TokenSource>) -> Result<Self, ConfigError> {
         Ok(StorageAccountStore {
@@ -228,19 +249,28 @@ impl PgState {
 }
 
 impl PgServer {
+    pub(crate) fn new(
+        resource: &str,
+        arm: ArmConfig,
+        cfg: PostgresConfig,
+        token: Arc<dyn TokenSource>,
+    ) -> Result<Self, ConfigError> {
+        Ok(PgServer {
+            arm: Arm::new(POSTGRES_FLEXIBLE, resource, arm, token)?,
+            cfg,
+        })
+    }
+
     pub(crate) fn from_settings(
         s: &Settings,
         token: Arc<dyn TokenSource>,
     ) -> Result<Self, ConfigError> {
-        Ok(PgServer {
-            arm: Arm::new(
-                POSTGRES_FLEXIBLE,
-                s.name(),
-                ArmConfig::from_settings(s)?,
-                token,
-            )?,
-            cfg: PostgresConfig::from_settings(s)?,
-        })
+        Self::new(
+            s.name(),
+            ArmConfig::from_settings(s)?,
+            PostgresConfig::from_settings(s)?,
+            token,
+        )
     }
 
     pub(crate) fn path_of(&self, server: &str) -> String {
@@ -281,6 +311,18 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// The store for `cfg`, named `resource` in errors.
+    pub fn new(
+        resource: &str,
+        arm: ArmConfig,
+        cfg: PostgresConfig,
+        token: Arc<dyn TokenSource>,
+    ) -> Result<Self, ConfigError> {
+        Ok(PostgresStore {
+            server: PgServer::new(resource, arm, cfg, token)?,
+        })
+    }
+
     /// Builds the store from a resource's settings.
     pub fn from_settings(s: &Settings, token: Arc<dyn TokenSource>) -> Result<Self, ConfigError> {
         Ok(PostgresStore {

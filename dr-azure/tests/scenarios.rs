@@ -541,3 +541,39 @@ fn settings_errors_name_the_key() {
         Some("profle")
     );
 }
+
+#[tokio::test]
+async fn library_users_build_the_same_objects_without_a_plan() {
+    use dr_azure::testing::{RESOURCE_GROUP, SUBSCRIPTION, TOKEN};
+    use dr_azure::{
+        ArmConfig, PostgresConfig, PostgresStore, StaticToken, TrafficManagerConfig,
+        TrafficManagerRouter,
+    };
+    use dr_core::{DataStore, TrafficRouter};
+    use std::sync::Arc;
+    let arm = ArmStandIn::proseware().await;
+    let cfg = ArmConfig::new(SUBSCRIPTION, RESOURCE_GROUP)
+        .with_arm_endpoint(arm.uri())
+        .with_poll_interval(Duration::from_millis(10));
+    let token = Arc::new(StaticToken::new(TOKEN));
+    let router = TrafficManagerRouter::new(
+        "front",
+        cfg.clone(),
+        TrafficManagerConfig::new(
+            names::TM_PROFILE,
+            [
+                ("eastus", "azureEndpoints/eastus-app"),
+                ("westus", "azureEndpoints/westus-app"),
+            ],
+        ),
+        token.clone(),
+    )
+    .unwrap();
+    assert_eq!(
+        router.current(None).await.unwrap(),
+        TrafficSplit::all_to("eastus")
+    );
+    let store = PostgresStore::new("db", cfg, PostgresConfig::new(names::DB_WEST), token).unwrap();
+    store.promote().await.unwrap();
+    assert_eq!(store.role().await.unwrap(), Role::Primary);
+}
