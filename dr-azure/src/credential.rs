@@ -212,10 +212,20 @@ impl TokenSource for DefaultToken {
 #[derive(Debug, Clone)]
 pub(crate) struct ArmAuth(pub(crate) Arc<dyn TokenSource>);
 
+/// How long getting a token may take (an unreachable managed-identity endpoint
+/// must not hang a step).
+const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[async_trait]
 impl Auth for ArmAuth {
     async fn apply(&self, req: RequestBuilder) -> Result<RequestBuilder, ProviderError> {
-        Ok(req.bearer_auth(self.0.token().await?))
+        match tokio::time::timeout(TOKEN_TIMEOUT, self.0.token()).await {
+            Ok(token) => Ok(req.bearer_auth(token?)),
+            Err(_) => Err(transient(format!(
+                "no ARM token within {}s (is the credential's endpoint reachable?)",
+                TOKEN_TIMEOUT.as_secs()
+            ))),
+        }
     }
 }
 

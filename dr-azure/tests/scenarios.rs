@@ -577,3 +577,24 @@ async fn library_users_build_the_same_objects_without_a_plan() {
     store.promote().await.unwrap();
     assert_eq!(store.role().await.unwrap(), Role::Primary);
 }
+
+#[tokio::test]
+async fn a_failed_operation_followed_through_location_is_an_error_with_arm_code() {
+    let arm = ArmStandIn::proseware().await;
+    arm.set_lro_style(LroStyle::Location);
+    arm.fail_next_operation("FailoverFailed", "the secondary is not ready");
+    let e = common::storage_store(&arm, "westus")
+        .promote()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::Conflict,
+        "ARM answers the Location poll with 409: {e}"
+    );
+    assert!(e.to_string().contains("FailoverFailed"), "{e}");
+    assert_eq!(
+        arm.get(&storage_path()).unwrap()["properties"]["primaryLocation"],
+        json!("eastus")
+    );
+}
