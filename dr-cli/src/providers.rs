@@ -16,12 +16,14 @@ pub(crate) fn set_hook(hook: Hook) {
 }
 
 /// Every provider the reference CLI ships (the built-ins `http`, `tcp`,
-/// `sim.*`, Redis, Cloudflare and AWS), then those of the binary's hook.
+/// `sim.*`, Redis, Cloudflare, AWS and Azure: ARM tokens from
+/// `AZURE_ACCESS_TOKEN` or the `azure_identity` chain), then those of the binary's hook.
 pub fn registry() -> Registry {
     let mut r = Registry::with_builtins();
     dr_redis::register(&mut r);
     dr_cloudflare::register(&mut r);
     dr_aws::register(&mut r);
+    dr_azure::register(&mut r);
     if let Some(hook) = HOOK.get() {
         hook(&mut r);
     }

@@ -1,0 +1,453 @@
+//! The stand-in's resources: what each documented ARM call does to them.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use wiremock::ResponseTemplate;
+
+use super::{State, arm_error, merge};
+
+/// Whether every key of `body` (recursively) is one of `allowed`'s.
+fn keys_within(body: &Value, allowed: &Value) -> bool {
+    match (body, allowed) {
+        (Value::Object(b), Value::Object(a)) => b
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| keys_within(v, av))),
+        _ => true,
+    }
+}
+
+const GEO: [&str; 4] = [
+    "Standard_GRS",
+    "Standard_RAGRS",
+    "Standard_GZRS",
+    "Standard_RAGZRS",
+];
+
+fn pair(region: &str) -> &'static str {
+    match region {
+        "eastus" => "westus",
+        "westus" => "eastus",
+        "eastus2" => "centralus",
+        _ => "centralus",
+    }
+}
+
+impl State {
+    /// Serves one authenticated request with the right api-version.
+    pub(super) fn respond(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &BTreeMap<String, String>,
+        body: Option<&Value>,
+    ) -> ResponseTemplate {
+        let lower = path.to_ascii_lowercase();
+        // Operation status.
+        if let Some(rest) = lower.split("/providers/microsoft.stand-in/").nth(1) {
+            let (kind, id) = rest.split_once('/').unwrap_or(("", ""));
+            let Some(op) = id
+                .parse()
+                .ok()
+                .and_then(|id: u64| self.operations.get_mut(&id))
+            else {
+                return arm_error(404, "OperationNotFound", "no such operation");
+            };
+            let done = op.polls_left == 0;
+            op.polls_left = op.polls_left.saturating_sub(1);
+            return match (kind, done, &op.failure) {
+                ("azureasyncoperation", false, _) => ResponseTemplate::new(200)
+                    .insert_header("Retry-After", "0")
+                    .set_body_json(json!({ "name": id, "status": "InProgress", "startTime": State::now() })),
+                ("azureasyncoperation", true, None) => ResponseTemplate::new(200)
+                    .set_body_json(json!({ "name": id, "status": "Succeeded", "startTime": State::now(), "endTime": State::now() })),
+                ("azureasyncoperation", true, Some((code, message))) => ResponseTemplate::new(200)
+                    .set_body_json(json!({ "name": id, "status": "Failed", "error": { "code": code, "message": message } })),
+                ("operationresults", false, _) => ResponseTemplate::new(202).insert_header("Retry-After", "0"),
+                ("operationresults", true, None) => {
+                    if op.result.is_null() { ResponseTemplate::new(204) } else { ResponseTemplate::new(200).set_body_json(op.result.clone()) }
+                }
+                ("operationresults", true, Some((code, message))) => arm_error(409, code, message),
+                _ => arm_error(404, "OperationNotFound", "no such operation"),
+            };
+        }
+        // Metrics.
+        if let Some(resource) = lower.strip_suffix("/providers/microsoft.insights/metrics") {
+            let name = query.get("metricnames").cloned().unwrap_or_default();
+            let agg = query
+                .get("aggregation")
+                .cloned()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let key = format!("{resource}|{}", name.to_ascii_lowercase());
+            let data = match self.metrics.get(&key) {
+                Some(v) => json!([{ "timeStamp": State::now(), agg.clone(): v }]),
+                None => json!([]),
+            };
+            if method != "GET" || query.get("timespan").is_none() || query.get("interval").is_none()
+            {
+                self.violations.push(format!(
+                    "{method} {path}: metrics call without timespan/interval"
+                ));
+            }
+            return ResponseTemplate::new(200).set_body_json(json!({
+                "cost": 0, "timespan": query.get("timespan"), "interval": "PT1M",
+                "value": [{ "id": format!("{path}/{name}"), "type": "Microsoft.Insights/metrics",
+                    "name": { "value": name, "localizedValue": name }, "unit": "Seconds",
+                    "timeseries": [{ "metadatavalues": [], "data": data }] }]
+            }));
+        }
+        let key = path.to_string();
+        // Traffic Manager.
+        if lower.contains("/microsoft.network/trafficmanagerprofiles/") {
+            let depth = lower
+                .split("/trafficmanagerprofiles/")
+                .nth(1)
+                .map(|r| r.split('/').count())
+                .unwrap_or(0);
+            if depth == 1 && method == "GET" {
+                let Some(mut profile) = self.resources.get(&key).cloned() else {
+                    return arm_error(404, "ResourceNotFound", "profile not found");
+                };
+                let prefix = format!("{key}/");
+                let endpoints: Vec<Value> = self
+                    .resources
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                profile["properties"]["endpoints"] = Value::Array(endpoints);
+                return ResponseTemplate::new(200).set_body_json(profile);
+            }
+            if depth == 3 {
+                return match (method, self.resources.get_mut(&key), body) {
+                    ("GET", Some(ep), _) => ResponseTemplate::new(200).set_body_json(ep.clone()),
+                    ("PATCH", Some(ep), Some(b)) => {
+                        let allowed = json!({"properties": {"endpointStatus": 0, "weight": 0, "priority": 0}});
+                        if !keys_within(b, &allowed) {
+                            self.violations
+                                .push(format!("PATCH {path}: unexpected keys in {b}"));
+                        }
+                        if let Some(w) = b.pointer("/properties/weight").and_then(Value::as_u64)
+                            && !(1..=1000).contains(&w)
+                        {
+                            return arm_error(
+                                400,
+                                "BadRequest",
+                                "weight must be between 1 and 1000",
+                            );
+                        }
+                        merge(ep, b);
+                        let status = ep["properties"]["endpointStatus"].clone();
+                        ep["properties"]["endpointMonitorStatus"] =
+                            match (status == "Enabled", self.monitor.get(&key)) {
+                                (true, Some(forced)) => json!(forced),
+                                (true, None) => json!("Online"),
+                                (false, _) => json!("Disabled"),
+                            };
+                        ResponseTemplate::new(200).set_body_json(ep.clone())
+                    }
+                    (_, None, _) => arm_error(404, "NotFound", "endpoint not found"),
+                    _ => arm_error(405, "MethodNotAllowed", "not served"),
+                };
+            }
+        }
+        // Front Door origins.
+        if lower.contains("/microsoft.cdn/profiles/") && lower.contains("/origins") {
+            if lower.ends_with("/origins") && method == "GET" {
+                let prefix = format!("{key}/");
+                let value: Vec<Value> = self
+                    .resources
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                return ResponseTemplate::new(200).set_body_json(json!({ "value": value }));
+            }
+            return match (method, body) {
+                ("GET", _) => match self.resources.get(&key) {
+                    Some(o) => ResponseTemplate::new(200).set_body_json(o.clone()),
+                    None => arm_error(404, "NotFound", "origin not found"),
+                },
+                ("PATCH", Some(b)) => {
+                    let allowed =
+                        json!({"properties": {"enabledState": 0, "weight": 0, "priority": 0}});
+                    if !keys_within(b, &allowed) {
+                        self.violations
+                            .push(format!("PATCH {path}: unexpected keys in {b}"));
+                    }
+                    if !self.resources.contains_key(&key) {
+                        return arm_error(404, "NotFound", "origin not found");
+                    }
+                    let headers = self.operation("cdn", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        let o = self.resources.get_mut(&key).expect("checked");
+                        merge(o, b);
+                    }
+                    let o = self.resources[&key].clone();
+                    let mut r = ResponseTemplate::new(202).set_body_json(json!({"id": o["id"], "name": o["name"], "properties": {"provisioningState": "Updating", "deploymentStatus": "NotStarted"}}));
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                _ => arm_error(405, "MethodNotAllowed", "not served"),
+            };
+        }
+        // Storage accounts.
+        if lower.contains("/microsoft.storage/storageaccounts/") {
+            let (acct_key, action) = match key.strip_suffix("/failover") {
+                Some(k) => (k.to_string(), Some("failover")),
+                None => (key.clone(), None),
+            };
+            let Some(acct) = self.resources.get(&acct_key).cloned() else {
+                return arm_error(404, "ResourceNotFound", "storage account not found");
+            };
+            return match (method, action) {
+                ("GET", None) => {
+                    let mut a = acct;
+                    if query.get("$expand").map(String::as_str) != Some("geoReplicationStats") {
+                        a["properties"]
+                            .as_object_mut()
+                            .map(|p| p.remove("geoReplicationStats"));
+                    }
+                    ResponseTemplate::new(200).set_body_json(a)
+                }
+                ("POST", Some("failover")) => {
+                    if body.is_some() {
+                        self.violations
+                            .push(format!("POST {path}: failover takes no body"));
+                    }
+                    let planned = query.get("failoverType").map(String::as_str) == Some("Planned");
+                    let flag = if planned {
+                        "canPlannedFailover"
+                    } else {
+                        "canFailover"
+                    };
+                    if acct["properties"]["geoReplicationStats"][flag] != json!(true) {
+                        return arm_error(
+                            409,
+                            "FailoverNotAllowed",
+                            "the account cannot fail over now",
+                        );
+                    }
+                    let headers = self.operation("storage", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        let a = self.resources.get_mut(&acct_key).expect("checked");
+                        let p = a["properties"]["primaryLocation"].clone();
+                        let s = a["properties"]["secondaryLocation"].clone();
+                        a["properties"]["primaryLocation"] = s.clone();
+                        a["location"] = s;
+                        if planned {
+                            a["properties"]["secondaryLocation"] = p;
+                        } else {
+                            a["sku"]["name"] = json!("Standard_LRS");
+                            a["properties"]
+                                .as_object_mut()
+                                .map(|m| m.remove("secondaryLocation"));
+                            a["properties"]["statusOfSecondary"] = Value::Null;
+                            a["properties"]["geoReplicationStats"] = json!({"status": "Unavailable", "canFailover": false, "canPlannedFailover": false});
+                        }
+                    }
+                    let mut r = ResponseTemplate::new(202);
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                ("PATCH", None) => {
+                    let b = body.cloned().unwrap_or(Value::Null);
+                    if !keys_within(&b, &json!({"sku": {"name": 0}})) {
+                        self.violations
+                            .push(format!("PATCH {path}: unexpected keys in {b}"));
+                    }
+                    let sku = b
+                        .pointer("/sku/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let a = self.resources.get_mut(&acct_key).expect("checked");
+                    a["sku"]["name"] = json!(sku);
+                    if GEO.contains(&sku.as_str()) {
+                        let primary = a["properties"]["primaryLocation"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string();
+                        a["properties"]["secondaryLocation"] = json!(pair(&primary));
+                        a["properties"]["statusOfSecondary"] = json!("available");
+                        a["properties"]["geoReplicationStats"] = json!({"status": "Live", "lastSyncTime": State::now(), "canFailover": true, "canPlannedFailover": true,
+                            "postFailoverRedundancy": "Standard_LRS", "postPlannedFailoverRedundancy": sku});
+                    }
+                    ResponseTemplate::new(200).set_body_json(a.clone())
+                }
+                _ => arm_error(405, "MethodNotAllowed", "not served"),
+            };
+        }
+        // PostgreSQL flexible servers.
+        if lower.contains("/microsoft.dbforpostgresql/flexibleservers/") {
+            let (srv_key, action) = match key.strip_suffix("/stop") {
+                Some(k) => (k.to_string(), Some("stop")),
+                None => (key.clone(), None),
+            };
+            let existing = self.resources.get(&srv_key).cloned();
+            return match (method, action, existing) {
+                ("GET", None, Some(s)) => ResponseTemplate::new(200).set_body_json(s),
+                ("GET", None, None) => arm_error(404, "ResourceNotFound", "server not found"),
+                ("POST", Some("stop"), Some(_)) => {
+                    let headers = self.operation("pg", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        self.resources.get_mut(&srv_key).expect("checked")["properties"]["state"] =
+                            json!("Stopped");
+                    }
+                    let mut r = ResponseTemplate::new(202);
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                ("PATCH", None, Some(s)) => {
+                    let b = body.cloned().unwrap_or(Value::Null);
+                    let allowed =
+                        json!({"properties": {"replica": {"promoteMode": 0, "promoteOption": 0}}});
+                    let mode = b
+                        .pointer("/properties/replica/promoteMode")
+                        .and_then(Value::as_str);
+                    let option = b
+                        .pointer("/properties/replica/promoteOption")
+                        .and_then(Value::as_str);
+                    if !keys_within(&b, &allowed)
+                        || !matches!(mode, Some("Standalone" | "Switchover"))
+                        || !matches!(option, Some("Planned" | "Forced"))
+                    {
+                        self.violations
+                            .push(format!("PATCH {path}: not a promote body: {b}"));
+                        return arm_error(400, "InvalidParameterValue", "bad promote body");
+                    }
+                    let headers = self.operation("pg", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        let source = s["properties"]["sourceServerResourceId"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string();
+                        let srv = self.resources.get_mut(&srv_key).expect("checked");
+                        srv["properties"]["replicationRole"] = json!("None");
+                        srv["properties"]["sourceServerResourceId"] = json!("");
+                        srv["properties"]["replica"] = json!({"role": "None", "capacity": 5});
+                        self.recount_primary(&source);
+                    }
+                    let mut r = ResponseTemplate::new(202);
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                ("PUT", None, None) => {
+                    let b = body.cloned().unwrap_or(Value::Null);
+                    let allowed = json!({"location": 0, "properties": {"createMode": 0, "sourceServerResourceId": 0}});
+                    let source = b
+                        .pointer("/properties/sourceServerResourceId")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    if !keys_within(&b, &allowed)
+                        || b.pointer("/properties/createMode") != Some(&json!("Replica"))
+                        || source.is_empty()
+                    {
+                        self.violations
+                            .push(format!("PUT {path}: not a replica create body: {b}"));
+                        return arm_error(400, "InvalidParameterValue", "bad create body");
+                    }
+                    let source_path = source.clone();
+                    let Some(src) = self.resources.get(&source_path).cloned() else {
+                        return arm_error(404, "ResourceNotFound", "source server not found");
+                    };
+                    let location = b["location"].as_str().unwrap_or("").to_string();
+                    let name = key.rsplit('/').next().unwrap_or("").to_string();
+                    let role = if src["location"].as_str() == Some(location.as_str()) {
+                        "AsyncReplica"
+                    } else {
+                        "GeoAsyncReplica"
+                    };
+                    let headers = self.operation("pg", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        self.resources.insert(key.clone(), json!({
+                            "id": key, "name": name, "type": "Microsoft.DBforPostgreSQL/flexibleServers", "location": location,
+                            "properties": {"state": "Ready", "replicationRole": role, "sourceServerResourceId": source,
+                                "replica": {"role": role, "capacity": 0, "replicationState": "Active"}}
+                        }));
+                        self.recount_primary(&source);
+                        // A new replica reports 1 s of replication delay.
+                        self.metrics.insert(
+                            format!(
+                                "{}|physical_replication_delay_in_seconds",
+                                key.to_ascii_lowercase()
+                            ),
+                            1.0,
+                        );
+                    }
+                    let mut r = ResponseTemplate::new(201).set_body_json(
+                        json!({"id": key, "name": name, "properties": {"state": "Provisioning"}}),
+                    );
+                    for (k, v) in headers {
+                        r = r.insert_header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                ("PUT", None, Some(_)) => {
+                    arm_error(409, "ServerAlreadyExists", "a server with this name exists")
+                }
+                _ => arm_error(405, "MethodNotAllowed", "not served"),
+            };
+        }
+        // Web app connection strings.
+        if lower.contains("/microsoft.web/sites/") && lower.contains("/config/connectionstrings") {
+            let base = key.trim_end_matches("/list").to_string();
+            return match (method, lower.ends_with("/list")) {
+                ("POST", true) => match self.resources.get(&base) {
+                    Some(v) => ResponseTemplate::new(200).set_body_json(v.clone()),
+                    None => arm_error(404, "ResourceNotFound", "web app not found"),
+                },
+                ("PUT", false) => {
+                    let b = body.cloned().unwrap_or(Value::Null);
+                    let ok = b
+                        .get("properties")
+                        .and_then(Value::as_object)
+                        .is_some_and(|m| {
+                            m.values().all(|e| {
+                                e.get("value").is_some_and(Value::is_string)
+                                    && e.get("type").is_some_and(Value::is_string)
+                            })
+                        });
+                    if !ok || !self.resources.contains_key(&base) {
+                        self.violations
+                            .push(format!("PUT {path}: not a connection string dictionary"));
+                        return arm_error(400, "BadRequest", "bad connection strings");
+                    }
+                    let v = self.resources.get_mut(&base).expect("checked");
+                    v["properties"] = b["properties"].clone();
+                    ResponseTemplate::new(200).set_body_json(v.clone())
+                }
+                _ => arm_error(405, "MethodNotAllowed", "not served"),
+            };
+        }
+        match (method, self.resources.get(&key)) {
+            ("GET", Some(v)) => ResponseTemplate::new(200).set_body_json(v.clone()),
+            _ => arm_error(
+                404,
+                "ResourceNotFound",
+                &format!("the stand-in does not serve {method} on this path"),
+            ),
+        }
+    }
+
+    /// A server with replicas is `Primary`, one without `None`.
+    pub(super) fn recount_primary(&mut self, source: &str) {
+        let has = self
+            .resources
+            .values()
+            .any(|v| v["properties"]["sourceServerResourceId"].as_str() == Some(source));
+        if let Some(src) = self.resources.get_mut(source) {
+            src["properties"]["replicationRole"] = json!(if has { "Primary" } else { "None" });
+        }
+    }
+}
