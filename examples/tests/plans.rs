@@ -1,4 +1,5 @@
-//! Every plan shipped in `examples/` validates against every built-in provider.
+//! Every plan shipped in `examples/` validates against the providers of this
+//! workspace (the `dr` binary's, plus the `postgres` plugin).
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +9,9 @@ fn registry() -> Registry {
     let mut r = Registry::with_builtins();
     dr_redis::register(&mut r);
     dr_cloudflare::register(&mut r);
+    dr_aws::register(&mut r);
+    dr_azure::register(&mut r);
+    dr_postgres::register(&mut r);
     r
 }
 
