@@ -212,6 +212,7 @@ impl TlsFiles {
             .collect::<Result<Vec<_>, _>>()
             .expect("parse client.pem");
         let key = PrivateKeyDer::from_pem_file(self.client_key()).expect("read client.key");
+        crate::client::ensure_crypto_provider();
         let config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
