@@ -104,9 +104,9 @@ print(json.dumps({{"records": records,
     )
 }
 
-/// The stand-in for the failback's `exec` steps (`aws rds delete-db-instance`
-/// + `create-db-instance-read-replica`): `POST /reprotect/REPLICA/SOURCE` makes
-/// REPLICA a fresh read replica of SOURCE in the RDS stand-in, 3 s behind.
+/// The stand-in for the failback's `exec` steps (`aws rds delete-db-instance`,
+/// then `create-db-instance-read-replica`): `POST /reprotect/REPLICA/SOURCE`
+/// makes REPLICA a fresh read replica of SOURCE in the RDS stand-in, 3 s behind.
 struct Reprotect(Arc<FakeAws>);
 
 impl Respond for Reprotect {
