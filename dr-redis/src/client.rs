@@ -450,6 +450,19 @@ impl ReplInfo {
     }
 }
 
+/// rustls needs one process-wide crypto provider for the configurations the
+/// `redis` crate builds (`rediss://`). It picks one by itself only when exactly
+/// one of its `ring` and `aws-lc-rs` features is compiled in, and a program that
+/// also links the Azure SDK (whose reqwest enables `aws-lc-rs`) has both: then
+/// every TLS connection would panic. Installs `ring` unless the program has
+/// installed a provider of its own.
+pub(crate) fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may win the race; either way one provider is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,18 +577,5 @@ mod tests {
         assert_eq!(redact_url("redis://:pw@h:1/0"), "redis://:******@h:1/0");
         assert_eq!(redact_url("rediss://u:pw@h:1"), "rediss://u:******@h:1");
         assert_eq!(redact_url("redis://h:1"), "redis://h:1");
-    }
-}
-
-/// rustls needs one process-wide crypto provider for the configurations the
-/// `redis` crate builds (`rediss://`). It picks one by itself only when exactly
-/// one of its `ring` and `aws-lc-rs` features is compiled in, and a program that
-/// also links the Azure SDK (whose reqwest enables `aws-lc-rs`) has both: then
-/// every TLS connection would panic. Installs `ring` unless the program has
-/// installed a provider of its own.
-pub(crate) fn ensure_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Another thread may win the race; either way one provider is installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
