@@ -12,8 +12,8 @@ mod playbook;
 
 use std::sync::Arc;
 
-use dr_aws::testing::{ACCOUNT, FakeAws, FakeInstance, MOTO_ENV, MotoServer};
-use playbook::{Drill, Retarget, assert_met, example, fast};
+use dr_aws::testing::{ACCOUNT, FakeAws, FakeInstance, MotoServer};
+use playbook::{Drill, Retarget, assert_met, boto, example, fast};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -23,31 +23,6 @@ const DB_EAST: &str = "xyz-web-db";
 const DB_WEST: &str = "xyz-web-db-west";
 const UPLOADS_EAST: &str = "xyz-web-uploads-use1";
 const UPLOADS_WEST: &str = "xyz-web-uploads-usw2";
-
-/// Runs a boto3 script with moto's venv python against `moto`; the script's
-/// last stdout line is JSON.
-fn boto(moto: &MotoServer, script: &str) -> Value {
-    let server = std::env::var(MOTO_ENV).expect("source scripts/deps/moto.sh");
-    let python = std::path::Path::new(&server).with_file_name("python");
-    let out = std::process::Command::new(python)
-        .arg("-c")
-        .arg(format!(
-            "import boto3, json\nEP = {:?}\n{script}",
-            moto.url()
-        ))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .expect("moto's python");
-    assert!(
-        out.status.success(),
-        "boto3: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap()
-}
 
 /// Route 53 (www failover A records with health checks, the database CNAME
 /// failover records) and the DR Auto Scaling group at the pilot light's 0.
@@ -83,7 +58,7 @@ print(json.dumps({"www": www, "db": db, "hc_east": hc_east, "hc_west": hc_west})
 /// PRIMARY, values, TTL, health check) and the DR group's capacity and instances.
 fn world(moto: &MotoServer, zones: &Value) -> Value {
     boto(
-        moto,
+        &moto.url(),
         &format!(
             r#"
 r53 = boto3.client("route53", endpoint_url=EP)
@@ -169,7 +144,7 @@ fn enabled_rules(rules: &[(String, String, String)]) -> Vec<String> {
 async fn pilot_light_fails_over_east_to_west_and_back_through_dr_drill() {
     let moto = MotoServer::start().await;
     let fake = Arc::new(FakeAws::start().await);
-    let zones = boto(&moto, SETUP);
+    let zones = boto(&moto.url(), SETUP);
     moto.replicated_buckets("us-east-1", UPLOADS_EAST, UPLOADS_WEST)
         .await;
     fake.add_rds_pair(DB_EAST, &[DB_WEST]);
@@ -298,24 +273,7 @@ async fn pilot_light_fails_over_east_to_west_and_back_through_dr_drill() {
 
     // Two notifications and two re-protections (the mocks' `expect(2)` are
     // checked when they drop); no secret in what dr printed or kept.
-    let mut seen = String::from_utf8_lossy(&out.stdout).into_owned();
-    seen.push_str(&String::from_utf8_lossy(&out.stderr));
-    for entry in walk(&drill.state_dir()) {
-        seen.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
-    }
+    let seen = drill.seen(&out);
     assert!(seen.contains("promote-db-west"));
     assert!(!seen.contains(AWS_SECRET), "a secret leaked");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

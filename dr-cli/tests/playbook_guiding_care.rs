@@ -11,8 +11,8 @@
 
 mod playbook;
 
-use dr_aws::testing::{ACCOUNT, FakeAws, FakeGlobal, MOTO_ENV, MotoServer};
-use playbook::{Drill, Retarget, assert_met, example, fast};
+use dr_aws::testing::{ACCOUNT, FakeAws, FakeGlobal, MotoServer};
+use playbook::{Drill, Retarget, assert_met, boto, example, fast};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -41,31 +41,6 @@ fn cluster(region: &str) -> String {
     )
 }
 
-/// Runs a boto3 script with moto's venv python against `moto`; the script's
-/// last stdout line is JSON.
-fn boto(moto: &MotoServer, script: &str) -> Value {
-    let server = std::env::var(MOTO_ENV).expect("source scripts/deps/moto.sh");
-    let python = std::path::Path::new(&server).with_file_name("python");
-    let out = std::process::Command::new(python)
-        .arg("-c")
-        .arg(format!(
-            "import boto3, json\nEP = {:?}\n{script}",
-            moto.url()
-        ))
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .expect("moto's python");
-    assert!(
-        out.status.success(),
-        "boto3: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap()
-}
-
 /// reports.guidingcare.com: weighted, all on us-east-1.
 const SETUP: &str = r#"
 r53 = boto3.client("route53", endpoint_url=EP)
@@ -81,7 +56,7 @@ print(json.dumps(zone))
 /// The reporting records: set id -> (weight, TTL, values).
 fn reports(moto: &MotoServer, zone: &str) -> Value {
     boto(
-        moto,
+        &moto.url(),
         &format!(
             r#"
 r53 = boto3.client("route53", endpoint_url=EP)
@@ -104,7 +79,7 @@ fn enabled_rules(rules: &[(String, String, String)]) -> Vec<String> {
 async fn guiding_care_fails_over_tier_by_tier_and_back_through_dr_drill() {
     let moto = MotoServer::start().await;
     let fake = FakeAws::start().await;
-    let zone = boto(&moto, SETUP);
+    let zone = boto(&moto.url(), SETUP);
     let zone = zone.as_str().unwrap();
 
     // Documents replicate us-east-1 -> us-east-2; the canary's copy in
@@ -296,24 +271,7 @@ async fn guiding_care_fails_over_tier_by_tier_and_back_through_dr_drill() {
     );
     assert!(enabled_rules(&moto.replication_rules("us-east-1", DOCS_USE2).await).is_empty());
 
-    let mut seen = String::from_utf8_lossy(&out.stdout).into_owned();
-    seen.push_str(&String::from_utf8_lossy(&out.stderr));
-    for entry in walk(&drill.state_dir()) {
-        seen.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
-    }
+    let seen = drill.seen(&out);
     assert!(seen.contains("aurora-to-use2"));
     assert!(!seen.contains(AWS_SECRET), "a secret leaked");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

@@ -22,8 +22,6 @@
 
 mod playbook;
 
-use std::path::{Path, PathBuf};
-
 use dr_azure::testing::{
     ArmStandIn, SUBSCRIPTION, TOKEN, connection_strings_path, names, pg_path, storage_path,
     tm_endpoint_path,
@@ -287,13 +285,7 @@ async fn proseware_fails_over_eastus_to_westus_and_back_through_dr_drill() {
 
     // No secret in what dr printed or kept: the connection strings, the
     // database password inside them, the ARM token, the cache key.
-    let mut seen = String::from_utf8_lossy(&out.stdout).into_owned();
-    seen.push_str(&String::from_utf8_lossy(&out.stderr));
-    let files = walk(&drill.state_dir());
-    assert!(!files.is_empty());
-    for f in files {
-        seen.push_str(&String::from_utf8_lossy(&std::fs::read(f).unwrap()));
-    }
+    let seen = drill.seen(&out);
     assert!(seen.contains("connection-string-westus") && seen.contains("connection-string-eastus"));
     for secret in [
         db_conn(names::DB_WEST),
@@ -361,17 +353,4 @@ fn pg_topology(arm: &ArmStandIn) -> Vec<(String, String, String)> {
         .collect();
     out.sort();
     out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

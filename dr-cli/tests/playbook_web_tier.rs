@@ -95,26 +95,9 @@ async fn web_tier_fails_over_east_to_west_and_back_through_dr_drill() {
     assert_eq!(cache_east.get("session:stale").await, None);
     // Two notifications (the mock's `expect(2)` is checked when it drops), and
     // no secret in what dr printed or kept.
-    let mut seen = String::from_utf8_lossy(&out.stdout).into_owned();
-    seen.push_str(&String::from_utf8_lossy(&out.stderr));
-    for entry in walk(&drill.state_dir()) {
-        seen.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
-    }
+    let seen = drill.seen(&out);
     assert!(seen.contains("canary-wnam"));
     for secret in [REDIS_PASSWORD, cf.token.as_str()] {
         assert!(!seen.contains(secret), "a secret leaked");
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }

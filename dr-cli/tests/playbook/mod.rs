@@ -155,6 +155,17 @@ impl Drill {
         cmd
     }
 
+    /// Everything `dr` printed (`out`) and kept in the state dir, as one text:
+    /// where a leaked secret would show.
+    pub fn seen(&self, out: &Output) -> String {
+        let mut seen = String::from_utf8_lossy(&out.stdout).into_owned();
+        seen.push_str(&String::from_utf8_lossy(&out.stderr));
+        for entry in walk(&self.state_dir()) {
+            seen.push_str(&std::fs::read_to_string(entry).unwrap_or_default());
+        }
+        seen
+    }
+
     /// `dr validate` of both plans must pass.
     pub fn validate(&self) {
         for plan in ["failover.toml", "failback.toml"] {
@@ -230,4 +241,41 @@ pub fn assert_met(out: &Output, report: &Value, with_rpo: bool) {
         "{checks:#?}"
     );
     assert!(report["on_secondary_ms"].as_u64().is_some(), "{report:#}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Runs a boto3 script with moto's venv python against the moto server at
+/// `url` (to set up and read back what dr-cli has no AWS SDK for); the
+/// script's last stdout line is JSON.
+pub fn boto(url: &str, script: &str) -> Value {
+    let server = std::env::var(dr_aws::testing::MOTO_ENV).expect("source scripts/deps/moto.sh");
+    let python = Path::new(&server).with_file_name("python");
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(format!("import boto3, json\nEP = {url:?}\n{script}"))
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("moto's python");
+    assert!(
+        out.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap()
 }
