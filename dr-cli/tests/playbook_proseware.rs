@@ -105,9 +105,9 @@ async fn proseware_fails_over_eastus_to_westus_and_back_through_dr_drill() {
         .mount(&hook)
         .await;
 
-    let start_routing = routing(&arm);
-    let start_account = account(&arm);
-    let start_topology = pg_topology(&arm);
+    let start_routing = arm.proseware_routing();
+    let start_account = arm.proseware_account();
+    let start_topology = arm.pg_topology();
     let start_conn_west = arm.get(&connection_strings_path(names::WEB_APP)).unwrap();
     let start_conn_east = arm.get(&connection_strings_path(WEB_EAST)).unwrap();
     assert_eq!(
@@ -253,8 +253,16 @@ async fn proseware_fails_over_eastus_to_westus_and_back_through_dr_drill() {
     assert_eq!(endpoint_patches("eastus-app"), east);
 
     // The end equals the start (see the module doc for what is compared).
-    assert_eq!(routing(&arm), start_routing, "Traffic Manager routing");
-    assert_eq!(account(&arm), start_account, "the storage account");
+    assert_eq!(
+        arm.proseware_routing(),
+        start_routing,
+        "Traffic Manager routing"
+    );
+    assert_eq!(
+        arm.proseware_account(),
+        start_account,
+        "the storage account"
+    );
     let mut want_west = start_conn_west.clone();
     want_west["properties"][names::CONNECTION_STRING]["value"] = json!(db_conn(DB_EAST_2));
     let mut want_east = start_conn_east.clone();
@@ -269,7 +277,7 @@ async fn proseware_fails_over_eastus_to_westus_and_back_through_dr_drill() {
         want_east,
         "the eastus app's connection strings: as at the start, on the eastus primary"
     );
-    assert_eq!(pg_topology(&arm), start_topology, "PostgreSQL topology");
+    assert_eq!(arm.pg_topology(), start_topology, "PostgreSQL topology");
     let server = |name: &str| arm.get(&pg_path(name)).unwrap()["properties"].clone();
     assert_eq!(server(DB_EAST_2)["replicationRole"], "Primary");
     assert_eq!(
@@ -297,60 +305,4 @@ async fn proseware_fails_over_eastus_to_westus_and_back_through_dr_drill() {
         assert!(!seen.contains(&secret), "a secret leaked: {secret}");
     }
     assert!(arm.violations().is_empty(), "{:#?}", arm.violations());
-}
-
-/// What Traffic Manager routes: each endpoint's status, and the weight of the
-/// enabled ones.
-fn routing(arm: &ArmStandIn) -> Vec<(String, Value, Value)> {
-    [
-        ("AzureEndpoints", "eastus-app"),
-        ("AzureEndpoints", "westus-app"),
-        ("ExternalEndpoints", "maintenance-page"),
-    ]
-    .iter()
-    .map(|(kind, name)| {
-        let ep = arm.get(&tm_endpoint_path(kind, name)).unwrap();
-        let status = ep["properties"]["endpointStatus"].clone();
-        let weight = if status == "Enabled" {
-            ep["properties"]["weight"].clone()
-        } else {
-            Value::Null
-        };
-        (name.to_string(), status, weight)
-    })
-    .collect()
-}
-
-/// The storage account without its sync time (which moves on by itself).
-fn account(arm: &ArmStandIn) -> Value {
-    let mut a = arm.get(&storage_path()).unwrap();
-    a["properties"]["geoReplicationStats"]["lastSyncTime"] = Value::Null;
-    a
-}
-
-/// The running PostgreSQL servers as (location, replication role, location of
-/// its source), sorted.
-fn pg_topology(arm: &ArmStandIn) -> Vec<(String, String, String)> {
-    let snapshot = arm.snapshot();
-    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
-    let mut out: Vec<_> = snapshot
-        .iter()
-        .filter(|(k, v)| k.contains("/flexibleServers/") && v["properties"]["state"] == "Ready")
-        .map(|(_, v)| {
-            let source = v["properties"]["sourceServerResourceId"]
-                .as_str()
-                .unwrap_or("");
-            let source_location = snapshot
-                .get(source)
-                .map(|s| text(&s["location"]))
-                .unwrap_or_default();
-            (
-                text(&v["location"]),
-                text(&v["properties"]["replicationRole"]),
-                source_location,
-            )
-        })
-        .collect();
-    out.sort();
-    out
 }

@@ -196,63 +196,6 @@ async fn run(plan: Plan, state: &std::path::Path) -> RunOutcome {
     outcome
 }
 
-/// What Traffic Manager routes: each endpoint's status, and the weight of the enabled ones.
-fn routing(arm: &ArmStandIn) -> Vec<(String, Value, Value)> {
-    [
-        ("AzureEndpoints", "eastus-app"),
-        ("AzureEndpoints", "westus-app"),
-        ("ExternalEndpoints", "maintenance-page"),
-    ]
-    .iter()
-    .map(|(kind, name)| {
-        let ep = arm.get(&tm_endpoint_path(kind, name)).unwrap();
-        let status = ep["properties"]["endpointStatus"].clone();
-        let weight = if status == "Enabled" {
-            ep["properties"]["weight"].clone()
-        } else {
-            Value::Null
-        };
-        (name.to_string(), status, weight)
-    })
-    .collect()
-}
-
-/// The storage account without the sync time (which moves on by itself).
-fn account(arm: &ArmStandIn) -> Value {
-    let mut a = arm.get(&storage_path()).unwrap();
-    a["properties"]["geoReplicationStats"]["lastSyncTime"] = Value::Null;
-    a
-}
-
-/// The running PostgreSQL servers as (location, role, location of its source).
-fn pg_topology(arm: &ArmStandIn) -> Vec<(String, String, String)> {
-    let snapshot = arm.snapshot();
-    let mut out: Vec<(String, String, String)> = snapshot
-        .iter()
-        .filter(|(k, v)| k.contains("/flexibleServers/") && v["properties"]["state"] == "Ready")
-        .map(|(_, v)| {
-            let source = v["properties"]["sourceServerResourceId"]
-                .as_str()
-                .unwrap_or("");
-            let source_location = snapshot
-                .get(source)
-                .and_then(|s| s["location"].as_str())
-                .unwrap_or("")
-                .to_string();
-            (
-                v["location"].as_str().unwrap_or("").to_string(),
-                v["properties"]["replicationRole"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-                source_location,
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// Every file under `dir`, as text.
 fn all_text(dir: &std::path::Path) -> String {
     let mut out = String::new();
@@ -270,9 +213,9 @@ fn all_text(dir: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proseware_failover_and_failback_plans_run_end_to_end_against_arm() {
     let arm = ArmStandIn::proseware().await;
-    let start_routing = routing(&arm);
-    let start_account = account(&arm);
-    let start_topology = pg_topology(&arm);
+    let start_routing = arm.proseware_routing();
+    let start_account = arm.proseware_account();
+    let start_topology = arm.pg_topology();
     let conn = connection_strings_path(names::WEB_APP);
     let start_conn = arm.get(&conn).unwrap();
     assert_eq!(
@@ -415,12 +358,12 @@ async fn the_proseware_failover_and_failback_plans_run_end_to_end_against_arm() 
     .await;
 
     assert_eq!(
-        routing(&arm),
+        arm.proseware_routing(),
         start_routing,
         "Traffic Manager routes as at the start"
     );
     assert_eq!(
-        account(&arm),
+        arm.proseware_account(),
         start_account,
         "the storage account is as at the start"
     );
@@ -433,7 +376,7 @@ async fn the_proseware_failover_and_failback_plans_run_end_to_end_against_arm() 
     // westus). ARM cannot turn a promoted or stopped server back into a replica, so
     // the playbook's "create a new database" makes new servers; the old ones stay
     // stopped for the operator to delete.
-    assert_eq!(pg_topology(&arm), start_topology);
+    assert_eq!(arm.pg_topology(), start_topology);
     for old in [names::DB_EAST, names::DB_WEST] {
         assert_eq!(
             arm.get(&pg_path(old)).unwrap()["properties"]["state"],

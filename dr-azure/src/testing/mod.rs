@@ -183,6 +183,67 @@ pub fn proseware() -> Map<String, Value> {
 }
 
 impl ArmStandIn {
+    /// What the Proseware Traffic Manager profile routes: each endpoint's
+    /// status, and the weight of the enabled ones (a disabled endpoint's weight
+    /// routes nothing, so it is not compared).
+    pub fn proseware_routing(&self) -> Vec<(String, Value, Value)> {
+        [
+            ("AzureEndpoints", "eastus-app"),
+            ("AzureEndpoints", "westus-app"),
+            ("ExternalEndpoints", "maintenance-page"),
+        ]
+        .iter()
+        .map(|(kind, name)| {
+            let ep = self
+                .get(&tm_endpoint_path(kind, name))
+                .unwrap_or_else(|| panic!("no endpoint {kind}/{name}"));
+            let status = ep["properties"]["endpointStatus"].clone();
+            let weight = if status == "Enabled" {
+                ep["properties"]["weight"].clone()
+            } else {
+                Value::Null
+            };
+            (name.to_string(), status, weight)
+        })
+        .collect()
+    }
+
+    /// The Proseware storage account without its sync time (which moves on by
+    /// itself).
+    pub fn proseware_account(&self) -> Value {
+        let mut a = self.get(&storage_path()).expect("the storage account");
+        a["properties"]["geoReplicationStats"]["lastSyncTime"] = Value::Null;
+        a
+    }
+
+    /// The running PostgreSQL flexible servers as (location, replication role,
+    /// location of its source), sorted: the topology, whatever the servers are
+    /// called.
+    pub fn pg_topology(&self) -> Vec<(String, String, String)> {
+        let snapshot = self.snapshot();
+        let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+        let mut out: Vec<_> = snapshot
+            .iter()
+            .filter(|(k, v)| k.contains("/flexibleServers/") && v["properties"]["state"] == "Ready")
+            .map(|(_, v)| {
+                let source = v["properties"]["sourceServerResourceId"]
+                    .as_str()
+                    .unwrap_or("");
+                let source_location = snapshot
+                    .get(source)
+                    .map(|s| text(&s["location"]))
+                    .unwrap_or_default();
+                (
+                    text(&v["location"]),
+                    text(&v["properties"]["replicationRole"]),
+                    source_location,
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// A stand-in seeded with [`proseware`], with 3 s of replication delay on the
     /// westus replica.
     pub async fn proseware() -> Self {
