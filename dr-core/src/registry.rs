@@ -63,6 +63,7 @@ pub struct Registry {
     stores: BTreeMap<String, Factory<dyn DataStore>>,
     replicators: BTreeMap<String, Factory<dyn Replicator>>,
     actions: BTreeMap<String, Factory<dyn Action>>,
+    compiled_out: BTreeMap<String, String>,
 }
 
 impl Registry {
@@ -125,6 +126,33 @@ impl Registry {
     {
         self.actions.insert(name.to_string(), Arc::new(factory));
         self
+    }
+
+    /// Records that the provider (or provider action) `name` exists but was
+    /// compiled out of this build, and which cargo feature brings it
+    /// (`"dr-aws/rds"`, `"dr-cli/azure"`). A plan naming it then fails
+    /// validation at its line with that feature in the message, instead of
+    /// "unknown provider". A name registered for real is never compiled out.
+    ///
+    /// ```
+    /// let mut registry = dr_core::Registry::new();
+    /// registry.compiled_out("aws.rds", "dr-aws/rds");
+    /// assert_eq!(registry.compiled_out_feature("aws.rds"), Some("dr-aws/rds"));
+    /// assert!(registry.kinds("aws.rds").is_empty());
+    /// ```
+    pub fn compiled_out(&mut self, name: &str, feature: &str) -> &mut Self {
+        self.compiled_out
+            .insert(name.to_string(), feature.to_string());
+        self
+    }
+
+    /// The cargo feature that brings `name`, when it was compiled out of this
+    /// build and nothing registered it since.
+    pub fn compiled_out_feature(&self, name: &str) -> Option<&str> {
+        if !self.kinds(name).is_empty() || self.has_action(name) {
+            return None;
+        }
+        self.compiled_out.get(name).map(String::as_str)
     }
 
     /// The kinds `provider` can build; empty when the provider is unknown.
