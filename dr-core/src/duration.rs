@@ -211,6 +211,7 @@ mod tests {
 }
 
 /// serde helpers for `Duration` as integer milliseconds.
+#[cfg(feature = "engine")]
 pub(crate) mod millis {
     use std::time::Duration;
 

@@ -77,46 +77,91 @@
 //! table (429 and `Retry-After`, request ids, no URLs in messages).
 //! [`poll::until`] waits for long-running operations.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The plugin SDK (default features): traits, errors, settings, registry,
+// durations, redaction and polling.
 mod action;
-pub mod audit;
-pub mod builtin;
-pub mod check;
 mod duration;
 mod error;
-pub mod executor;
-pub mod http;
-/// The run journal's format is the executor's own: reports ([`report`]) are
-/// its public view. Exposed for tests with feature `testing`.
-#[cfg(feature = "testing")]
-pub mod journal;
-#[cfg(not(feature = "testing"))]
-mod journal;
-pub mod lock;
-pub mod outcome;
-pub mod plan;
 pub mod poll;
 mod probe;
 mod redact;
 mod registry;
 mod replicator;
-pub mod report;
-mod report_html;
-pub mod retry;
 mod router;
 mod settings;
-pub mod sim;
-pub mod state;
-pub mod status;
 mod store;
-pub mod watch;
 
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+
+// The HTTP layer for REST providers.
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
+
+// The engine: plans, executor, journal, lock, audit, reports, check, status.
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod audit;
+#[cfg(any(feature = "engine", feature = "http"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "engine", feature = "http"))))]
+pub mod builtin;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod check;
+#[cfg(feature = "engine")]
+mod concurrent;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod executor;
+/// The run journal's format is the executor's own: reports ([`report`]) are
+/// its public view. Exposed for tests with feature `testing`.
+#[cfg(all(feature = "engine", feature = "testing"))]
+pub mod journal;
+#[cfg(all(feature = "engine", not(feature = "testing")))]
+mod journal;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod lock;
+#[cfg(feature = "engine")]
+mod notify;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod outcome;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod plan;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod report;
+#[cfg(feature = "html")]
+mod report_html;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod retry;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod state;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod status;
+
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
+pub mod sim;
+
+#[cfg(feature = "watch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
+pub mod watch;
 
 pub use action::Action;
 pub use duration::{MAX_DURATION, format_duration, parse_duration};
 pub use error::{ConfigError, ErrorKind, ProviderError};
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
 pub use plan::{Diagnostic, Diagnostics, LoadOptions, Plan};
 pub use probe::{Health, HealthProbe, HealthStatus};
 pub use redact::{REDACTED, Redactor};

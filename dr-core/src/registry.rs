@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::{Action, ConfigError, DataStore, HealthProbe, Replicator, Settings, TrafficRouter};
 
 type Factory<T> = Arc<dyn Fn(&Settings) -> Result<Arc<T>, ConfigError> + Send + Sync>;
+type CallCounter = Arc<dyn Fn(&Settings) -> Option<BTreeMap<String, u64>> + Send + Sync>;
 
 /// The roles a resource can play in a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -64,6 +65,7 @@ pub struct Registry {
     replicators: BTreeMap<String, Factory<dyn Replicator>>,
     actions: BTreeMap<String, Factory<dyn Action>>,
     compiled_out: BTreeMap<String, String>,
+    call_counters: BTreeMap<String, CallCounter>,
 }
 
 impl Registry {
@@ -72,13 +74,47 @@ impl Registry {
         Self::default()
     }
 
-    /// A registry with the providers `dr-core` ships: `http`, `tcp` and the `sim.*`
-    /// providers.
+    /// A registry with the providers `dr-core` ships, as far as they are
+    /// compiled in: `http` (feature `http`), `tcp` (feature `engine`) and the
+    /// `sim.*` providers (feature `sim`). With none of those features it is
+    /// [`Registry::new`], and the names of those left out are recorded with
+    /// [`Registry::compiled_out`].
     pub fn with_builtins() -> Self {
         let mut r = Self::new();
+        #[cfg(any(feature = "engine", feature = "http"))]
         crate::builtin::register(&mut r);
+        #[cfg(not(feature = "http"))]
+        r.compiled_out("http", "dr-core/http");
+        #[cfg(not(feature = "engine"))]
+        r.compiled_out("tcp", "dr-core/engine");
+        #[cfg(feature = "sim")]
         crate::sim::register(&mut r);
+        #[cfg(not(feature = "sim"))]
+        for name in ["sim.router", "sim.probe", "sim.store", "sim.replicator"] {
+            r.compiled_out(name, "dr-core/sim");
+        }
         r
+    }
+
+    /// Registers how to read, for a resource of `provider`, how many times each
+    /// of its mutating calls took effect (`dr status --json` shows it as
+    /// `calls`). The `sim` providers register one, so tests can prove that a
+    /// resumed run applied nothing twice; providers of real systems have none.
+    pub fn call_counter<F>(&mut self, provider: &str, counter: F) -> &mut Self
+    where
+        F: Fn(&Settings) -> Option<BTreeMap<String, u64>> + Send + Sync + 'static,
+    {
+        self.call_counters
+            .insert(provider.to_string(), Arc::new(counter));
+        self
+    }
+
+    /// The call counts of the resource `settings` describe, when its provider
+    /// registered a [`call_counter`](Registry::call_counter) and it can tell.
+    pub fn call_counts(&self, settings: &Settings) -> Option<BTreeMap<String, u64>> {
+        self.call_counters
+            .get(settings.provider())
+            .and_then(|f| f(settings))
     }
 
     /// Registers a router factory under `provider`.

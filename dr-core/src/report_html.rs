@@ -252,6 +252,7 @@ svg .oneway-mark { fill: none; stroke: var(--bad); stroke-width: 3; }
 }
 "#;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "html")))]
 impl Report {
     /// The report as one self-contained HTML page: the verdict, an SVG
     /// timeline (one lane per plan step), the traffic share of each traffic

@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
 
 use async_trait::async_trait;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ProviderError;
 
 /// A weight per target, in percent. Weights are integers that sum to 100; a target
 /// absent from the split gets 0.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "engine", derive(schemars::JsonSchema))]
 #[serde(transparent)]
 pub struct TrafficSplit(BTreeMap<String, u32>);
 

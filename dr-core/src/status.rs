@@ -188,7 +188,7 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<ResourceStatus> {
             if let Err(e) = result {
                 st.error = Some(plan.redactor().redact(&e));
             }
-            st.calls = crate::sim::calls_of(&r.settings);
+            st.calls = registry.call_counts(&r.settings);
             if let Some(of) = &st.of {
                 st.of = Some(plan.redactor().redact(of));
             }

@@ -23,13 +23,17 @@
 //! URL or address, an unknown key) are a [`ConfigError`] when
 //! the plan is resolved.
 
+#[cfg(feature = "http")]
 mod http;
+#[cfg(feature = "engine")]
 mod tcp;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "http")]
 pub use http::HttpProbe;
+#[cfg(feature = "engine")]
 pub use tcp::TcpProbe;
 
 use crate::{ConfigError, Registry};
@@ -39,9 +43,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Registers `http` and `tcp`.
 pub fn register(registry: &mut Registry) {
+    #[cfg(feature = "http")]
     registry.probe("http", |settings| {
         Ok(Arc::new(HttpProbe::from_settings(settings)?))
     });
+    #[cfg(feature = "engine")]
     registry.probe("tcp", |settings| {
         Ok(Arc::new(TcpProbe::from_settings(settings)?))
     });

@@ -124,7 +124,7 @@ async fn read_all(plan: &Plan, out: &mut Out<'_>) -> Seen {
         .filter_map(|r| Some((r.name.clone(), r.provider.clone(), r.probe()?.clone())))
         .collect();
     let mut probes: HashMap<String, Result<Health, String>> =
-        crate::watch::bounded(owned, MAX_CONCURRENT_READS, peek)
+        crate::concurrent::bounded(owned, MAX_CONCURRENT_READS, peek)
             .await
             .into_iter()
             .collect();

@@ -30,7 +30,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use events::{Event, EventSink};
 pub use preview::StepPreview;
-pub(crate) use steps::notify;
 
 use crate::report::Report;
 use crate::retry::RetryPolicy;

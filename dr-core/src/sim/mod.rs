@@ -122,6 +122,9 @@ impl SimWorld {
         registry.replicator("sim.replicator", move |s| {
             Ok(Arc::new(SimReplicator::from_settings(s, &w)?))
         });
+        for provider in ["sim.router", "sim.probe", "sim.store", "sim.replicator"] {
+            registry.call_counter(provider, calls_of);
+        }
     }
 
     fn read<R>(&self, f: impl FnOnce(&World) -> R) -> R {

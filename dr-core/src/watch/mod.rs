@@ -39,6 +39,8 @@
 pub mod approval;
 mod events;
 mod machine;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 
 use std::sync::Arc;
@@ -48,6 +50,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use events::{ProbeDown, WatchEvent, WatchSink};
 pub use machine::{Decision, Detection, Detector, Observation, Round, WatchState, detection_bound};
+#[cfg(feature = "metrics")]
 pub use metrics::WatchMetrics;
 
 use crate::check;
@@ -68,6 +71,7 @@ pub struct WatchOptions {
     /// Receives the watch's events (the run's go to `run.events`).
     pub events: Option<WatchSink>,
     /// Exported for Prometheus.
+    #[cfg(feature = "metrics")]
     pub metrics: Option<Arc<WatchMetrics>>,
     /// Most probes in flight at once in a round (default 1024).
     pub max_concurrent_probes: usize,
@@ -92,6 +96,7 @@ impl WatchOptions {
             run,
             dry_run: false,
             events: None,
+            #[cfg(feature = "metrics")]
             metrics: None,
             max_concurrent_probes: 1024,
             approval_poll: Duration::from_millis(200),
@@ -111,6 +116,7 @@ impl WatchOptions {
     }
 
     /// Exports to `metrics`.
+    #[cfg(feature = "metrics")]
     pub fn with_metrics(mut self, metrics: Arc<WatchMetrics>) -> Self {
         self.metrics = Some(metrics);
         self
@@ -209,7 +215,7 @@ impl Ctx {
                 (name.clone(), p)
             })
             .collect();
-        let results = bounded(
+        let results = crate::concurrent::bounded(
             probes,
             self.opts.max_concurrent_probes,
             move |(name, probe)| probe_once(name, probe, timeout),
@@ -217,6 +223,9 @@ impl Ctx {
         .await;
         let mut down = Vec::new();
         for (name, d, latency) in results {
+            #[cfg(not(feature = "metrics"))]
+            let _ = latency;
+            #[cfg(feature = "metrics")]
             if let Some(m) = &self.opts.metrics {
                 m.probe(&name, d.is_none(), latency);
             }
@@ -259,7 +268,7 @@ impl Ctx {
                     self.plan.name
                 ),
             });
-            match crate::executor::notify(url, headers, &body).await {
+            match crate::notify::notify(url, headers, &body).await {
                 Ok(()) => sent += 1,
                 Err(e) => self.emit(WatchEvent::WatchWarning {
                     message: self.plan.redactor().redact(&format!(
@@ -294,34 +303,6 @@ async fn probe_once(
         },
     };
     (name, down, t0.elapsed())
-}
-
-/// Runs `f` on every item as its own task, at most `limit` at once; the
-/// results in completion order. A task that panics is left out.
-pub(crate) async fn bounded<T, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Vec<Fut::Output>
-where
-    T: Send + 'static,
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    let permits = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for item in items {
-        let fut = f(item);
-        let permits = permits.clone();
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            fut.await
-        });
-    }
-    let mut out = Vec::with_capacity(tasks.len());
-    while let Some(r) = tasks.join_next().await {
-        if let Ok(v) = r {
-            out.push(v);
-        }
-    }
-    out
 }
 
 /// Watches `plan` until it triggers and runs (see the module docs), or until
@@ -387,6 +368,7 @@ pub async fn watch(plan: Plan, opts: WatchOptions) -> Result<WatchEnd, WatchErro
                     checking = Some(tokio::spawn(async move {
                         let findings = check::check(&c.plan).await;
                         let ready = check::ready(&findings);
+                        #[cfg(feature = "metrics")]
                         if let Some(m) = &c.opts.metrics {
                             m.set_ready(ready);
                         }
@@ -412,6 +394,7 @@ pub async fn watch(plan: Plan, opts: WatchOptions) -> Result<WatchEnd, WatchErro
                     took_ms: ms(round.ended.saturating_duration_since(round.started)),
                 });
                 if let Some((from, to)) = obs.change {
+                    #[cfg(feature = "metrics")]
                     if let Some(m) = &ctx.opts.metrics {
                         m.set_state(to);
                     }
@@ -440,6 +423,7 @@ pub async fn watch(plan: Plan, opts: WatchOptions) -> Result<WatchEnd, WatchErro
                         ),
                     }),
                     Decision::Trigger(d) => {
+                        #[cfg(feature = "metrics")]
                         if let Some(m) = &ctx.opts.metrics {
                             m.triggered();
                         }

@@ -94,7 +94,7 @@ pub(super) async fn notify_step(
     .await?;
     let body = json!({ "plan": ctx.plan.name, "run_id": ctx.run_id, "step": id, "text": message });
     w.retry
-        .call("notify", || notify(url, headers, &body))
+        .call("notify", || crate::notify::notify(url, headers, &body))
         .await?;
     res.detail = Some("notified".into());
     Ok(())
@@ -165,26 +165,6 @@ pub(super) async fn provider(s: &mut StepRun<'_>, name: &str, action: &Arc<dyn A
         .await?;
     res.after = out;
     res.detail = Some(action.describe());
-    Ok(())
-}
-
-/// POSTs `body` to the webhook through the shared HTTP layer: statuses map by its
-/// table (a 429 or 503 with `Retry-After` is `throttled`, so the retry waits as
-/// asked) and messages never show the URL, whose path often is the secret.
-pub(crate) async fn notify(
-    url: &str,
-    headers: &std::collections::BTreeMap<String, String>,
-    body: &Value,
-) -> Result<(), ProviderError> {
-    let client = crate::http::HttpClient::builder("notify")
-        .timeout(Some(Duration::from_secs(30)))
-        .build()
-        .map_err(|e| ProviderError::fatal(e.to_string()).with_provider("notify"))?;
-    let mut req = client.request(reqwest::Method::POST, url).json(body);
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    client.send("webhook", req).await?;
     Ok(())
 }
 

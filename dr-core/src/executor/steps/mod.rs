@@ -6,7 +6,6 @@ mod builtin;
 mod data;
 mod traffic;
 
-pub(crate) use builtin::notify;
 use traffic::{before_split, restore_shift, scope_label, verify_split};
 
 use std::sync::Arc;

@@ -302,3 +302,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     prev[b.len()]
 }
+
+/// The message for a provider or action this build left out: the cargo
+/// feature that brings it, as `crate/feature`.
+pub(super) fn compiled_out(what: &str, name: &str, feature: &str) -> String {
+    let (krate, feat) = feature.split_once('/').unwrap_or(("dr-cli", feature));
+    format!(
+        "{what} `{name}` is not compiled into this build: it comes with the cargo feature \
+         `{feat}` of `{krate}` (the default features of `dr-cli` bring every provider)"
+    )
+}

@@ -47,7 +47,14 @@ impl Validator<'_> {
                         }
                         if let Some(r) = self.decode::<ResourceTable>(root, &path, e.node.to_json())
                         {
-                            if registry.kinds(&r.provider).is_empty() {
+                            if let Some(feature) = registry.compiled_out_feature(&r.provider) {
+                                self.err(
+                                    root,
+                                    &with(&path, &[key("provider")]),
+                                    false,
+                                    super::compiled_out("provider", &r.provider, feature),
+                                );
+                            } else if registry.kinds(&r.provider).is_empty() {
                                 self.err(
                                     root,
                                     &with(&path, &[key("provider")]),

@@ -294,6 +294,14 @@ impl Validator<'_> {
                 c.action.clone(),
                 Settings::new(&c.id, &c.action, values),
             ))
+        } else if let Some(feature) = registry.compiled_out_feature(&c.action) {
+            self.err(
+                root,
+                &action_path,
+                false,
+                super::compiled_out("action", &c.action, feature),
+            );
+            None
         } else {
             let mut known: Vec<String> = BUILTIN_ACTIONS.iter().map(|s| s.to_string()).collect();
             known.extend(registry.actions());
