@@ -5,88 +5,16 @@ use std::path::{Path, PathBuf};
 
 use dr_core::executor::{Executor, RunOptions};
 use dr_core::report::Report;
-use dr_core::{LoadOptions, Plan, Registry};
+use dr_core::{LoadOptions, Plan};
 use serde_json::json;
 
+use crate::common::{check_approvals, err_palette, error, invalid, load, out_palette, usage_error};
 use crate::out::{err, errln, out, outln};
 use crate::providers::registry;
 use crate::render::{preview_lines, status_line};
 use crate::run::{self, Output};
-use crate::terminal::{self, Palette};
+use crate::terminal;
 use crate::{AuditCommand, Cli, Command, Global, ReportFormat, SimCommand, SimTarget};
-
-pub(crate) fn out_palette() -> Palette {
-    Palette::new(terminal::colors_on_stdout())
-}
-
-pub(crate) fn err_palette() -> Palette {
-    Palette::new(terminal::colors_on_stderr())
-}
-
-fn error(msg: impl std::fmt::Display) {
-    errln!("{}: {msg}", err_palette().red("error"));
-}
-
-/// Loads and validates a plan; on failure prints every diagnostic (with
-/// `--json`, `{"valid":false,"diagnostics":[..]}` on stdout) and gives exit code 2.
-pub(crate) fn load(g: &Global, path: &Path, registry: &Registry) -> Result<Plan, u8> {
-    Plan::load(path, registry).map_err(|d| {
-        invalid(g, &d);
-        2
-    })
-}
-
-/// Reports an invalid plan: the JSON object on stdout with `--json`, else the
-/// rendered diagnostics on stderr.
-fn invalid(g: &Global, diags: &dr_core::Diagnostics) {
-    if g.json {
-        outln!("{}", json!({"valid": false, "diagnostics": diags}));
-    } else {
-        err!("{}", crate::diag::render(diags, None, err_palette()));
-    }
-}
-
-/// A command-line mistake found before anything ran (exit 2): with `--json`
-/// `{"event":"error","kind":KIND,"message":..}` on stdout, else on stderr.
-pub(crate) fn usage_error(g: &Global, kind: &str, message: String) -> u8 {
-    if g.json {
-        outln!(
-            "{}",
-            json!({"event": "error", "kind": kind, "message": message})
-        );
-    } else {
-        error(message);
-    }
-    2
-}
-
-/// Every `--approve STEP_ID` names an `approval` step of the plan.
-pub(crate) fn check_approvals(g: &Global, plan: &Plan) -> Result<(), u8> {
-    let approvals: Vec<&str> = plan
-        .steps
-        .iter()
-        .filter(|s| matches!(s.action, dr_core::plan::StepAction::Approval { .. }))
-        .map(|s| s.id.as_str())
-        .collect();
-    for id in &g.approve {
-        if !approvals.contains(&id.as_str()) {
-            let have = if approvals.is_empty() {
-                "it has no approval steps".to_string()
-            } else {
-                format!("its approval steps: {}", approvals.join(", "))
-            };
-            return Err(usage_error(
-                g,
-                "unknown_approval",
-                format!(
-                    "--approve {id}: plan `{}` has no approval step `{id}` ({have}); nothing was run",
-                    plan.name
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
 
 /// Runs the command; returns the exit code.
 pub async fn dispatch(cli: Cli) -> u8 {
@@ -224,7 +152,7 @@ async fn run_plan(g: &Global, path: &Path) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    if let Err(code) = check_approvals(g, &plan) {
+    if let Err(code) = check_approvals(g, &[&plan]) {
         return code;
     }
     if !g.yes && !terminal::interactive() {

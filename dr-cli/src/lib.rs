@@ -28,6 +28,7 @@
 //! provider names may not collide with those.
 
 mod commands;
+mod common;
 mod demo;
 mod diag;
 mod drill;

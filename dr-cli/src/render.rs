@@ -78,24 +78,7 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             Some(s) => format!("{} step {s}: {message}", p.yellow("! warning:")),
             None => format!("{} {message}", p.yellow("! warning:")),
         },
-        Event::StepFinished {
-            step,
-            status,
-            attempts: n,
-            detail,
-            error,
-            ..
-        } => {
-            let ok = *status == dr_core::outcome::StepStatus::Succeeded;
-            let mark = if ok { p.green("✓") } else { p.red("✗") };
-            let tail = match (error, detail) {
-                (Some(err), Some(d)) => format!(": {err} ({d})"),
-                (Some(err), None) => format!(": {err}"),
-                (None, Some(d)) => format!(" {d}"),
-                _ => String::new(),
-            };
-            format!("{mark} step {step} {status}{}{tail}", attempts(*n))
-        }
+        Event::StepFinished { .. } => step_finished_line(e, p),
         Event::RolledBack {
             step,
             status,
@@ -108,60 +91,92 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             Some(d) => format!("{} step {step} interrupted {d}", p.yellow("‖")),
             None => format!("{} step {step} interrupted", p.yellow("‖")),
         },
-        Event::RunFinished {
-            run_id,
-            status,
-            rto_ms,
-            rpo_ms,
-            error,
-            failed_steps,
-            halted_by,
-            decision,
-            ..
-        } => {
-            let styled = match status.as_str() {
-                "succeeded" => p.green(status),
-                "rolled_back" | "interrupted" => p.yellow(status),
-                _ => p.red(status),
-            };
-            let mut figures = Vec::new();
-            if let Some(r) = rto_ms {
-                figures.push(format!("RTO {}", ms(*r)));
-            }
-            if let Some(r) = rpo_ms {
-                figures.push(format!("RPO {}", ms(*r)));
-            }
-            let figures = if figures.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", figures.join(", "))
-            };
-            let err = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
-            let halted = halted_by
-                .as_ref()
-                .map(|h| format!("\n  {} rollback stopped at one-way step `{h}`", p.red("■")))
-                .unwrap_or_default();
-            let decision = decision
-                .as_ref()
-                .map(|d| format!("\n  {} {d}", p.yellow("→")))
-                .unwrap_or_default();
-            let partial = if failed_steps.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "\n  {} {} step(s) failed under on_failure = \"continue\": {}",
-                    p.yellow("!"),
-                    failed_steps.len(),
-                    failed_steps.join(", ")
-                )
-            };
-            format!(
-                "run {run_id} {}{figures}{err}{halted}{decision}{partial}",
-                p.bold(&styled)
-            )
-        }
+        Event::RunFinished { .. } => run_finished_line(e, p),
         other => format!("{other:?}"),
     }
+}
+
+/// `✓ step ID succeeded after N attempt(s) DETAIL` or `✗ step ID failed: ERROR`.
+fn step_finished_line(e: &Event, p: Palette) -> String {
+    let Event::StepFinished {
+        step,
+        status,
+        attempts: n,
+        detail,
+        error,
+        ..
+    } = e
+    else {
+        return format!("{e:?}");
+    };
+    let ok = *status == dr_core::outcome::StepStatus::Succeeded;
+    let mark = if ok { p.green("✓") } else { p.red("✗") };
+    let tail = match (error, detail) {
+        (Some(err), Some(d)) => format!(": {err} ({d})"),
+        (Some(err), None) => format!(": {err}"),
+        (None, Some(d)) => format!(" {d}"),
+        _ => String::new(),
+    };
+    format!("{mark} step {step} {status}{}{tail}", attempts(*n))
+}
+
+/// The run's last line: its status, RTO/RPO, error, where a rollback stopped,
+/// the decision to take, and the steps that failed under `continue`.
+fn run_finished_line(e: &Event, p: Palette) -> String {
+    let Event::RunFinished {
+        run_id,
+        status,
+        rto_ms,
+        rpo_ms,
+        error,
+        failed_steps,
+        halted_by,
+        decision,
+        ..
+    } = e
+    else {
+        return format!("{e:?}");
+    };
+    let styled = match status.as_str() {
+        "succeeded" => p.green(status),
+        "rolled_back" | "interrupted" => p.yellow(status),
+        _ => p.red(status),
+    };
+    let mut figures = Vec::new();
+    if let Some(r) = rto_ms {
+        figures.push(format!("RTO {}", ms(*r)));
+    }
+    if let Some(r) = rpo_ms {
+        figures.push(format!("RPO {}", ms(*r)));
+    }
+    let figures = if figures.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", figures.join(", "))
+    };
+    let err = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+    let halted = halted_by
+        .as_ref()
+        .map(|h| format!("\n  {} rollback stopped at one-way step `{h}`", p.red("■")))
+        .unwrap_or_default();
+    let decision = decision
+        .as_ref()
+        .map(|d| format!("\n  {} {d}", p.yellow("→")))
+        .unwrap_or_default();
+    let partial = if failed_steps.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n  {} {} step(s) failed under on_failure = \"continue\": {}",
+            p.yellow("!"),
+            failed_steps.len(),
+            failed_steps.join(", ")
+        )
+    };
+    format!(
+        "run {run_id} {}{figures}{err}{halted}{decision}{partial}",
+        p.bold(&styled)
+    )
 }
 
 /// `dr plan`: one line per step, with what it would change.

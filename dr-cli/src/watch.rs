@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::Global;
-use crate::commands::{check_approvals, err_palette, load, out_palette, usage_error};
+use crate::common::{check_approvals, err_palette, load, out_palette, usage_error};
 use crate::out::{errln, outln};
 use crate::providers::registry;
 use crate::run::{self, Output};
@@ -90,7 +90,7 @@ pub async fn watch(
             ),
         );
     }
-    if let Err(code) = check_approvals(g, &plan) {
+    if let Err(code) = check_approvals(g, &[&plan]) {
         return code;
     }
     let output = Output::from_flags(g);

@@ -116,6 +116,9 @@ pub mod check;
 mod concurrent;
 #[cfg(feature = "engine")]
 #[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub mod drill;
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
 pub mod executor;
 /// The run journal's format is the executor's own: reports ([`report`]) are
 /// its public view. Exposed for tests with feature `testing`.
