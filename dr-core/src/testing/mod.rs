@@ -26,6 +26,10 @@
 //! reverse); point them at an emulator or a throw-away resource, never at
 //! production. Routers are restored to the split they started with.
 
+#[cfg(feature = "testing-http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing-http")))]
+pub mod http;
+
 use std::time::Duration;
 
 use crate::{
