@@ -1,4 +1,4 @@
-//! A fake Cloudflare API v4 on wiremock (the `testing` feature): load balancers,
+//! A fake Cloudflare API v4 on dr-core's recording stand-in (the `testing` feature): load balancers,
 //! pools, pool health and DNS records kept in memory (PATCH changes them, GET
 //! returns them), every request recorded, and every request and response body
 //! checked against the OpenAPI extract. A fake whose traffic broke the schema
@@ -10,13 +10,12 @@
 
 mod schema;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use dr_core::testing::http::{Answer, Call, Canned, Service, StandIn};
 use dr_core::{Action, HealthProbe, Registry, Settings, TrafficRouter};
 use serde_json::{Value, json};
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub use schema::OpenApi;
 
@@ -60,26 +59,17 @@ impl Recorded {
     }
 }
 
-struct Canned {
-    skip: usize,
-    status: u16,
-    body: Value,
-    headers: Vec<(String, String)>,
-}
-
-#[derive(Default)]
-struct State {
+/// The Cloudflare API's own rules in the shared stand-in: its objects, its
+/// token, its schema.
+struct Api {
     objects: BTreeMap<String, Value>,
-    requests: Vec<Recorded>,
-    violations: Vec<String>,
-    queued: VecDeque<Canned>,
-    ray: u64,
+    api: OpenApi,
+    token: String,
 }
 
-struct Responder {
-    state: Arc<Mutex<State>>,
-    api: Arc<OpenApi>,
-    token: String,
+/// The path below the API prefix.
+fn api_path(call: &Call) -> &str {
+    call.path.strip_prefix(PREFIX).unwrap_or(&call.path)
 }
 
 fn envelope(result: Value) -> Value {
@@ -90,69 +80,50 @@ pub fn failure(code: u32, message: &str) -> Value {
     json!({ "success": false, "errors": [{ "code": code, "message": message }], "messages": [], "result": null })
 }
 
-impl Respond for Responder {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let mut st = self.state.lock().unwrap();
-        st.ray += 1;
-        let ray = format!("fake{:06}-LAX", st.ray);
-        let method = req.method.as_str().to_string();
-        let path = req
-            .url
-            .path()
-            .strip_prefix(PREFIX)
-            .unwrap_or(req.url.path())
-            .to_string();
-        let body: Option<Value> = if req.body.is_empty() {
-            None
-        } else {
-            match serde_json::from_slice(&req.body) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    st.violations
-                        .push(format!("{method} {path}: body is not JSON: {e}"));
-                    None
-                }
-            }
-        };
-        st.requests.push(Recorded {
-            method: method.clone(),
-            path: path.clone(),
-            body: body.clone(),
-        });
-        if let Err(e) = self.api.check_request(&method, &path, body.as_ref()) {
-            st.violations.push(e);
+impl Service for Api {
+    fn request_id_header(&self) -> &'static str {
+        "cf-ray"
+    }
+
+    fn request_id(&self, n: u64) -> String {
+        format!("fake{n:06}-LAX")
+    }
+
+    fn name(&self) -> &str {
+        "the fake Cloudflare API (checked against its OpenAPI schema)"
+    }
+
+    fn admit(&mut self, call: &Call, violations: &mut Vec<String>) -> Option<Answer> {
+        if let Err(e) = self
+            .api
+            .check_request(&call.method, api_path(call), call.body.as_ref())
+        {
+            violations.push(e);
         }
-        let auth = req
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let canned = match st.queued.front_mut() {
-            Some(c) if c.skip > 0 => {
-                c.skip -= 1;
-                None
-            }
-            Some(_) => st.queued.pop_front(),
-            None => None,
-        };
-        let (status, out, headers) = if let Some(c) = canned {
-            (c.status, c.body, c.headers)
-        } else if auth != format!("Bearer {}", self.token) {
-            (403, failure(10000, "Authentication error"), vec![])
-        } else {
-            let (s, b) = handle(&mut st.objects, &method, &path, body);
-            (s, b, vec![])
-        };
-        if let Err(e) = self.api.check_response(&method, &path, status, &out) {
-            st.violations.push(e);
+        None
+    }
+
+    fn handle(&mut self, call: &Call, _violations: &mut Vec<String>) -> Answer {
+        if call.header("authorization") != Some(format!("Bearer {}", self.token).as_str()) {
+            return Answer::json(403, failure(10000, "Authentication error"));
         }
-        let mut t = ResponseTemplate::new(status)
-            .insert_header("cf-ray", ray.as_str())
-            .set_body_json(out);
-        for (k, v) in headers {
-            t = t.insert_header(k.as_str(), v.as_str());
+        let (status, body) = handle(
+            &mut self.objects,
+            &call.method,
+            api_path(call),
+            call.body.clone(),
+        );
+        Answer::json(status, body)
+    }
+
+    fn answered(&mut self, call: &Call, answer: &Answer, violations: &mut Vec<String>) {
+        let body = answer.body.clone().unwrap_or(Value::Null);
+        if let Err(e) = self
+            .api
+            .check_response(&call.method, api_path(call), answer.status, &body)
+        {
+            violations.push(e);
         }
-        t
     }
 }
 
@@ -197,9 +168,8 @@ fn handle(
 
 /// The fake API and the settings that point providers at it.
 pub struct FakeCloudflare {
-    pub server: MockServer,
-    state: Arc<Mutex<State>>,
-    pub token: String,
+    stand_in: StandIn<Api>,
+    token: String,
 }
 
 fn origin(name: &str, address: &str) -> Value {
@@ -225,7 +195,7 @@ pub fn pop(healthy: bool, origin_ok: bool) -> Value {
 impl std::fmt::Debug for FakeCloudflare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FakeCloudflare")
-            .field("uri", &self.server.uri())
+            .field("uri", &self.stand_in.uri())
             .finish_non_exhaustive()
     }
 }
@@ -234,9 +204,12 @@ impl FakeCloudflare {
     /// A fake with one load balancer (`off`, east first), the east, west and WNAM
     /// scoped pools, healthy pool health and a DNS record `www-sec` on the east IP.
     pub async fn start() -> Self {
-        let server = MockServer::start().await;
         let token = format!("test-token-{:016x}", rand::random::<u64>());
-        let mut st = State::default();
+        let mut st = Api {
+            objects: BTreeMap::new(),
+            api: OpenApi::load(),
+            token: token.clone(),
+        };
         st.objects.insert(
             lb_path(),
             json!({
@@ -280,24 +253,14 @@ impl FakeCloudflare {
                 "created_on": TS, "modified_on": TS, "meta": { "auto_added": false, "source": "primary" },
             }),
         );
-        let state = Arc::new(Mutex::new(st));
-        Mock::given(any())
-            .respond_with(Responder {
-                state: state.clone(),
-                api: Arc::new(OpenApi::load()),
-                token: token.clone(),
-            })
-            .mount(&server)
-            .await;
         FakeCloudflare {
-            server,
-            state,
+            stand_in: StandIn::start(st).await,
             token,
         }
     }
 
     pub fn api_base(&self) -> String {
-        format!("{}{PREFIX}", self.server.uri())
+        format!("{}{PREFIX}", self.stand_in.uri())
     }
 
     pub fn lb_settings(&self) -> Value {
@@ -367,20 +330,25 @@ impl FakeCloudflare {
     }
 
     pub fn object(&self, path: &str) -> Value {
-        self.state.lock().unwrap().objects[path].clone()
+        self.stand_in.with_service(|api| api.objects[path].clone())
     }
 
     pub fn set_object(&self, path: &str, v: Value) {
-        self.state
-            .lock()
-            .unwrap()
-            .objects
-            .insert(path.to_string(), v);
+        self.stand_in
+            .with_service(|api| api.objects.insert(path.to_string(), v));
     }
 
     /// The requests received so far, and forgets them.
     pub fn take_requests(&self) -> Vec<Recorded> {
-        std::mem::take(&mut self.state.lock().unwrap().requests)
+        self.stand_in
+            .take_requests()
+            .into_iter()
+            .map(|c| Recorded {
+                method: c.method.clone(),
+                path: api_path(&c).to_string(),
+                body: c.body,
+            })
+            .collect()
     }
 
     /// The next request gets this answer instead of the normal one.
@@ -390,28 +358,24 @@ impl FakeCloudflare {
 
     /// Like [`queue`](Self::queue), after `skip` requests answered normally.
     pub fn queue_after(&self, skip: usize, status: u16, body: Value, headers: &[(&str, &str)]) {
-        self.state.lock().unwrap().queued.push_back(Canned {
-            skip,
-            status,
-            body,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        });
+        let mut canned = Canned::json(status, body).after(skip);
+        for (k, v) in headers {
+            canned = canned.header(k, v);
+        }
+        self.stand_in.queue(canned);
     }
 
     /// Schema violations so far.
     pub fn violations(&self) -> Vec<String> {
-        self.state.lock().unwrap().violations.clone()
+        self.stand_in.violations()
     }
 
     /// The share of `region`'s traffic each target receives, in percent, computed
     /// from the fake's state under Cloudflare's steering semantics. Independent of
     /// the provider: an origin belongs to the target whose pool has its address.
     pub fn traffic(&self, region: &str) -> BTreeMap<String, f64> {
-        let st = self.state.lock().unwrap();
-        let lb = &st.objects[&lb_path()];
+        let objects = self.stand_in.with_service(|api| api.objects.clone());
+        let lb = &objects[&lb_path()];
         let ids = |v: &Value| -> Vec<String> {
             v.as_array()
                 .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
@@ -456,7 +420,7 @@ impl FakeCloudflare {
         }
         let owner = |address: &str| -> String {
             for (target, id) in [("east", POOL_EAST), ("west", POOL_WEST)] {
-                let p = &st.objects[&pool_path(id)];
+                let p = &objects[&pool_path(id)];
                 if p["origins"]
                     .as_array()
                     .unwrap()
@@ -473,7 +437,7 @@ impl FakeCloudflare {
             if share == 0.0 {
                 continue;
             }
-            let p = &st.objects[&pool_path(&pool_id)];
+            let p = &objects[&pool_path(&pool_id)];
             let live: Vec<(String, f64)> = p["origins"]
                 .as_array()
                 .unwrap()
@@ -514,19 +478,5 @@ impl FakeCloudflare {
                     .all(|(t, w)| want.get(t).is_some_and(|x| (x - w).abs() < 1e-6));
             assert!(close, "region {region}: traffic {got:?}, expected {want:?}");
         }
-    }
-}
-
-impl Drop for FakeCloudflare {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
-        let v = self.violations();
-        assert!(
-            v.is_empty(),
-            "the provider's traffic broke the Cloudflare API schema:\n{}",
-            v.join("\n")
-        );
     }
 }
