@@ -13,6 +13,7 @@
 //! ```
 
 mod child;
+mod context;
 mod events;
 mod gate;
 mod preview;
