@@ -17,6 +17,7 @@ mod context;
 mod events;
 mod gate;
 mod preview;
+mod progress;
 mod run;
 mod steps;
 

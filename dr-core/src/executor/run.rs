@@ -1,18 +1,19 @@
 //! Scheduling the DAG, failure policies, rollback, and resuming from the journal.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use super::context::{Ctx, StopLag};
-use super::steps::{self, InFlight, StepResult};
+use super::context::Ctx;
+use super::progress::Progress;
+use super::steps::{self, StepResult};
 use super::{Event, ExecError, RunOptions, RunOutcome, RunStatus, run_dir};
 use crate::journal::{self, Record};
 use crate::lock::PlanLock;
 use crate::outcome::{CompensationStatus, StepError, StepStatus};
-use crate::plan::{OnFailure, Step, StepAction};
+use crate::plan::{OnFailure, Step};
 use crate::report::Report;
 use crate::state::RunDir;
 use crate::{LoadOptions, Plan, Registry};
@@ -21,152 +22,6 @@ use crate::{LoadOptions, Plan, Registry};
 fn new_run_id() -> String {
     let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
     format!("{}-{suffix}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
-}
-
-/// What is known about a run's progress (fresh, or rebuilt from a journal).
-#[derive(Default)]
-struct Progress {
-    /// Step id → succeeded?
-    done: HashMap<String, bool>,
-    /// Succeeded steps in completion order, with their captured prior state.
-    completed: Vec<(String, Value)>,
-    in_flight: HashMap<String, InFlight>,
-    rollback_cause: Option<String>,
-    rollback_journaled: bool,
-    /// Compensated steps, with whether the compensation undid them.
-    compensated: HashMap<String, bool>,
-    failure: Option<StepError>,
-    /// Steps that failed with `on_failure = "continue"`.
-    failed_continue: Vec<String>,
-    stop_lags: HashMap<String, StopLag>,
-    /// `exec` steps whose command was started: step → process group id.
-    spawned: HashMap<String, u32>,
-}
-
-impl Progress {
-    /// Rebuilds a run's progress from its journal. Errors when the run finished
-    /// in a way that cannot be continued (`succeeded`, `failed`, `rolled_back`).
-    fn replay(
-        plan: &Plan,
-        run_id: &str,
-        entries: &[journal::Entry],
-    ) -> Result<Progress, ExecError> {
-        let mut p = Progress::default();
-        let mut ended: Option<RunStatus> = None;
-        for e in entries {
-            match &e.record {
-                Record::StepStarted { step, before, .. } => {
-                    p.in_flight.entry(step.clone()).or_insert_with(|| InFlight {
-                        before: before.clone(),
-                        phases_done: vec![],
-                    });
-                }
-                Record::PhaseApplied { step, phase, .. } => {
-                    if let Some(f) = p.in_flight.get_mut(step) {
-                        f.phases_done.push(*phase);
-                    }
-                }
-                Record::ChildSpawned { step, pid } => {
-                    p.spawned.insert(step.clone(), *pid);
-                }
-                Record::StepFinished {
-                    step,
-                    status,
-                    error,
-                    error_kind,
-                    request_id,
-                    lag_ms,
-                    ..
-                } => {
-                    p.spawned.remove(step);
-                    let before = p
-                        .in_flight
-                        .remove(step)
-                        .map(|f| f.before)
-                        .unwrap_or(Value::Null);
-                    let ok = *status == StepStatus::Succeeded;
-                    p.done.insert(step.clone(), ok);
-                    let s = plan.step(step);
-                    if ok {
-                        p.completed.push((step.clone(), before));
-                        if let Some(StepAction::ReplicationStop { replicator }) =
-                            s.map(|s| &s.action)
-                        {
-                            p.stop_lags.insert(
-                                replicator.clone(),
-                                StopLag {
-                                    step: step.clone(),
-                                    lag_ms: *lag_ms,
-                                },
-                            );
-                        }
-                    } else if s.map(|s| s.on_failure) == Some(OnFailure::Continue) {
-                        p.failed_continue.push(step.clone());
-                    } else {
-                        p.failure.get_or_insert_with(|| StepError {
-                            message: format!(
-                                "step `{step}` failed: {}",
-                                error.clone().unwrap_or_default()
-                            ),
-                            kind: error_kind.clone(),
-                            request_id: request_id.clone(),
-                        });
-                        if s.map(|s| s.on_failure) == Some(OnFailure::Rollback) {
-                            p.rollback_cause.get_or_insert_with(|| step.clone());
-                        }
-                    }
-                }
-                Record::RollbackStarted { cause } => {
-                    p.rollback_cause = Some(cause.clone());
-                    p.rollback_journaled = true;
-                }
-                Record::StepCompensated { step, status, .. } => {
-                    p.compensated
-                        .insert(step.clone(), *status == CompensationStatus::Succeeded);
-                }
-                Record::RunFinished { status, .. } => {
-                    ended = Some(RunStatus::parse(status).unwrap_or(RunStatus::Failed));
-                }
-                Record::Resumed { .. } => {
-                    if ended == Some(RunStatus::Halted) {
-                        p.reopen_halted(plan);
-                    }
-                    ended = None;
-                }
-                _ => {}
-            }
-        }
-        match ended {
-            None | Some(RunStatus::Interrupted) => {}
-            Some(RunStatus::Halted) => p.reopen_halted(plan),
-            Some(status) => {
-                return Err(ExecError::Resume(format!(
-                    "run `{run_id}` already finished ({status}); nothing to resume"
-                )));
-            }
-        }
-        Ok(p)
-    }
-
-    /// A halted run goes forward again: the failed steps run again, and so do the
-    /// steps its rollback undid; what the rollback could not undo stays done.
-    fn reopen_halted(&mut self, plan: &Plan) {
-        let undone: HashSet<String> = self
-            .compensated
-            .iter()
-            .filter(|(_, undid)| **undid)
-            .map(|(s, _)| s.clone())
-            .collect();
-        self.done.retain(|step, ok| {
-            let failed = !*ok && plan.step(step).map(|s| s.on_failure) != Some(OnFailure::Continue);
-            !failed && !undone.contains(step)
-        });
-        self.completed.retain(|(s, _)| !undone.contains(s));
-        self.compensated.clear();
-        self.rollback_cause = None;
-        self.rollback_journaled = false;
-        self.failure = None;
-    }
 }
 
 pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, ExecError> {
