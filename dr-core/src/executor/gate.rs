@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Event;
-use super::run::Ctx;
+use super::context::Ctx;
 use crate::plan::{Gate, Resource};
 use crate::{Health, HealthStatus, TrafficSplit};
 

@@ -13,9 +13,11 @@
 //! ```
 
 mod child;
+mod context;
 mod events;
 mod gate;
 mod preview;
+mod progress;
 mod run;
 mod steps;
 

@@ -1,303 +1,27 @@
 //! Scheduling the DAG, failure policies, rollback, and resuming from the journal.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use super::steps::{self, InFlight, StepResult};
+use super::context::Ctx;
+use super::progress::Progress;
+use super::steps::{self, StepResult};
 use super::{Event, ExecError, RunOptions, RunOutcome, RunStatus, run_dir};
-use crate::audit::{AuditRecord, AuditWriter};
-use crate::journal::{self, Journal, Record};
-use crate::lock::{PlanLock, host};
+use crate::journal::{self, Record};
+use crate::lock::PlanLock;
 use crate::outcome::{CompensationStatus, StepError, StepStatus};
-use crate::plan::{OnFailure, StepAction};
-use crate::redact::Redactor;
+use crate::plan::{OnFailure, Step};
 use crate::report::Report;
-use crate::retry::RetryBudget;
 use crate::state::RunDir;
 use crate::{LoadOptions, Plan, Registry};
-
-/// Everything a running step needs.
-pub(crate) struct Ctx {
-    pub plan: Arc<Plan>,
-    pub opts: RunOptions,
-    pub run_id: String,
-    pub journal: Arc<Journal>,
-    pub budget: Arc<RetryBudget>,
-    pub redactor: Redactor,
-    pub host: String,
-    pub digest: String,
-    pub audit: Arc<std::sync::Mutex<AuditWriter>>,
-    /// The lag each replicator had when this run stopped it (journaled, so a
-    /// resumed run knows it too): the RPO gate of a later promote uses it when
-    /// the stopped link reports no lag any more.
-    stop_lags: std::sync::Mutex<HashMap<String, StopLag>>,
-}
-
-/// What a `replication.stop` step of this run measured.
-#[derive(Debug, Clone)]
-pub(crate) struct StopLag {
-    /// The step that stopped the link.
-    pub step: String,
-    /// The lag at the stop (None: the provider could not tell).
-    pub lag_ms: Option<u64>,
-}
-
-impl Ctx {
-    /// Opens the run's journal (continuing after `seq` existing entries) and the
-    /// audit log.
-    fn open(
-        plan: Arc<Plan>,
-        opts: RunOptions,
-        run_id: &str,
-        seq: u64,
-        stop_lags: HashMap<String, StopLag>,
-    ) -> Result<Arc<Ctx>, ExecError> {
-        let dir = run_dir(&opts.state_dir, run_id);
-        let journal = Journal::open(&dir, seq, plan.redactor().clone(), opts.crash_hook())?;
-        Ok(Arc::new(Ctx {
-            redactor: plan.redactor().clone(),
-            budget: Arc::new(RetryBudget::new(opts.retry.budget)),
-            host: host(),
-            digest: plan.digest(),
-            audit: Arc::new(std::sync::Mutex::new(AuditWriter::open(
-                &opts.state_dir,
-                opts.audit_key.as_deref(),
-            )?)),
-            plan,
-            opts,
-            run_id: run_id.to_string(),
-            journal: Arc::new(journal),
-            stop_lags: std::sync::Mutex::new(stop_lags),
-        }))
-    }
-
-    pub fn emit(&self, event: Event) {
-        if let Some(sink) = &self.opts.events {
-            sink(&event);
-        }
-    }
-
-    pub fn redact(&self, s: &str) -> String {
-        self.redactor.redact(s)
-    }
-
-    /// Appends to the journal (write + fsync) off the runtime's worker threads.
-    pub async fn journal(&self, record: Record) -> Result<(), ExecError> {
-        let journal = self.journal.clone();
-        super::blocking(move || journal.append(record))
-            .await
-            .map(|_| ())
-            .map_err(ExecError::from)
-    }
-
-    /// Remembers the lag `replicator` had when `step` stopped it.
-    pub fn record_stop_lag(&self, replicator: &str, step: &str, lag_ms: Option<u64>) {
-        self.stop_lags
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                replicator.to_string(),
-                StopLag {
-                    step: step.to_string(),
-                    lag_ms,
-                },
-            );
-    }
-
-    /// The lag measured when this run stopped `replicator`, if it did.
-    pub fn stop_lag(&self, replicator: &str) -> Option<StopLag> {
-        self.stop_lags
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(replicator)
-            .cloned()
-    }
-
-    /// Appends to the audit log (which may wait for another process's file
-    /// lock) off the runtime's worker threads.
-    async fn audit(&self, step: &str, action: &str, before: &Value, after: &Value, result: &str) {
-        let rec = AuditRecord {
-            operator: self.opts.operator.clone(),
-            host: self.host.clone(),
-            plan: self.plan.name.clone(),
-            plan_digest: self.digest.clone(),
-            run_id: self.run_id.clone(),
-            step: step.into(),
-            action: action.into(),
-            before: before.clone(),
-            after: after.clone(),
-            result: result.into(),
-        };
-        let (audit, redactor) = (self.audit.clone(), self.redactor.clone());
-        let result = super::blocking(move || {
-            audit
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .append(&rec, &redactor)
-        })
-        .await;
-        if let Err(e) = result {
-            self.emit(Event::Warning {
-                step: Some(step.into()),
-                message: format!("could not write the audit log: {e}"),
-            });
-        }
-    }
-}
 
 /// A new run id: UTC time plus a random suffix (sortable, unique).
 fn new_run_id() -> String {
     let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..6].to_string();
     format!("{}-{suffix}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"))
-}
-
-/// What is known about a run's progress (fresh, or rebuilt from a journal).
-#[derive(Default)]
-struct Progress {
-    /// Step id → succeeded?
-    done: HashMap<String, bool>,
-    /// Succeeded steps in completion order, with their captured prior state.
-    completed: Vec<(String, Value)>,
-    in_flight: HashMap<String, InFlight>,
-    rollback_cause: Option<String>,
-    rollback_journaled: bool,
-    /// Compensated steps, with whether the compensation undid them.
-    compensated: HashMap<String, bool>,
-    failure: Option<StepError>,
-    /// Steps that failed with `on_failure = "continue"`.
-    failed_continue: Vec<String>,
-    stop_lags: HashMap<String, StopLag>,
-    /// `exec` steps whose command was started: step → process group id.
-    spawned: HashMap<String, u32>,
-}
-
-impl Progress {
-    /// Rebuilds a run's progress from its journal. Errors when the run finished
-    /// in a way that cannot be continued (`succeeded`, `failed`, `rolled_back`).
-    fn replay(
-        plan: &Plan,
-        run_id: &str,
-        entries: &[journal::Entry],
-    ) -> Result<Progress, ExecError> {
-        let mut p = Progress::default();
-        let mut ended: Option<RunStatus> = None;
-        for e in entries {
-            match &e.record {
-                Record::StepStarted { step, before, .. } => {
-                    p.in_flight.entry(step.clone()).or_insert_with(|| InFlight {
-                        before: before.clone(),
-                        phases_done: vec![],
-                    });
-                }
-                Record::PhaseApplied { step, phase, .. } => {
-                    if let Some(f) = p.in_flight.get_mut(step) {
-                        f.phases_done.push(*phase);
-                    }
-                }
-                Record::ChildSpawned { step, pid } => {
-                    p.spawned.insert(step.clone(), *pid);
-                }
-                Record::StepFinished {
-                    step,
-                    status,
-                    error,
-                    error_kind,
-                    request_id,
-                    lag_ms,
-                    ..
-                } => {
-                    p.spawned.remove(step);
-                    let before = p
-                        .in_flight
-                        .remove(step)
-                        .map(|f| f.before)
-                        .unwrap_or(Value::Null);
-                    let ok = *status == StepStatus::Succeeded;
-                    p.done.insert(step.clone(), ok);
-                    let s = plan.step(step);
-                    if ok {
-                        p.completed.push((step.clone(), before));
-                        if let Some(StepAction::ReplicationStop { replicator }) =
-                            s.map(|s| &s.action)
-                        {
-                            p.stop_lags.insert(
-                                replicator.clone(),
-                                StopLag {
-                                    step: step.clone(),
-                                    lag_ms: *lag_ms,
-                                },
-                            );
-                        }
-                    } else if s.map(|s| s.on_failure) == Some(OnFailure::Continue) {
-                        p.failed_continue.push(step.clone());
-                    } else {
-                        p.failure.get_or_insert_with(|| StepError {
-                            message: format!(
-                                "step `{step}` failed: {}",
-                                error.clone().unwrap_or_default()
-                            ),
-                            kind: error_kind.clone(),
-                            request_id: request_id.clone(),
-                        });
-                        if s.map(|s| s.on_failure) == Some(OnFailure::Rollback) {
-                            p.rollback_cause.get_or_insert_with(|| step.clone());
-                        }
-                    }
-                }
-                Record::RollbackStarted { cause } => {
-                    p.rollback_cause = Some(cause.clone());
-                    p.rollback_journaled = true;
-                }
-                Record::StepCompensated { step, status, .. } => {
-                    p.compensated
-                        .insert(step.clone(), *status == CompensationStatus::Succeeded);
-                }
-                Record::RunFinished { status, .. } => {
-                    ended = Some(RunStatus::parse(status).unwrap_or(RunStatus::Failed));
-                }
-                Record::Resumed { .. } => {
-                    if ended == Some(RunStatus::Halted) {
-                        p.reopen_halted(plan);
-                    }
-                    ended = None;
-                }
-                _ => {}
-            }
-        }
-        match ended {
-            None | Some(RunStatus::Interrupted) => {}
-            Some(RunStatus::Halted) => p.reopen_halted(plan),
-            Some(status) => {
-                return Err(ExecError::Resume(format!(
-                    "run `{run_id}` already finished ({status}); nothing to resume"
-                )));
-            }
-        }
-        Ok(p)
-    }
-
-    /// A halted run goes forward again: the failed steps run again, and so do the
-    /// steps its rollback undid; what the rollback could not undo stays done.
-    fn reopen_halted(&mut self, plan: &Plan) {
-        let undone: HashSet<String> = self
-            .compensated
-            .iter()
-            .filter(|(_, undid)| **undid)
-            .map(|(s, _)| s.clone())
-            .collect();
-        self.done.retain(|step, ok| {
-            let failed = !*ok && plan.step(step).map(|s| s.on_failure) != Some(OnFailure::Continue);
-            !failed && !undone.contains(step)
-        });
-        self.completed.retain(|(s, _)| !undone.contains(s));
-        self.compensated.clear();
-        self.rollback_cause = None;
-        self.rollback_journaled = false;
-        self.failure = None;
-    }
 }
 
 pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, ExecError> {
@@ -475,83 +199,179 @@ pub(crate) async fn resume(
     outcome
 }
 
+/// What a step's task hands back: the step's index, its result, its attempts
+/// and when it started.
+type Finished = (usize, StepResult, u32, chrono::DateTime<chrono::Utc>);
+
 /// Runs the DAG from `p` to the end: steps, then rollback if a step asked for it.
-async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError> {
-    let plan = ctx.plan.clone();
-    let max_parallel = ctx.opts.max_parallel.unwrap_or(plan.max_parallel).max(1);
-    let mut running: JoinSet<(usize, StepResult, u32, chrono::DateTime<chrono::Utc>)> =
-        JoinSet::new();
-    let mut stopping = p.failure.is_some() || p.rollback_cause.is_some();
-    let mut interrupted = false;
-    // Ready queue by dependency counts: a dependency is satisfied when it succeeded
-    // or failed with `on_failure = "continue"`.
-    let index: HashMap<&str, usize> = plan
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); plan.steps.len()];
-    let mut waiting: Vec<usize> = vec![0; plan.steps.len()];
-    let satisfied = |done: &HashMap<String, bool>, i: usize| match done.get(&plan.steps[i].id) {
-        Some(true) => true,
-        Some(false) => plan.steps[i].on_failure == OnFailure::Continue,
-        None => false,
-    };
-    for (i, s) in plan.steps.iter().enumerate() {
-        for d in &s.depends_on {
-            let j = index[d.as_str()];
-            if !satisfied(&p.done, j) {
-                dependents[j].push(i);
-                waiting[i] += 1;
+async fn execute(ctx: Arc<Ctx>, p: Progress) -> Result<RunOutcome, ExecError> {
+    let mut run = Execution::new(ctx, p);
+    run.run_steps().await?;
+    let end = run.conclude().await?;
+    run.finish(end).await
+}
+
+/// The DAG's ready queue, by dependency counts: a dependency is satisfied when
+/// it succeeded or failed with `on_failure = "continue"`.
+struct Schedule {
+    /// Step index → the steps waiting for it.
+    dependents: Vec<Vec<usize>>,
+    /// Step index → how many of its dependencies are not satisfied yet.
+    waiting: Vec<usize>,
+    /// Steps not done whose dependencies are all satisfied, in plan order.
+    ready: BTreeSet<usize>,
+}
+
+impl Schedule {
+    /// The queue of `plan`, given the steps already `done` (a resume).
+    fn new(plan: &Plan, done: &HashMap<String, bool>) -> Schedule {
+        let index: HashMap<&str, usize> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); plan.steps.len()];
+        let mut waiting: Vec<usize> = vec![0; plan.steps.len()];
+        let satisfied = |i: usize| match done.get(&plan.steps[i].id) {
+            Some(true) => true,
+            Some(false) => plan.steps[i].on_failure == OnFailure::Continue,
+            None => false,
+        };
+        for (i, s) in plan.steps.iter().enumerate() {
+            for d in &s.depends_on {
+                let j = index[d.as_str()];
+                if !satisfied(j) {
+                    dependents[j].push(i);
+                    waiting[i] += 1;
+                }
+            }
+        }
+        let ready = (0..plan.steps.len())
+            .filter(|&i| waiting[i] == 0 && !done.contains_key(&plan.steps[i].id))
+            .collect();
+        Schedule {
+            dependents,
+            waiting,
+            ready,
+        }
+    }
+
+    /// The next ready step, in plan order.
+    fn next(&mut self) -> Option<usize> {
+        self.ready.pop_first()
+    }
+
+    /// Step `i` is satisfied: the steps that waited only for it become ready.
+    fn satisfied(&mut self, i: usize) {
+        for &d in &self.dependents[i] {
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 {
+                self.ready.insert(d);
             }
         }
     }
-    let mut ready: std::collections::BTreeSet<usize> = (0..plan.steps.len())
-        .filter(|&i| waiting[i] == 0 && !p.done.contains_key(&plan.steps[i].id))
-        .collect();
+}
 
-    loop {
-        // An interrupt is not a failure: no new step starts, the ones running
-        // stop at their next safe point, nothing is rolled back.
-        if !stopping && (ctx.opts.cancel.is_cancelled() || ctx.opts.abort.is_cancelled()) {
-            stopping = true;
-            interrupted = true;
+/// A run going through its steps.
+struct Execution {
+    ctx: Arc<Ctx>,
+    p: Progress,
+    schedule: Schedule,
+    running: JoinSet<Finished>,
+    max_parallel: usize,
+    /// No new step starts: a step failed, a rollback is due, or an interrupt.
+    stopping: bool,
+    /// The run was interrupted (or a step stopped at a safe point).
+    interrupted: bool,
+}
+
+/// How a run ended, decided once no step runs any more.
+struct End {
+    status: RunStatus,
+    /// The one-way step the rollback stopped at (`halted`).
+    halted_by: Option<String>,
+    /// What the operator must decide (`halted`, `interrupted`).
+    decision: Option<String>,
+}
+
+impl Execution {
+    fn new(ctx: Arc<Ctx>, p: Progress) -> Execution {
+        let max_parallel = ctx
+            .opts
+            .max_parallel
+            .unwrap_or(ctx.plan.max_parallel)
+            .max(1);
+        let stopping = p.failure.is_some() || p.rollback_cause.is_some();
+        let schedule = Schedule::new(&ctx.plan, &p.done);
+        Execution {
+            ctx,
+            p,
+            schedule,
+            running: JoinSet::new(),
+            max_parallel,
+            stopping,
+            interrupted: false,
         }
-        while !stopping && running.len() < max_parallel {
-            let Some(i) = ready.pop_first() else { break };
-            let step = &plan.steps[i];
-            ctx.emit(Event::StepStarted {
+    }
+
+    /// Starts the ready steps and settles the finished ones until none runs.
+    async fn run_steps(&mut self) -> Result<(), ExecError> {
+        loop {
+            // An interrupt is not a failure: no new step starts, the ones running
+            // stop at their next safe point, nothing is rolled back.
+            if !self.stopping
+                && (self.ctx.opts.cancel.is_cancelled() || self.ctx.opts.abort.is_cancelled())
+            {
+                self.stopping = true;
+                self.interrupted = true;
+            }
+            self.start_ready();
+            let Some(joined) = self.running.join_next().await else {
+                return Ok(());
+            };
+            match joined {
+                Ok(finished) => self.settle(finished).await?,
+                Err(e) => {
+                    self.p.failure.get_or_insert_with(|| {
+                        StepError::message(format!("a step task panicked: {e}"))
+                    });
+                    self.stopping = true;
+                }
+            }
+        }
+    }
+
+    /// Starts ready steps, up to `max_parallel` at once, unless the run is stopping.
+    fn start_ready(&mut self) {
+        while !self.stopping && self.running.len() < self.max_parallel {
+            let Some(i) = self.schedule.next() else { break };
+            let step = &self.ctx.plan.steps[i];
+            self.ctx.emit(Event::StepStarted {
                 step: step.id.clone(),
                 action: step.action.name().into(),
             });
-            let c = ctx.clone();
-            let in_flight = p.in_flight.remove(&step.id);
-            running.spawn(async move {
+            let c = self.ctx.clone();
+            let in_flight = self.p.in_flight.remove(&step.id);
+            self.running.spawn(async move {
                 let t0 = chrono::Utc::now();
                 let step = &c.plan.steps[i];
                 let (res, attempts) = steps::run(c.clone(), step, in_flight).await;
                 (i, res, attempts, t0)
             });
         }
-        let Some(joined) = running.join_next().await else {
-            break;
-        };
-        let (i, res, attempts, t0) = match joined {
-            Ok(v) => v,
-            Err(e) => {
-                p.failure.get_or_insert_with(|| {
-                    StepError::message(format!("a step task panicked: {e}"))
-                });
-                stopping = true;
-                continue;
-            }
-        };
+    }
+
+    /// A step's task ended: journal it, and go on by its outcome and its
+    /// `on_failure` (release its dependents, stop, ask for a rollback).
+    async fn settle(&mut self, finished: Finished) -> Result<(), ExecError> {
+        let (i, mut res, attempts, t0) = finished;
         if res.crashed {
             return Err(ExecError::Crashed);
         }
-        let step = &plan.steps[i];
-        if let Some(detail) = res.interrupted {
+        let ctx = self.ctx.clone();
+        let step = &ctx.plan.steps[i];
+        if let Some(detail) = res.interrupted.take() {
             // Still in flight: the journal has what it captured, resume continues.
             ctx.journal(Record::StepInterrupted {
                 step: step.id.clone(),
@@ -562,136 +382,193 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
                 step: step.id.clone(),
                 detail,
             });
-            interrupted = true;
-            stopping = true;
-            continue;
+            self.interrupted = true;
+            self.stopping = true;
+            return Ok(());
         }
         let ok = res.error.is_none();
-        let status = if ok {
-            StepStatus::Succeeded
-        } else {
-            StepStatus::Failed
-        };
-        let (error, error_kind, request_id) = match &res.error {
-            Some(e) => (
-                Some(e.message.clone()),
-                e.kind.clone(),
-                e.request_id.clone(),
-            ),
-            None => (None, None, None),
-        };
-        ctx.journal(Record::StepFinished {
-            step: step.id.clone(),
-            action: step.action.name().into(),
-            status,
-            attempts,
-            after: res.after.clone(),
-            detail: res.detail.clone(),
-            error: error.clone(),
-            error_kind: error_kind.clone(),
-            request_id: request_id.clone(),
-            lag_ms: res.lag_ms,
-            traffic: res.traffic,
-            started_at: t0,
-        })
-        .await?;
-        ctx.audit(
-            &step.id,
-            step.action.name(),
-            &res.before,
-            &res.after,
-            status.as_str(),
-        )
-        .await;
-        ctx.emit(Event::StepFinished {
-            step: step.id.clone(),
-            status,
-            duration_ms: (chrono::Utc::now() - t0).num_milliseconds().max(0) as u64,
-            attempts,
-            detail: res.detail.clone(),
-            error,
-            error_kind,
-            request_id,
-        });
-        p.done.insert(step.id.clone(), ok);
+        step_finished(&ctx, step, &res, attempts, t0).await?;
+        self.p.done.insert(step.id.clone(), ok);
         if ok || step.on_failure == OnFailure::Continue {
-            for &d in &dependents[i] {
-                waiting[d] -= 1;
-                if waiting[d] == 0 {
-                    ready.insert(d);
-                }
-            }
+            self.schedule.satisfied(i);
         }
         if ok {
-            p.completed.push((step.id.clone(), res.before));
+            self.p.completed.push((step.id.clone(), res.before));
         } else if step.on_failure == OnFailure::Continue {
-            p.failed_continue.push(step.id.clone());
+            self.p.failed_continue.push(step.id.clone());
         } else {
-            stopping = true;
+            self.stopping = true;
             if let Some(e) = res.error {
-                p.failure
+                self.p
+                    .failure
                     .get_or_insert_with(|| e.prefixed(&format!("step `{}` failed: ", step.id)));
             }
             if step.on_failure == OnFailure::Rollback {
-                p.rollback_cause.get_or_insert_with(|| step.id.clone());
+                self.p.rollback_cause.get_or_insert_with(|| step.id.clone());
             }
         }
+        Ok(())
     }
 
-    // A dependency chain cut by a `continue` failure leaves nothing unrunnable;
-    // an abort leaves the rest not run, which the report shows.
-    let mut halted_by = None;
-    let mut decision = None;
-    let status = if let Some(cause) = p.rollback_cause.clone() {
-        if !p.rollback_journaled {
-            ctx.journal(Record::RollbackStarted {
-                cause: cause.clone(),
-            })
-            .await?;
-        }
-        let (all_ok, door) = rollback(&ctx, &p).await?;
-        if let Some(door) = &door {
-            decision = Some(halt_decision(&ctx, &plan, door, &cause));
-        }
-        halted_by = door;
-        match (all_ok, &halted_by) {
-            (false, _) => RunStatus::Failed,
-            (true, Some(_)) => RunStatus::Halted,
-            (true, None) => RunStatus::RolledBack,
-        }
-    } else if p.failure.is_some() {
-        RunStatus::Failed
-    } else if interrupted {
-        decision = Some(format!(
-            "interrupted at a safe point: nothing was rolled back and traffic is where the \
-             last completed change put it. `dr resume {}` continues the run",
-            ctx.run_id
-        ));
-        RunStatus::Interrupted
+    /// How the run ends: a rollback when a step asked for one (rolled back,
+    /// halted at a one-way step, or failed), else failed, interrupted or
+    /// succeeded.
+    async fn conclude(&self) -> Result<End, ExecError> {
+        let (ctx, p) = (&self.ctx, &self.p);
+        // A dependency chain cut by a `continue` failure leaves nothing unrunnable;
+        // an abort leaves the rest not run, which the report shows.
+        let mut halted_by = None;
+        let mut decision = None;
+        let status = if let Some(cause) = p.rollback_cause.clone() {
+            if !p.rollback_journaled {
+                ctx.journal(Record::RollbackStarted {
+                    cause: cause.clone(),
+                })
+                .await?;
+            }
+            let (all_ok, door) = rollback(ctx, p).await?;
+            if let Some(door) = &door {
+                decision = Some(halt_decision(ctx, &ctx.plan, door, &cause));
+            }
+            halted_by = door;
+            match (all_ok, &halted_by) {
+                (false, _) => RunStatus::Failed,
+                (true, Some(_)) => RunStatus::Halted,
+                (true, None) => RunStatus::RolledBack,
+            }
+        } else if p.failure.is_some() {
+            RunStatus::Failed
+        } else if self.interrupted {
+            decision = Some(format!(
+                "interrupted at a safe point: nothing was rolled back and traffic is where the \
+                 last completed change put it. `dr resume {}` continues the run",
+                ctx.run_id
+            ));
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Succeeded
+        };
+        Ok(End {
+            status,
+            halted_by,
+            decision,
+        })
+    }
+
+    /// Records the end: the audit log's last entry, `run_finished` with the
+    /// audit head, the report beside the journal, and the `RunFinished` event.
+    async fn finish(self, end: End) -> Result<RunOutcome, ExecError> {
+        let End {
+            status,
+            halted_by,
+            decision,
+        } = end;
+        let ctx = &self.ctx;
+        let failure = self.p.failure.clone();
+        ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str())
+            .await;
+        let audit = ctx.audit.clone();
+        let audit_head = super::blocking(move || {
+            let audit = audit.lock().unwrap_or_else(|p| p.into_inner());
+            audit.sync()?;
+            audit.head()
+        })
+        .await?;
+        ctx.journal(Record::RunFinished {
+            status: status.as_str().into(),
+            error: failure.as_ref().map(|e| e.message.clone()),
+            halted_by: halted_by.clone(),
+            decision: decision.clone(),
+            audit_head: audit_head.map(|h| journal::AuditHeadRef {
+                seq: h.seq,
+                hash: h.hash,
+            }),
+        })
+        .await?;
+        let report = write_report(ctx)?;
+        ctx.emit(Event::RunFinished {
+            run_id: ctx.run_id.clone(),
+            status: status.as_str().into(),
+            rto_ms: report.rto_ms,
+            rpo_ms: report.rpo_ms,
+            error: failure.as_ref().map(|e| e.message.clone()),
+            error_kind: failure.as_ref().and_then(|e| e.kind.clone()),
+            request_id: failure.and_then(|e| e.request_id),
+            failed_steps: if status == RunStatus::Succeeded {
+                self.p.failed_continue.clone()
+            } else {
+                Vec::new()
+            },
+            halted_by,
+            decision,
+        });
+        Ok(RunOutcome {
+            run_id: ctx.run_id.clone(),
+            status,
+            report,
+        })
+    }
+}
+
+/// Journals, audits and reports (event) the end of a step that ran to its end.
+async fn step_finished(
+    ctx: &Ctx,
+    step: &Step,
+    res: &StepResult,
+    attempts: u32,
+    t0: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ExecError> {
+    let status = if res.error.is_none() {
+        StepStatus::Succeeded
     } else {
-        RunStatus::Succeeded
+        StepStatus::Failed
     };
-    let failure = p.failure.clone();
-    ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str())
-        .await;
-    let audit = ctx.audit.clone();
-    let audit_head = super::blocking(move || {
-        let audit = audit.lock().unwrap_or_else(|p| p.into_inner());
-        audit.sync()?;
-        audit.head()
+    let (error, error_kind, request_id) = match &res.error {
+        Some(e) => (
+            Some(e.message.clone()),
+            e.kind.clone(),
+            e.request_id.clone(),
+        ),
+        None => (None, None, None),
+    };
+    ctx.journal(Record::StepFinished {
+        step: step.id.clone(),
+        action: step.action.name().into(),
+        status,
+        attempts,
+        after: res.after.clone(),
+        detail: res.detail.clone(),
+        error: error.clone(),
+        error_kind: error_kind.clone(),
+        request_id: request_id.clone(),
+        lag_ms: res.lag_ms,
+        traffic: res.traffic,
+        started_at: t0,
     })
     .await?;
-    ctx.journal(Record::RunFinished {
-        status: status.as_str().into(),
-        error: failure.as_ref().map(|e| e.message.clone()),
-        halted_by: halted_by.clone(),
-        decision: decision.clone(),
-        audit_head: audit_head.map(|h| journal::AuditHeadRef {
-            seq: h.seq,
-            hash: h.hash,
-        }),
-    })
-    .await?;
+    ctx.audit(
+        &step.id,
+        step.action.name(),
+        &res.before,
+        &res.after,
+        status.as_str(),
+    )
+    .await;
+    ctx.emit(Event::StepFinished {
+        step: step.id.clone(),
+        status,
+        duration_ms: (chrono::Utc::now() - t0).num_milliseconds().max(0) as u64,
+        attempts,
+        detail: res.detail.clone(),
+        error,
+        error_kind,
+        request_id,
+    });
+    Ok(())
+}
+
+/// Builds the run's report from its journal and writes it (redacted) beside it.
+fn write_report(ctx: &Ctx) -> Result<Report, ExecError> {
     let dir = run_dir(&ctx.opts.state_dir, &ctx.run_id);
     let report = Report::from_journal(&journal::read(&dir)?)
         .ok_or_else(|| ExecError::Resume("journal lost its run_started entry".into()))?;
@@ -701,27 +578,7 @@ async fn execute(ctx: Arc<Ctx>, mut p: Progress) -> Result<RunOutcome, ExecError
         RunDir::new(&ctx.opts.state_dir, &ctx.run_id).report(),
         serde_json::to_vec_pretty(&value).map_err(std::io::Error::other)?,
     )?;
-    ctx.emit(Event::RunFinished {
-        run_id: ctx.run_id.clone(),
-        status: status.as_str().into(),
-        rto_ms: report.rto_ms,
-        rpo_ms: report.rpo_ms,
-        error: failure.as_ref().map(|e| e.message.clone()),
-        error_kind: failure.as_ref().and_then(|e| e.kind.clone()),
-        request_id: failure.and_then(|e| e.request_id),
-        failed_steps: if status == RunStatus::Succeeded {
-            p.failed_continue.clone()
-        } else {
-            Vec::new()
-        },
-        halted_by,
-        decision,
-    });
-    Ok(RunOutcome {
-        run_id: ctx.run_id.clone(),
-        status,
-        report,
-    })
+    Ok(report)
 }
 
 /// Compensates the completed steps in reverse order of completion, down to the

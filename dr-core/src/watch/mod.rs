@@ -47,6 +47,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::task::JoinHandle;
+use tokio::time::{Interval, MissedTickBehavior};
 
 pub use events::{ProbeDown, WatchEvent, WatchSink};
 pub use machine::{Decision, Detection, Detector, Observation, Round, WatchState, detection_bound};
@@ -308,181 +310,274 @@ async fn probe_once(
 /// Watches `plan` until it triggers and runs (see the module docs), or until
 /// `opts.run.cancel`.
 pub async fn watch(plan: Plan, opts: WatchOptions) -> Result<WatchEnd, WatchError> {
-    let Some(w) = plan.watch.clone() else {
-        return Err(WatchError::NoWatch(plan.name.clone()));
-    };
-    if !plan.unset_env.is_empty() {
-        return Err(ExecError::UnsetEnv(plan.unset_env.clone()).into());
+    let mut watcher = Watcher::start(plan, opts)?;
+    let end = watcher.run().await;
+    watcher.stop();
+    Ok(end)
+}
+
+/// A watch under way: the detector, the timers, the background check and the
+/// approval request it waits for.
+struct Watcher {
+    ctx: Arc<Ctx>,
+    /// The detection bound, reported with the start and every trigger.
+    bound: Duration,
+    detector: Detector,
+    /// Probe rounds, every `interval`.
+    rounds: Interval,
+    /// Background checks, every `check_every`.
+    checks: Interval,
+    /// Looks at the approval request, every `approval_poll`.
+    poll: Interval,
+    /// The background check running, if any.
+    checking: Option<JoinHandle<()>>,
+    /// The approval request waiting for a person (`mode = "approve"`).
+    pending: Option<approval::PendingApproval>,
+    /// Rounds so far.
+    n: u64,
+}
+
+impl Watcher {
+    /// Checks that `plan` can be watched, reports the start and sets the timers.
+    fn start(plan: Plan, opts: WatchOptions) -> Result<Watcher, WatchError> {
+        let Some(w) = plan.watch.clone() else {
+            return Err(WatchError::NoWatch(plan.name.clone()));
+        };
+        if !plan.unset_env.is_empty() {
+            return Err(ExecError::UnsetEnv(plan.unset_env.clone()).into());
+        }
+        let ctx = Arc::new(Ctx {
+            plan: Arc::new(plan),
+            w,
+            opts,
+        });
+        let w = &ctx.w;
+        let bound = detection_bound(w);
+        ctx.emit(WatchEvent::WatchStarted {
+            plan: ctx.plan.name.clone(),
+            probes: w.probes.clone(),
+            interval_ms: ms(w.interval),
+            timeout_ms: ms(w.timeout),
+            failure_threshold: w.failure_threshold,
+            quorum: w.quorum,
+            hold_down_ms: ms(w.hold_down),
+            mode: w.mode.as_str(),
+            dry_run: ctx.opts.dry_run,
+            bound_ms: ms(bound),
+        });
+        let detector = Detector::new(w);
+        let mut rounds = tokio::time::interval(w.interval);
+        rounds.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut checks = tokio::time::interval(w.check_every);
+        checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let poll = tokio::time::interval(ctx.opts.approval_poll);
+        Ok(Watcher {
+            ctx,
+            bound,
+            detector,
+            rounds,
+            checks,
+            poll,
+            checking: None,
+            pending: None,
+            n: 0,
+        })
     }
-    let ctx = Arc::new(Ctx {
-        plan: Arc::new(plan),
-        w,
-        opts,
-    });
-    let w = &ctx.w;
-    let cancel = ctx.opts.run.cancel.clone();
-    let state_dir = ctx.opts.run.state_dir.clone();
-    let bound = detection_bound(w);
-    ctx.emit(WatchEvent::WatchStarted {
-        plan: ctx.plan.name.clone(),
-        probes: w.probes.clone(),
-        interval_ms: ms(w.interval),
-        timeout_ms: ms(w.timeout),
-        failure_threshold: w.failure_threshold,
-        quorum: w.quorum,
-        hold_down_ms: ms(w.hold_down),
-        mode: w.mode.as_str(),
-        dry_run: ctx.opts.dry_run,
-        bound_ms: ms(bound),
-    });
-    let mut detector = Detector::new(w);
-    let mut rounds = tokio::time::interval(w.interval);
-    rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut checks = tokio::time::interval(w.check_every);
-    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut poll = tokio::time::interval(ctx.opts.approval_poll);
-    let mut checking: Option<tokio::task::JoinHandle<()>> = None;
-    let mut pending: Option<approval::PendingApproval> = None;
-    let mut n: u64 = 0;
-    let end = loop {
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => {
-                ctx.emit(WatchEvent::WatchStopped { reason: "interrupted (SIGINT or SIGTERM)".into() });
-                break WatchEnd::Stopped;
-            }
-            _ = poll.tick(), if pending.is_some() => {
-                let Some(p) = &pending else { continue };
-                if approval::is_approved(&state_dir, &ctx.plan.name, &p.token) {
-                    approval::withdraw(&state_dir, &ctx.plan.name);
-                    pending = None;
-                    ctx.emit(WatchEvent::WatchApproved { message: "approved; running the plan".into() });
-                    if let Some(result) = ctx.run_plan().await {
-                        break WatchEnd::Ran(Box::new(result));
+
+    /// Probes, checks and looks at the approval request until the plan runs or
+    /// the cancel token stops the watch.
+    async fn run(&mut self) -> WatchEnd {
+        let cancel = self.ctx.opts.run.cancel.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    self.ctx.emit(WatchEvent::WatchStopped { reason: "interrupted (SIGINT or SIGTERM)".into() });
+                    return WatchEnd::Stopped;
+                }
+                _ = self.poll.tick(), if self.pending.is_some() => {
+                    if let Some(end) = self.poll_approval().await {
+                        return end;
                     }
                 }
-            }
-            _ = checks.tick() => {
-                if checking.as_ref().is_none_or(|h| h.is_finished()) {
-                    let c = ctx.clone();
-                    checking = Some(tokio::spawn(async move {
-                        let findings = check::check(&c.plan).await;
-                        let ready = check::ready(&findings);
-                        #[cfg(feature = "metrics")]
-                        if let Some(m) = &c.opts.metrics {
-                            m.set_ready(ready);
-                        }
-                        c.emit(WatchEvent::WatchCheck {
-                            ready,
-                            problems: findings.into_iter().filter(|f| !f.ok).collect(),
-                        });
-                    }));
-                }
-            }
-            _ = rounds.tick() => {
-                n += 1;
-                let (round, mut down) = ctx.round().await;
-                let obs = detector.observe(&round);
-                down.truncate(10);
-                ctx.emit(WatchEvent::WatchRound {
-                    round: n,
-                    failed: obs.failed,
-                    unhealthy: round.unhealthy,
-                    down,
-                    consecutive_failures: detector.consecutive_failures(),
-                    state: detector.state(),
-                    took_ms: ms(round.ended.saturating_duration_since(round.started)),
-                });
-                if let Some((from, to)) = obs.change {
-                    #[cfg(feature = "metrics")]
-                    if let Some(m) = &ctx.opts.metrics {
-                        m.set_state(to);
-                    }
-                    ctx.emit(WatchEvent::WatchState {
-                        state: to,
-                        previous: from,
-                        at: stamp(round.ended_at),
-                        consecutive_failures: detector.consecutive_failures(),
-                    });
-                    if to == WatchState::Healthy && pending.take().is_some() {
-                        approval::withdraw(&state_dir, &ctx.plan.name);
-                        ctx.emit(WatchEvent::WatchApprovalWithdrawn {
-                            reason: "the watched side is healthy again".into(),
-                        });
-                    }
-                }
-                match obs.decision {
-                    Decision::None => {}
-                    Decision::HeldDown { remaining } => ctx.emit(WatchEvent::WatchHeldDown {
-                        remaining_ms: ms(remaining),
-                        message: format!(
-                            "failing, but the last trigger was less than hold_down {} ago; \
-                             no trigger for {} (then one, if still failing)",
-                            format_duration(w.hold_down),
-                            format_duration(remaining)
-                        ),
-                    }),
-                    Decision::Trigger(d) => {
-                        #[cfg(feature = "metrics")]
-                        if let Some(m) = &ctx.opts.metrics {
-                            m.triggered();
-                        }
-                        ctx.emit(WatchEvent::WatchTriggered {
-                            plan: ctx.plan.name.clone(),
-                            first_failure_at: stamp(d.first_failure_at),
-                            triggered_at: stamp(d.decided_at),
-                            detection_ms: ms(d.detection),
-                            bound_ms: ms(bound),
-                            failed_rounds: d.failed_rounds,
-                            mode: w.mode.as_str(),
-                            dry_run: ctx.opts.dry_run,
-                        });
-                        if let Err(m) = ctx.lock_free() {
-                            ctx.refuse(m);
-                            continue;
-                        }
-                        if ctx.opts.dry_run {
-                            continue;
-                        }
-                        match w.mode {
-                            WatchMode::Auto => {
-                                if let Some(result) = ctx.run_plan().await {
-                                    break WatchEnd::Ran(Box::new(result));
-                                }
-                            }
-                            WatchMode::Approve => match approval::request(&state_dir, &ctx.plan.name) {
-                                Ok(p) => {
-                                    let approve_with = format!(
-                                        "dr watch {} --approve-trigger --state-dir {}",
-                                        ctx.plan.source.name,
-                                        state_dir.display()
-                                    );
-                                    let notified = ctx.notify(&p, &approve_with).await;
-                                    ctx.emit(WatchEvent::WatchApprovalNeeded {
-                                        plan: ctx.plan.name.clone(),
-                                        approve_with,
-                                        file: approval::pending_path(&state_dir, &ctx.plan.name)
-                                            .display()
-                                            .to_string(),
-                                        notified,
-                                    });
-                                    pending = Some(p);
-                                }
-                                Err(e) => ctx.emit(WatchEvent::WatchWarning {
-                                    message: format!("cannot write the approval request: {e}"),
-                                }),
-                            },
-                        }
+                _ = self.checks.tick() => self.check(),
+                _ = self.rounds.tick() => {
+                    if let Some(end) = self.round().await {
+                        return end;
                     }
                 }
             }
         }
-    };
-    if pending.is_some() {
-        approval::withdraw(&state_dir, &ctx.plan.name);
     }
-    if let Some(h) = checking {
-        h.abort();
+
+    /// Once the pending request is approved: withdraw it and run the plan.
+    async fn poll_approval(&mut self) -> Option<WatchEnd> {
+        let ctx = &self.ctx;
+        let state_dir = &ctx.opts.run.state_dir;
+        let p = self.pending.as_ref()?;
+        if !approval::is_approved(state_dir, &ctx.plan.name, &p.token) {
+            return None;
+        }
+        approval::withdraw(state_dir, &ctx.plan.name);
+        self.pending = None;
+        ctx.emit(WatchEvent::WatchApproved {
+            message: "approved; running the plan".into(),
+        });
+        let result = ctx.run_plan().await?;
+        Some(WatchEnd::Ran(Box::new(result)))
     }
-    Ok(end)
+
+    /// Starts `dr check` in the background, unless the previous one still runs.
+    fn check(&mut self) {
+        if self.checking.as_ref().is_none_or(|h| h.is_finished()) {
+            let c = self.ctx.clone();
+            self.checking = Some(tokio::spawn(async move {
+                let findings = check::check(&c.plan).await;
+                let ready = check::ready(&findings);
+                #[cfg(feature = "metrics")]
+                if let Some(m) = &c.opts.metrics {
+                    m.set_ready(ready);
+                }
+                c.emit(WatchEvent::WatchCheck {
+                    ready,
+                    problems: findings.into_iter().filter(|f| !f.ok).collect(),
+                });
+            }));
+        }
+    }
+
+    /// One round: probe, feed the detector, report, and act on its decision.
+    async fn round(&mut self) -> Option<WatchEnd> {
+        self.n += 1;
+        let (round, mut down) = self.ctx.round().await;
+        let obs = self.detector.observe(&round);
+        down.truncate(10);
+        self.ctx.emit(WatchEvent::WatchRound {
+            round: self.n,
+            failed: obs.failed,
+            unhealthy: round.unhealthy,
+            down,
+            consecutive_failures: self.detector.consecutive_failures(),
+            state: self.detector.state(),
+            took_ms: ms(round.ended.saturating_duration_since(round.started)),
+        });
+        if let Some((from, to)) = obs.change {
+            self.state_changed(from, to, &round);
+        }
+        match obs.decision {
+            Decision::None => None,
+            Decision::HeldDown { remaining } => {
+                self.ctx.emit(WatchEvent::WatchHeldDown {
+                    remaining_ms: ms(remaining),
+                    message: format!(
+                        "failing, but the last trigger was less than hold_down {} ago; \
+                         no trigger for {} (then one, if still failing)",
+                        format_duration(self.ctx.w.hold_down),
+                        format_duration(remaining)
+                    ),
+                });
+                None
+            }
+            Decision::Trigger(d) => self.trigger(d).await,
+        }
+    }
+
+    /// The detector's state changed: report it; healthy again withdraws a
+    /// pending approval request.
+    fn state_changed(&mut self, from: WatchState, to: WatchState, round: &Round) {
+        let ctx = &self.ctx;
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &ctx.opts.metrics {
+            m.set_state(to);
+        }
+        ctx.emit(WatchEvent::WatchState {
+            state: to,
+            previous: from,
+            at: stamp(round.ended_at),
+            consecutive_failures: self.detector.consecutive_failures(),
+        });
+        if to == WatchState::Healthy && self.pending.take().is_some() {
+            approval::withdraw(&ctx.opts.run.state_dir, &ctx.plan.name);
+            ctx.emit(WatchEvent::WatchApprovalWithdrawn {
+                reason: "the watched side is healthy again".into(),
+            });
+        }
+    }
+
+    /// The detector triggered: report it; unless the plan is locked or this is
+    /// a dry run, run the plan (`auto`) or ask for approval (`approve`).
+    async fn trigger(&mut self, d: Detection) -> Option<WatchEnd> {
+        let ctx = &self.ctx;
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &ctx.opts.metrics {
+            m.triggered();
+        }
+        ctx.emit(WatchEvent::WatchTriggered {
+            plan: ctx.plan.name.clone(),
+            first_failure_at: stamp(d.first_failure_at),
+            triggered_at: stamp(d.decided_at),
+            detection_ms: ms(d.detection),
+            bound_ms: ms(self.bound),
+            failed_rounds: d.failed_rounds,
+            mode: ctx.w.mode.as_str(),
+            dry_run: ctx.opts.dry_run,
+        });
+        if let Err(m) = ctx.lock_free() {
+            ctx.refuse(m);
+            return None;
+        }
+        if ctx.opts.dry_run {
+            return None;
+        }
+        match ctx.w.mode {
+            WatchMode::Auto => {
+                let result = ctx.run_plan().await?;
+                Some(WatchEnd::Ran(Box::new(result)))
+            }
+            WatchMode::Approve => {
+                self.request_approval().await;
+                None
+            }
+        }
+    }
+
+    /// Writes the approval request, POSTs it to the plan's webhooks and
+    /// reports it; then waits for it.
+    async fn request_approval(&mut self) {
+        let ctx = &self.ctx;
+        let state_dir = &ctx.opts.run.state_dir;
+        match approval::request(state_dir, &ctx.plan.name) {
+            Ok(p) => {
+                let approve_with = format!(
+                    "dr watch {} --approve-trigger --state-dir {}",
+                    ctx.plan.source.name,
+                    state_dir.display()
+                );
+                let notified = ctx.notify(&p, &approve_with).await;
+                ctx.emit(WatchEvent::WatchApprovalNeeded {
+                    plan: ctx.plan.name.clone(),
+                    approve_with,
+                    file: approval::pending_path(state_dir, &ctx.plan.name)
+                        .display()
+                        .to_string(),
+                    notified,
+                });
+                self.pending = Some(p);
+            }
+            Err(e) => ctx.emit(WatchEvent::WatchWarning {
+                message: format!("cannot write the approval request: {e}"),
+            }),
+        }
+    }
+
+    /// The watch ended: withdraw a pending approval request, stop the
+    /// background check.
+    fn stop(self) {
+        if self.pending.is_some() {
+            approval::withdraw(&self.ctx.opts.run.state_dir, &self.ctx.plan.name);
+        }
+        if let Some(h) = self.checking {
+            h.abort();
+        }
+    }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{R, StepRun, Wrap, captured, started};
 use crate::executor::Event;
-use crate::executor::run::Ctx;
+use crate::executor::context::Ctx;
 use crate::{DataStore, ReplicationState, Replicator, Role};
 
 pub(super) async fn check(

@@ -15,8 +15,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::Event;
+use super::context::Ctx;
 use super::gate;
-use super::run::Ctx;
 use crate::journal::Record;
 use crate::outcome::{CompensationStatus, StepError};
 use crate::plan::{Step, StepAction};

@@ -24,6 +24,8 @@ struct Shift {
 }
 
 impl Validator<'_> {
+    /// A built-in step's keys, checked against what its resources' providers
+    /// can do (one check per kind); `None` when one failed.
     pub(super) fn check_builtin(
         &mut self,
         root: &Node,
@@ -32,183 +34,246 @@ impl Validator<'_> {
         res: &Resources<'_>,
         meta: Option<&PlanTable>,
     ) -> Option<StepAction> {
-        let find = |name: &str| res.get(name);
-        let at = |k: &str| with(path, &[key(k)]);
-        let mut ok = true;
-        let action = match b {
+        let (action, ok) = match b {
             BuiltinStep::TrafficSet {
                 router,
                 split,
                 scope,
-            } => {
-                let (action, good) = self.check_traffic_set(root, path, router, split, scope, res);
-                ok &= good;
-                action
-            }
+            } => self.check_traffic_set(root, path, router, split, scope, res),
             BuiltinStep::TrafficShift {
                 router,
                 to,
                 phases,
                 gate,
                 scope,
-            } => {
-                let (action, good) = self.check_traffic_shift(
-                    root,
-                    path,
-                    Shift {
-                        router,
-                        to,
-                        phases,
-                        gate,
-                        scope,
-                    },
-                    res,
-                );
-                ok &= good;
-                action
-            }
-            BuiltinStep::ProbeWait(p) => {
-                ok &= self.check_gate(root, path, p.times, p.every.map(|d| d.0));
-                StepAction::ProbeWait(
-                    GateTable {
-                        probe: p.probe,
-                        times: p.times,
-                        healthy_for: p.healthy_for,
-                        every: p.every,
-                        timeout: None,
-                    }
-                    .into_gate(),
-                )
-            }
+            } => self.check_traffic_shift(
+                root,
+                path,
+                Shift {
+                    router,
+                    to,
+                    phases,
+                    gate,
+                    scope,
+                },
+                res,
+            ),
+            BuiltinStep::ProbeWait(p) => self.check_probe_wait(root, path, p),
             BuiltinStep::ReplicationCheck {
                 replicator,
                 max_lag,
-            } => {
-                let max_lag = max_lag
-                    .map(|d| d.0)
-                    .or(meta.and_then(|m| m.rpo.map(|d| d.0)));
-                if max_lag.is_none() {
-                    ok = false;
-                    self.err(
-                        root,
-                        path,
-                        false,
-                        "replication.check needs `max_lag` (or a plan-level `rpo`)",
-                    );
-                }
-                StepAction::ReplicationCheck {
-                    replicator,
-                    max_lag,
-                }
-            }
+            } => self.check_replication_check(root, path, replicator, max_lag, meta),
             BuiltinStep::ReplicationStop { replicator } => {
-                if let Some(r) = find(&replicator).and_then(|r| r.replicator.clone())
-                    && !r.capabilities().stop
-                {
-                    ok = false;
-                    self.err(
-                        root,
-                        &at("replicator"),
-                        false,
-                        format!(
-                            "replicator `{replicator}` (provider `{}`) cannot stop replication",
-                            res.provider(&replicator)
-                        ),
-                    );
-                }
-                StepAction::ReplicationStop { replicator }
+                let ok =
+                    self.check_replicator_cap(root, path, &replicator, res, "stop", |c| c.stop);
+                (StepAction::ReplicationStop { replicator }, ok)
             }
             BuiltinStep::ReplicationReverse { replicator } => {
-                if let Some(r) = find(&replicator).and_then(|r| r.replicator.clone())
-                    && !r.capabilities().reverse
-                {
-                    ok = false;
-                    self.err(
-                        root,
-                        &at("replicator"),
-                        false,
-                        format!(
-                            "replicator `{replicator}` (provider `{}`) cannot reverse replication",
-                            res.provider(&replicator)
-                        ),
-                    );
-                }
-                StepAction::ReplicationReverse { replicator }
+                let ok = self
+                    .check_replicator_cap(root, path, &replicator, res, "reverse", |c| c.reverse);
+                (StepAction::ReplicationReverse { replicator }, ok)
             }
             BuiltinStep::DatastorePromote {
                 store,
                 max_lag,
                 replicator,
-            } => {
-                let max_lag = max_lag.map(|d| d.0);
-                let lag_from = match &replicator {
-                    Some(r) => Some(r.clone()),
-                    None => find(&store)
-                        .filter(|r| r.replicator.is_some())
-                        .map(|r| r.name.clone()),
-                };
-                if max_lag.is_some() && lag_from.is_none() && find(&store).is_some() {
-                    ok = false;
-                    self.err(root, &at("max_lag"), true, format!("`max_lag` needs a lag source: provider `{}` reports no replication lag; name one with `replicator = \"..\"`", res.provider(&store)));
-                }
-                ok &= self.check_store_cap(root, path, &store, res, "promote", |c| c.promote);
-                StepAction::DatastorePromote {
-                    store,
-                    max_lag,
-                    lag_from,
-                }
-            }
+            } => self.check_promote(root, path, store, max_lag, replicator, res),
             BuiltinStep::DatastoreFence { store } => {
-                ok &= self.check_store_cap(root, path, &store, res, "fence", |c| c.fence);
-                StepAction::DatastoreFence { store }
+                let ok = self.check_store_cap(root, path, &store, res, "fence", |c| c.fence);
+                (StepAction::DatastoreFence { store }, ok)
             }
             BuiltinStep::DatastoreFlush { store } => {
-                ok &= self.check_store_cap(root, path, &store, res, "flush", |c| c.flush);
-                StepAction::DatastoreFlush { store }
+                let ok = self.check_store_cap(root, path, &store, res, "flush", |c| c.flush);
+                (StepAction::DatastoreFlush { store }, ok)
             }
-            BuiltinStep::Approval { message } => StepAction::Approval { message },
-            BuiltinStep::Wait { duration } => StepAction::Wait {
-                duration: duration.0,
-            },
+            BuiltinStep::Approval { message } => (StepAction::Approval { message }, true),
+            BuiltinStep::Wait { duration } => (
+                StepAction::Wait {
+                    duration: duration.0,
+                },
+                true,
+            ),
             BuiltinStep::Notify {
                 url,
                 message,
                 headers,
-            } => {
-                if reqwest::Url::parse(&url).is_err() {
-                    ok = false;
-                    self.err(root, &at("url"), false, "not a valid URL");
-                }
-                StepAction::Notify {
-                    url,
-                    message: message.unwrap_or_default(),
-                    headers: headers.unwrap_or_default(),
-                }
-            }
+            } => self.check_notify(root, path, url, message, headers),
             BuiltinStep::Exec {
                 command,
                 cwd,
                 env,
                 idempotent,
-            } => {
-                let empty = match &command {
-                    CommandSpec::Shell(s) => s.trim().is_empty(),
-                    CommandSpec::Argv(argv) => argv.first().is_none_or(|p| p.trim().is_empty()),
-                };
-                let command = command.into_argv();
-                if empty {
-                    ok = false;
-                    self.err(root, &at("command"), false, "command must not be empty");
-                }
-                StepAction::Exec {
-                    command,
-                    cwd,
-                    env: env.unwrap_or_default(),
-                    idempotent: idempotent.unwrap_or(false),
-                }
-            }
+            } => self.check_exec(root, path, command, cwd, env, idempotent),
         };
         ok.then_some(action)
+    }
+
+    /// `probe.wait`: a bounded gate.
+    fn check_probe_wait(
+        &mut self,
+        root: &Node,
+        path: &[Seg],
+        p: ProbeWaitTable,
+    ) -> (StepAction, bool) {
+        let ok = self.check_gate(root, path, p.times, p.every.map(|d| d.0));
+        let action = StepAction::ProbeWait(
+            GateTable {
+                probe: p.probe,
+                times: p.times,
+                healthy_for: p.healthy_for,
+                every: p.every,
+                timeout: None,
+            }
+            .into_gate(),
+        );
+        (action, ok)
+    }
+
+    /// `replication.check`: a `max_lag`, or the plan's `rpo` in its place.
+    fn check_replication_check(
+        &mut self,
+        root: &Node,
+        path: &[Seg],
+        replicator: String,
+        max_lag: Option<DurationText>,
+        meta: Option<&PlanTable>,
+    ) -> (StepAction, bool) {
+        let mut ok = true;
+        let max_lag = max_lag
+            .map(|d| d.0)
+            .or(meta.and_then(|m| m.rpo.map(|d| d.0)));
+        if max_lag.is_none() {
+            ok = false;
+            self.err(
+                root,
+                path,
+                false,
+                "replication.check needs `max_lag` (or a plan-level `rpo`)",
+            );
+        }
+        let action = StepAction::ReplicationCheck {
+            replicator,
+            max_lag,
+        };
+        (action, ok)
+    }
+
+    /// `replication.stop` and `replication.reverse`: the replicator can `op`
+    /// (when it was built).
+    fn check_replicator_cap(
+        &mut self,
+        root: &Node,
+        path: &[Seg],
+        replicator: &str,
+        res: &Resources<'_>,
+        op: &str,
+        has: impl Fn(&crate::ReplicatorCapabilities) -> bool,
+    ) -> bool {
+        let Some(r) = res.get(replicator).and_then(|r| r.replicator.clone()) else {
+            return true;
+        };
+        if has(&r.capabilities()) {
+            return true;
+        }
+        self.err(
+            root,
+            &with(path, &[key("replicator")]),
+            false,
+            format!(
+                "replicator `{replicator}` (provider `{}`) cannot {op} replication",
+                res.provider(replicator)
+            ),
+        );
+        false
+    }
+
+    /// `datastore.promote`: an RPO gate (`max_lag`) has a lag source, and the
+    /// store can promote.
+    fn check_promote(
+        &mut self,
+        root: &Node,
+        path: &[Seg],
+        store: String,
+        max_lag: Option<DurationText>,
+        replicator: Option<String>,
+        res: &Resources<'_>,
+    ) -> (StepAction, bool) {
+        let find = |name: &str| res.get(name);
+        let mut ok = true;
+        let max_lag = max_lag.map(|d| d.0);
+        let lag_from = match &replicator {
+            Some(r) => Some(r.clone()),
+            None => find(&store)
+                .filter(|r| r.replicator.is_some())
+                .map(|r| r.name.clone()),
+        };
+        if max_lag.is_some() && lag_from.is_none() && find(&store).is_some() {
+            ok = false;
+            self.err(root, &with(path, &[key("max_lag")]), true, format!("`max_lag` needs a lag source: provider `{}` reports no replication lag; name one with `replicator = \"..\"`", res.provider(&store)));
+        }
+        ok &= self.check_store_cap(root, path, &store, res, "promote", |c| c.promote);
+        let action = StepAction::DatastorePromote {
+            store,
+            max_lag,
+            lag_from,
+        };
+        (action, ok)
+    }
+
+    /// `notify`: a valid URL.
+    fn check_notify(
+        &mut self,
+        root: &Node,
+        path: &[Seg],
+        url: String,
+        message: Option<String>,
+        headers: Option<BTreeMap<String, String>>,
+    ) -> (StepAction, bool) {
+        let mut ok = true;
+        if reqwest::Url::parse(&url).is_err() {
+            ok = false;
+            self.err(root, &with(path, &[key("url")]), false, "not a valid URL");
+        }
+        let action = StepAction::Notify {
+            url,
+            message: message.unwrap_or_default(),
+            headers: headers.unwrap_or_default(),
+        };
+        (action, ok)
+    }
+
+    /// `exec`: a command that is not empty.
+    fn check_exec(
+        &mut self,
+        root: &Node,
+        path: &[Seg],
+        command: CommandSpec,
+        cwd: Option<String>,
+        env: Option<BTreeMap<String, String>>,
+        idempotent: Option<bool>,
+    ) -> (StepAction, bool) {
+        let mut ok = true;
+        let empty = match &command {
+            CommandSpec::Shell(s) => s.trim().is_empty(),
+            CommandSpec::Argv(argv) => argv.first().is_none_or(|p| p.trim().is_empty()),
+        };
+        let command = command.into_argv();
+        if empty {
+            ok = false;
+            self.err(
+                root,
+                &with(path, &[key("command")]),
+                false,
+                "command must not be empty",
+            );
+        }
+        let action = StepAction::Exec {
+            command,
+            cwd,
+            env: env.unwrap_or_default(),
+            idempotent: idempotent.unwrap_or(false),
+        };
+        (action, ok)
     }
 
     /// `traffic.set`: weights are percentages summing to 100, to targets the router has.

@@ -2,7 +2,8 @@
 //! timings and attempts, and a timeline; built from the journal, as JSON,
 //! Markdown or one self-contained HTML page ([`Report::to_html`]).
 
-use std::collections::BTreeMap;
+mod builder;
+
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -10,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::TrafficSplit;
 pub use crate::journal::AuditHeadRef;
-use crate::journal::{self, Entry, Record};
+use crate::journal::{self, Entry};
 use crate::outcome::{CompensationStatus, StepStatus};
+use builder::ReportBuilder;
 
 /// One step in the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,254 +164,11 @@ impl Report {
     /// read any state) to its end, and the timeline's "started" line is at that
     /// same moment, so the two agree; read-only steps get one too.
     pub(crate) fn from_journal(entries: &[Entry]) -> Option<Report> {
-        let first = entries.first()?;
-        let Record::RunStarted {
-            run_id,
-            plan,
-            digest,
-            operator,
-            rto_target_ms,
-            rpo_target_ms,
-            steps: ids,
-            ..
-        } = &first.record
-        else {
-            return None;
-        };
-        let start = first.ts;
-        let ms = |a: DateTime<Utc>, b: DateTime<Utc>| (b - a).num_milliseconds().max(0) as u64;
-        let mut steps: BTreeMap<&str, StepReport> = ids
-            .iter()
-            .map(|id| {
-                (
-                    id.as_str(),
-                    StepReport {
-                        id: id.clone(),
-                        action: String::new(),
-                        status: StepStatus::NotRun,
-                        started_at: None,
-                        finished_at: None,
-                        duration_ms: None,
-                        attempts: 0,
-                        detail: None,
-                        error: None,
-                        error_kind: None,
-                        request_id: None,
-                        lag_ms: None,
-                        compensation: None,
-                        compensation_status: None,
-                    },
-                )
-            })
-            .collect();
-        let mut status = "running".to_string();
-        let mut halted_by = None;
-        let mut decision = None;
-        let mut audit_head = None;
-        let mut finished_at = None;
-        let mut last_traffic: Option<DateTime<Utc>> = None;
-        let mut rpo: Option<u64> = None;
-        let mut resumed = 0;
-        let mut timeline: Vec<(DateTime<Utc>, String)> = Vec::new();
-        let mut phases: Vec<PhaseMark> = Vec::new();
+        let mut builder = ReportBuilder::default();
         for e in entries {
-            let what = match &e.record {
-                Record::RunStarted { plan, .. } => format!("run started (plan `{plan}`)"),
-                Record::Resumed {
-                    operator, rerun, ..
-                } => {
-                    resumed += 1;
-                    // A resumed run is running again until it records its end.
-                    status = "running".into();
-                    finished_at = None;
-                    halted_by = None;
-                    decision = None;
-                    if rerun.is_empty() {
-                        format!("run resumed by {operator}")
-                    } else {
-                        format!(
-                            "run resumed by {operator}, who allowed {} to run again",
-                            rerun
-                                .iter()
-                                .map(|s| format!("`{s}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    }
-                }
-                Record::ChildSpawned { step, pid } => {
-                    format!("step `{step}`: command started (process group {pid})")
-                }
-                Record::StepInterrupted { step, detail } => {
-                    if let Some(s) = steps.get_mut(step.as_str()) {
-                        s.status = StepStatus::Interrupted;
-                    }
-                    match detail {
-                        Some(d) => format!("step `{step}` interrupted {d}"),
-                        None => format!("step `{step}` interrupted"),
-                    }
-                }
-                Record::StepStarted { step, action, .. } => {
-                    if let Some(s) = steps.get_mut(step.as_str()) {
-                        s.action = action.clone();
-                    }
-                    format!("step `{step}`: state captured, change begins")
-                }
-                Record::PhaseApplied { step, phase, split } => {
-                    phases.push(PhaseMark {
-                        step: step.clone(),
-                        at: e.ts,
-                        offset_ms: (e.ts - start).num_milliseconds(),
-                        phase: *phase,
-                        split: split.clone(),
-                    });
-                    format!("step `{step}`: phase {phase}% applied ({split})")
-                }
-                Record::StepFinished {
-                    step,
-                    action,
-                    status: st,
-                    attempts,
-                    detail,
-                    error,
-                    error_kind,
-                    request_id,
-                    lag_ms,
-                    traffic,
-                    started_at,
-                    ..
-                } => {
-                    if let Some(s) = steps.get_mut(step.as_str()) {
-                        if !action.is_empty() {
-                            s.action = action.clone();
-                        }
-                        s.status = *st;
-                        s.started_at = Some(*started_at);
-                        s.finished_at = Some(e.ts);
-                        s.duration_ms = Some(ms(*started_at, e.ts));
-                        s.attempts = *attempts;
-                        s.detail = detail.clone();
-                        s.error = error.clone();
-                        s.error_kind = error_kind.clone();
-                        s.request_id = request_id.clone();
-                        s.lag_ms = *lag_ms;
-                    }
-                    let label = if action.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({action})")
-                    };
-                    timeline.push((*started_at, format!("step `{step}` started{label}")));
-                    if *st == StepStatus::Succeeded {
-                        if *traffic {
-                            last_traffic = Some(e.ts);
-                        }
-                        if let Some(l) = lag_ms {
-                            rpo = Some(rpo.map_or(*l, |r: u64| r.max(*l)));
-                        }
-                    }
-                    let tail = match (error, detail) {
-                        (Some(err), _) => format!(": {err}"),
-                        (None, Some(d)) => format!(": {d}"),
-                        _ => String::new(),
-                    };
-                    format!("step `{step}` {st} after {attempts} attempt(s){tail}")
-                }
-                Record::RollbackStarted { cause } => {
-                    format!("rollback started (step `{cause}` failed)")
-                }
-                Record::StepCompensated {
-                    step,
-                    status: st,
-                    detail,
-                } => {
-                    if let Some(s) = steps.get_mut(step.as_str()) {
-                        s.compensation = Some(format!("{st}: {detail}"));
-                        s.compensation_status = Some(*st);
-                    }
-                    format!("step `{step}` compensated: {st} ({detail})")
-                }
-                Record::RunFinished {
-                    status: st,
-                    error,
-                    halted_by: h,
-                    decision: d,
-                    audit_head: a,
-                } => {
-                    status = st.clone();
-                    finished_at = Some(e.ts);
-                    halted_by = h.clone();
-                    decision = d.clone();
-                    audit_head = a.clone().or(audit_head);
-                    let mut what = match error {
-                        Some(err) => format!("run finished: {st} ({err})"),
-                        None => format!("run finished: {st}"),
-                    };
-                    if let Some(h) = h {
-                        what.push_str(&format!("; rollback stopped at one-way step `{h}`"));
-                    }
-                    what
-                }
-            };
-            timeline.push((e.ts, what));
+            builder.record(e);
         }
-        // Journal order, with each step's "started" line moved to when it started.
-        timeline.sort_by_key(|(at, _)| *at);
-        let timeline = timeline
-            .into_iter()
-            .map(|(at, what)| TimelineEntry {
-                at,
-                offset_ms: (at - start).num_milliseconds(),
-                what,
-            })
-            .collect();
-        let (rto_ms, rto_basis) = if status == "succeeded" {
-            match (last_traffic, finished_at) {
-                (Some(t), _) => (Some(ms(start, t)), Some("traffic".to_string())),
-                (None, Some(t)) => (Some(ms(start, t)), Some("run".to_string())),
-                (None, None) => (None, None),
-            }
-        } else {
-            (None, None)
-        };
-        let steps: Vec<StepReport> = ids
-            .iter()
-            .filter_map(|id| steps.remove(id.as_str()))
-            .collect();
-        let failed_steps = if status == "succeeded" {
-            steps
-                .iter()
-                .filter(|s| s.status == StepStatus::Failed)
-                .map(|s| s.id.clone())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let met = |v: Option<u64>, t: Option<u64>| Some(v? <= t?);
-        Some(Report {
-            run_id: run_id.clone(),
-            plan: plan.clone(),
-            plan_digest: digest.clone(),
-            status,
-            halted_by,
-            decision,
-            audit_head,
-            started_at: start,
-            finished_at,
-            rto_ms,
-            rto_basis,
-            rpo_ms: rpo,
-            rto_target_ms: *rto_target_ms,
-            rpo_target_ms: *rpo_target_ms,
-            rto_met: met(rto_ms, *rto_target_ms),
-            rpo_met: met(rpo, *rpo_target_ms),
-            failed_steps,
-            resumed,
-            operator: operator.clone(),
-            steps,
-            timeline,
-            phases,
-        })
+        builder.finish()
     }
 
     /// The report as Markdown, with a timeline.

@@ -1,0 +1,152 @@
+//! What a running plan carries: the plan, the options, the journal, the audit
+//! log and the retry budget, shared by the scheduler (`run`) and the steps
+//! (`steps`), which depend on it and not on each other's internals.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Event, ExecError, RunOptions, run_dir};
+use crate::Plan;
+use crate::audit::{AuditRecord, AuditWriter};
+use crate::journal::{Journal, Record};
+use crate::lock::host;
+use crate::redact::Redactor;
+use crate::retry::RetryBudget;
+
+/// Everything a running step needs.
+pub(crate) struct Ctx {
+    pub plan: Arc<Plan>,
+    pub opts: RunOptions,
+    pub run_id: String,
+    pub journal: Arc<Journal>,
+    pub budget: Arc<RetryBudget>,
+    pub redactor: Redactor,
+    pub host: String,
+    pub digest: String,
+    pub audit: Arc<std::sync::Mutex<AuditWriter>>,
+    /// The lag each replicator had when this run stopped it (journaled, so a
+    /// resumed run knows it too): the RPO gate of a later promote uses it when
+    /// the stopped link reports no lag any more.
+    stop_lags: std::sync::Mutex<HashMap<String, StopLag>>,
+}
+
+/// What a `replication.stop` step of this run measured.
+#[derive(Debug, Clone)]
+pub(crate) struct StopLag {
+    /// The step that stopped the link.
+    pub step: String,
+    /// The lag at the stop (None: the provider could not tell).
+    pub lag_ms: Option<u64>,
+}
+
+impl Ctx {
+    /// Opens the run's journal (continuing after `seq` existing entries) and the
+    /// audit log.
+    pub(super) fn open(
+        plan: Arc<Plan>,
+        opts: RunOptions,
+        run_id: &str,
+        seq: u64,
+        stop_lags: HashMap<String, StopLag>,
+    ) -> Result<Arc<Ctx>, ExecError> {
+        let dir = run_dir(&opts.state_dir, run_id);
+        let journal = Journal::open(&dir, seq, plan.redactor().clone(), opts.crash_hook())?;
+        Ok(Arc::new(Ctx {
+            redactor: plan.redactor().clone(),
+            budget: Arc::new(RetryBudget::new(opts.retry.budget)),
+            host: host(),
+            digest: plan.digest(),
+            audit: Arc::new(std::sync::Mutex::new(AuditWriter::open(
+                &opts.state_dir,
+                opts.audit_key.as_deref(),
+            )?)),
+            plan,
+            opts,
+            run_id: run_id.to_string(),
+            journal: Arc::new(journal),
+            stop_lags: std::sync::Mutex::new(stop_lags),
+        }))
+    }
+
+    pub fn emit(&self, event: Event) {
+        if let Some(sink) = &self.opts.events {
+            sink(&event);
+        }
+    }
+
+    pub fn redact(&self, s: &str) -> String {
+        self.redactor.redact(s)
+    }
+
+    /// Appends to the journal (write + fsync) off the runtime's worker threads.
+    pub async fn journal(&self, record: Record) -> Result<(), ExecError> {
+        let journal = self.journal.clone();
+        super::blocking(move || journal.append(record))
+            .await
+            .map(|_| ())
+            .map_err(ExecError::from)
+    }
+
+    /// Remembers the lag `replicator` had when `step` stopped it.
+    pub fn record_stop_lag(&self, replicator: &str, step: &str, lag_ms: Option<u64>) {
+        self.stop_lags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                replicator.to_string(),
+                StopLag {
+                    step: step.to_string(),
+                    lag_ms,
+                },
+            );
+    }
+
+    /// The lag measured when this run stopped `replicator`, if it did.
+    pub fn stop_lag(&self, replicator: &str) -> Option<StopLag> {
+        self.stop_lags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(replicator)
+            .cloned()
+    }
+
+    /// Appends to the audit log (which may wait for another process's file
+    /// lock) off the runtime's worker threads.
+    pub(super) async fn audit(
+        &self,
+        step: &str,
+        action: &str,
+        before: &Value,
+        after: &Value,
+        result: &str,
+    ) {
+        let rec = AuditRecord {
+            operator: self.opts.operator.clone(),
+            host: self.host.clone(),
+            plan: self.plan.name.clone(),
+            plan_digest: self.digest.clone(),
+            run_id: self.run_id.clone(),
+            step: step.into(),
+            action: action.into(),
+            before: before.clone(),
+            after: after.clone(),
+            result: result.into(),
+        };
+        let (audit, redactor) = (self.audit.clone(), self.redactor.clone());
+        let result = super::blocking(move || {
+            audit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .append(&rec, &redactor)
+        })
+        .await;
+        if let Err(e) = result {
+            self.emit(Event::Warning {
+                step: Some(step.into()),
+                message: format!("could not write the audit log: {e}"),
+            });
+        }
+    }
+}

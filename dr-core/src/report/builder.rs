@@ -1,0 +1,417 @@
+//! The report of a run, built from its journal one entry at a time.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{AuditHeadRef, PhaseMark, Report, StepReport, TimelineEntry};
+use crate::journal::{Entry, Record};
+use crate::outcome::{CompensationStatus, StepStatus};
+
+/// Feed it the journal's entries in order ([`ReportBuilder::record`]), then
+/// [`ReportBuilder::finish`]. The first entry must be `run_started`: without
+/// it there is no report, and the entries are ignored.
+pub(crate) struct ReportBuilder {
+    /// Whether the first entry was recorded.
+    begun: bool,
+    /// What the first entry, `run_started`, says (`None`: it was something else).
+    run: Option<RunHeader>,
+    /// The plan's steps, by id.
+    steps: BTreeMap<String, StepReport>,
+    status: String,
+    halted_by: Option<String>,
+    decision: Option<String>,
+    audit_head: Option<AuditHeadRef>,
+    finished_at: Option<DateTime<Utc>>,
+    /// When the last traffic step that succeeded ended.
+    last_traffic: Option<DateTime<Utc>>,
+    /// The largest lag a step that succeeded observed.
+    rpo: Option<u64>,
+    resumed: u32,
+    /// In journal order, but a step's "started" line at when it started.
+    timeline: Vec<(DateTime<Utc>, String)>,
+    phases: Vec<PhaseMark>,
+}
+
+/// The `run_started` entry.
+struct RunHeader {
+    run_id: String,
+    plan: String,
+    digest: String,
+    operator: String,
+    rto_target_ms: Option<u64>,
+    rpo_target_ms: Option<u64>,
+    /// Step ids in plan order.
+    ids: Vec<String>,
+    /// When the run started.
+    start: DateTime<Utc>,
+}
+
+/// A `step_finished` entry.
+struct StepEnd<'a> {
+    step: &'a str,
+    action: &'a str,
+    status: StepStatus,
+    attempts: u32,
+    detail: &'a Option<String>,
+    error: &'a Option<String>,
+    error_kind: &'a Option<String>,
+    request_id: &'a Option<String>,
+    lag_ms: Option<u64>,
+    traffic: bool,
+    started_at: DateTime<Utc>,
+    /// When it was journaled: the step's end.
+    at: DateTime<Utc>,
+}
+
+/// Milliseconds from `a` to `b`, 0 when `b` is earlier.
+fn ms(a: DateTime<Utc>, b: DateTime<Utc>) -> u64 {
+    (b - a).num_milliseconds().max(0) as u64
+}
+
+impl Default for ReportBuilder {
+    fn default() -> Self {
+        ReportBuilder {
+            begun: false,
+            run: None,
+            steps: BTreeMap::new(),
+            status: "running".to_string(),
+            halted_by: None,
+            decision: None,
+            audit_head: None,
+            finished_at: None,
+            last_traffic: None,
+            rpo: None,
+            resumed: 0,
+            timeline: Vec::new(),
+            phases: Vec::new(),
+        }
+    }
+}
+
+impl ReportBuilder {
+    /// Takes in the journal's next entry.
+    pub(crate) fn record(&mut self, e: &Entry) {
+        if !self.begun {
+            self.begun = true;
+            self.begin(e);
+        }
+        let Some(start) = self.run.as_ref().map(|r| r.start) else {
+            return;
+        };
+        let what = match &e.record {
+            Record::RunStarted { plan, .. } => format!("run started (plan `{plan}`)"),
+            Record::Resumed {
+                operator, rerun, ..
+            } => self.resumed(operator, rerun),
+            Record::ChildSpawned { step, pid } => {
+                format!("step `{step}`: command started (process group {pid})")
+            }
+            Record::StepInterrupted { step, detail } => {
+                self.step_interrupted(step, detail.as_deref())
+            }
+            Record::StepStarted { step, action, .. } => self.step_started(step, action),
+            Record::PhaseApplied { step, phase, split } => self.phase_applied(PhaseMark {
+                step: step.clone(),
+                at: e.ts,
+                offset_ms: (e.ts - start).num_milliseconds(),
+                phase: *phase,
+                split: split.clone(),
+            }),
+            Record::StepFinished {
+                step,
+                action,
+                status,
+                attempts,
+                detail,
+                error,
+                error_kind,
+                request_id,
+                lag_ms,
+                traffic,
+                started_at,
+                ..
+            } => self.step_finished(StepEnd {
+                step,
+                action,
+                status: *status,
+                attempts: *attempts,
+                detail,
+                error,
+                error_kind,
+                request_id,
+                lag_ms: *lag_ms,
+                traffic: *traffic,
+                started_at: *started_at,
+                at: e.ts,
+            }),
+            Record::RollbackStarted { cause } => {
+                format!("rollback started (step `{cause}` failed)")
+            }
+            Record::StepCompensated {
+                step,
+                status,
+                detail,
+            } => self.step_compensated(step, *status, detail),
+            Record::RunFinished {
+                status,
+                error,
+                halted_by,
+                decision,
+                audit_head,
+            } => self.run_finished(
+                e.ts,
+                status,
+                error.as_deref(),
+                halted_by,
+                decision,
+                audit_head,
+            ),
+        };
+        self.timeline.push((e.ts, what));
+    }
+
+    /// The first entry: a run's when it is `run_started`, with every step not run yet.
+    fn begin(&mut self, first: &Entry) {
+        let Record::RunStarted {
+            run_id,
+            plan,
+            digest,
+            operator,
+            rto_target_ms,
+            rpo_target_ms,
+            steps: ids,
+            ..
+        } = &first.record
+        else {
+            return;
+        };
+        self.steps = ids
+            .iter()
+            .map(|id| (id.clone(), StepReport::not_run(id)))
+            .collect();
+        self.run = Some(RunHeader {
+            run_id: run_id.clone(),
+            plan: plan.clone(),
+            digest: digest.clone(),
+            operator: operator.clone(),
+            rto_target_ms: *rto_target_ms,
+            rpo_target_ms: *rpo_target_ms,
+            ids: ids.clone(),
+            start: first.ts,
+        });
+    }
+
+    fn resumed(&mut self, operator: &str, rerun: &[String]) -> String {
+        self.resumed += 1;
+        // A resumed run is running again until it records its end.
+        self.status = "running".into();
+        self.finished_at = None;
+        self.halted_by = None;
+        self.decision = None;
+        if rerun.is_empty() {
+            format!("run resumed by {operator}")
+        } else {
+            format!(
+                "run resumed by {operator}, who allowed {} to run again",
+                rerun
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    }
+
+    fn step_interrupted(&mut self, step: &str, detail: Option<&str>) -> String {
+        if let Some(s) = self.steps.get_mut(step) {
+            s.status = StepStatus::Interrupted;
+        }
+        match detail {
+            Some(d) => format!("step `{step}` interrupted {d}"),
+            None => format!("step `{step}` interrupted"),
+        }
+    }
+
+    fn step_started(&mut self, step: &str, action: &str) -> String {
+        if let Some(s) = self.steps.get_mut(step) {
+            s.action = action.to_string();
+        }
+        format!("step `{step}`: state captured, change begins")
+    }
+
+    fn phase_applied(&mut self, mark: PhaseMark) -> String {
+        let what = format!(
+            "step `{}`: phase {}% applied ({})",
+            mark.step, mark.phase, mark.split
+        );
+        self.phases.push(mark);
+        what
+    }
+
+    /// The step's figures, its "started" line at when it started, and what
+    /// RTO and RPO count of it.
+    fn step_finished(&mut self, f: StepEnd<'_>) -> String {
+        if let Some(s) = self.steps.get_mut(f.step) {
+            if !f.action.is_empty() {
+                s.action = f.action.to_string();
+            }
+            s.status = f.status;
+            s.started_at = Some(f.started_at);
+            s.finished_at = Some(f.at);
+            s.duration_ms = Some(ms(f.started_at, f.at));
+            s.attempts = f.attempts;
+            s.detail = f.detail.clone();
+            s.error = f.error.clone();
+            s.error_kind = f.error_kind.clone();
+            s.request_id = f.request_id.clone();
+            s.lag_ms = f.lag_ms;
+        }
+        let (step, action, st, attempts) = (f.step, f.action, f.status, f.attempts);
+        let label = if action.is_empty() {
+            String::new()
+        } else {
+            format!(" ({action})")
+        };
+        self.timeline
+            .push((f.started_at, format!("step `{step}` started{label}")));
+        if st == StepStatus::Succeeded {
+            if f.traffic {
+                self.last_traffic = Some(f.at);
+            }
+            if let Some(l) = f.lag_ms {
+                self.rpo = Some(self.rpo.map_or(l, |r: u64| r.max(l)));
+            }
+        }
+        let tail = match (f.error, f.detail) {
+            (Some(err), _) => format!(": {err}"),
+            (None, Some(d)) => format!(": {d}"),
+            _ => String::new(),
+        };
+        format!("step `{step}` {st} after {attempts} attempt(s){tail}")
+    }
+
+    fn step_compensated(&mut self, step: &str, st: CompensationStatus, detail: &str) -> String {
+        if let Some(s) = self.steps.get_mut(step) {
+            s.compensation = Some(format!("{st}: {detail}"));
+            s.compensation_status = Some(st);
+        }
+        format!("step `{step}` compensated: {st} ({detail})")
+    }
+
+    /// The run's end (a halted or interrupted run may be resumed later).
+    fn run_finished(
+        &mut self,
+        at: DateTime<Utc>,
+        status: &str,
+        error: Option<&str>,
+        halted_by: &Option<String>,
+        decision: &Option<String>,
+        audit_head: &Option<AuditHeadRef>,
+    ) -> String {
+        self.status = status.to_string();
+        self.finished_at = Some(at);
+        self.halted_by = halted_by.clone();
+        self.decision = decision.clone();
+        self.audit_head = audit_head.clone().or(self.audit_head.take());
+        let mut what = match error {
+            Some(err) => format!("run finished: {status} ({err})"),
+            None => format!("run finished: {status}"),
+        };
+        if let Some(h) = halted_by {
+            what.push_str(&format!("; rollback stopped at one-way step `{h}`"));
+        }
+        what
+    }
+
+    /// The report; `None` when the first entry was not `run_started` (or there
+    /// was none).
+    pub(crate) fn finish(mut self) -> Option<Report> {
+        let run = self.run.take()?;
+        let start = run.start;
+        // Journal order, with each step's "started" line moved to when it started.
+        self.timeline.sort_by_key(|(at, _)| *at);
+        let timeline = std::mem::take(&mut self.timeline)
+            .into_iter()
+            .map(|(at, what)| TimelineEntry {
+                at,
+                offset_ms: (at - start).num_milliseconds(),
+                what,
+            })
+            .collect();
+        let (rto_ms, rto_basis) = self.rto(start);
+        let steps: Vec<StepReport> = run
+            .ids
+            .iter()
+            .filter_map(|id| self.steps.remove(id.as_str()))
+            .collect();
+        let failed_steps = if self.status == "succeeded" {
+            steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Failed)
+                .map(|s| s.id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let met = |v: Option<u64>, t: Option<u64>| Some(v? <= t?);
+        Some(Report {
+            run_id: run.run_id,
+            plan: run.plan,
+            plan_digest: run.digest,
+            status: self.status,
+            halted_by: self.halted_by,
+            decision: self.decision,
+            audit_head: self.audit_head,
+            started_at: start,
+            finished_at: self.finished_at,
+            rto_ms,
+            rto_basis,
+            rpo_ms: self.rpo,
+            rto_target_ms: run.rto_target_ms,
+            rpo_target_ms: run.rpo_target_ms,
+            rto_met: met(rto_ms, run.rto_target_ms),
+            rpo_met: met(self.rpo, run.rpo_target_ms),
+            failed_steps,
+            resumed: self.resumed,
+            operator: run.operator,
+            steps,
+            timeline,
+            phases: self.phases,
+        })
+    }
+
+    /// RTO and what it measures (`traffic` or `run`), for a run that succeeded.
+    fn rto(&self, start: DateTime<Utc>) -> (Option<u64>, Option<String>) {
+        if self.status != "succeeded" {
+            return (None, None);
+        }
+        match (self.last_traffic, self.finished_at) {
+            (Some(t), _) => (Some(ms(start, t)), Some("traffic".to_string())),
+            (None, Some(t)) => (Some(ms(start, t)), Some("run".to_string())),
+            (None, None) => (None, None),
+        }
+    }
+}
+
+impl StepReport {
+    /// Step `id`, before it ran.
+    fn not_run(id: &str) -> StepReport {
+        StepReport {
+            id: id.to_string(),
+            action: String::new(),
+            status: StepStatus::NotRun,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            attempts: 0,
+            detail: None,
+            error: None,
+            error_kind: None,
+            request_id: None,
+            lag_ms: None,
+            compensation: None,
+            compensation_status: None,
+        }
+    }
+}
