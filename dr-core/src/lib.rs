@@ -15,8 +15,9 @@
 //!
 //! Provider crates (`dr-redis`, `dr-cloudflare`, ...) implement the traits and
 //! expose `register(&mut Registry)`. A [`Registry`] maps a plan's
-//! `provider = "..."` to a factory; the [`plan`] module parses and validates a
-//! plan against it before anything runs; the [`executor`] runs it.
+//! `provider = "..."` to a factory; the `plan` module parses and validates a
+//! plan against it before anything runs; the `executor` runs it (both behind
+//! the `engine` feature).
 //!
 //! Providers never retry, journal or audit: the executor wraps them in one
 //! retry policy, journals before and after every side effect, and checks each
@@ -70,12 +71,31 @@
 //!
 //! ## HTTP providers
 //!
-//! A provider that speaks a REST API builds on [`http`] rather than on bare
-//! `reqwest`: [`http::HttpClient`] shares the process's connection pool, adds
-//! credentials ([`http::Auth`]), paces requests per credential
-//! ([`http::RateLimiter`]) and maps every answer to a [`ProviderError`] by one
-//! table (429 and `Retry-After`, request ids, no URLs in messages).
-//! [`poll::until`] waits for long-running operations.
+//! A provider that speaks a REST API builds on `dr_core::http` (feature
+//! `http`) rather than on bare `reqwest`: `http::HttpClient` shares the
+//! process's connection pool, adds credentials (`http::Auth`), paces requests
+//! per credential (`http::RateLimiter`) and maps every answer to a
+//! [`ProviderError`] by one table (429 and `Retry-After`, request ids, no URLs
+//! in messages). [`poll::until`] waits for long-running operations.
+//!
+//! ## Cargo features
+//!
+//! The default features are the plugin SDK and nothing else: the traits,
+//! [`ProviderError`], [`Settings`], the [`Registry`], durations, redaction and
+//! polling, with no HTTP stack, metrics or file-format crate. A provider crate
+//! depends on `dr-core` with `default-features = false` plus what it uses.
+//!
+//! | feature | brings |
+//! |---|---|
+//! | `http` | `dr_core::http`, the shared REST client, and the `http` probe |
+//! | `engine` | plans, validation, the executor, journal, lock, audit log, reports, drills, `check`, `status`, the `tcp` probe, `notify` steps (implies `http`) |
+//! | `sim` | the `sim.*` providers |
+//! | `watch` | `dr watch`'s library (implies `engine`) |
+//! | `metrics` | the watch's OpenMetrics endpoint (implies `watch`) |
+//! | `html` | the self-contained HTML report (implies `engine`) |
+//! | `testing` | the conformance suites every provider runs |
+//! | `testing-http` | a recording stand-in for REST APIs without an emulator |
+//! | `full` | all but the testing ones |
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -102,7 +102,7 @@ impl From<PollError> for ProviderError {
 ///   sleep ([`PollError::Cancelled`]). A provider, whose calls the executor
 ///   cancels by dropping them, passes a token of its own that never fires.
 /// - An `every` under 1 ms is taken as 1 ms, so a pending look never spins.
-/// - `f` must bound its own looks (an [`HttpClient`](crate::http::HttpClient) has
+/// - `f` must bound its own looks (an `http::HttpClient` has
 ///   a timeout); a look is not cut short by the deadline.
 ///
 /// `f` is a closure returning a future (`|| async move { .. }`), not an async
