@@ -94,17 +94,7 @@ fn lock_dir_from(state_dir: &Path, from_plan: Option<&Path>, from_env: Option<&P
 }
 
 fn lock_path(lock_dir: &Path, plan: &str) -> PathBuf {
-    let name: String = plan
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    lock_dir.join(format!("{name}.lock"))
+    lock_dir.join(format!("{}.lock", crate::state::file_stem(plan)))
 }
 
 fn read_holder(path: &Path) -> Option<LockHolder> {
@@ -330,7 +320,11 @@ mod tests {
     fn a_lock_file_without_our_token_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let lock = PlanLock::acquire(dir.path(), "p/q", "run-a").unwrap();
-        assert_eq!(lock.path(), dir.path().join("p_q.lock"));
+        assert_eq!(
+            lock.path(),
+            dir.path()
+                .join(format!("{}.lock", crate::state::file_stem("p/q")))
+        );
         assert!(lock.is_held());
         let text = fs::read_to_string(lock.path()).unwrap();
         assert!(text.contains("\"token\""), "{text}");

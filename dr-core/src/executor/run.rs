@@ -92,6 +92,7 @@ pub(crate) async fn resume(
     opts: RunOptions,
     load: &LoadOptions,
 ) -> Result<RunOutcome, ExecError> {
+    crate::state::check_run_id(run_id).map_err(|e| ExecError::Resume(e.to_string()))?;
     let dir = run_dir(&opts.state_dir, run_id);
     if !journal::Journal::path_in(&dir).exists() {
         return Err(ExecError::Resume(format!(

@@ -148,7 +148,11 @@ pub struct Report {
 
 impl Report {
     /// Reads the journal of `run_id` and builds its report.
+    /// A `run_id` that is not a run id's shape (`../x`) is `InvalidInput`,
+    /// never read.
     pub fn load(state_dir: &Path, run_id: &str) -> std::io::Result<Report> {
+        crate::state::check_run_id(run_id)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let entries = journal::read(crate::state::RunDir::new(state_dir, run_id).path())?;
         Report::from_journal(&entries).ok_or_else(|| {
             std::io::Error::new(

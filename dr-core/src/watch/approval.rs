@@ -27,15 +27,7 @@ pub struct PendingApproval {
 }
 
 fn file_name(plan: &str) -> String {
-    plan.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    crate::state::file_stem(plan)
 }
 
 /// `<state_dir>/watch/<plan>.pending.json`.
