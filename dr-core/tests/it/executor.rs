@@ -1,15 +1,14 @@
 //! Executor semantics, on the sim provider.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{only_run_id, opts, recorder, split_of, world};
 use dr_core::executor::{Event, ExecError, Executor, RunStatus};
 use dr_core::sim::SimWorld;
 use dr_core::{LoadOptions, Plan, Registry, TrafficSplit};
+
+use crate::common::{only_run_id, opts, recorder, split_of, world};
 
 fn load(registry: &Registry, text: &str) -> Plan {
     Plan::parse(

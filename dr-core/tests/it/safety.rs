@@ -15,8 +15,7 @@ use dr_core::{
 };
 use tokio_util::sync::CancellationToken;
 
-mod common;
-use common::{only_run_id, opts, recorder, split_of, world};
+use crate::common::{only_run_id, opts, recorder, split_of, world};
 
 fn load(registry: &Registry, text: &str) -> Plan {
     Plan::parse("plan.toml", text, registry, &LoadOptions::default())
