@@ -1,5 +1,5 @@
 //! Running the playbook plans of `examples/plans/` through the `dr` binary
-//! against emulators and stand-ins (`playbook_*.rs`).
+//! against emulators and stand-ins (the `playbook_*` modules).
 //!
 //! The example plans are written for production (real endpoints, resource ids,
 //! minutes-long soaks). A test reads one, points it at its stand-ins with

@@ -8,15 +8,14 @@
 //! The fixtures moto holds are made with boto3 from moto's own venv (dr-cli has
 //! no AWS SDK crates of its own), and read back the same way.
 
-mod playbook;
-
 use std::sync::Arc;
 
 use dr_aws::testing::{ACCOUNT, FakeAws, FakeInstance, MotoServer};
-use playbook::{Drill, Retarget, assert_met, boto, example, fast};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::playbook::{Drill, Retarget, assert_met, boto, example, fast};
 
 const AWS_SECRET: &str = "pilot-light-aws-secret-5c1e9a";
 const DB_EAST: &str = "xyz-web-db";

@@ -2,15 +2,14 @@
 //! Cloudflare (www-sec first, a 10 % West US canary, then everything) and back,
 //! through `dr drill`, against the Cloudflare API fake and real Redis servers.
 
-mod playbook;
-
 use dr_cloudflare::testing::{
     ACCOUNT, FakeCloudflare, LB, POOL_EAST, POOL_WEST, POOL_WNAM, RECORD, ZONE, record_path,
 };
 use dr_redis::testing::{RedisServer, Reply};
-use playbook::{Drill, Retarget, assert_met, example, fast};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::playbook::{Drill, Retarget, assert_met, example, fast};
 
 const REDIS_PASSWORD: &str = "cache-secret-7f3a";
 

@@ -20,17 +20,16 @@
 //! - Redis: the stale entries of both regions' caches are gone (each was rebuilt
 //!   before its region took traffic).
 
-mod playbook;
-
 use dr_azure::testing::{
     ArmStandIn, SUBSCRIPTION, TOKEN, connection_strings_path, names, pg_path, storage_path,
     tm_endpoint_path,
 };
 use dr_redis::testing::{RedisServer, Reply};
-use playbook::{Drill, Retarget, assert_met, example, fast};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::playbook::{Drill, Retarget, assert_met, example, fast};
 
 /// The database user's password inside the connection strings (a secret).
 const DB_PASSWORD: &str = "pg-app-9c41e2b7d5";

@@ -9,13 +9,12 @@
 //! The fixtures moto holds are made with boto3 from moto's own venv (dr-cli has
 //! no AWS SDK crates of its own), and read back the same way.
 
-mod playbook;
-
 use dr_aws::testing::{ACCOUNT, FakeAws, FakeGlobal, MotoServer};
-use playbook::{Drill, Retarget, assert_met, boto, example, fast};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::playbook::{Drill, Retarget, assert_met, boto, example, fast};
 
 const AWS_SECRET: &str = "guiding-care-aws-secret-8b3f2d";
 const PANEL: &str = "controlpanel/5d2c1e7a9f4b4c0e8a3b6d1f2e9c7a45";

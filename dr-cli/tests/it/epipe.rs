@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dr");
-const PLAN: &str = include_str!("../../examples/local-drill.toml");
+const PLAN: &str = include_str!("../../../examples/local-drill.toml");
 
 /// `dr ARGS` in `dir` with stdout a pipe whose read end is already closed, so
 /// the first write fails with EPIPE; returns (exit code, stderr).
