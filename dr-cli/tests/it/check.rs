@@ -4,29 +4,9 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
-
-fn dr(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("DR_STATE_DIR")
-        .env_remove("DR_SIM_STATE")
-        .args(args)
-        .args(["--state-dir", "sd"]);
-    c
-}
-
-fn json_lines(s: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(s)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
+use crate::support::{dr, json_lines, with_plan};
 
 const PLAN: &str = r#"
 [plan]
@@ -97,12 +77,6 @@ gate = { probe = "web_west", healthy_for = "1m", every = "10s" }
 depends_on = ["settle"]
 "#;
 
-fn setup(text: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("p.toml"), text).unwrap();
-    tmp
-}
-
 /// `dr check --json`: exit code and findings.
 fn check(dir: &Path, code: i32) -> Vec<Value> {
     let out = dr(dir, &["check", "p.toml", "--json"]).assert().code(code);
@@ -115,7 +89,7 @@ fn failed(findings: &[Value]) -> Vec<&Value> {
 
 #[test]
 fn a_ready_plan_passes_every_check_and_exits_0() {
-    let tmp = setup(PLAN);
+    let tmp = with_plan(PLAN);
     let findings = check(tmp.path(), 0);
     assert!(failed(&findings).is_empty(), "{findings:#?}");
     for kind in [
@@ -155,7 +129,7 @@ fn a_ready_plan_passes_every_check_and_exits_0() {
 
 #[test]
 fn check_has_no_side_effects() {
-    let tmp = setup(PLAN);
+    let tmp = with_plan(PLAN);
     let dir = tmp.path();
     check(dir, 0);
     check(dir, 0);
@@ -197,7 +171,7 @@ fn not_ready_names_each_problem_and_exits_1() {
         )
         // The side the plan moves to is down.
         .replace("sequence = [\"healthy\", \"unhealthy\"]", "healthy = false");
-    let tmp = setup(&text);
+    let tmp = with_plan(&text);
     let findings = check(tmp.path(), 1);
     let bad = failed(&findings);
     let has = |check: &str, resource: &str, text: &str| {
@@ -233,7 +207,7 @@ fn not_ready_names_each_problem_and_exits_1() {
 #[test]
 fn an_unreadable_resource_is_not_ready() {
     // The sim state file is a directory: every read of it fails.
-    let tmp = setup(&PLAN.replace("state_file = \"sim.json\"", "state_file = \"broken\""));
+    let tmp = with_plan(&PLAN.replace("state_file = \"sim.json\"", "state_file = \"broken\""));
     std::fs::create_dir(tmp.path().join("broken")).unwrap();
     let findings = check(tmp.path(), 1);
     let unreachable: Vec<&Value> = failed(&findings)
@@ -254,7 +228,7 @@ fn a_plan_that_cannot_meet_its_rto_says_so_with_the_arithmetic() {
     let text = PLAN
         .replace("rto = \"5m\"", "rto = \"2m\"")
         .replace("duration = \"1m\"", "duration = \"90s\"");
-    let tmp = setup(&text);
+    let tmp = with_plan(&text);
     let findings = check(tmp.path(), 1);
     let bad = failed(&findings);
     assert_eq!(bad.len(), 1, "{bad:#?}");
@@ -278,7 +252,7 @@ fn a_step_timeout_shorter_than_its_gates_is_not_ready() {
         "depends_on = [\"settle\"]",
         "depends_on = [\"settle\"]\ntimeout = \"1m\"",
     );
-    let tmp = setup(&text);
+    let tmp = with_plan(&text);
     let bad: Vec<Value> = failed(&check(tmp.path(), 1)).into_iter().cloned().collect();
     assert_eq!(bad[0]["check"], "step_timeout", "{bad:#?}");
     assert_eq!(bad[0]["step"], "shift");
@@ -293,7 +267,7 @@ fn a_step_timeout_shorter_than_its_gates_is_not_ready() {
 
 #[test]
 fn an_invalid_plan_exits_2() {
-    let tmp = setup(&PLAN.replace("store = \"db\"", "store = \"dbx\""));
+    let tmp = with_plan(&PLAN.replace("store = \"db\"", "store = \"dbx\""));
     let out = dr(tmp.path(), &["check", "p.toml", "--json"])
         .assert()
         .code(2);

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command as StdCommand, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use assert_cmd::Command;
@@ -12,7 +12,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
+use crate::support::{self, dr_in, json_lines, kill, sim_failover};
 
 /// A temp dir holding plans, the sim state and the state dir `sd`.
 struct Env {
@@ -40,137 +40,28 @@ impl Env {
         p
     }
 
-    /// `dr ARGS --state-dir sd`, run in the temp dir, without colors.
+    /// `dr ARGS --state-dir sd`, run in the temp dir.
     fn dr(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.current_dir(self.path())
-            .env("NO_COLOR", "1")
-            .env_remove("DR_STATE_DIR")
-            .env_remove("DR_SIM_STATE")
-            .args(args)
-            .args(["--state-dir", "sd"]);
-        c
+        support::dr(self.path(), args)
     }
 
     fn stdout(&self, args: &[&str], code: i32) -> String {
-        let out = self
-            .dr(args)
-            .assert()
-            .code(code)
-            .get_output()
-            .stdout
-            .clone();
-        String::from_utf8(out).unwrap()
+        support::dr_stdout(self.path(), args, code)
     }
 
     /// `dr status PLAN --json`, one object per line.
     fn status(&self, plan: &str) -> Vec<Value> {
-        json_lines(&self.stdout(&["status", plan, "--json"], 0))
+        support::status(self.path(), plan)
     }
 
     /// The `calls` counter `op` of `resource` (0 when absent).
     fn calls(&self, plan: &str, resource: &str, op: &str) -> u64 {
-        let status = self.status(plan);
-        let line = status
-            .iter()
-            .find(|v| v["resource"] == resource)
-            .unwrap_or_else(|| panic!("no status line for {resource}: {status:?}"));
-        line["calls"][op].as_u64().unwrap_or(0)
+        support::calls(self.path(), plan, resource, op)
     }
 
     fn split(&self, plan: &str, router: &str) -> Value {
-        self.status(plan)
-            .into_iter()
-            .find(|v| v["resource"] == router && v["kind"] == "router")
-            .unwrap()["split"]
-            .clone()
+        support::split(self.path(), plan, router)
     }
-}
-
-fn json_lines(s: &str) -> Vec<Value> {
-    s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
-
-/// A failover on sim resources sharing `sim.json`; `extra` is appended.
-fn failover(name: &str, latency: &str, extra: &str) -> String {
-    format!(
-        r#"
-[plan]
-name = "{name}"
-rto = "5m"
-rpo = "1m"
-
-[resources.front]
-provider = "sim.router"
-targets = ["east", "west", "maintenance"]
-initial = {{ east = 100 }}
-latency = "{latency}"
-state_file = "sim.json"
-
-[resources.web_west]
-provider = "sim.probe"
-follows = "front:west"
-state_file = "sim.json"
-
-[resources.db_east]
-provider = "sim.store"
-role = "primary"
-latency = "{latency}"
-state_file = "sim.json"
-
-[resources.db_west]
-provider = "sim.store"
-role = "replica"
-lag = "2s"
-latency = "{latency}"
-state_file = "sim.json"
-
-[resources.cache]
-provider = "sim.store"
-role = "primary"
-latency = "{latency}"
-state_file = "sim.json"
-
-[[steps]]
-id = "maintenance"
-action = "traffic.set"
-router = "front"
-split = {{ maintenance = 100 }}
-
-[[steps]]
-id = "fence"
-action = "datastore.fence"
-store = "db_east"
-depends_on = ["maintenance"]
-
-[[steps]]
-id = "promote"
-action = "datastore.promote"
-store = "db_west"
-max_lag = "30s"
-depends_on = ["fence"]
-
-[[steps]]
-id = "flush"
-action = "datastore.flush"
-store = "cache"
-depends_on = ["promote"]
-
-[[steps]]
-id = "shift"
-action = "traffic.shift"
-router = "front"
-to = "west"
-phases = [50, 100]
-gate = {{ probe = "web_west", times = 1, every = "50ms", timeout = "2s" }}
-on_failure = "rollback"
-depends_on = ["flush"]
-{extra}
-"#
-    )
 }
 
 fn journal_path(env: &Env, run_id: &str) -> PathBuf {
@@ -183,7 +74,7 @@ fn journal_path(env: &Env, run_id: &str) -> PathBuf {
 #[test]
 fn validate_accepts_a_good_plan() {
     let env = Env::new();
-    env.write("p.toml", &failover("good", "0ms", ""));
+    env.write("p.toml", &sim_failover("good", "0ms", ""));
     env.dr(&["validate", "p.toml"])
         .assert()
         .code(0)
@@ -196,7 +87,7 @@ fn validate_accepts_a_good_plan() {
 #[test]
 fn validate_names_file_line_and_column_of_each_problem_and_exits_2() {
     let env = Env::new();
-    let text = failover("broken", "0ms", "")
+    let text = sim_failover("broken", "0ms", "")
         .replace(
             "split = { maintenance = 100 }",
             "split = { maintenance = 90 }",
@@ -248,11 +139,11 @@ fn validate_names_file_line_and_column_of_each_problem_and_exits_2() {
 #[test]
 fn plan_previews_every_change_and_touches_nothing() {
     let env = Env::new();
-    env.write("p.toml", &failover("preview", "0ms", ""));
+    env.write("p.toml", &sim_failover("preview", "0ms", ""));
     let out = env.stdout(&["plan", "p.toml"], 0);
     assert!(out.contains("front: east 100 -> maintenance 100"), "{out}");
     assert!(out.contains("db_west: replica -> primary"), "{out}");
-    let lines = json_lines(&env.stdout(&["plan", "p.toml", "--json"], 0));
+    let lines = json_lines(env.stdout(&["plan", "p.toml", "--json"], 0));
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[0]["step"], "maintenance");
     assert!(lines[0]["change"].as_str().unwrap().contains("->"));
@@ -272,7 +163,7 @@ fn plan_previews_every_change_and_touches_nothing() {
 #[test]
 fn run_json_prints_events_reports_and_status_shapes() {
     let env = Env::new();
-    env.write("p.toml", &failover("json-run", "0ms", ""));
+    env.write("p.toml", &sim_failover("json-run", "0ms", ""));
     let out = env.stdout(&["run", "p.toml", "--json", "--yes"], 0);
     let events = json_lines(&out);
     let first = &events[0];
@@ -347,7 +238,7 @@ fn run_json_prints_events_reports_and_status_shapes() {
 #[test]
 fn run_prints_the_run_id_first_and_one_line_per_event() {
     let env = Env::new();
-    env.write("p.toml", &failover("plain-run", "0ms", ""));
+    env.write("p.toml", &sim_failover("plain-run", "0ms", ""));
     let out = env.stdout(&["run", "p.toml", "--yes"], 0);
     let first = out.lines().next().unwrap();
     let run_id = first.strip_prefix("run ").expect(first);
@@ -363,12 +254,12 @@ fn run_prints_the_run_id_first_and_one_line_per_event() {
 #[test]
 fn a_failing_gate_after_the_promote_halts_on_the_maintenance_page_then_resume_finishes() {
     let env = Env::new();
-    env.write("p.toml", &failover("halt", "0ms", ""));
+    env.write("p.toml", &sim_failover("halt", "0ms", ""));
     env.dr(&["sim", "down", "west", "--plan", "p.toml"])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("marked `west` down"));
-    let events = json_lines(&env.stdout(&["run", "p.toml", "--json", "--yes"], 1));
+    let events = json_lines(env.stdout(&["run", "p.toml", "--json", "--yes"], 1));
     let last = events.last().unwrap();
     assert_eq!(last["event"], "run_finished");
     assert_eq!(last["status"], "halted");
@@ -396,7 +287,7 @@ fn a_failing_gate_after_the_promote_halts_on_the_maintenance_page_then_resume_fi
     env.dr(&["sim", "up", "west", "--state-file", "sim.json"])
         .assert()
         .code(0);
-    let events = json_lines(&env.stdout(&["resume", run_id, "--json"], 0));
+    let events = json_lines(env.stdout(&["resume", run_id, "--json"], 0));
     assert_eq!(events.last().unwrap()["status"], "succeeded");
     assert_eq!(
         env.split("p.toml", "front"),
@@ -425,13 +316,13 @@ fn sim_down_defaults_to_the_state_dir_file() {
 #[test]
 fn an_approval_not_given_fails_the_run_before_later_steps() {
     let env = Env::new();
-    let text = failover("approval", "0ms", "").replace(
+    let text = sim_failover("approval", "0ms", "").replace(
         "[[steps]]\nid = \"fence\"",
         "[[steps]]\nid = \"go\"\naction = \"approval\"\nmessage = \"Fence east and promote west?\"\ndepends_on = [\"maintenance\"]\n\n[[steps]]\nid = \"fence\"",
     ).replace("depends_on = [\"maintenance\"]\n\n[[steps]]\nid = \"promote\"", "depends_on = [\"go\"]\n\n[[steps]]\nid = \"promote\"");
     env.write("p.toml", &text);
     env.dr(&["validate", "p.toml"]).assert().code(0);
-    let events = json_lines(&env.stdout(&["run", "p.toml", "--json", "--yes"], 1));
+    let events = json_lines(env.stdout(&["run", "p.toml", "--json", "--yes"], 1));
     let last = events.last().unwrap();
     assert_eq!(last["status"], "failed");
     assert!(
@@ -457,7 +348,7 @@ fn an_approval_not_given_fails_the_run_before_later_steps() {
 #[test]
 fn an_rpo_gate_refuses_unless_data_loss_is_accepted() {
     let env = Env::new();
-    let text = failover("rpo", "0ms", "").replace("max_lag = \"30s\"", "max_lag = \"1s\"");
+    let text = sim_failover("rpo", "0ms", "").replace("max_lag = \"30s\"", "max_lag = \"1s\"");
     env.write("p.toml", &text);
     env.dr(&["run", "p.toml", "--yes"]).assert().code(1);
     assert_eq!(env.calls("p.toml", "db_west", "promote"), 0);
@@ -470,10 +361,8 @@ fn an_rpo_gate_refuses_unless_data_loss_is_accepted() {
 #[test]
 fn kill_9_mid_run_then_resume_applies_every_change_exactly_once() {
     let env = Env::new();
-    env.write("p.toml", &failover("crash", "250ms", ""));
-    let mut child = StdCommand::new(BIN)
-        .current_dir(env.path())
-        .env("NO_COLOR", "1")
+    env.write("p.toml", &sim_failover("crash", "250ms", ""));
+    let mut child = dr_in(env.path())
         .args(["run", "p.toml", "--json", "--yes", "--state-dir", "sd"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -498,11 +387,7 @@ fn kill_9_mid_run_then_resume_applies_every_change_exactly_once() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(finished_steps >= 1, "no step finished");
-    let killed = StdCommand::new("kill")
-        .args(["-9", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    kill(&child, "-9");
     child.wait().unwrap();
     drop(stdout);
     let text = std::fs::read_to_string(&journal).unwrap();
@@ -516,7 +401,7 @@ fn kill_9_mid_run_then_resume_applies_every_change_exactly_once() {
         serde_json::from_str(&env.stdout(&["report", &run_id, "--format", "json"], 0)).unwrap();
     assert_eq!(report["status"], "running");
 
-    let events = json_lines(&env.stdout(&["resume", &run_id, "--json"], 0));
+    let events = json_lines(env.stdout(&["resume", &run_id, "--json"], 0));
     assert_eq!(events[0]["event"], "run_started");
     assert_eq!(events[0]["resumed"], true);
     assert!(events.iter().any(|e| e["event"] == "step_skipped"));
@@ -547,7 +432,7 @@ fn kill_9_mid_run_then_resume_applies_every_change_exactly_once() {
 #[test]
 fn a_plan_locked_by_another_run_exits_1() {
     let env = Env::new();
-    env.write("p.toml", &failover("locked", "0ms", ""));
+    env.write("p.toml", &sim_failover("locked", "0ms", ""));
     let locks = env.state_dir().join("locks");
     std::fs::create_dir_all(&locks).unwrap();
     // Held by a live process: this test.
@@ -568,7 +453,7 @@ fn a_plan_locked_by_another_run_exits_1() {
 #[test]
 fn audit_verify_detects_an_edited_line() {
     let env = Env::new();
-    env.write("p.toml", &failover("audited", "0ms", ""));
+    env.write("p.toml", &sim_failover("audited", "0ms", ""));
     env.dr(&["run", "p.toml", "--yes"]).assert().code(0);
     env.dr(&["audit", "verify"])
         .assert()
@@ -596,7 +481,7 @@ fn schema_graph_and_completions() {
     let env = Env::new();
     let schema: Value = serde_json::from_str(&env.stdout(&["schema"], 0)).unwrap();
     assert!(schema.get("properties").is_some() || schema.get("$defs").is_some());
-    env.write("p.toml", &failover("graph", "0ms", ""));
+    env.write("p.toml", &sim_failover("graph", "0ms", ""));
     let graph = env.stdout(&["graph", "p.toml"], 0);
     assert!(graph.starts_with("flowchart"), "{graph}");
     assert!(graph.contains("-->"), "{graph}");
@@ -607,7 +492,7 @@ fn schema_graph_and_completions() {
 #[test]
 fn status_shows_every_resource() {
     let env = Env::new();
-    env.write("p.toml", &failover("status", "0ms", ""));
+    env.write("p.toml", &sim_failover("status", "0ms", ""));
     let out = env.stdout(&["status", "p.toml"], 0);
     for r in ["front", "web_west", "db_east", "db_west", "cache"] {
         assert!(out.contains(r), "{out}");

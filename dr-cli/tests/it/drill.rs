@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
+
+use crate::support::dr;
 
 fn failover(rto: &str, west_healthy: bool) -> String {
     format!(
@@ -111,14 +112,10 @@ impl Env {
     }
 
     fn drill(&self, extra: &[&str]) -> std::process::Output {
-        Command::cargo_bin("dr")
-            .unwrap()
-            .current_dir(self.path())
-            .args(["--state-dir", "sd", "--json", "drill", "failover.toml"])
-            .args(["--failback", "failback.toml", "--yes"])
-            .args(extra)
-            .output()
-            .unwrap()
+        let mut args = vec!["--json", "drill", "failover.toml"];
+        args.extend(["--failback", "failback.toml", "--yes"]);
+        args.extend(extra);
+        dr(self.path(), &args).output().unwrap()
     }
 
     fn sim_state(&self) -> Option<Value> {
@@ -241,19 +238,12 @@ fn an_invalid_failback_plan_runs_nothing_and_exits_2() {
 #[test]
 fn a_drill_without_consent_and_no_terminal_runs_nothing() {
     let env = Env::new(&failover("1m", true), FAILBACK);
-    let out = Command::cargo_bin("dr")
-        .unwrap()
-        .current_dir(env.path())
-        .args([
-            "--state-dir",
-            "sd",
-            "drill",
-            "failover.toml",
-            "--failback",
-            "failback.toml",
-        ])
-        .output()
-        .unwrap();
+    let out = dr(
+        env.path(),
+        &["drill", "failover.toml", "--failback", "failback.toml"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
     assert!(env.sim_state().is_none());

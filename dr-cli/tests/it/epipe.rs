@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
+use crate::support::{BIN, dr_in};
+
 const PLAN: &str = include_str!("../../../examples/local-drill.toml");
 
 /// `dr ARGS` in `dir` with stdout a pipe whose read end is already closed, so
@@ -13,11 +14,7 @@ const PLAN: &str = include_str!("../../../examples/local-drill.toml");
 fn with_closed_stdout(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("DR_STATE_DIR")
-        .env_remove("DR_SIM_STATE")
+    let mut child = dr_in(dir)
         .args(args)
         .args(["--state-dir", "sd"])
         .stdin(Stdio::null())
@@ -116,9 +113,7 @@ fn diagnostics_to_a_closed_stderr_end_quietly_with_exit_2() {
     std::fs::write(dir.path().join("bad.toml"), plan).unwrap();
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let status = Command::new(BIN)
-        .current_dir(dir.path())
-        .env("NO_COLOR", "1")
+    let status = dr_in(dir.path())
         .args(["validate", "bad.toml"])
         .stdout(Stdio::null())
         .stderr(writer)

@@ -1,14 +1,11 @@
 //! `DR_LOCK_DIR` and `DR_AUDIT_KEY` through the `dr` binary. Each test works
 //! in its own temp dir (the cwd) with its own state dirs.
 
-use std::path::Path;
-
-use assert_cmd::Command;
 use dr_core::Redactor;
 use dr_core::audit::{AuditRecord, AuditWriter};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
+use crate::support::{dr_with_state_dir, with_plan};
 
 const PLAN: &str = r#"
 [plan]
@@ -27,24 +24,9 @@ router = "front"
 split = { west = 100 }
 "#;
 
-/// `dr ARGS --state-dir STATE_DIR` in `cwd`, with neither variable set.
-fn dr(cwd: &Path, state_dir: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env_remove("DR_STATE_DIR")
-        .env_remove("DR_SIM_STATE")
-        .env_remove("DR_LOCK_DIR")
-        .env_remove("DR_AUDIT_KEY")
-        .args(args)
-        .args(["--state-dir", state_dir]);
-    c
-}
-
 #[test]
 fn dr_lock_dir_makes_two_state_dirs_exclude_each_other() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("p.toml"), PLAN).unwrap();
+    let tmp = with_plan(PLAN);
     let shared = tmp.path().join("shared-locks");
     std::fs::create_dir_all(&shared).unwrap();
     // A live run of the plan (this test process) holds the shared lock ...
@@ -57,7 +39,7 @@ fn dr_lock_dir_makes_two_state_dirs_exclude_each_other() {
     });
     std::fs::write(shared.join("shared.lock"), holder.to_string()).unwrap();
     // ... so a run through another state dir with the same DR_LOCK_DIR is refused,
-    let out = dr(tmp.path(), "sd2", &["run", "p.toml", "--yes"])
+    let out = dr_with_state_dir(tmp.path(), "sd2", &["run", "p.toml", "--yes"])
         .env("DR_LOCK_DIR", &shared)
         .assert()
         .code(1)
@@ -73,7 +55,7 @@ fn dr_lock_dir_makes_two_state_dirs_exclude_each_other() {
         "the refused run changed the router"
     );
     // while without it, that state dir has its own lock and the run goes ahead.
-    dr(tmp.path(), "sd2", &["run", "p.toml", "--yes"])
+    dr_with_state_dir(tmp.path(), "sd2", &["run", "p.toml", "--yes"])
         .assert()
         .code(0);
     assert!(tmp.path().join("sd2/locks").is_dir());
@@ -110,7 +92,7 @@ fn audit_verify_prints_the_head_and_checks_macs_with_dr_audit_key() {
     drop(w);
 
     // Without the key: intact, not keyed, with the head hash to keep elsewhere.
-    let out = dr(tmp.path(), "sd", &["audit", "verify", "--json"])
+    let out = dr_with_state_dir(tmp.path(), "sd", &["audit", "verify", "--json"])
         .assert()
         .code(0)
         .get_output()
@@ -122,7 +104,7 @@ fn audit_verify_prints_the_head_and_checks_macs_with_dr_audit_key() {
     assert_eq!(v["keyed"], false);
     assert_eq!(v["head"]["seq"], 2);
     assert_eq!(v["head"]["hash"], head.hash.as_str());
-    let text = dr(tmp.path(), "sd", &["audit", "verify"])
+    let text = dr_with_state_dir(tmp.path(), "sd", &["audit", "verify"])
         .assert()
         .code(0)
         .get_output()
@@ -132,7 +114,7 @@ fn audit_verify_prints_the_head_and_checks_macs_with_dr_audit_key() {
     assert!(text.contains(&head.hash), "{text}");
 
     // With the right key: keyed; the key is never printed.
-    let out = dr(tmp.path(), "sd", &["audit", "verify", "--json"])
+    let out = dr_with_state_dir(tmp.path(), "sd", &["audit", "verify", "--json"])
         .env("DR_AUDIT_KEY", key)
         .assert()
         .code(0)
@@ -143,7 +125,7 @@ fn audit_verify_prints_the_head_and_checks_macs_with_dr_audit_key() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(key));
 
     // With a wrong key: tampered (exit 1), and still no key in the output.
-    let out = dr(tmp.path(), "sd", &["audit", "verify", "--json"])
+    let out = dr_with_state_dir(tmp.path(), "sd", &["audit", "verify", "--json"])
         .env("DR_AUDIT_KEY", "not-the-key")
         .assert()
         .code(1)
@@ -162,14 +144,15 @@ fn audit_verify_prints_the_head_and_checks_macs_with_dr_audit_key() {
 
 #[test]
 fn audit_verify_detects_a_deleted_head() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("p.toml"), PLAN).unwrap();
-    dr(tmp.path(), "sd", &["run", "p.toml", "--yes"])
+    let tmp = with_plan(PLAN);
+    dr_with_state_dir(tmp.path(), "sd", &["run", "p.toml", "--yes"])
         .assert()
         .code(0);
-    dr(tmp.path(), "sd", &["audit", "verify"]).assert().code(0);
+    dr_with_state_dir(tmp.path(), "sd", &["audit", "verify"])
+        .assert()
+        .code(0);
     std::fs::remove_file(tmp.path().join("sd/audit.head")).unwrap();
-    let out = dr(tmp.path(), "sd", &["audit", "verify"])
+    let out = dr_with_state_dir(tmp.path(), "sd", &["audit", "verify"])
         .assert()
         .code(1)
         .get_output()

@@ -14,6 +14,10 @@ use std::process::Output;
 
 use assert_cmd::Command;
 use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::dr_in;
 
 /// The text of `examples/plans/REL`.
 pub fn example(rel: &str) -> String {
@@ -145,10 +149,8 @@ impl Drill {
 
     /// `dr` in the drill's dir, with its environment.
     pub fn dr(&self) -> Command {
-        let mut cmd = Command::cargo_bin("dr").unwrap();
-        cmd.current_dir(self.path())
-            .arg("--state-dir")
-            .arg(self.state_dir());
+        let mut cmd = Command::from_std(dr_in(self.path()));
+        cmd.arg("--state-dir").arg(self.state_dir());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -278,4 +280,38 @@ pub fn boto(url: &str, script: &str) -> Value {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap()
+}
+
+/// A region's web tier: answers `GET /healthz` with 200 `ok`.
+pub async fn healthz() -> MockServer {
+    let web = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/healthz"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&web)
+        .await;
+    web
+}
+
+/// The plans' notification webhook: takes `POST /hook`, and checks when it
+/// drops that it was called `notifications` times.
+pub async fn webhook(notifications: u64) -> MockServer {
+    let hook = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(notifications)
+        .mount(&hook)
+        .await;
+    hook
+}
+
+/// The destinations of the `Enabled` ones of S3 replication rules given as
+/// (id, status, destination).
+pub fn enabled_rules(rules: &[(String, String, String)]) -> Vec<String> {
+    rules
+        .iter()
+        .filter(|(_, status, _)| status == "Enabled")
+        .map(|(_, _, dest)| dest.clone())
+        .collect()
 }

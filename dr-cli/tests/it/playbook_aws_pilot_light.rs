@@ -12,10 +12,12 @@ use std::sync::Arc;
 
 use dr_aws::testing::{ACCOUNT, FakeAws, FakeInstance, MotoServer};
 use serde_json::Value;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::playbook::{Drill, Retarget, assert_met, boto, example, fast};
+use crate::playbook::{
+    Drill, Retarget, assert_met, boto, enabled_rules, example, fast, healthz, webhook,
+};
 
 const AWS_SECRET: &str = "pilot-light-aws-secret-5c1e9a";
 const DB_EAST: &str = "xyz-web-db";
@@ -131,14 +133,6 @@ fn rds_roles(fake: &FakeAws) -> Vec<(String, Option<String>, Option<String>, Str
         .collect()
 }
 
-fn enabled_rules(rules: &[(String, String, String)]) -> Vec<String> {
-    rules
-        .iter()
-        .filter(|(_, status, _)| status == "Enabled")
-        .map(|(_, _, dest)| dest.clone())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pilot_light_fails_over_east_to_west_and_back_through_dr_drill() {
     let moto = MotoServer::start().await;
@@ -155,19 +149,8 @@ async fn pilot_light_fails_over_east_to_west_and_back_through_dr_drill() {
 
     // Both regions' web tiers answer on their ELBs; the webhook takes the
     // notifications; the re-protect stand-in takes the failback's commands.
-    let web = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/healthz"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&web)
-        .await;
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(2)
-        .mount(&hook)
-        .await;
+    let web = healthz().await;
+    let hook = webhook(2).await;
     let reprotect = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(Reprotect(fake.clone()))

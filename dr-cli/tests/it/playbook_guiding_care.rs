@@ -11,10 +11,8 @@
 
 use dr_aws::testing::{ACCOUNT, FakeAws, FakeGlobal, MotoServer};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::playbook::{Drill, Retarget, assert_met, boto, example, fast};
+use crate::playbook::{Drill, Retarget, assert_met, boto, enabled_rules, example, fast, webhook};
 
 const AWS_SECRET: &str = "guiding-care-aws-secret-8b3f2d";
 const PANEL: &str = "controlpanel/5d2c1e7a9f4b4c0e8a3b6d1f2e9c7a45";
@@ -64,14 +62,6 @@ print(json.dumps({{r["SetIdentifier"]: [r["Weight"], r["TTL"], [v["Value"] for v
 "#
         ),
     )
-}
-
-fn enabled_rules(rules: &[(String, String, String)]) -> Vec<String> {
-    rules
-        .iter()
-        .filter(|(_, status, _)| status == "Enabled")
-        .map(|(_, _, dest)| dest.clone())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,13 +115,7 @@ async fn guiding_care_fails_over_tier_by_tier_and_back_through_dr_drill() {
         }
         s.looks_to_finish = 2;
     }
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(2)
-        .mount(&hook)
-        .await;
+    let hook = webhook(2).await;
 
     let retarget = Retarget::new()
         .replace("Z05918273B4XK1QJ7DNSC", zone)

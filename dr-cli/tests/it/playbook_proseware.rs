@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::playbook::{Drill, Retarget, assert_met, example, fast};
+use crate::playbook::{Drill, Retarget, assert_met, example, fast, webhook};
 
 /// The database user's password inside the connection strings (a secret).
 const DB_PASSWORD: &str = "pg-app-9c41e2b7d5";
@@ -96,13 +96,7 @@ async fn proseware_fails_over_eastus_to_westus_and_back_through_dr_drill() {
         apps.push(app);
     }
     let (app_east, app_west) = (&apps[0], &apps[1]);
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(4)
-        .mount(&hook)
-        .await;
+    let hook = webhook(4).await;
 
     let start_routing = arm.proseware_routing();
     let start_account = arm.proseware_account();

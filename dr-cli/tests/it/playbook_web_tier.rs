@@ -6,10 +6,8 @@ use dr_cloudflare::testing::{
     ACCOUNT, FakeCloudflare, LB, POOL_EAST, POOL_WEST, POOL_WNAM, RECORD, ZONE, record_path,
 };
 use dr_redis::testing::{RedisServer, Reply};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::playbook::{Drill, Retarget, assert_met, example, fast};
+use crate::playbook::{Drill, Retarget, assert_met, example, fast, healthz, webhook};
 
 const REDIS_PASSWORD: &str = "cache-secret-7f3a";
 
@@ -26,19 +24,8 @@ async fn web_tier_fails_over_east_to_west_and_back_through_dr_drill() {
     }
     // Both regions' web tiers answer their health checks; the webhook takes the
     // notifications.
-    let web = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/healthz"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&web)
-        .await;
-    let hook = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(2)
-        .mount(&hook)
-        .await;
+    let web = healthz().await;
+    let hook = webhook(2).await;
 
     let retarget = Retarget::new()
         .replace("699d98642c564d2e855e9661899b7252", LB)

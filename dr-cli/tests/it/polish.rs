@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
+use crate::support::{dr, with_plan};
 
 const PLAN: &str = r#"[plan]
 name = "polish"
@@ -34,21 +33,9 @@ const BROKEN: &str =
     "[plan]\nname = \"b\"\n[[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"soon\"\n";
 
 fn setup() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.toml"), PLAN).unwrap();
+    let dir = with_plan(PLAN);
     std::fs::write(dir.path().join("broken.toml"), BROKEN).unwrap();
     dir
-}
-
-fn dr(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("DR_STATE_DIR")
-        .env_remove("DR_SIM_STATE")
-        .args(args)
-        .args(["--state-dir", "sd"]);
-    c
 }
 
 /// (exit code, stdout, stderr)

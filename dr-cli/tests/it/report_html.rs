@@ -3,113 +3,22 @@
 //! temp dir (the cwd, where the plan's `state_file` lands) with its own
 //! `--state-dir`.
 
-use std::path::Path;
-
-use assert_cmd::Command;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
-
-/// `dr ARGS --state-dir sd` in `dir`, without colours; its stdout, asserting the exit code.
-fn dr(dir: &Path, args: &[&str], code: i32) -> String {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("DR_STATE_DIR")
-        .env_remove("DR_SIM_STATE")
-        .args(args)
-        .args(["--state-dir", "sd"])
-        .assert()
-        .code(code)
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out).unwrap()
-}
-
-/// The failover of `tests/cli.rs`: maintenance, fence, a one-way promote,
-/// flush, and a phased, gated shift to west that rolls back on failure.
-const PLAN: &str = r#"
-[plan]
-name = "html-report"
-rto = "5m"
-rpo = "1m"
-
-[resources.front]
-provider = "sim.router"
-targets = ["east", "west", "maintenance"]
-initial = { east = 100 }
-state_file = "sim.json"
-
-[resources.web_west]
-provider = "sim.probe"
-follows = "front:west"
-state_file = "sim.json"
-
-[resources.db_east]
-provider = "sim.store"
-role = "primary"
-state_file = "sim.json"
-
-[resources.db_west]
-provider = "sim.store"
-role = "replica"
-lag = "2s"
-state_file = "sim.json"
-
-[resources.cache]
-provider = "sim.store"
-role = "primary"
-state_file = "sim.json"
-
-[[steps]]
-id = "maintenance"
-action = "traffic.set"
-router = "front"
-split = { maintenance = 100 }
-
-[[steps]]
-id = "fence"
-action = "datastore.fence"
-store = "db_east"
-depends_on = ["maintenance"]
-
-[[steps]]
-id = "promote"
-action = "datastore.promote"
-store = "db_west"
-max_lag = "30s"
-depends_on = ["fence"]
-
-[[steps]]
-id = "flush"
-action = "datastore.flush"
-store = "cache"
-depends_on = ["promote"]
-
-[[steps]]
-id = "shift"
-action = "traffic.shift"
-router = "front"
-to = "west"
-phases = [50, 100]
-gate = { probe = "web_west", times = 1, every = "50ms", timeout = "2s" }
-on_failure = "rollback"
-depends_on = ["flush"]
-"#;
+use crate::support::{dr_stdout, sim_failover, with_plan};
 
 const STEPS: [&str; 5] = ["maintenance", "fence", "promote", "flush", "shift"];
 
-/// Runs the plan in a fresh dir (with west down first when `west_down`);
-/// returns the dir and the run id.
+/// Runs the sim failover (maintenance, fence, a one-way promote, flush, and a
+/// phased, gated shift to west that rolls back on failure) in a fresh dir, with
+/// west down first when `west_down`; returns the dir and the run id.
 fn run(west_down: bool, code: i32) -> (TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("p.toml"), PLAN).unwrap();
+    let dir = with_plan(&sim_failover("html-report", "0ms", ""));
     if west_down {
-        dr(dir.path(), &["sim", "down", "west", "--plan", "p.toml"], 0);
+        dr_stdout(dir.path(), &["sim", "down", "west", "--plan", "p.toml"], 0);
     }
-    let out = dr(dir.path(), &["run", "p.toml", "--yes"], code);
+    let out = dr_stdout(dir.path(), &["run", "p.toml", "--yes"], code);
     let first = out.lines().next().unwrap();
     let run_id = first.strip_prefix("run ").expect(first).to_string();
     (dir, run_id)
@@ -150,14 +59,18 @@ fn check_page(html: &str) {
 #[test]
 fn a_halted_run_renders_as_one_page_with_a_lane_per_step_and_the_one_way_step() {
     let (dir, run_id) = run(true, 1);
-    let json: Value =
-        serde_json::from_str(&dr(dir.path(), &["report", &run_id, "--format", "json"], 0)).unwrap();
+    let json: Value = serde_json::from_str(&dr_stdout(
+        dir.path(),
+        &["report", &run_id, "--format", "json"],
+        0,
+    ))
+    .unwrap();
     assert_eq!(json["status"], "halted");
     let hash = json["audit_head"]["hash"].as_str().unwrap().to_string();
     // The phases the shift applied before its gate failed are in the JSON report.
     assert_eq!(json["phases"][0]["step"], "shift", "{json}");
 
-    let html = dr(dir.path(), &["report", &run_id, "--format", "html"], 0);
+    let html = dr_stdout(dir.path(), &["report", &run_id, "--format", "html"], 0);
     check_page(&html);
     assert!(html.contains("one-way"), "{html}");
     assert!(html.contains("one-way: rollback stopped here"), "{html}");
@@ -168,7 +81,7 @@ fn a_halted_run_renders_as_one_page_with_a_lane_per_step_and_the_one_way_step() 
     assert!(html.contains("Replication lag observed"), "{html}");
 
     // `--json` still means JSON, whatever the format.
-    let v: Value = serde_json::from_str(&dr(
+    let v: Value = serde_json::from_str(&dr_stdout(
         dir.path(),
         &["report", &run_id, "--format", "html", "--json"],
         0,
@@ -176,13 +89,13 @@ fn a_halted_run_renders_as_one_page_with_a_lane_per_step_and_the_one_way_step() 
     .unwrap();
     assert_eq!(v["run_id"], run_id.as_str());
     // Markdown stays the default.
-    assert!(dr(dir.path(), &["report", &run_id], 0).starts_with("# Run"));
+    assert!(dr_stdout(dir.path(), &["report", &run_id], 0).starts_with("# Run"));
 }
 
 #[test]
 fn a_succeeded_run_renders_with_its_verdict() {
     let (dir, run_id) = run(false, 0);
-    let html = dr(dir.path(), &["report", &run_id, "--format", "html"], 0);
+    let html = dr_stdout(dir.path(), &["report", &run_id, "--format", "html"], 0);
     check_page(&html);
     assert!(html.contains("Status: succeeded"), "{html}");
     assert!(html.contains("RTO <span class=\"met\">"), "{html}");
@@ -194,7 +107,7 @@ fn a_succeeded_run_renders_with_its_verdict() {
 #[test]
 fn demo_writes_the_html_report_of_its_run_into_the_state_dir_and_prints_the_path() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dr(dir.path(), &["demo"], 0);
+    let out = dr_stdout(dir.path(), &["demo"], 0);
     // The printed path, relative to the cwd like the `--state-dir` given.
     let printed = out
         .lines()
@@ -211,7 +124,7 @@ fn demo_writes_the_html_report_of_its_run_into_the_state_dir_and_prints_the_path
         .collect();
     assert_eq!(runs.len(), 1);
     let run_id = runs[0].as_ref().unwrap().file_name();
-    let json: Value = serde_json::from_str(&dr(
+    let json: Value = serde_json::from_str(&dr_stdout(
         dir.path(),
         &["report", run_id.to_str().unwrap(), "--format", "json"],
         0,

@@ -4,13 +4,11 @@
 //!
 //! Needs `chromium` (Debian package; `scripts/test` installs it when missing).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
+use crate::support::{dr_stdout, with_plan};
 
 const STEPS: [&str; 4] = ["maintenance", "promote", "flush", "shift"];
 
@@ -76,22 +74,6 @@ on_failure = "rollback"
 depends_on = ["flush"]
 "#;
 
-fn dr(dir: &Path, args: &[&str], code: i32) -> String {
-    let out = Command::new(BIN)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("DR_STATE_DIR")
-        .env_remove("DR_SIM_STATE")
-        .args(args)
-        .args(["--state-dir", "sd"])
-        .assert()
-        .code(code)
-        .get_output()
-        .stdout
-        .clone();
-    String::from_utf8(out).unwrap()
-}
-
 fn chromium() -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     ["chromium", "chromium-browser", "google-chrome"]
@@ -107,11 +89,10 @@ fn chromium() -> PathBuf {
 
 #[test]
 fn the_html_report_of_a_halted_run_with_a_retry_renders_in_headless_chromium() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = with_plan(PLAN);
     let dir = tmp.path();
-    std::fs::write(dir.join("p.toml"), PLAN).unwrap();
-    dr(dir, &["sim", "down", "west", "--plan", "p.toml"], 0);
-    let out = dr(dir, &["run", "p.toml", "--yes"], 1);
+    dr_stdout(dir, &["sim", "down", "west", "--plan", "p.toml"], 0);
+    let out = dr_stdout(dir, &["run", "p.toml", "--yes"], 1);
     let run_id = out
         .lines()
         .next()
@@ -122,7 +103,7 @@ fn the_html_report_of_a_halted_run_with_a_retry_renders_in_headless_chromium() {
     assert!(out.contains("halted"), "{out}");
     assert!(out.contains("retrying"), "the promote was retried: {out}");
 
-    let html = dr(dir, &["report", &run_id, "--format", "html"], 0);
+    let html = dr_stdout(dir, &["report", &run_id, "--format", "html"], 0);
     assert_eq!(
         html.matches("class=\"lane\"").count(),
         STEPS.len(),

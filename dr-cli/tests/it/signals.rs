@@ -10,31 +10,11 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
-
-fn dr(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("DR_STATE_DIR")
-        .args(args)
-        .args(["--state-dir", "sd"]);
-    c
-}
-
-fn json_lines(s: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(s)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
+use crate::support::{calls, dr, dr_in, json_lines, kill, split, with_plan};
 
 /// `dr run PLAN --json --yes` in the background, its stdout lines readable.
 fn spawn_run(dir: &Path, plan: &str) -> (Child, BufReader<std::process::ChildStdout>) {
-    let mut child = StdCommand::new(BIN)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
+    let mut child = dr_in(dir)
         .args(["run", plan, "--json", "--yes", "--state-dir", "sd"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -61,35 +41,6 @@ fn read_until(
         }
     }
     panic!("the run ended before the expected event: {seen:?}");
-}
-
-fn signal(child: &Child, sig: &str) {
-    assert!(
-        StdCommand::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
-fn split(dir: &Path, plan: &str) -> Value {
-    let out = dr(dir, &["status", plan, "--json"]).assert().code(0);
-    json_lines(&out.get_output().stdout)
-        .into_iter()
-        .find(|v| v["resource"] == "front")
-        .unwrap()["split"]
-        .clone()
-}
-
-fn calls(dir: &Path, plan: &str, resource: &str, op: &str) -> u64 {
-    let out = dr(dir, &["status", plan, "--json"]).assert().code(0);
-    json_lines(&out.get_output().stdout)
-        .into_iter()
-        .find(|v| v["resource"] == resource)
-        .unwrap()["calls"][op]
-        .as_u64()
-        .unwrap_or(0)
 }
 
 const SHIFT: &str = r#"
@@ -137,15 +88,14 @@ depends_on = ["promote"]
 #[test]
 fn sigint_or_sigterm_mid_shift_leaves_traffic_where_it_is_and_resume_continues() {
     for sig in ["-INT", "-TERM"] {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = with_plan(SHIFT);
         let dir = tmp.path();
-        std::fs::write(dir.join("p.toml"), SHIFT).unwrap();
         let (mut child, mut out) = spawn_run(dir, "p.toml");
         let seen = read_until(&mut out, |e| {
             e["event"] == "phase_applied" && e["phase"] == 50
         });
         let run_id = seen[0]["run_id"].as_str().unwrap().to_string();
-        signal(&child, sig);
+        kill(&child, sig);
         let rest = read_until(&mut out, |e| e["event"] == "run_finished");
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(1), "{sig}");
@@ -158,14 +108,17 @@ fn sigint_or_sigterm_mid_shift_leaves_traffic_where_it_is_and_resume_continues()
         assert!(rest.iter().any(|e| e["event"] == "step_interrupted"));
         // Traffic stays at the phase in effect; the failover is not undone.
         assert_eq!(
-            split(dir, "p.toml"),
+            split(dir, "p.toml", "front"),
             serde_json::json!({"maintenance": 50, "west": 50}),
             "{sig}"
         );
         let out = dr(dir, &["resume", &run_id, "--json"]).assert().code(0);
         let events = json_lines(&out.get_output().stdout);
         assert_eq!(events.last().unwrap()["status"], "succeeded", "{sig}");
-        assert_eq!(split(dir, "p.toml"), serde_json::json!({"west": 100}));
+        assert_eq!(
+            split(dir, "p.toml", "front"),
+            serde_json::json!({"west": 100})
+        );
         // maintenance, 50 %, 100 %: each once; the promote once.
         assert_eq!(calls(dir, "p.toml", "front", "apply"), 3, "{sig}");
         assert_eq!(calls(dir, "p.toml", "db", "promote"), 1, "{sig}");
@@ -199,7 +152,7 @@ command = "echo a >> '{log}'; sleep 1; echo b >> '{log}'"
         assert!(Instant::now() < deadline, "the command never started");
         std::thread::sleep(Duration::from_millis(10));
     }
-    signal(&child, "-9");
+    kill(&child, "-9");
     child.wait().unwrap();
     drop(out);
     // The command died with `dr`: its side effect never happens.
@@ -219,9 +172,8 @@ command = "echo a >> '{log}'; sleep 1; echo b >> '{log}'"
 
 #[test]
 fn run_without_a_terminal_and_without_yes_refuses_and_changes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = with_plan(SHIFT);
     let dir = tmp.path();
-    std::fs::write(dir.join("p.toml"), SHIFT).unwrap();
     let out = dr(dir, &["run", "p.toml"]).assert().code(2);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(stderr.contains("--yes"), "{stderr}");
@@ -231,9 +183,8 @@ fn run_without_a_terminal_and_without_yes_refuses_and_changes_nothing() {
 
 #[test]
 fn validate_warns_when_a_rollback_would_stop_at_a_one_way_step() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = with_plan(SHIFT);
     let dir = tmp.path();
-    std::fs::write(dir.join("p.toml"), SHIFT).unwrap();
     let out = dr(dir, &["validate", "p.toml"]).assert().code(0);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(stderr.contains("warning"), "{stderr}");

@@ -7,7 +7,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
+use crate::support;
 
 /// Variables the plan uses; the tests make sure they are unset.
 const VARS: [&str; 2] = ["DR_TEST_UNSET_WEB_URL", "DR_TEST_UNSET_API_TOKEN"];
@@ -38,12 +38,7 @@ fn setup() -> (TempDir, impl Fn(&[&str]) -> Command) {
     std::fs::write(dir.path().join("plan.toml"), PLAN).unwrap();
     let cwd = dir.path().to_path_buf();
     let dr = move |args: &[&str]| {
-        let mut c = Command::new(BIN);
-        c.current_dir(&cwd)
-            .env("NO_COLOR", "1")
-            .env_remove("DR_STATE_DIR")
-            .args(args)
-            .args(["--state-dir", "sd"]);
+        let mut c = support::dr(&cwd, args);
         for v in VARS {
             c.env_remove(v);
         }

@@ -6,36 +6,16 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command as StdCommand, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dr");
+use crate::support::{dr, dr_in, json_lines, kill, split, with_plan};
+
 /// Long enough for a loaded CI machine; a passing test never waits it out.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn dr(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("DR_STATE_DIR")
-        .env_remove("DR_SIM_STATE")
-        .env_remove("DR_LOCK_DIR")
-        .args(args)
-        .args(["--state-dir", "sd"]);
-    c
-}
-
-fn json_lines(s: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(s)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
 
 /// A `dr` in the background whose JSON lines arrive on a channel.
 struct Bg {
@@ -46,11 +26,7 @@ struct Bg {
 
 impl Bg {
     fn spawn(dir: &Path, args: &[&str]) -> Bg {
-        let mut child = StdCommand::new(BIN)
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .env_remove("DR_STATE_DIR")
-            .env_remove("DR_LOCK_DIR")
+        let mut child = dr_in(dir)
             .args(args)
             .args(["--json", "--state-dir", "sd"])
             .stdout(Stdio::piped())
@@ -98,13 +74,7 @@ impl Bg {
     }
 
     fn signal(&self, sig: &str) {
-        assert!(
-            StdCommand::new("kill")
-                .args([sig, &self.child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
+        kill(&self.child, sig);
     }
 
     /// Waits for the process to end; its exit code, with every event.
@@ -195,12 +165,6 @@ depends_on = ["promote"]
     )
 }
 
-fn setup(text: &str) -> tempfile::TempDir {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("p.toml"), text).unwrap();
-    tmp
-}
-
 fn millis(stamp: &Value) -> i64 {
     chrono_ms(stamp.as_str().unwrap())
 }
@@ -219,18 +183,9 @@ fn chrono_ms(s: &str) -> i64 {
     ((days * 24 + n(11, 13)) * 60 + n(14, 16)) * 60_000 + n(17, 19) * 1000 + n(20, 23)
 }
 
-fn split(dir: &Path) -> Value {
-    let out = dr(dir, &["status", "p.toml", "--json"]).assert().code(0);
-    json_lines(&out.get_output().stdout)
-        .into_iter()
-        .find(|v| v["resource"] == "front")
-        .unwrap()["split"]
-        .clone()
-}
-
 #[test]
 fn auto_mode_triggers_runs_the_plan_like_dr_run_and_exits_with_its_code() {
-    let tmp = setup(&plan("", ""));
+    let tmp = with_plan(&plan("", ""));
     let dir = tmp.path();
     let mut w = Bg::spawn(dir, &["watch", "p.toml"]);
     let started = w.event("watch_started");
@@ -281,12 +236,15 @@ fn auto_mode_triggers_runs_the_plan_like_dr_run_and_exits_with_its_code() {
             .exists()
     );
     dr(dir, &["audit", "verify"]).assert().code(0);
-    assert_eq!(split(dir), serde_json::json!({"west": 100}));
+    assert_eq!(
+        split(dir, "p.toml", "front"),
+        serde_json::json!({"west": 100})
+    );
 }
 
 #[test]
 fn dry_run_reports_the_trigger_runs_nothing_and_keeps_watching() {
-    let tmp = setup(&plan("hold_down = \"0s\"", ""));
+    let tmp = with_plan(&plan("hold_down = \"0s\"", ""));
     let dir = tmp.path();
     let mut w = Bg::spawn(dir, &["watch", "p.toml", "--dry-run"]);
     assert_eq!(w.event("watch_started")["dry_run"], true);
@@ -316,12 +274,15 @@ fn dry_run_reports_the_trigger_runs_nothing_and_keeps_watching() {
         "{events:#?}"
     );
     assert!(!dir.join("sd/runs").exists());
-    assert_eq!(split(dir), serde_json::json!({"east": 100}));
+    assert_eq!(
+        split(dir, "p.toml", "front"),
+        serde_json::json!({"east": 100})
+    );
 }
 
 #[test]
 fn hold_down_forbids_a_second_trigger_within_its_time() {
-    let tmp = setup(&plan("hold_down = \"1h\"", ""));
+    let tmp = with_plan(&plan("hold_down = \"1h\"", ""));
     let dir = tmp.path();
     let mut w = Bg::spawn(dir, &["watch", "p.toml", "--dry-run"]);
     w.event("watch_started");
@@ -381,7 +342,7 @@ fn flapping_and_isolated_failures_never_trigger() {
         "follows = \"front:east\"",
         &format!("sequence = {}", serde_json::to_string(&seq).unwrap()),
     );
-    let tmp = setup(&text);
+    let tmp = with_plan(&text);
     let dir = tmp.path();
     let mut w = Bg::spawn(dir, &["watch", "p.toml"]);
     w.event("watch_started");
@@ -418,7 +379,7 @@ fn a_probe_that_does_not_answer_in_time_is_unhealthy_for_that_round() {
         "follows = \"front:east\"",
         "healthy = true\nlatency = \"300ms\"",
     );
-    let tmp = setup(&text);
+    let tmp = with_plan(&text);
     let dir = tmp.path();
     let mut w = Bg::spawn(dir, &["watch", "p.toml", "--dry-run"]);
     let round = w.event("watch_round");
@@ -478,7 +439,7 @@ fn approve_mode_notifies_then_runs_once_approved() {
     let steps = format!(
         "\n[[steps]]\nid = \"tell\"\naction = \"notify\"\nurl = \"{url}\"\nmessage = \"failed over\"\ndepends_on = [\"shift\"]\n"
     );
-    let tmp = setup(&plan("mode = \"approve\"", &steps));
+    let tmp = with_plan(&plan("mode = \"approve\"", &steps));
     let dir = tmp.path();
     // Nothing to approve yet.
     let none = dr(dir, &["watch", "p.toml", "--approve-trigger"])
@@ -518,12 +479,15 @@ fn approve_mode_notifies_then_runs_once_approved() {
     // The run's own notify step.
     let body: Value = serde_json::from_str(&hooks.recv_timeout(PATIENCE).unwrap()).unwrap();
     assert_eq!(body["step"], "tell");
-    assert_eq!(split(dir), serde_json::json!({"west": 100}));
+    assert_eq!(
+        split(dir, "p.toml", "front"),
+        serde_json::json!({"west": 100})
+    );
 }
 
 #[test]
 fn an_approval_request_is_withdrawn_when_the_side_recovers() {
-    let tmp = setup(&plan("mode = \"approve\"\nhold_down = \"0s\"", ""));
+    let tmp = with_plan(&plan("mode = \"approve\"\nhold_down = \"0s\"", ""));
     let dir = tmp.path();
     let mut w = Bg::spawn(dir, &["watch", "p.toml"]);
     w.event("watch_started");
@@ -547,7 +511,7 @@ fn a_trigger_is_refused_while_another_run_holds_the_plan_lock() {
         "store = \"db\"\nmax_lag = \"5s\"",
         "store = \"db\"\nmax_lag = \"5s\"\ndepends_on = [\"pause\"]",
     );
-    let tmp = setup(&text);
+    let tmp = with_plan(&text);
     let dir = tmp.path();
     let mut run = Bg::spawn(dir, &["run", "p.toml", "--yes"]);
     run.until("the wait", |v| {
@@ -585,7 +549,7 @@ fn a_trigger_is_refused_while_another_run_holds_the_plan_lock() {
 
 #[test]
 fn sigterm_while_watching_exits_0() {
-    let tmp = setup(&plan("", ""));
+    let tmp = with_plan(&plan("", ""));
     let dir = tmp.path();
     let mut w = Bg::spawn(dir, &["watch", "p.toml"]);
     w.event("watch_round");
@@ -601,7 +565,7 @@ fn sigterm_during_the_triggered_run_interrupts_it_and_resume_continues() {
         "times = 2, every = \"50ms\"",
         "times = 20, every = \"100ms\"",
     );
-    let tmp = setup(&text);
+    let tmp = with_plan(&text);
     let dir = tmp.path();
     let mut w = Bg::spawn(dir, &["watch", "p.toml"]);
     w.event("watch_started");
@@ -618,13 +582,19 @@ fn sigterm_during_the_triggered_run_interrupts_it_and_resume_continues() {
     assert_eq!(code, 1);
     assert_eq!(events.last().unwrap()["status"], "interrupted");
     assert!(!events.iter().any(|e| e["event"] == "rolled_back"));
-    assert_eq!(split(dir), serde_json::json!({"east": 50, "west": 50}));
+    assert_eq!(
+        split(dir, "p.toml", "front"),
+        serde_json::json!({"east": 50, "west": 50})
+    );
     let out = dr(dir, &["resume", &run_id, "--json"]).assert().code(0);
     assert_eq!(
         json_lines(&out.get_output().stdout).last().unwrap()["status"],
         "succeeded"
     );
-    assert_eq!(split(dir), serde_json::json!({"west": 100}));
+    assert_eq!(
+        split(dir, "p.toml", "front"),
+        serde_json::json!({"west": 100})
+    );
 }
 
 /// `GET path` on `addr`: status line and body.
@@ -651,7 +621,7 @@ fn samples(text: &str) -> std::collections::HashMap<String, f64> {
 
 #[test]
 fn metrics_are_served_over_http_in_the_prometheus_text_format() {
-    let tmp = setup(&plan("hold_down = \"0s\"", ""));
+    let tmp = with_plan(&plan("hold_down = \"0s\"", ""));
     let dir = tmp.path();
     let mut w = Bg::spawn(
         dir,
@@ -701,7 +671,7 @@ fn plan_ready_metric_follows_the_periodic_check() {
     // The store the plan promotes is already a primary: not ready.
     let text =
         plan("check_every = \"100ms\"", "").replace("role = \"replica\"", "role = \"primary\"");
-    let tmp = setup(&text);
+    let tmp = with_plan(&text);
     let dir = tmp.path();
     let mut w = Bg::spawn(
         dir,
@@ -768,7 +738,7 @@ fn watch_table_errors_name_file_line_column_and_key() {
     ];
     for (from, to, msg) in cases {
         let text = plan("", "").replacen(from, to, 1);
-        let tmp = setup(&text);
+        let tmp = with_plan(&text);
         let out = dr(tmp.path(), &["validate", "p.toml", "--json"])
             .assert()
             .code(2);
@@ -789,7 +759,7 @@ fn watch_table_errors_name_file_line_column_and_key() {
         dr(tmp.path(), &["watch", "p.toml"]).assert().code(2);
     }
     // Defaults: quorum = all probes, mode auto.
-    let tmp = setup(&plan("", ""));
+    let tmp = with_plan(&plan("", ""));
     dr(tmp.path(), &["validate", "p.toml"]).assert().code(0);
 }
 
@@ -811,7 +781,7 @@ fn watch_needs_a_watch_table() {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let tmp = setup(&text);
+    let tmp = with_plan(&text);
     dr(tmp.path(), &["validate", "p.toml"]).assert().code(0);
     let out = dr(tmp.path(), &["watch", "p.toml"]).assert().code(2);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("no `[plan.watch]`"));
