@@ -1,16 +1,15 @@
 //! Failover and failback against real redis-server processes, driven through the
 //! trait objects the registry builds (as the executor does).
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{exists, pair_settings, replicator, set_ok, store};
 use dr_core::{ErrorKind, ReplicationState, Role};
 use dr_redis::testing::{RedisServer, pair};
 use tokio::sync::Mutex;
+
+use crate::common::{self, exists, pair_settings, replicator, set_ok, store};
 
 /// The writes a writer got acknowledged: (N, when).
 type Acked = Arc<Mutex<Vec<(u64, Instant)>>>;

@@ -11,7 +11,7 @@ fn registry() -> Registry {
 
 /// The first ```toml block of the README, as a whole plan.
 fn readme_plan() -> String {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
     let end = start + readme[start..].find("```").expect("the block ends");
     format!("[plan]\nname = \"readme\"\n\n{}", &readme[start..end])

@@ -1,13 +1,12 @@
 //! The dr-core conformance suites, and the error contract, against real redis-server.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{pair_settings, probe, replicator, set_ok, settings, store};
 use dr_core::{ErrorKind, HealthStatus, ReplicationState, Role};
 use dr_redis::testing::{RedisServer, Reply, pair};
 use serde_json::json;
+
+use crate::common::{self, pair_settings, probe, replicator, set_ok, settings, store};
 
 #[tokio::test]
 async fn a_replica_passes_the_store_conformance_suite() {

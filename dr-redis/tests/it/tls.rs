@@ -4,12 +4,11 @@
 //! failback, and the errors a wrong CA, a wrong password or a missing client
 //! certificate give.
 
-mod common;
-
-use common::{probe, replicator, settings, store};
 use dr_core::{ErrorKind, HealthStatus, LoadOptions, Plan, ProviderError, Registry, Role};
 use dr_redis::testing::{RedisServer, TlsFiles, TlsOptions};
 use serde_json::{Value, json};
+
+use crate::common::{self, probe, replicator, settings, store};
 
 /// The `default` user's password (the harness's client uses it).
 const ADMIN_PW: &str = "admin-pw-0c4e91";
