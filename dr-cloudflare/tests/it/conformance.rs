@@ -1,10 +1,8 @@
 //! The dr-core conformance suites against the wiremock-backed fake Cloudflare.
 
-mod common;
-
 use std::time::Duration;
 
-use common::FakeCloudflare;
+use crate::common::FakeCloudflare;
 
 #[tokio::test]
 async fn load_balancer_router_passes_router_conformance() {

@@ -2,11 +2,10 @@
 //! body checked against the OpenAPI extract, and the resulting traffic computed per
 //! region under Cloudflare's steering semantics.
 
-mod common;
-
-use common::*;
 use dr_core::{ErrorKind, HealthStatus, TrafficSplit};
 use serde_json::json;
+
+use crate::common::*;
 
 fn split(pairs: &[(&str, u32)]) -> TrafficSplit {
     TrafficSplit::from_pairs(pairs.iter().map(|(t, w)| (*t, *w)))
