@@ -1,13 +1,13 @@
 //! Failover stories against real servers: what the fence stops and what it does
 //! not, no acknowledged write lost, lag when behind or blind, errors.
 
-mod common;
-
 use std::time::Duration;
 
 use dr_core::{ErrorKind, ReplicationState, Role};
 use dr_postgres::testing::{PgServer, SUPERUSER_PASSWORD, pair};
 use serde_json::json;
+
+use crate::common;
 
 async fn insert_as(client: &tokio_postgres::Client, id: i64) -> Result<u64, tokio_postgres::Error> {
     client

@@ -1,12 +1,12 @@
 //! The dr-core conformance suites against a real primary and streaming standby.
 
-mod common;
-
 use std::time::Duration;
 
 use dr_core::testing::{probe_conformance, replicator_conformance, store_conformance};
 use dr_postgres::testing::pair;
 use serde_json::json;
+
+use crate::common;
 
 #[tokio::test]
 async fn the_standby_passes_the_store_suite() {
