@@ -1,11 +1,10 @@
 //! An unplanned Redis failover East → West, run as a plan by the dr-core executor
 //! against two real `redis-server` processes, with a sim router in front.
 
-mod common;
-
-use common::{assert_all_succeeded, parse, run};
 use dr_core::TrafficSplit;
 use dr_redis::testing::{Reply, pair};
+
+use crate::common::{assert_all_succeeded, parse, run};
 
 fn plan(east: &str, west: &str) -> String {
     format!(

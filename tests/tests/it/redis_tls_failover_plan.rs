@@ -3,13 +3,12 @@
 //! executor; and the same plan trusting the wrong CA, which fails at once. Neither
 //! run leaves a password or key in its journal, audit log or report.
 
-mod common;
-
 use std::path::Path;
 
-use common::{assert_all_succeeded, registry, run};
 use dr_core::{LoadOptions, Plan};
 use dr_redis::testing::{RedisServer, TlsFiles, TlsOptions};
+
+use crate::common::{assert_all_succeeded, registry, run};
 
 const ADMIN_PW: &str = "e2e-admin-pw-4417";
 const USER_PW: &str = "e2e-dr-pw-90ab";

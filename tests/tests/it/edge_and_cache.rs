@@ -2,15 +2,14 @@
 //! fake of the API) goes to a maintenance host while a real Redis replica takes
 //! over as primary by planned switchover, then the record points at west.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::{assert_all_succeeded, parse, run};
 use dr_redis::testing::{Reply, pair};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::common::{assert_all_succeeded, parse, run};
 
 const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 const RECORD: &str = "372e67954025e0ba6aaa6d586b9e0b59";

@@ -3,15 +3,14 @@
 //! the RDS promotion (and CloudWatch `ReplicaLag`) on dr-aws's wiremock stand-in,
 //! because moto leaves a promoted replica a replica and serves no CBOR.
 
-mod common;
-
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord,
     ResourceRecordSet, RrType,
 };
-use common::{assert_all_succeeded, run};
 use dr_aws::testing::{FakeAws, MotoServer};
 use dr_core::{LoadOptions, Plan, Registry};
+
+use crate::common::{self, assert_all_succeeded, run};
 
 const REGION: &str = "us-east-1";
 const RECORD: &str = "app.example.com.";

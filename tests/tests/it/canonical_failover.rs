@@ -3,10 +3,9 @@
 //! the new primary reports no replication lag at all, so the promote's RPO gate
 //! must use the lag this run measured when it stopped the link.
 
-mod common;
-
-use common::{assert_all_succeeded, parse, run};
 use dr_redis::testing::{Reply, pair};
+
+use crate::common::{assert_all_succeeded, parse, run};
 
 fn plan(east: &str, west: &str) -> String {
     format!(
