@@ -1,0 +1,197 @@
+//! What the CLI test modules share: the `dr` binary cargo built for them, run
+//! in a test's own temp dir with an environment of its own; its JSON-lines
+//! output; the sim resources' state as `dr status --json` shows it; signals;
+//! and the sim failover plan several modules run.
+//!
+//! The modules run on parallel threads of one process, so none changes the
+//! process's environment or current directory: what a `dr` needs goes on its
+//! command (`.current_dir(..)`, `.env(..)`).
+
+use std::path::Path;
+use std::process::Child;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The `dr` binary of this package.
+pub const BIN: &str = env!("CARGO_BIN_EXE_dr");
+
+/// The variables through which the environment of whoever runs the tests would
+/// reach `dr`: every `dr` here runs without them, and a test that wants one sets
+/// it on its command (`.env(..)` after these removals wins).
+pub const DR_VARS: [&str; 4] = [
+    "DR_STATE_DIR",
+    "DR_SIM_STATE",
+    "DR_LOCK_DIR",
+    "DR_AUDIT_KEY",
+];
+
+/// `dr` in `dir`, without colours and without [`DR_VARS`]; no arguments yet.
+/// For a `dr` spawned in the background (a `std` command).
+pub fn dr_in(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(BIN);
+    c.current_dir(dir).env("NO_COLOR", "1");
+    for v in DR_VARS {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// `dr ARGS --state-dir STATE_DIR` in `dir` (see [`dr_in`]).
+pub fn dr_with_state_dir(dir: &Path, state_dir: &str, args: &[&str]) -> Command {
+    let mut c = Command::from_std(dr_in(dir));
+    c.args(args).args(["--state-dir", state_dir]);
+    c
+}
+
+/// `dr ARGS --state-dir sd` in `dir` (see [`dr_in`]).
+pub fn dr(dir: &Path, args: &[&str]) -> Command {
+    dr_with_state_dir(dir, "sd", args)
+}
+
+/// The stdout of `dr ARGS --state-dir sd` in `dir`, asserting its exit code.
+pub fn dr_stdout(dir: &Path, args: &[&str], code: i32) -> String {
+    let out = dr(dir, args)
+        .assert()
+        .code(code)
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).unwrap()
+}
+
+/// One JSON value per non-blank line of `out`.
+pub fn json_lines(out: impl AsRef<[u8]>) -> Vec<Value> {
+    String::from_utf8_lossy(out.as_ref())
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+/// A temp dir holding `text` as `p.toml`.
+pub fn with_plan(text: &str) -> TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("p.toml"), text).unwrap();
+    tmp
+}
+
+/// `dr status PLAN --json` in `dir`: one object per resource and kind.
+pub fn status(dir: &Path, plan: &str) -> Vec<Value> {
+    json_lines(dr_stdout(dir, &["status", plan, "--json"], 0))
+}
+
+/// The split of the router `router` of `plan` in `dir`.
+pub fn split(dir: &Path, plan: &str, router: &str) -> Value {
+    status(dir, plan)
+        .into_iter()
+        .find(|v| v["resource"] == router && v["kind"] == "router")
+        .unwrap_or_else(|| panic!("no status line for the router {router}"))["split"]
+        .clone()
+}
+
+/// The `calls` counter `op` of `resource` of `plan` in `dir` (0 when absent).
+pub fn calls(dir: &Path, plan: &str, resource: &str, op: &str) -> u64 {
+    let status = status(dir, plan);
+    let line = status
+        .iter()
+        .find(|v| v["resource"] == resource)
+        .unwrap_or_else(|| panic!("no status line for {resource}: {status:?}"));
+    line["calls"][op].as_u64().unwrap_or(0)
+}
+
+/// Sends `sig` (`-TERM`, `-INT`, `-9`) to `child` with `kill`.
+pub fn kill(child: &Child, sig: &str) {
+    assert!(
+        std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success(),
+        "kill {sig} {}",
+        child.id()
+    );
+}
+
+/// A failover of sim resources sharing `sim.json`, each call taking `latency`:
+/// maintenance page, fence east, a one-way promote of west (`max_lag = "30s"`),
+/// flush the cache, then a phased shift to west gated on `web_west` (which
+/// follows `front:west`) that rolls back on failure. `extra` is appended.
+pub fn sim_failover(name: &str, latency: &str, extra: &str) -> String {
+    format!(
+        r#"
+[plan]
+name = "{name}"
+rto = "5m"
+rpo = "1m"
+
+[resources.front]
+provider = "sim.router"
+targets = ["east", "west", "maintenance"]
+initial = {{ east = 100 }}
+latency = "{latency}"
+state_file = "sim.json"
+
+[resources.web_west]
+provider = "sim.probe"
+follows = "front:west"
+state_file = "sim.json"
+
+[resources.db_east]
+provider = "sim.store"
+role = "primary"
+latency = "{latency}"
+state_file = "sim.json"
+
+[resources.db_west]
+provider = "sim.store"
+role = "replica"
+lag = "2s"
+latency = "{latency}"
+state_file = "sim.json"
+
+[resources.cache]
+provider = "sim.store"
+role = "primary"
+latency = "{latency}"
+state_file = "sim.json"
+
+[[steps]]
+id = "maintenance"
+action = "traffic.set"
+router = "front"
+split = {{ maintenance = 100 }}
+
+[[steps]]
+id = "fence"
+action = "datastore.fence"
+store = "db_east"
+depends_on = ["maintenance"]
+
+[[steps]]
+id = "promote"
+action = "datastore.promote"
+store = "db_west"
+max_lag = "30s"
+depends_on = ["fence"]
+
+[[steps]]
+id = "flush"
+action = "datastore.flush"
+store = "cache"
+depends_on = ["promote"]
+
+[[steps]]
+id = "shift"
+action = "traffic.shift"
+router = "front"
+to = "west"
+phases = [50, 100]
+gate = {{ probe = "web_west", times = 1, every = "50ms", timeout = "2s" }}
+on_failure = "rollback"
+depends_on = ["flush"]
+{extra}
+"#
+    )
+}
