@@ -2,7 +2,7 @@
 //!
 //! - `local-drill.toml`: the offline failover drill that `dr demo` runs, on the
 //!   `sim` providers (`dr run examples/local-drill.toml`).
-//! - `plans/*.toml`: plans for the seed scenarios; `tests/plans.rs` checks that
+//! - `plans/*.toml`: plans for the seed scenarios; `tests/it/plans.rs` checks that
 //!   each one validates against every built-in provider.
 //! - `examples/embed.rs`: a program that registers a provider of its own next to
 //!   the built-in ones, loads a plan from a string and runs it, printing events

@@ -10,7 +10,7 @@
 //!
 //! [`local_failover`] is the one piece of code of its own: a failover of real
 //! components (PostgreSQL, Redis, an HTTP health endpoint) that both
-//! `tests/local_failover.rs` and the benchmark `benches/local_failover.rs` run.
+//! `tests/it/local_failover.rs` and the benchmark `benches/local_failover.rs` run.
 //!
 //! ```sh
 //! scripts/test -p dr-tests          # installs redis-server and PostgreSQL if missing

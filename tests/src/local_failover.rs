@@ -1,5 +1,5 @@
 //! A local failover with real components, shared by the end-to-end test
-//! (`tests/local_failover.rs`) and its benchmark (`benches/local_failover.rs`).
+//! (`tests/it/local_failover.rs`) and its benchmark (`benches/local_failover.rs`).
 //!
 //! East is the active region, west the standby: a PostgreSQL primary and its
 //! streaming standby ([`dr_postgres::testing`]), a Redis primary and its replica

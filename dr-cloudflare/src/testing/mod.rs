@@ -3,7 +3,7 @@
 //! returns them), every request recorded, and every request and response body
 //! checked against the OpenAPI extract. A fake whose traffic broke the schema
 //! fails the test when dropped. This crate's tests use it, and so do plans run
-//! end to end through the `dr` binary (`dr-cli/tests/playbook_*.rs`): point a
+//! end to end through the `dr` binary (`dr-cli/tests/it/playbook_*.rs`): point a
 //! plan's `api_base` at [`FakeCloudflare::api_base`] and its token at
 //! [`FakeCloudflare::token`].
 #![allow(missing_docs)]
