@@ -39,24 +39,37 @@
 //!
 //! ## Files
 //!
-//! Those of every `dr` provider crate (see `docs/provider-template.md`):
-//! `config.rs`, `client.rs` (the lazily loaded SDK configuration), `error.rs` (AWS
-//! errors -> kinds; every error is made there), `router.rs` (Route 53),
-//! `probe.rs`, `store.rs` (RDS), `replicator.rs`, `action.rs`; and two files
-//! beside the trait files they belong to: `arc.rs` (the ARC router, next to
-//! `router.rs`) and `aurora.rs` (the Aurora global store, next to `store.rs`).
+//! Those of every `dr` provider crate (see `docs/provider-template.md`), one
+//! module per AWS service with its trait files inside it:
+//!
+//! - `route53/`: `config.rs`, `router.rs` (`aws.route53`), `probe.rs`
+//!   (`aws.route53_health_check`);
+//! - `arc/`: `config.rs`, `router.rs` (`aws.arc_routing_control`, with the
+//!   cluster-endpoint rotation), `action.rs` (`aws.arc.set_routing_control`);
+//! - `rds/`: `config.rs`, `store.rs` (`aws.rds`), `replicator.rs` (the link into a
+//!   read replica), `aurora.rs` (`aws.aurora_global`);
+//! - `s3/`: `config.rs`, `replicator.rs` (`aws.s3_replication`);
+//! - `ec2/`, `autoscaling/`: `config.rs`, `action.rs`;
+//! - `cloudwatch/`: `config.rs`, `probe.rs` (`aws.cloudwatch.alarm`), `metric.rs`
+//!   (the metric reader the RDS replicator uses for `ReplicaLag`).
+//!
+//! Shared by all: `config.rs` (the common keys, [`AwsCommon`]), `client.rs` (the
+//! lazily loaded SDK configuration; each service module adds its SDK client),
+//! `error.rs` (AWS errors -> kinds; every error is made there), `names.rs` (every
+//! provider and action name).
 #![warn(missing_docs)]
 
-mod action;
 mod arc;
-mod aurora;
+mod autoscaling;
 mod client;
+mod cloudwatch;
 mod config;
+mod ec2;
 mod error;
-mod probe;
-mod replicator;
-mod router;
-mod store;
+mod names;
+mod rds;
+mod route53;
+mod s3;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -64,20 +77,20 @@ use std::sync::Arc;
 
 use dr_core::Registry;
 
-pub use action::{SET_CAPACITY, START_INSTANCES, SetCapacityAction, StartInstancesAction};
-pub use arc::{ARC_PROVIDER, ARC_SET, ArcRouter, ArcSetAction};
-pub use aurora::{AURORA_PROVIDER, AuroraGlobalStore};
-pub use config::{
-    AlarmConfig, ArcConfig, ArcEndpoint, AuroraConfig, AuroraMode, AwsCommon, DEFAULT_POLL,
-    DEFAULT_TIMEOUT, DEFAULT_WAIT, HealthCheckConfig, RdsConfig, Route53Config,
-    S3ReplicationConfig, SetCapacityConfig, StartInstancesConfig,
+pub use arc::{ARC_PROVIDER, ARC_SET, ArcConfig, ArcEndpoint, ArcRouter, ArcSetAction};
+pub use autoscaling::{SET_CAPACITY, SetCapacityAction, SetCapacityConfig};
+pub use cloudwatch::{ALARM_PROVIDER, AlarmConfig, CloudWatchAlarmProbe};
+pub use config::{AwsCommon, DEFAULT_POLL, DEFAULT_TIMEOUT, DEFAULT_WAIT};
+pub use ec2::{START_INSTANCES, StartInstancesAction, StartInstancesConfig};
+pub use rds::{
+    AURORA_PROVIDER, AuroraConfig, AuroraGlobalStore, AuroraMode, RDS_PROVIDER, RdsConfig,
+    RdsReplicator, RdsStore,
 };
-pub use probe::{
-    ALARM_PROVIDER, CloudWatchAlarmProbe, HEALTH_CHECK_PROVIDER, Route53HealthCheckProbe,
+pub use route53::{
+    HEALTH_CHECK_PROVIDER, HealthCheckConfig, ROUTE53_PROVIDER, Route53Config,
+    Route53HealthCheckProbe, Route53Router,
 };
-pub use replicator::{RdsReplicator, S3_REPLICATION_PROVIDER, S3Replicator};
-pub use router::{ROUTE53_PROVIDER, Route53Router};
-pub use store::{RDS_PROVIDER, RdsStore};
+pub use s3::{S3_REPLICATION_PROVIDER, S3ReplicationConfig, S3Replicator};
 
 /// The prefix of every provider and action name of this crate, and the provider
 /// every error decided by this crate names.
