@@ -57,6 +57,8 @@ impl Aws {
         }
     }
 
+    /// The resource's settings (its waits: `wait`, `poll_every`).
+    #[cfg(any(feature = "route53", feature = "rds", feature = "ec2"))]
     pub(crate) fn common(&self) -> &AwsCommon {
         &self.common
     }

@@ -3,9 +3,10 @@
 //!
 //! Every resource and action takes the common keys of [`AwsCommon`] (`region`,
 //! `endpoint_url`, `profile`) next to its own. Credentials are never a setting:
-//! they come from the standard AWS chain (see [`crate::client`]). The settings of
+//! they come from the standard AWS chain (see `client.rs`). The settings of
 //! each resource and action live in its service module (`route53/config.rs`, ..).
 
+#[cfg(any(feature = "route53", feature = "arc"))]
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -116,6 +117,15 @@ impl AwsCommon {
 }
 
 /// The keys of [`AwsCommon`], which each resource's own struct skips.
+#[cfg(any(
+    feature = "route53",
+    feature = "arc",
+    feature = "rds",
+    feature = "s3",
+    feature = "ec2",
+    feature = "autoscaling",
+    feature = "cloudwatch"
+))]
 pub(crate) const COMMON_KEYS: &[&str] = &[
     "provider",
     "region",
@@ -127,6 +137,15 @@ pub(crate) const COMMON_KEYS: &[&str] = &[
 ];
 
 /// Deserializes a resource's own keys (the common ones removed), naming a wrong key.
+#[cfg(any(
+    feature = "route53",
+    feature = "arc",
+    feature = "rds",
+    feature = "s3",
+    feature = "ec2",
+    feature = "autoscaling",
+    feature = "cloudwatch"
+))]
 pub(crate) fn own<T: serde::de::DeserializeOwned>(settings: &Settings) -> Result<T, ConfigError> {
     let mut values = settings.values().clone();
     for k in COMMON_KEYS {
@@ -136,6 +155,14 @@ pub(crate) fn own<T: serde::de::DeserializeOwned>(settings: &Settings) -> Result
 }
 
 /// Fails naming the first of `keys` that `settings` lacks.
+#[cfg(any(
+    feature = "route53",
+    feature = "arc",
+    feature = "rds",
+    feature = "s3",
+    feature = "ec2",
+    feature = "cloudwatch"
+))]
 pub(crate) fn require(settings: &Settings, keys: &[&str]) -> Result<(), ConfigError> {
     for key in keys {
         settings
@@ -146,6 +173,7 @@ pub(crate) fn require(settings: &Settings, keys: &[&str]) -> Result<(), ConfigEr
 }
 
 /// Fails when `v` is blank, naming `key`.
+#[cfg(any(feature = "route53", feature = "arc", feature = "rds"))]
 pub(crate) fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
     if v.trim().is_empty() {
         return Err(ConfigError::key(key, "must not be empty"));
@@ -154,6 +182,7 @@ pub(crate) fn non_empty(key: &str, v: &str) -> Result<(), ConfigError> {
 }
 
 /// Fails when no target is named or one maps to a blank value.
+#[cfg(any(feature = "route53", feature = "arc"))]
 pub(crate) fn non_empty_targets(targets: &BTreeMap<String, String>) -> Result<(), ConfigError> {
     if targets.is_empty() {
         return Err(ConfigError::key("targets", "name at least one target"));
@@ -165,6 +194,7 @@ pub(crate) fn non_empty_targets(targets: &BTreeMap<String, String>) -> Result<()
 }
 
 /// `(target, value)` pairs as a `targets` map.
+#[cfg(any(feature = "route53", feature = "arc"))]
 pub(crate) fn targets_of<I, K, V>(targets: I) -> BTreeMap<String, String>
 where
     I: IntoIterator<Item = (K, V)>,

@@ -10,7 +10,10 @@ pub use action::{ARC_SET, ArcSetAction};
 pub use config::{ArcConfig, ArcEndpoint};
 pub use router::{ARC_PROVIDER, ArcRouter};
 
+use std::sync::Arc;
+
 use aws_config::Region;
+use dr_core::Registry;
 
 use crate::client::Aws;
 
@@ -28,4 +31,11 @@ impl Aws {
             .build();
         aws_sdk_route53recoverycluster::Client::from_conf(conf)
     }
+}
+
+/// Registers `aws.arc_routing_control` (router) and `aws.arc.set_routing_control`
+/// (action).
+pub(crate) fn register(registry: &mut Registry) {
+    registry.router(ARC_PROVIDER, |s| Ok(Arc::new(ArcRouter::from_settings(s)?)));
+    registry.action(ARC_SET, |s| Ok(Arc::new(ArcSetAction::from_settings(s)?)));
 }

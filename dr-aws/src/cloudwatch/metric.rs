@@ -1,6 +1,8 @@
 //! Reading a CloudWatch metric: the newest `Maximum` of one metric of one
-//! dimension. The RDS replicator reads `AWS/RDS` `ReplicaLag` with it, so this
-//! file is compiled with feature `rds` as well as `cloudwatch`.
+//! dimension. The RDS replicator reads `AWS/RDS` `ReplicaLag` with it; it is
+//! compiled with feature `rds` (which brings `aws-sdk-cloudwatch`), and a future
+//! metric reader of the `cloudwatch` service adds its feature to the `cfg` in
+//! `cloudwatch/mod.rs`.
 
 use std::time::{Duration, SystemTime};
 

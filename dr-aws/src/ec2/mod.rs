@@ -6,6 +6,10 @@ mod config;
 pub use action::{START_INSTANCES, StartInstancesAction};
 pub use config::StartInstancesConfig;
 
+use std::sync::Arc;
+
+use dr_core::Registry;
+
 use crate::client::Aws;
 
 impl Aws {
@@ -13,4 +17,11 @@ impl Aws {
     pub(crate) async fn ec2(&self) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::new(self.sdk().await)
     }
+}
+
+/// Registers the `aws.ec2.start_instances` action.
+pub(crate) fn register(registry: &mut Registry) {
+    registry.action(START_INSTANCES, |s| {
+        Ok(Arc::new(StartInstancesAction::from_settings(s)?))
+    });
 }

@@ -7,7 +7,10 @@ mod replicator;
 pub use config::S3ReplicationConfig;
 pub use replicator::{S3_REPLICATION_PROVIDER, S3Replicator};
 
+use std::sync::Arc;
+
 use aws_config::Region;
+use dr_core::Registry;
 
 use crate::client::Aws;
 
@@ -25,4 +28,11 @@ impl Aws {
         }
         aws_sdk_s3::Client::from_conf(b.build())
     }
+}
+
+/// Registers `aws.s3_replication` (replicator).
+pub(crate) fn register(registry: &mut Registry) {
+    registry.replicator(S3_REPLICATION_PROVIDER, |s| {
+        Ok(Arc::new(S3Replicator::from_settings(s)?))
+    });
 }
