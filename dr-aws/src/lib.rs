@@ -44,7 +44,7 @@
 //! | `autoscaling` | `aws.autoscaling.set_capacity` | `aws-sdk-autoscaling` |
 //! | `cloudwatch` | `aws.cloudwatch.alarm` | `aws-sdk-cloudwatch` |
 //!
-//! `testing` (the moto and wiremock harness, [`testing`] when built with it) needs
+//! `testing` (the moto and wiremock harness, `dr_aws::testing`) needs
 //! every service feature.
 //!
 //! ```toml
