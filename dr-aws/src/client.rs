@@ -1,4 +1,6 @@
 //! How this crate talks to AWS: one lazily loaded SDK configuration per resource.
+//! Each service module adds its SDK client to [`Aws`] (`Aws::route53()` in
+//! `route53/mod.rs`, ..), so this file names no service's SDK.
 //!
 //! Factories do no I/O, and loading an AWS configuration may (a profile's SSO
 //! token, IMDS), so [`Aws`] loads it on the first call and keeps it. What it sets:
@@ -43,8 +45,9 @@ impl std::fmt::Debug for Aws {
 }
 
 #[cfg(feature = "testing")]
-pub(crate) static TEST_CREDENTIALS: std::sync::OnceLock<aws_sdk_s3::config::Credentials> =
-    std::sync::OnceLock::new();
+pub(crate) static TEST_CREDENTIALS: std::sync::OnceLock<
+    aws_types::sdk_config::SharedCredentialsProvider,
+> = std::sync::OnceLock::new();
 
 impl Aws {
     pub(crate) fn new(common: AwsCommon) -> Self {
@@ -54,6 +57,8 @@ impl Aws {
         }
     }
 
+    /// The resource's settings (its waits: `wait`, `poll_every`).
+    #[cfg(any(feature = "route53", feature = "rds", feature = "ec2"))]
     pub(crate) fn common(&self) -> &AwsCommon {
         &self.common
     }
@@ -61,59 +66,6 @@ impl Aws {
     /// The SDK configuration, loaded on first use.
     pub(crate) async fn sdk(&self) -> &SdkConfig {
         self.sdk.get_or_init(|| load(&self.common)).await
-    }
-
-    /// The Route 53 client.
-    pub(crate) async fn route53(&self) -> aws_sdk_route53::Client {
-        aws_sdk_route53::Client::new(self.sdk().await)
-    }
-
-    /// The RDS client.
-    pub(crate) async fn rds(&self) -> aws_sdk_rds::Client {
-        aws_sdk_rds::Client::new(self.sdk().await)
-    }
-
-    /// The CloudWatch client.
-    pub(crate) async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
-        aws_sdk_cloudwatch::Client::new(self.sdk().await)
-    }
-
-    /// The EC2 client.
-    pub(crate) async fn ec2(&self) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::new(self.sdk().await)
-    }
-
-    /// The Auto Scaling client.
-    pub(crate) async fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
-        aws_sdk_autoscaling::Client::new(self.sdk().await)
-    }
-
-    /// An S3 client for `region` (else the resource's), path-style when the
-    /// endpoint is overridden (a local endpoint has no bucket subdomains).
-    pub(crate) async fn s3(&self, region: Option<&str>) -> aws_sdk_s3::Client {
-        let sdk = self.sdk().await;
-        let mut b = aws_sdk_s3::config::Builder::from(sdk);
-        if let Some(r) = region {
-            b = b.region(Region::new(r.to_string()));
-        }
-        if sdk.endpoint_url().is_some() {
-            b = b.force_path_style(true);
-        }
-        aws_sdk_s3::Client::from_conf(b.build())
-    }
-
-    /// A Route 53 ARC cluster client for one cluster endpoint and its region.
-    pub(crate) async fn arc_cluster(
-        &self,
-        endpoint: &str,
-        region: &str,
-    ) -> aws_sdk_route53recoverycluster::Client {
-        let sdk = self.sdk().await;
-        let conf = aws_sdk_route53recoverycluster::config::Builder::from(sdk)
-            .endpoint_url(endpoint)
-            .region(Region::new(region.to_string()))
-            .build();
-        aws_sdk_route53recoverycluster::Client::from_conf(conf)
     }
 }
 

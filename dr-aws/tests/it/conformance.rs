@@ -1,11 +1,10 @@
 //! The dr-core conformance suites against moto (Route 53 records and health
 //! checks, S3 replication) and against the wiremock stand-ins where moto falls
 //! short (ARC, RDS promotion, Aurora global, CloudWatch over CBOR).
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use dr_aws::testing::{FakeAws, FakeGlobal, MotoServer};
 use dr_core::{ReplicationState, Role, TrafficSplit};
 use serde_json::json;
@@ -45,33 +44,11 @@ async fn a_failover_route53_router_passes_the_router_conformance_suite() {
     dr_core::testing::router_conformance(r.as_ref()).await;
 }
 
-fn arc_fake_setup(fake: &FakeAws) {
-    let mut s = fake.state();
-    s.controls.insert("arn:aws:rc/east".into(), "On".into());
-    s.controls.insert("arn:aws:rc/west".into(), "Off".into());
-}
-
-pub fn arc_settings(endpoints: &[String]) -> dr_core::Settings {
-    let eps: Vec<_> = endpoints
-        .iter()
-        .map(|e| json!({"endpoint": e, "region": "us-west-2"}))
-        .collect();
-    settings(
-        "arc",
-        "aws.arc_routing_control",
-        &endpoints[0],
-        json!({
-            "cluster_endpoints": eps,
-            "targets": {"east": "arn:aws:rc/east", "west": "arn:aws:rc/west"},
-        }),
-    )
-}
-
 #[tokio::test]
 async fn an_arc_router_passes_the_router_conformance_suite() {
     let fake = FakeAws::start().await;
-    arc_fake_setup(&fake);
-    let r = router(&arc_settings(&[fake.url()]));
+    arc_fake(&fake);
+    let r = router(&arc_settings(&[fake.url()], json!({})));
     dr_core::testing::router_conformance(r.as_ref()).await;
     assert_eq!(r.current(None).await.unwrap(), TrafficSplit::all_to("east"));
 }

@@ -13,12 +13,13 @@ use dr_core::{
 };
 use tokio::time::Instant;
 
+use super::config::Route53Config;
 use crate::client::Aws;
-use crate::config::{AwsCommon, Route53Config};
+use crate::config::AwsCommon;
 use crate::error::{conflict, fatal, from_poll, from_sdk, invalid};
 
 /// The provider name of Route 53 record-set routers.
-pub const ROUTE53_PROVIDER: &str = "aws.route53";
+pub const ROUTE53_PROVIDER: &str = crate::names::ROUTE53;
 
 /// How the live record sets route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,145 +1,25 @@
-//! Replicators: the link into an RDS read replica (observe only), and S3
-//! replication between two buckets.
+//! `aws.s3_replication`: S3 replication between two buckets as a replicator.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination,
     ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus,
 };
-use aws_smithy_types::DateTime;
 use chrono::{DateTime as ChronoTime, Utc};
 use dr_core::{
     ConfigError, ErrorKind, ProviderError, ReplicationState, ReplicationStatus, Replicator,
     ReplicatorCapabilities, Settings, async_trait,
 };
 
+use super::config::S3ReplicationConfig;
 use crate::client::Aws;
-use crate::config::{AwsCommon, RdsConfig, S3ReplicationConfig};
+use crate::config::AwsCommon;
 use crate::error::{conflict, fatal, from_sdk, invalid};
-use crate::store::describe;
 
 /// The provider name of S3 replication links.
-pub const S3_REPLICATION_PROVIDER: &str = "aws.s3_replication";
-
-/// How far back `status()` looks for a `ReplicaLag` datapoint.
-const LAG_WINDOW: Duration = Duration::from_secs(10 * 60);
-
-/// The replication link into an RDS read replica: how far it is behind.
-///
-/// State from `DescribeDBInstances` `StatusInfos` (`read replication`:
-/// `replicating` -> replicating, `stopped` -> paused, `error`/`terminated` ->
-/// broken, none listed -> unknown); an instance that is no replica has no link
-/// (broken). Lag = CloudWatch `AWS/RDS` `ReplicaLag` (`DBInstanceIdentifier`),
-/// the newest `Maximum` of the last 10 minutes, in seconds.
-///
-/// Observe only: RDS has no API that pauses or reverses an instance's replication
-/// (`PromoteReadReplica`, the store's promote, ends it for good; re-protecting
-/// means creating a new replica, which a plan does with its own tooling).
-#[derive(Debug)]
-pub struct RdsReplicator {
-    cfg: RdsConfig,
-    aws: Aws,
-}
-
-impl RdsReplicator {
-    /// The link into `cfg.instance`.
-    pub fn new(cfg: RdsConfig, common: AwsCommon) -> Self {
-        RdsReplicator {
-            cfg,
-            aws: Aws::new(common),
-        }
-    }
-
-    /// Builds the replicator from a resource's settings.
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        Ok(Self::new(
-            RdsConfig::from_settings(settings)?,
-            AwsCommon::from_settings(settings)?,
-        ))
-    }
-
-    async fn lag(&self) -> Result<Option<Duration>, ProviderError> {
-        let now = SystemTime::now();
-        let out = self
-            .aws
-            .cloudwatch()
-            .await
-            .get_metric_statistics()
-            .namespace("AWS/RDS")
-            .metric_name("ReplicaLag")
-            .dimensions(
-                Dimension::builder()
-                    .name("DBInstanceIdentifier")
-                    .value(&self.cfg.instance)
-                    .build(),
-            )
-            .start_time(DateTime::from(now - LAG_WINDOW))
-            .end_time(DateTime::from(now))
-            .period(60)
-            .statistics(Statistic::Maximum)
-            .send()
-            .await
-            .map_err(|e| from_sdk("CloudWatch GetMetricStatistics", e))?;
-        let newest = out
-            .datapoints()
-            .iter()
-            .filter(|d| d.maximum().is_some())
-            .max_by_key(|d| d.timestamp().map(|t| (t.secs(), t.subsec_nanos())));
-        Ok(newest
-            .and_then(|d| d.maximum())
-            .map(|secs| Duration::from_secs_f64(secs.max(0.0))))
-    }
-}
-
-/// The link state `StatusInfos` gives.
-pub(crate) fn rds_state(i: &aws_sdk_rds::types::DbInstance) -> ReplicationState {
-    if i.read_replica_source_db_instance_identifier().is_none() {
-        return ReplicationState::Broken;
-    }
-    let info = i
-        .status_infos()
-        .iter()
-        .find(|s| s.status_type() == Some("read replication"));
-    match info.and_then(|s| s.status()) {
-        Some("replicating") => ReplicationState::Replicating,
-        Some("stopped") => ReplicationState::Paused,
-        Some("error") | Some("terminated") => ReplicationState::Broken,
-        _ => ReplicationState::Unknown,
-    }
-}
-
-#[async_trait]
-impl Replicator for RdsReplicator {
-    fn capabilities(&self) -> ReplicatorCapabilities {
-        ReplicatorCapabilities::observe_only()
-    }
-
-    async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
-        let i = describe(&self.aws, &self.cfg.instance).await?;
-        let state = rds_state(&i);
-        let lag = if i.read_replica_source_db_instance_identifier().is_some() {
-            self.lag().await?
-        } else {
-            None
-        };
-        Ok(ReplicationStatus::new(state, lag))
-    }
-
-    async fn stop(&self) -> Result<(), ProviderError> {
-        Err(invalid(
-            "RDS has no API to pause an instance's replication; promote the replica instead",
-        ))
-    }
-
-    async fn reverse(&self) -> Result<(), ProviderError> {
-        Err(invalid(
-            "RDS cannot reverse an instance's replication; create a new read replica instead",
-        ))
-    }
-}
+pub const S3_REPLICATION_PROVIDER: &str = crate::names::S3_REPLICATION;
 
 /// S3 replication from `bucket` to `destination_bucket` (see the crate README).
 #[derive(Debug)]

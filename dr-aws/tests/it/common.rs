@@ -1,6 +1,5 @@
 //! Objects as the registry builds them from a plan's settings, and fixtures on
-//! moto made with the harness's own clients.
-#![allow(dead_code)]
+//! moto (made with the harness's own clients) and on the wiremock stand-in.
 
 use std::sync::Arc;
 
@@ -8,7 +7,7 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
     ResourceRecordSetFailover, RrType,
 };
-use dr_aws::testing::MotoServer;
+use dr_aws::testing::{FakeAws, MotoServer};
 use dr_core::{Action, DataStore, HealthProbe, Registry, Replicator, Settings, TrafficRouter};
 use serde_json::{Value, json};
 
@@ -192,4 +191,27 @@ pub async fn replicated_buckets(moto: &MotoServer, src: &str, dst: &str) {
 /// `(rule id, status, destination bucket ARN)` of `bucket`'s replication rules.
 pub async fn rules(moto: &MotoServer, bucket: &str) -> Vec<(String, String, String)> {
     moto.replication_rules(REGION, bucket).await
+}
+
+/// ARC routing controls on the stand-in: `east` On, `west` Off.
+pub fn arc_fake(fake: &FakeAws) {
+    let mut s = fake.state();
+    s.controls.insert("arn:aws:rc/east".into(), "On".into());
+    s.controls.insert("arn:aws:rc/west".into(), "Off".into());
+}
+
+/// An `aws.arc_routing_control` resource over `endpoints` (`extra` keys added).
+pub fn arc_settings(endpoints: &[String], extra: Value) -> Settings {
+    let eps: Vec<_> = endpoints
+        .iter()
+        .map(|e| json!({"endpoint": e, "region": "us-west-2"}))
+        .collect();
+    let mut v = json!({
+        "cluster_endpoints": eps,
+        "targets": {"east": "arn:aws:rc/east", "west": "arn:aws:rc/west"},
+    });
+    if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
+        m.extend(e);
+    }
+    settings("arc", "aws.arc_routing_control", &endpoints[0], v)
 }

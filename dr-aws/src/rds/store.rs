@@ -8,12 +8,13 @@ use dr_core::{
 };
 use tokio::time::Instant;
 
+use super::config::RdsConfig;
 use crate::client::Aws;
-use crate::config::{AwsCommon, RdsConfig};
+use crate::config::AwsCommon;
 use crate::error::{from_poll, from_sdk, invalid, not_found};
 
 /// The provider name of RDS instances (store and replicator).
-pub const RDS_PROVIDER: &str = "aws.rds";
+pub const RDS_PROVIDER: &str = crate::names::RDS;
 
 /// Statuses in which an instance refuses writes (or anything else).
 const STOPPED: &[&str] = &["stopped", "stopping", "deleting", "failed"];
@@ -38,7 +39,7 @@ pub struct RdsStore {
 }
 
 /// `DescribeDBInstances` of one instance.
-pub(crate) async fn describe(aws: &Aws, instance: &str) -> Result<DbInstance, ProviderError> {
+pub(super) async fn describe(aws: &Aws, instance: &str) -> Result<DbInstance, ProviderError> {
     let out = aws
         .rds()
         .await

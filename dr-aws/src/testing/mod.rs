@@ -46,7 +46,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Makes every resource built in this process sign with the static test key
 /// (`testing`/`testing`) rather than the standard credential chain.
 pub fn use_test_credentials() {
-    let _ = crate::client::TEST_CREDENTIALS.set(test_credentials());
+    let _ = crate::client::TEST_CREDENTIALS.set(
+        aws_types::sdk_config::SharedCredentialsProvider::new(test_credentials()),
+    );
 }
 
 fn test_credentials() -> Credentials {

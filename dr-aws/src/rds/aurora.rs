@@ -1,6 +1,6 @@
 //! `aws.aurora_global`: one member cluster of an Aurora global database as a store.
 //!
-//! The store half of `store.rs` for Aurora, in its own file: its calls
+//! Beside `store.rs` (an instance) in its own file: its calls
 //! (`DescribeGlobalClusters`, switchover/failover) share nothing with an instance's.
 
 use aws_sdk_rds::types::GlobalCluster;
@@ -10,12 +10,13 @@ use dr_core::{
 };
 use tokio::time::Instant;
 
+use super::config::{AuroraConfig, AuroraMode};
 use crate::client::Aws;
-use crate::config::{AuroraConfig, AuroraMode, AwsCommon};
+use crate::config::AwsCommon;
 use crate::error::{conflict, from_poll, from_sdk, invalid, not_found};
 
 /// The provider name of Aurora global database members.
-pub const AURORA_PROVIDER: &str = "aws.aurora_global";
+pub const AURORA_PROVIDER: &str = crate::names::AURORA;
 
 /// A member cluster of an Aurora global database.
 ///
