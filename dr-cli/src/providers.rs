@@ -21,12 +21,13 @@ pub(crate) fn set_hook(hook: Hook) {
 }
 
 /// The provider and action names each optional provider crate brings, by the
-/// `dr-cli` feature that compiles it in. A test checks the lists against what
-/// the crates register.
-pub(crate) const CRATES: &[(&str, &[&str])] = &[
-    ("redis", &["redis"]),
+/// `dr-cli` feature that compiles it in, and whether it is compiled in. A test
+/// checks the lists against what the crates register.
+pub(crate) const CRATES: &[(&str, bool, &[&str])] = &[
+    ("redis", cfg!(feature = "redis"), &["redis"]),
     (
         "cloudflare",
+        cfg!(feature = "cloudflare"),
         &[
             "cloudflare.load_balancer",
             "cloudflare.dns_record",
@@ -36,6 +37,7 @@ pub(crate) const CRATES: &[(&str, &[&str])] = &[
     ),
     (
         "aws",
+        cfg!(feature = "aws"),
         &[
             "aws.route53",
             "aws.route53_health_check",
@@ -51,6 +53,7 @@ pub(crate) const CRATES: &[(&str, &[&str])] = &[
     ),
     (
         "azure",
+        cfg!(feature = "azure"),
         &[
             "azure.traffic_manager",
             "azure.front_door",
@@ -62,25 +65,14 @@ pub(crate) const CRATES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Whether the `dr-cli` feature `name` is compiled in.
-fn enabled(feature: &str) -> bool {
-    match feature {
-        "redis" => cfg!(feature = "redis"),
-        "cloudflare" => cfg!(feature = "cloudflare"),
-        "aws" => cfg!(feature = "aws"),
-        "azure" => cfg!(feature = "azure"),
-        _ => false,
-    }
-}
-
 /// Every provider the reference CLI ships (the built-ins `http`, `tcp`,
 /// `sim.*`, then Redis, Cloudflare, AWS and Azure as far as their features are
 /// on; Azure's ARM tokens come from `AZURE_ACCESS_TOKEN` or the
 /// `azure_identity` chain), then those of the binary's hook.
 pub fn registry() -> Registry {
     let mut r = Registry::with_builtins();
-    for (feature, names) in CRATES {
-        if !enabled(feature) {
+    for (feature, enabled, names) in CRATES {
+        if !enabled {
             for name in *names {
                 r.compiled_out(name, &format!("dr-cli/{feature}"));
             }
@@ -109,8 +101,8 @@ mod tests {
     #[test]
     fn the_compiled_out_names_are_what_the_crates_register() {
         let r = registry();
-        for (feature, names) in CRATES {
-            if !enabled(feature) {
+        for (feature, enabled, names) in CRATES {
+            if !enabled {
                 continue;
             }
             for name in *names {

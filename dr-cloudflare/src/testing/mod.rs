@@ -169,7 +169,8 @@ fn handle(
 /// The fake API and the settings that point providers at it.
 pub struct FakeCloudflare {
     stand_in: StandIn<Api>,
-    token: String,
+    /// The API token the fake accepts (`CLOUDFLARE_API_TOKEN`).
+    pub token: String,
 }
 
 fn origin(name: &str, address: &str) -> Value {
