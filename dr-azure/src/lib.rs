@@ -39,47 +39,62 @@
 //!
 //! ## Files
 //!
-//! Those of every `dr` provider crate (`docs/provider-template.md`): `config.rs`,
-//! `client.rs` (ARM), `credential.rs` (where the token comes from, used by
-//! `client.rs`), `error.rs`, `router.rs`, `probe.rs`, `store.rs`, `replicator.rs`,
-//! `action.rs`, and `blob.rs` (the Blob canary replicator, the one part on the
-//! Azure SDK rather than ARM). `testing` (feature `testing`): a stateful ARM
-//! stand-in on wiremock and an Azurite harness.
+//! One module per Azure service, each with its `config.rs` and the trait
+//! implementations it brings: `traffic_manager/` (`router.rs`, `probe.rs`),
+//! `front_door/` (`router.rs`, `probe.rs`), `storage_account/` (`store.rs`,
+//! `replicator.rs`), `postgres_flexible/` (`store.rs`, `replicator.rs`), `web_app/`
+//! (`action.rs`) and `blob/` (`replicator.rs`, the one part on the Azure SDK rather
+//! than ARM). Shared: `config.rs` (the ARM keys every resource takes), `client.rs`
+//! (ARM), `credential.rs` (where the token comes from, used by `client.rs`),
+//! `error.rs`, `routing.rs` (what the Traffic Manager and Front Door routers and
+//! probes share) and `metrics.rs` (the Azure Monitor reader of the Front Door probe
+//! and the PostgreSQL lag). `testing` (feature `testing`): a stateful ARM stand-in
+//! on wiremock and an Azurite harness.
 #![warn(missing_docs)]
 
-mod action;
 mod blob;
 mod client;
 mod config;
 mod credential;
 mod error;
-mod probe;
-mod replicator;
-mod router;
-mod store;
+mod front_door;
+mod metrics;
+mod postgres_flexible;
+mod routing;
+mod storage_account;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod traffic_manager;
+mod web_app;
 
 use std::sync::Arc;
 
 use dr_core::Registry;
 
-pub use action::{ConnectionStringAction, SET_CONNECTION_STRING};
-pub use blob::{BLOB_CANARY, BlobCanaryReplicator};
+pub use blob::{BLOB_CANARY, BlobCanaryConfig, BlobCanaryReplicator};
 pub use client::api;
 pub use config::{
-    ArmConfig, BlobCanaryConfig, ConnectionStringConfig, DEFAULT_ARM_ENDPOINT,
-    DEFAULT_OPERATION_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, FailoverType,
-    FrontDoorConfig, PostgresConfig, PromoteMode, PromoteOption, RoutingMethod, SecretValue,
-    StorageAccountConfig, TrafficManagerConfig,
+    ArmConfig, DEFAULT_ARM_ENDPOINT, DEFAULT_OPERATION_TIMEOUT, DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
 };
 pub use credential::{
     ACCESS_TOKEN_ENV, ARM_SCOPE, DefaultToken, IdentityToken, StaticToken, TokenSource,
 };
-pub use probe::{FrontDoorProbe, TrafficManagerProbe};
-pub use replicator::{PostgresReplicator, StorageAccountReplicator};
-pub use router::{FRONT_DOOR, FrontDoorRouter, TRAFFIC_MANAGER, TrafficManagerRouter};
-pub use store::{POSTGRES_FLEXIBLE, PostgresStore, STORAGE_ACCOUNT, StorageAccountStore};
+pub use front_door::{FRONT_DOOR, FrontDoorConfig, FrontDoorProbe, FrontDoorRouter};
+pub use postgres_flexible::{
+    POSTGRES_FLEXIBLE, PostgresConfig, PostgresReplicator, PostgresStore, PromoteMode,
+    PromoteOption,
+};
+pub use storage_account::{
+    FailoverType, STORAGE_ACCOUNT, StorageAccountConfig, StorageAccountReplicator,
+    StorageAccountStore,
+};
+pub use traffic_manager::{
+    RoutingMethod, TRAFFIC_MANAGER, TrafficManagerConfig, TrafficManagerProbe, TrafficManagerRouter,
+};
+pub use web_app::{
+    ConnectionStringAction, ConnectionStringConfig, SET_CONNECTION_STRING, SecretValue,
+};
 
 /// The prefix of every provider and action name of this crate, and the provider
 /// that errors decided by this crate rather than by ARM name.
@@ -95,51 +110,12 @@ pub fn register(registry: &mut Registry) {
 /// Registers every `azure.*` provider and action, taking ARM tokens from `token`
 /// (tests pass a [`StaticToken`]; an embedding program its own credential).
 pub fn register_with(registry: &mut Registry, token: Arc<dyn TokenSource>) {
-    let t = token.clone();
-    registry.router(TRAFFIC_MANAGER, move |s| {
-        Ok(Arc::new(TrafficManagerRouter::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.probe(TRAFFIC_MANAGER, move |s| {
-        Ok(Arc::new(TrafficManagerProbe::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.router(FRONT_DOOR, move |s| {
-        Ok(Arc::new(FrontDoorRouter::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.probe(FRONT_DOOR, move |s| {
-        Ok(Arc::new(FrontDoorProbe::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.store(STORAGE_ACCOUNT, move |s| {
-        Ok(Arc::new(StorageAccountStore::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.replicator(STORAGE_ACCOUNT, move |s| {
-        Ok(Arc::new(StorageAccountReplicator::from_settings(
-            s,
-            t.clone(),
-        )?))
-    });
-    let t = token.clone();
-    registry.store(POSTGRES_FLEXIBLE, move |s| {
-        Ok(Arc::new(PostgresStore::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.replicator(POSTGRES_FLEXIBLE, move |s| {
-        Ok(Arc::new(PostgresReplicator::from_settings(s, t.clone())?))
-    });
-    let t = token;
-    registry.action(SET_CONNECTION_STRING, move |s| {
-        Ok(Arc::new(ConnectionStringAction::from_settings(
-            s,
-            t.clone(),
-        )?))
-    });
-    registry.replicator(BLOB_CANARY, |s| {
-        Ok(Arc::new(BlobCanaryReplicator::from_settings(s)?))
-    });
+    traffic_manager::register(registry, token.clone());
+    front_door::register(registry, token.clone());
+    storage_account::register(registry, token.clone());
+    postgres_flexible::register(registry, token.clone());
+    web_app::register(registry, token);
+    blob::register(registry);
 }
 
 #[cfg(test)]
