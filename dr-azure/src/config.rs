@@ -98,6 +98,13 @@ impl ArmConfig {
 }
 
 /// The keys [`ArmConfig`] reads, which every resource table may hold.
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible",
+    feature = "web_app"
+))]
 pub(crate) const COMMON_KEYS: [&str; 6] = [
     "subscription",
     "resource_group",
@@ -109,6 +116,13 @@ pub(crate) const COMMON_KEYS: [&str; 6] = [
 
 /// Deserializes the resource-specific keys of `settings` (the common ones removed)
 /// into `T`, which denies unknown fields so a misspelt key is reported.
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible",
+    feature = "web_app"
+))]
 pub(crate) fn specific<T: serde::de::DeserializeOwned>(
     settings: &Settings,
 ) -> Result<T, ConfigError> {

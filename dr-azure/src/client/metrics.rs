@@ -5,7 +5,7 @@
 use dr_core::ProviderError;
 use serde_json::Value;
 
-use crate::client::{Arm, api};
+use super::{Arm, api};
 
 impl Arm {
     /// The newest value of Azure Monitor metric `metric` of the resource `resource_id`
