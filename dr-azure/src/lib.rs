@@ -28,7 +28,7 @@
 //! | `postgres_flexible` | `azure.postgres_flexible` | `azure_identity`, `azure_core` (credentials) |
 //! | `web_app` | `azure.web_app.set_connection_string` | `azure_identity`, `azure_core` (credentials) |
 //! | `blob` | `azure.blob_canary` | `azure_storage_blob`, `azure_identity`, `azure_core` |
-//! | `testing` (not default) | [`testing`]: needs every service feature | |
+//! | `testing` (not default) | `dr_azure::testing`: needs every service feature | |
 //!
 //! ## How Azure maps onto the traits
 //!
