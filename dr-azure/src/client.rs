@@ -1,41 +1,64 @@
-//! One Azure Resource Manager client: dr-core's HTTP layer plus ARM's conventions.
+//! One Azure Resource Manager client: dr-core's HTTP layer plus ARM's conventions,
+//! compiled with any ARM service (every feature but `blob`).
 //!
 //! The connection pool, the bearer token (from a [`TokenSource`]), the status table
 //! (429 as `throttled` with `Retry-After`), `x-ms-request-id` as the request id and
 //! the `{"error":{"code","message"}}` envelope in messages come from
-//! [`dr_core::http`]. This file adds the resource paths, `api-version` per resource
-//! type and long-running operations: a 201/202 with `Azure-AsyncOperation` is
-//! polled until its `status` is `Succeeded` (`Failed`/`Canceled` is an error with
-//! ARM's code and message), else one with `Location` until it answers 200/204,
-//! honouring `Retry-After`, until `operation_timeout`. Poll URLs must be on the
-//! `arm_endpoint` host: the token is never sent anywhere else. Nothing retries: the
-//! dr-core executor does.
+//! [`dr_core::http`]. This file adds the resource paths and `api-version` per
+//! resource type; `lro.rs` the long-running operations (Traffic Manager, Front
+//! Door, storage account, PostgreSQL) and `metrics.rs` the Azure Monitor reader
+//! (Front Door, PostgreSQL). Nothing retries: the dr-core executor does.
+
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible"
+))]
+mod lro;
+#[cfg(any(feature = "front_door", feature = "postgres_flexible"))]
+mod metrics;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use dr_core::http::{HttpClient, Method, StatusCode, header::HeaderMap, retry_after};
-use dr_core::poll::{self, CancellationToken, Poll};
+use dr_core::http::{HttpClient, Method};
 use dr_core::{ConfigError, ErrorKind, ProviderError};
 use serde_json::Value;
 
 use crate::config::ArmConfig;
 use crate::credential::{ArmAuth, TokenSource};
-use crate::error::{answer_error, bad_answer, operation_failed};
+use crate::error::{answer_error, bad_answer};
 
-/// `api-version`s, one per resource type (current stable ones).
+/// `api-version`s, one per resource type (current stable ones), each with the
+/// feature of the service that calls it.
 pub mod api {
     /// `Microsoft.Network/trafficmanagerprofiles`.
+    #[cfg(feature = "traffic_manager")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "traffic_manager")))]
     pub const TRAFFIC_MANAGER: &str = "2022-04-01";
     /// `Microsoft.Cdn/profiles` (Front Door Standard/Premium).
+    #[cfg(feature = "front_door")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "front_door")))]
     pub const FRONT_DOOR: &str = "2025-06-01";
     /// `Microsoft.Storage/storageAccounts`.
+    #[cfg(feature = "storage_account")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "storage_account")))]
     pub const STORAGE: &str = "2025-08-01";
     /// `Microsoft.DBforPostgreSQL/flexibleServers`.
+    #[cfg(feature = "postgres_flexible")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres_flexible")))]
     pub const POSTGRES: &str = "2025-08-01";
     /// `Microsoft.Web/sites`.
+    #[cfg(feature = "web_app")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "web_app")))]
     pub const WEB: &str = "2024-04-01";
-    /// `Microsoft.Insights/metrics` (Azure Monitor metrics).
+    /// `Microsoft.Insights/metrics` (Azure Monitor metrics: the Front Door probe,
+    /// the PostgreSQL lag).
+    #[cfg(any(feature = "front_door", feature = "postgres_flexible"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "front_door", feature = "postgres_flexible")))
+    )]
     pub const METRICS: &str = "2023-10-01";
 }
 
@@ -82,6 +105,12 @@ impl Arm {
     }
 
     /// GET `path`; the body.
+    #[cfg(any(
+        feature = "traffic_manager",
+        feature = "front_door",
+        feature = "storage_account",
+        feature = "postgres_flexible"
+    ))]
     pub(crate) async fn get(
         &self,
         path: &str,
@@ -97,6 +126,7 @@ impl Arm {
     }
 
     /// GET `path`; `None` when ARM answers 404.
+    #[cfg(feature = "postgres_flexible")]
     pub(crate) async fn get_opt(
         &self,
         path: &str,
@@ -110,6 +140,7 @@ impl Arm {
     }
 
     /// A call that is not long-running (`POST .../list`, a synchronous `PUT`): the body.
+    #[cfg(feature = "web_app")]
     pub(crate) async fn call(
         &self,
         method: Method,
@@ -125,169 +156,6 @@ impl Arm {
         };
         let resp = self.http.send(&what, req).await?;
         self.json(&what, resp).await
-    }
-
-    /// A call that may be a long-running operation: sends it and, on 201/202 with
-    /// `Azure-AsyncOperation` or `Location`, polls it to the end. The final body is
-    /// the `Location` answer's, else the first answer's (callers read the resource
-    /// back anyway).
-    pub(crate) async fn lro(
-        &self,
-        method: Method,
-        path: &str,
-        api_version: &str,
-        query: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Result<Value, ProviderError> {
-        let what = format!("{} {path}", method.as_str());
-        let mut req = self
-            .http
-            .request(method, self.url(path, api_version, query));
-        req = match body {
-            Some(b) => req.json(b),
-            None => req.header("content-length", "0"),
-        };
-        let resp = self.http.send(&what, req).await?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let first = self.json(&what, resp).await?;
-        if !matches!(status, StatusCode::CREATED | StatusCode::ACCEPTED) {
-            return Ok(first);
-        }
-        let async_op = header(&headers, "azure-asyncoperation");
-        let location = header(&headers, "location");
-        let first_wait = retry_after(&headers);
-        match (async_op, location) {
-            (Some(op), location) => {
-                self.poll_async_operation(&what, &op, first_wait).await?;
-                match location {
-                    Some(loc) if status == StatusCode::ACCEPTED => {
-                        self.poll_location(&what, &loc, None).await
-                    }
-                    _ => Ok(first),
-                }
-            }
-            (None, Some(loc)) => self.poll_location(&what, &loc, first_wait).await,
-            // 201/202 without a way to follow it: the caller reads the state back.
-            (None, None) => Ok(first),
-        }
-    }
-
-    fn deadline(&self) -> tokio::time::Instant {
-        tokio::time::Instant::now() + self.cfg.operation_timeout
-    }
-
-    /// Refuses a poll URL that is not on the ARM endpoint's scheme, host and port.
-    fn check_poll_url(&self, what: &str, url: &str) -> Result<(), ProviderError> {
-        let same = match (
-            url::Url::parse(url),
-            url::Url::parse(&self.cfg.arm_endpoint),
-        ) {
-            (Ok(a), Ok(b)) => {
-                a.scheme() == b.scheme()
-                    && a.host_str() == b.host_str()
-                    && a.port_or_known_default() == b.port_or_known_default()
-            }
-            _ => false,
-        };
-        if same {
-            Ok(())
-        } else {
-            Err(self.http.tag(bad_answer(
-                what,
-                "the long-running operation's status URL is not on the ARM endpoint",
-            )))
-        }
-    }
-
-    async fn poll_async_operation(
-        &self,
-        what: &str,
-        url: &str,
-        first_wait: Option<Duration>,
-    ) -> Result<(), ProviderError> {
-        self.check_poll_url(what, url)?;
-        let looked = std::sync::atomic::AtomicBool::new(false);
-        let waited = first_wait.unwrap_or_default();
-        let name = format!("{what} (Azure-AsyncOperation)");
-        poll::until(
-            &name,
-            self.deadline(),
-            self.cfg.poll_interval,
-            &CancellationToken::new(),
-            || {
-                let first = !looked.swap(true, std::sync::atomic::Ordering::SeqCst);
-                async move {
-                    if first && !waited.is_zero() {
-                        return Ok(Poll::RetryAfter(waited));
-                    }
-                    let poll_what = format!("{what}: polling the operation");
-                    let req = self.http.request(Method::GET, url);
-                    let resp = self.http.send(&poll_what, req).await?;
-                    let headers = resp.headers().clone();
-                    let body = self.json(&poll_what, resp).await?;
-                    let status = body.get("status").and_then(Value::as_str).unwrap_or("");
-                    match status.to_ascii_lowercase().as_str() {
-                        "succeeded" => Ok(Poll::Ready(())),
-                        "failed" | "canceled" | "cancelled" => {
-                            let err = body.get("error");
-                            let text = |k: &str| err.and_then(|e| e.get(k)).and_then(Value::as_str);
-                            let mut e =
-                                operation_failed(what, status, text("code"), text("message"));
-                            if let Some(id) = self.http.request_id(&headers) {
-                                e = e.with_request_id(id);
-                            }
-                            Err(self.http.tag(e))
-                        }
-                        "" => Err(self.http.tag(bad_answer(&poll_what, "no `status`"))),
-                        _ => Ok(match retry_after(&headers) {
-                            Some(after) => Poll::RetryAfter(after),
-                            None => Poll::Pending,
-                        }),
-                    }
-                }
-            },
-        )
-        .await
-        .map_err(ProviderError::from)
-    }
-
-    async fn poll_location(
-        &self,
-        what: &str,
-        url: &str,
-        first_wait: Option<Duration>,
-    ) -> Result<Value, ProviderError> {
-        self.check_poll_url(what, url)?;
-        let looked = std::sync::atomic::AtomicBool::new(false);
-        let waited = first_wait.unwrap_or_default();
-        let name = format!("{what} (Location)");
-        poll::until(
-            &name,
-            self.deadline(),
-            self.cfg.poll_interval,
-            &CancellationToken::new(),
-            || {
-                let first = !looked.swap(true, std::sync::atomic::Ordering::SeqCst);
-                async move {
-                    if first && !waited.is_zero() {
-                        return Ok(Poll::RetryAfter(waited));
-                    }
-                    let poll_what = format!("{what}: polling the operation");
-                    let req = self.http.request(Method::GET, url);
-                    let resp = self.http.send(&poll_what, req).await?;
-                    if resp.status() == StatusCode::ACCEPTED {
-                        return Ok(match retry_after(resp.headers()) {
-                            Some(after) => Poll::RetryAfter(after),
-                            None => Poll::Pending,
-                        });
-                    }
-                    Ok(Poll::Ready(self.json(&poll_what, resp).await?))
-                }
-            },
-        )
-        .await
-        .map_err(ProviderError::from)
     }
 
     /// The body as JSON; an empty body is `null`.
@@ -319,76 +187,20 @@ impl Arm {
     }
 }
 
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .filter(|s| !s.is_empty())
-}
-
 /// Percent-encodes a query value.
 fn encode(v: &str) -> String {
     url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
 /// `value[path]` as a string, e.g. `str_at(&v, &["properties", "primaryLocation"])`.
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible"
+))]
 pub(crate) fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
         .try_fold(value, |v, k| v.get(*k))
         .and_then(Value::as_str)
-}
-
-impl Arm {
-    /// The newest value of Azure Monitor metric `metric` of the resource `resource_id`
-    /// over the last 15 minutes (`aggregation`: `Maximum`, `Average`, ...), with the
-    /// time of that data point; `None` when the metric has no data.
-    ///
-    /// `GET {resource_id}/providers/Microsoft.Insights/metrics?api-version=2023-10-01
-    ///  &metricnames=..&aggregation=..&interval=PT1M&timespan=PT15M[&$filter=..]`.
-    pub(crate) async fn latest_metric(
-        &self,
-        resource_id: &str,
-        metric: &str,
-        aggregation: &str,
-        filter: Option<&str>,
-    ) -> Result<Option<(f64, String)>, ProviderError> {
-        let path = format!("{resource_id}/providers/Microsoft.Insights/metrics");
-        let mut query = vec![
-            ("metricnames", metric),
-            ("aggregation", aggregation),
-            ("interval", "PT1M"),
-            ("timespan", "PT15M"),
-        ];
-        if let Some(f) = filter {
-            query.push(("$filter", f));
-        }
-        let body = self.get(&path, api::METRICS, &query).await?;
-        let key = aggregation.to_ascii_lowercase();
-        let mut newest: Option<(f64, String)> = None;
-        let series = body
-            .pointer("/value/0/timeseries")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for ts in &series {
-            for point in ts
-                .get("data")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let (Some(v), Some(at)) = (
-                    point.get(&key).and_then(Value::as_f64),
-                    point.get("timeStamp").and_then(Value::as_str),
-                ) else {
-                    continue;
-                };
-                if newest.as_ref().is_none_or(|(_, t)| at > t.as_str()) {
-                    newest = Some((v, at.to_string()));
-                }
-            }
-        }
-        Ok(newest)
-    }
 }

@@ -24,6 +24,13 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use dr_core::ProviderError;
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible",
+    feature = "web_app"
+))]
 use dr_core::http::{Auth, RequestBuilder};
 use tokio::sync::Mutex;
 
@@ -209,13 +216,34 @@ impl TokenSource for DefaultToken {
 }
 
 /// `Authorization: Bearer <token>` from a [`TokenSource`], for dr-core's `HttpClient`.
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible",
+    feature = "web_app"
+))]
 #[derive(Debug, Clone)]
 pub(crate) struct ArmAuth(pub(crate) Arc<dyn TokenSource>);
 
 /// How long getting a token may take (an unreachable managed-identity endpoint
 /// must not hang a step).
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible",
+    feature = "web_app"
+))]
 const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible",
+    feature = "web_app"
+))]
 #[async_trait]
 impl Auth for ArmAuth {
     async fn apply(&self, req: RequestBuilder) -> Result<RequestBuilder, ProviderError> {
@@ -238,8 +266,17 @@ mod tests {
         let t = StaticToken::new("s3cret-token");
         assert_eq!(t.token().await.unwrap(), "s3cret-token");
         assert!(!format!("{t:?}").contains("s3cret"));
-        let auth = ArmAuth(Arc::new(t));
-        assert!(!format!("{auth:?}").contains("s3cret"));
+        #[cfg(any(
+            feature = "traffic_manager",
+            feature = "front_door",
+            feature = "storage_account",
+            feature = "postgres_flexible",
+            feature = "web_app"
+        ))]
+        {
+            let auth = ArmAuth(Arc::new(t));
+            assert!(!format!("{auth:?}").contains("s3cret"));
+        }
     }
 
     #[tokio::test]

@@ -12,6 +12,24 @@
 //! `operation_timeout`). Blob storage goes through the official
 //! `azure_storage_blob` crate. Nothing here retries: the dr-core executor does.
 //!
+//! ## Cargo features
+//!
+//! One feature per service, all on by default; each brings its module and its
+//! provider or action names (`default-features = false, features =
+//! ["traffic_manager"]` builds Traffic Manager alone). [`register`] registers what
+//! is compiled in and tells the registry which feature brings each name compiled
+//! out (`Registry::compiled_out`), so a plan naming one is told what to enable.
+//!
+//! | feature | names | Azure crates |
+//! |---|---|---|
+//! | `traffic_manager` | `azure.traffic_manager` | `azure_identity`, `azure_core` (credentials) |
+//! | `front_door` | `azure.front_door` | `azure_identity`, `azure_core` (credentials) |
+//! | `storage_account` | `azure.storage_account` | `azure_identity`, `azure_core` (credentials) |
+//! | `postgres_flexible` | `azure.postgres_flexible` | `azure_identity`, `azure_core` (credentials) |
+//! | `web_app` | `azure.web_app.set_connection_string` | `azure_identity`, `azure_core` (credentials) |
+//! | `blob` | `azure.blob_canary` | `azure_storage_blob`, `azure_identity`, `azure_core` |
+//! | `testing` (not default) | `dr_azure::testing`: needs every service feature | |
+//!
 //! ## How Azure maps onto the traits
 //!
 //! - **Traffic Manager** (`azure.traffic_manager`, router and probe): targets are
@@ -39,129 +57,142 @@
 //!
 //! ## Files
 //!
-//! Those of every `dr` provider crate (`docs/provider-template.md`): `config.rs`,
-//! `client.rs` (ARM), `credential.rs` (where the token comes from, used by
-//! `client.rs`), `error.rs`, `router.rs`, `probe.rs`, `store.rs`, `replicator.rs`,
-//! `action.rs`, and `blob.rs` (the Blob canary replicator, the one part on the
-//! Azure SDK rather than ARM). `testing` (feature `testing`): a stateful ARM
-//! stand-in on wiremock and an Azurite harness.
+//! One module per Azure service, each with its `config.rs` and the trait
+//! implementations it brings, compiled with its feature: `traffic_manager/`
+//! (`router.rs`, `probe.rs`), `front_door/` (`router.rs`, `probe.rs`),
+//! `storage_account/` (`store.rs`, `replicator.rs`), `postgres_flexible/`
+//! (`store.rs`, `replicator.rs`), `web_app/` (`action.rs`) and `blob/`
+//! (`replicator.rs`, the one part on the Azure SDK rather than ARM). Shared:
+//! `config.rs` (the ARM keys every resource takes), `client.rs` (ARM, with any ARM
+//! service; `client/lro.rs`, the long-running operations, and `client/metrics.rs`,
+//! the Azure Monitor reader of the Front Door probe and the PostgreSQL lag, each
+//! compiled with the services that use them), `credential.rs` (where the token
+//! comes from, used by `client.rs`), `error.rs`, `routing.rs` (what the Traffic
+//! Manager and Front Door routers and probes share) and `features.rs` (feature ->
+//! names, always compiled).
+//! `testing` (feature `testing`): a stateful ARM stand-in on wiremock and an
+//! Azurite harness.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-mod action;
+#[cfg(feature = "blob")]
 mod blob;
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible",
+    feature = "web_app"
+))]
 mod client;
 mod config;
 mod credential;
 mod error;
-mod probe;
-mod replicator;
-mod router;
-mod store;
+mod features;
+#[cfg(feature = "front_door")]
+mod front_door;
+#[cfg(feature = "postgres_flexible")]
+mod postgres_flexible;
+#[cfg(any(feature = "traffic_manager", feature = "front_door"))]
+mod routing;
+#[cfg(feature = "storage_account")]
+mod storage_account;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+#[cfg(feature = "traffic_manager")]
+mod traffic_manager;
+#[cfg(feature = "web_app")]
+mod web_app;
 
 use std::sync::Arc;
 
 use dr_core::Registry;
 
-pub use action::{ConnectionStringAction, SET_CONNECTION_STRING};
-pub use blob::{BLOB_CANARY, BlobCanaryReplicator};
+#[cfg(feature = "blob")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blob")))]
+pub use blob::{BLOB_CANARY, BlobCanaryConfig, BlobCanaryReplicator};
+#[cfg(any(
+    feature = "traffic_manager",
+    feature = "front_door",
+    feature = "storage_account",
+    feature = "postgres_flexible",
+    feature = "web_app"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "traffic_manager",
+        feature = "front_door",
+        feature = "storage_account",
+        feature = "postgres_flexible",
+        feature = "web_app"
+    )))
+)]
 pub use client::api;
 pub use config::{
-    ArmConfig, BlobCanaryConfig, ConnectionStringConfig, DEFAULT_ARM_ENDPOINT,
-    DEFAULT_OPERATION_TIMEOUT, DEFAULT_POLL_INTERVAL, DEFAULT_TIMEOUT, FailoverType,
-    FrontDoorConfig, PostgresConfig, PromoteMode, PromoteOption, RoutingMethod, SecretValue,
-    StorageAccountConfig, TrafficManagerConfig,
+    ArmConfig, DEFAULT_ARM_ENDPOINT, DEFAULT_OPERATION_TIMEOUT, DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
 };
 pub use credential::{
     ACCESS_TOKEN_ENV, ARM_SCOPE, DefaultToken, IdentityToken, StaticToken, TokenSource,
 };
-pub use probe::{FrontDoorProbe, TrafficManagerProbe};
-pub use replicator::{PostgresReplicator, StorageAccountReplicator};
-pub use router::{FRONT_DOOR, FrontDoorRouter, TRAFFIC_MANAGER, TrafficManagerRouter};
-pub use store::{POSTGRES_FLEXIBLE, PostgresStore, STORAGE_ACCOUNT, StorageAccountStore};
+#[cfg(feature = "front_door")]
+#[cfg_attr(docsrs, doc(cfg(feature = "front_door")))]
+pub use front_door::{FRONT_DOOR, FrontDoorConfig, FrontDoorProbe, FrontDoorRouter};
+#[cfg(feature = "postgres_flexible")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres_flexible")))]
+pub use postgres_flexible::{
+    POSTGRES_FLEXIBLE, PostgresConfig, PostgresReplicator, PostgresStore, PromoteMode,
+    PromoteOption,
+};
+#[cfg(feature = "storage_account")]
+#[cfg_attr(docsrs, doc(cfg(feature = "storage_account")))]
+pub use storage_account::{
+    FailoverType, STORAGE_ACCOUNT, StorageAccountConfig, StorageAccountReplicator,
+    StorageAccountStore,
+};
+#[cfg(feature = "traffic_manager")]
+#[cfg_attr(docsrs, doc(cfg(feature = "traffic_manager")))]
+pub use traffic_manager::{
+    RoutingMethod, TRAFFIC_MANAGER, TrafficManagerConfig, TrafficManagerProbe, TrafficManagerRouter,
+};
+#[cfg(feature = "web_app")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web_app")))]
+pub use web_app::{
+    ConnectionStringAction, ConnectionStringConfig, SET_CONNECTION_STRING, SecretValue,
+};
 
 /// The prefix of every provider and action name of this crate, and the provider
 /// that errors decided by this crate rather than by ARM name.
 pub const PROVIDER: &str = "azure";
 
-/// Registers every `azure.*` provider and action with the default credentials
-/// ([`DefaultToken`]: `AZURE_ACCESS_TOKEN`, else the `azure_identity` chain,
-/// decided at the first ARM call).
+/// Registers every `azure.*` provider and action compiled in, with the default
+/// credentials ([`DefaultToken`]: `AZURE_ACCESS_TOKEN`, else the `azure_identity`
+/// chain, decided at the first ARM call); the names of the services compiled out
+/// are marked with the feature that brings them (`Registry::compiled_out`).
 pub fn register(registry: &mut Registry) {
     register_with(registry, Arc::new(DefaultToken::new()));
 }
 
-/// Registers every `azure.*` provider and action, taking ARM tokens from `token`
-/// (tests pass a [`StaticToken`]; an embedding program its own credential).
+/// Registers every `azure.*` provider and action compiled in, taking ARM tokens
+/// from `token` (tests pass a [`StaticToken`]; an embedding program its own
+/// credential), and marks the names of the services compiled out as [`register`]
+/// does.
 pub fn register_with(registry: &mut Registry, token: Arc<dyn TokenSource>) {
-    let t = token.clone();
-    registry.router(TRAFFIC_MANAGER, move |s| {
-        Ok(Arc::new(TrafficManagerRouter::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.probe(TRAFFIC_MANAGER, move |s| {
-        Ok(Arc::new(TrafficManagerProbe::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.router(FRONT_DOOR, move |s| {
-        Ok(Arc::new(FrontDoorRouter::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.probe(FRONT_DOOR, move |s| {
-        Ok(Arc::new(FrontDoorProbe::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.store(STORAGE_ACCOUNT, move |s| {
-        Ok(Arc::new(StorageAccountStore::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.replicator(STORAGE_ACCOUNT, move |s| {
-        Ok(Arc::new(StorageAccountReplicator::from_settings(
-            s,
-            t.clone(),
-        )?))
-    });
-    let t = token.clone();
-    registry.store(POSTGRES_FLEXIBLE, move |s| {
-        Ok(Arc::new(PostgresStore::from_settings(s, t.clone())?))
-    });
-    let t = token.clone();
-    registry.replicator(POSTGRES_FLEXIBLE, move |s| {
-        Ok(Arc::new(PostgresReplicator::from_settings(s, t.clone())?))
-    });
-    let t = token;
-    registry.action(SET_CONNECTION_STRING, move |s| {
-        Ok(Arc::new(ConnectionStringAction::from_settings(
-            s,
-            t.clone(),
-        )?))
-    });
-    registry.replicator(BLOB_CANARY, |s| {
-        Ok(Arc::new(BlobCanaryReplicator::from_settings(s)?))
-    });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use dr_core::Kind;
-
-    #[test]
-    fn every_name_starts_with_the_provider_prefix_and_is_registered() {
-        let mut registry = Registry::new();
-        register_with(&mut registry, Arc::new(StaticToken::new("t")));
-        for (name, kinds) in [
-            (TRAFFIC_MANAGER, vec![Kind::Router, Kind::Probe]),
-            (FRONT_DOOR, vec![Kind::Router, Kind::Probe]),
-            (STORAGE_ACCOUNT, vec![Kind::Store, Kind::Replicator]),
-            (POSTGRES_FLEXIBLE, vec![Kind::Store, Kind::Replicator]),
-            (BLOB_CANARY, vec![Kind::Replicator]),
-        ] {
-            assert!(name.starts_with(&format!("{PROVIDER}.")), "{name}");
-            assert_eq!(registry.kinds(name), kinds, "{name}");
-        }
-        assert!(SET_CONNECTION_STRING.starts_with("azure."));
-        assert!(registry.has_action(SET_CONNECTION_STRING));
-    }
+    features::mark_compiled_out(registry, &features::SERVICES);
+    #[cfg(feature = "traffic_manager")]
+    traffic_manager::register(registry, token.clone());
+    #[cfg(feature = "front_door")]
+    front_door::register(registry, token.clone());
+    #[cfg(feature = "storage_account")]
+    storage_account::register(registry, token.clone());
+    #[cfg(feature = "postgres_flexible")]
+    postgres_flexible::register(registry, token.clone());
+    #[cfg(feature = "web_app")]
+    web_app::register(registry, token.clone());
+    #[cfg(feature = "blob")]
+    blob::register(registry);
+    // Each ARM service took its own handle on the token source (none may have).
+    drop(token);
 }

@@ -1,5 +1,4 @@
 //! Objects as the registry builds them, against the ARM stand-in.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 

@@ -6,12 +6,11 @@ use dr_core::http::Method;
 use dr_core::{Action, ConfigError, ErrorKind, ProviderError, Settings, async_trait};
 use serde_json::{Map, Value, json};
 
+use super::SET_CONNECTION_STRING;
+use super::config::{ConnectionStringConfig, SecretValue};
 use crate::client::{Arm, api};
-use crate::config::{ArmConfig, ConnectionStringConfig, SecretValue};
+use crate::config::ArmConfig;
 use crate::credential::TokenSource;
-
-/// Action name: sets one connection string of a web app.
-pub const SET_CONNECTION_STRING: &str = "azure.web_app.set_connection_string";
 
 /// One connection string entry: `{ "value": .., "type": .. }`.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! `azure.blob_canary`: replication lag of an RA-GRS account measured with a
-//! canary blob, through the official `azure_storage_blob` crate.
+//! The Blob canary as a [`Replicator`]: replication lag of an RA-GRS account
+//! measured with a canary blob, through the official `azure_storage_blob` crate.
 //!
 //! `status()` writes the current time (RFC 3339) to `container/blob` through
 //! `primary_url`, then reads the same blob through `secondary_url` (the account's
@@ -26,12 +26,9 @@ use dr_core::{
     ReplicatorCapabilities, Settings, async_trait,
 };
 
-use crate::config::{BlobCanaryConfig, redact_query};
+use super::config::{BlobCanaryConfig, redact_query};
 use crate::credential::default_credentials;
 use crate::error::{error, from_blob, invalid};
-
-/// `provider = "azure.blob_canary"`.
-pub const BLOB_CANARY: &str = "azure.blob_canary";
 
 /// A canary blob measuring the lag of an RA-GRS account's secondary.
 pub struct BlobCanaryReplicator {

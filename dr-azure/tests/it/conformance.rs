@@ -1,12 +1,12 @@
 //! The dr-core conformance suites against the ARM stand-in and Azurite.
 
-mod common;
-
 use std::time::Duration;
 
 use dr_azure::testing::{ArmStandIn, Azurite, names, pg_path, rpath};
 use dr_core::{ReplicationState, Role};
 use serde_json::json;
+
+use crate::common;
 
 #[tokio::test]
 async fn traffic_manager_weighted_router_passes_router_conformance() {

@@ -1,0 +1,62 @@
+//! The Azure Monitor metrics reader, shared by the Front Door probe
+//! (`OriginHealthPercentage`) and the PostgreSQL replicator's lag
+//! (`physical_replication_delay_in_seconds`).
+
+use dr_core::ProviderError;
+use serde_json::Value;
+
+use super::{Arm, api};
+
+impl Arm {
+    /// The newest value of Azure Monitor metric `metric` of the resource `resource_id`
+    /// over the last 15 minutes (`aggregation`: `Maximum`, `Average`, ...), with the
+    /// time of that data point; `None` when the metric has no data.
+    ///
+    /// `GET {resource_id}/providers/Microsoft.Insights/metrics?api-version=2023-10-01
+    ///  &metricnames=..&aggregation=..&interval=PT1M&timespan=PT15M[&$filter=..]`.
+    pub(crate) async fn latest_metric(
+        &self,
+        resource_id: &str,
+        metric: &str,
+        aggregation: &str,
+        filter: Option<&str>,
+    ) -> Result<Option<(f64, String)>, ProviderError> {
+        let path = format!("{resource_id}/providers/Microsoft.Insights/metrics");
+        let mut query = vec![
+            ("metricnames", metric),
+            ("aggregation", aggregation),
+            ("interval", "PT1M"),
+            ("timespan", "PT15M"),
+        ];
+        if let Some(f) = filter {
+            query.push(("$filter", f));
+        }
+        let body = self.get(&path, api::METRICS, &query).await?;
+        let key = aggregation.to_ascii_lowercase();
+        let mut newest: Option<(f64, String)> = None;
+        let series = body
+            .pointer("/value/0/timeseries")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for ts in &series {
+            for point in ts
+                .get("data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let (Some(v), Some(at)) = (
+                    point.get(&key).and_then(Value::as_f64),
+                    point.get("timeStamp").and_then(Value::as_str),
+                ) else {
+                    continue;
+                };
+                if newest.as_ref().is_none_or(|(_, t)| at > t.as_str()) {
+                    newest = Some((v, at.to_string()));
+                }
+            }
+        }
+        Ok(newest)
+    }
+}
