@@ -70,7 +70,7 @@
 //! comes from, used by `client.rs`), `error.rs`, `routing.rs` (what the Traffic
 //! Manager and Front Door routers and probes share) and `features.rs` (feature ->
 //! names, always compiled).
-//! `testing` (feature `testing`): a stateful ARM stand-in on wiremock and an
+//! `testing` (feature `testing`): a stateful ARM stand-in (on dr-core's recording stand-in) and an
 //! Azurite harness.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]

@@ -1,7 +1,7 @@
 //! Test grounds for dr-azure, for this crate's tests and for yours (feature
 //! `testing`):
 //!
-//! - [`ArmStandIn`]: a stateful Azure Resource Manager stand-in on wiremock (no
+//! - [`ArmStandIn`]: a stateful Azure Resource Manager stand-in on dr-core's recording stand-in (no
 //!   ARM emulator exists), with [`proseware`], the topology of the Proseware
 //!   failover playbook;
 //! - [`Azurite`]: the Azure Storage emulator (`azurite-blob`, npm) started on a

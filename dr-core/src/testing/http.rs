@@ -106,6 +106,17 @@ impl Answer {
         }
     }
 
+    /// `status` with an empty body (add one with [`body`](Self::body)).
+    pub fn new(status: u16) -> Self {
+        Self::empty(status)
+    }
+
+    /// Sets the JSON body.
+    pub fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
     /// `status` with an empty body.
     pub fn empty(status: u16) -> Self {
         Answer {

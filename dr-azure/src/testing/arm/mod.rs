@@ -16,12 +16,10 @@
 //! unchanged). [`ArmStandIn::queue`] answers the next matching request with a
 //! canned status, body and headers (429 + `Retry-After`, an ARM error envelope).
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
 
+use dr_core::testing::http::{Answer, Call, Canned, Service, StandIn};
 use serde_json::{Map, Value, json};
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// The subscription of every stand-in resource.
 pub const SUBSCRIPTION: &str = "00000000-0000-0000-0000-00000000d0d0";
@@ -66,14 +64,6 @@ impl Recorded {
     }
 }
 
-struct Canned {
-    method: String,
-    path_suffix: String,
-    status: u16,
-    body: Value,
-    headers: Vec<(String, String)>,
-}
-
 struct Operation {
     polls_left: u32,
     failure: Option<(String, String)>,
@@ -84,39 +74,35 @@ struct Operation {
 struct State {
     resources: BTreeMap<String, Value>,
     metrics: BTreeMap<String, f64>,
-    requests: Vec<Recorded>,
+    /// What `respond` found wrong; moved to the stand-in's list after each request.
     violations: Vec<String>,
-    queued: VecDeque<Canned>,
     operations: BTreeMap<u64, Operation>,
     next_op: u64,
-    next_id: u64,
     style: Option<LroStyle>,
     fail_next: Option<(String, String)>,
     monitor: BTreeMap<String, String>,
     base: String,
 }
 
-/// The stand-in server; stopped when dropped.
+/// The stand-in server; stopped when dropped (and then fails the test if a
+/// request broke the documented shapes).
 pub struct ArmStandIn {
-    server: MockServer,
-    state: Arc<Mutex<State>>,
+    stand_in: StandIn<State>,
 }
 
 impl std::fmt::Debug for ArmStandIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ArmStandIn")
-            .field("uri", &self.server.uri())
+            .field("uri", &self.stand_in.uri())
             .finish()
     }
 }
 
-struct Responder {
-    state: Arc<Mutex<State>>,
-}
-
-fn arm_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status)
-        .set_body_json(json!({ "error": { "code": code, "message": message } }))
+fn arm_error(status: u16, code: &str, message: &str) -> Answer {
+    Answer::json(
+        status,
+        json!({ "error": { "code": code, "message": message } }),
+    )
 }
 
 fn expected_api_version(path: &str) -> Option<&'static str> {
@@ -223,106 +209,74 @@ fn chrono_like(secs: u64) -> String {
     )
 }
 
-impl Respond for Responder {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.next_id += 1;
-        let request_id = format!("standin-{:06}", st.next_id);
-        let method = req.method.as_str().to_string();
-        let path = req.url.path().to_string();
-        let query: BTreeMap<String, String> = req
-            .url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let body: Option<Value> = if req.body.is_empty() {
-            None
-        } else {
-            match serde_json::from_slice(&req.body) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    st.violations
-                        .push(format!("{method} {path}: body is not JSON: {e}"));
-                    None
-                }
-            }
-        };
-        st.requests.push(Recorded {
-            method: method.clone(),
-            path: path.clone(),
-            api_version: query.get("api-version").cloned(),
-            body: body.clone(),
-        });
-        let with_id = |r: ResponseTemplate| r.insert_header("x-ms-request-id", request_id.as_str());
-        let auth = req
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if auth != format!("Bearer {TOKEN}") {
-            return with_id(arm_error(
+impl Service for State {
+    fn request_id_header(&self) -> &'static str {
+        "x-ms-request-id"
+    }
+
+    fn name(&self) -> &str {
+        "the ARM stand-in"
+    }
+
+    /// The bearer token (else 401 `InvalidAuthenticationToken`) and the
+    /// resource type's `api-version` (else 400 `InvalidApiVersionParameter`),
+    /// before any queued answer.
+    fn admit(&mut self, call: &Call, violations: &mut Vec<String>) -> Option<Answer> {
+        if call.header("authorization") != Some(format!("Bearer {TOKEN}").as_str()) {
+            return Some(arm_error(
                 401,
                 "InvalidAuthenticationToken",
                 "The access token is invalid.",
             ));
         }
-        match (expected_api_version(&path), query.get("api-version")) {
-            (Some(want), Some(got)) if want == got => {}
+        match (expected_api_version(&call.path), call.query("api-version")) {
+            (Some(want), Some(got)) if want == got => None,
             (want, got) => {
-                st.violations.push(format!(
-                    "{method} {path}: api-version {got:?}, expected {want:?}"
+                violations.push(format!(
+                    "{}: api-version {got:?}, expected {want:?}",
+                    call.line()
                 ));
-                return with_id(arm_error(
+                Some(arm_error(
                     400,
                     "InvalidApiVersionParameter",
                     "The api-version is invalid.",
-                ));
+                ))
             }
         }
-        if let Some(i) = st
-            .queued
-            .iter()
-            .position(|c| c.method == method && path.ends_with(&c.path_suffix))
-        {
-            let c = st.queued.remove(i).expect("found");
-            let mut r = ResponseTemplate::new(c.status);
-            if !c.body.is_null() {
-                r = r.set_body_json(c.body);
-            }
-            for (k, v) in c.headers {
-                r = r.insert_header(k.as_str(), v.as_str());
-            }
-            return with_id(r);
-        }
-        with_id(st.respond(&method, &path, &query, body.as_ref()))
+    }
+
+    fn handle(&mut self, call: &Call, violations: &mut Vec<String>) -> Answer {
+        let answer = self.respond(&call.method, &call.path, &call.query, call.body.as_ref());
+        violations.append(&mut self.violations);
+        answer
+    }
+}
+
+fn recorded(c: Call) -> Recorded {
+    Recorded {
+        api_version: c.query("api-version").map(str::to_string),
+        method: c.method,
+        path: c.path,
+        body: c.body,
     }
 }
 
 impl ArmStandIn {
     /// Starts an empty stand-in on a free 127.0.0.1 port.
     pub async fn start() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let server = MockServer::builder().listener(listener).start().await;
-        let state = Arc::new(Mutex::new(State {
-            base: server.uri(),
-            ..State::default()
-        }));
-        Mock::given(any())
-            .respond_with(Responder {
-                state: state.clone(),
-            })
-            .mount(&server)
-            .await;
-        ArmStandIn { server, state }
+        let stand_in = StandIn::start(State::default()).await;
+        let base = stand_in.uri();
+        stand_in.with_service(|st| st.base = base);
+        ArmStandIn { stand_in }
     }
 
-    fn st(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        self.stand_in.with_service(f)
     }
 
     /// The stand-in's base URL, for `arm_endpoint`.
     pub fn uri(&self) -> String {
-        self.server.uri()
+        self.stand_in.uri()
     }
 
     /// The settings every `azure.*` resource needs to use this stand-in, merged
@@ -341,52 +295,51 @@ impl ArmStandIn {
 
     /// Creates or replaces the resource at `path` (an ARM path).
     pub fn put(&self, path: &str, value: Value) {
-        self.st().resources.insert(path.to_string(), value);
+        self.with(|st| st.resources.insert(path.to_string(), value));
     }
 
     /// The resource at `path`.
     pub fn get(&self, path: &str) -> Option<Value> {
-        self.st().resources.get(path).cloned()
+        self.with(|st| st.resources.get(path).cloned())
     }
 
     /// Every resource, by path (to compare a state with an earlier one).
     pub fn snapshot(&self) -> BTreeMap<String, Value> {
-        self.st().resources.clone()
+        self.with(|st| st.resources.clone())
     }
 
     /// Sets the newest value of metric `metric` of the resource `resource_id`.
     pub fn set_metric(&self, resource_id: &str, metric: &str, value: f64) {
-        self.st().metrics.insert(
-            format!(
-                "{}|{}",
-                resource_id.to_ascii_lowercase(),
-                metric.to_ascii_lowercase()
-            ),
-            value,
+        let key = format!(
+            "{}|{}",
+            resource_id.to_ascii_lowercase(),
+            metric.to_ascii_lowercase()
         );
+        self.with(|st| st.metrics.insert(key, value));
     }
 
     /// How the following long-running operations are announced.
     pub fn set_lro_style(&self, style: LroStyle) {
-        self.st().style = Some(style);
+        self.with(|st| st.style = Some(style));
     }
 
     /// What Traffic Manager reports as the `endpointMonitorStatus` of the endpoint at
     /// `path` whenever it is enabled (default `Online`), e.g. `Degraded`.
     pub fn set_monitor_status(&self, path: &str, status: &str) {
-        let mut st = self.st();
-        st.monitor.insert(path.to_string(), status.to_string());
-        if let Some(ep) = st.resources.get_mut(path)
-            && ep["properties"]["endpointStatus"] == "Enabled"
-        {
-            ep["properties"]["endpointMonitorStatus"] = json!(status);
-        }
+        self.with(|st| {
+            st.monitor.insert(path.to_string(), status.to_string());
+            if let Some(ep) = st.resources.get_mut(path)
+                && ep["properties"]["endpointStatus"] == "Enabled"
+            {
+                ep["properties"]["endpointMonitorStatus"] = json!(status);
+            }
+        });
     }
 
     /// The next long-running operation ends `Failed` with `code` and `message`,
     /// leaving the resource unchanged.
     pub fn fail_next_operation(&self, code: &str, message: &str) {
-        self.st().fail_next = Some((code.to_string(), message.to_string()));
+        self.with(|st| st.fail_next = Some((code.to_string(), message.to_string())));
     }
 
     /// Answers the next `method` request whose path ends with `path_suffix` with
@@ -399,51 +352,38 @@ impl ArmStandIn {
         body: Value,
         headers: &[(&str, &str)],
     ) {
-        self.st().queued.push_back(Canned {
-            method: method.to_string(),
-            path_suffix: path_suffix.to_string(),
-            status,
-            body,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        });
+        let mut canned = Canned::new(status).matching(method, path_suffix);
+        if !body.is_null() {
+            canned = Canned::json(status, body).matching(method, path_suffix);
+        }
+        for (k, v) in headers {
+            canned = canned.header(k, v);
+        }
+        self.stand_in.queue(canned);
     }
 
     /// Every request received so far, and forgets them.
     pub fn take_requests(&self) -> Vec<Recorded> {
-        std::mem::take(&mut self.st().requests)
+        self.stand_in
+            .take_requests()
+            .into_iter()
+            .map(recorded)
+            .collect()
     }
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Recorded> {
-        self.st().requests.clone()
+        self.stand_in.requests().into_iter().map(recorded).collect()
     }
 
     /// The violations recorded so far (bad api-version, body shape, ...).
     pub fn violations(&self) -> Vec<String> {
-        self.st().violations.clone()
+        self.stand_in.violations()
     }
 
     /// Seeds the Proseware topology of the failover playbook (see
     /// [`proseware`](super::proseware)).
     pub fn seed(&self, resources: Map<String, Value>) {
-        let mut st = self.st();
-        for (k, v) in resources {
-            st.resources.insert(k, v);
-        }
-    }
-}
-
-impl Drop for ArmStandIn {
-    fn drop(&mut self) {
-        let v = self.violations();
-        if !v.is_empty() && !std::thread::panicking() {
-            panic!(
-                "the ARM stand-in saw requests that break the documented shapes:\n{}",
-                v.join("\n")
-            );
-        }
+        self.with(|st| st.resources.extend(resources));
     }
 }

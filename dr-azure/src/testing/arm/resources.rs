@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use dr_core::testing::http::Answer;
 use serde_json::{Value, json};
-use wiremock::ResponseTemplate;
 
 use super::{State, arm_error, merge};
 
@@ -41,7 +41,7 @@ impl State {
         path: &str,
         query: &BTreeMap<String, String>,
         body: Option<&Value>,
-    ) -> ResponseTemplate {
+    ) -> Answer {
         let lower = path.to_ascii_lowercase();
         // Operation status.
         if let Some(rest) = lower.split("/providers/microsoft.stand-in/").nth(1) {
@@ -56,16 +56,16 @@ impl State {
             let done = op.polls_left == 0;
             op.polls_left = op.polls_left.saturating_sub(1);
             return match (kind, done, &op.failure) {
-                ("azureasyncoperation", false, _) => ResponseTemplate::new(200)
-                    .insert_header("Retry-After", "0")
-                    .set_body_json(json!({ "name": id, "status": "InProgress", "startTime": State::now() })),
-                ("azureasyncoperation", true, None) => ResponseTemplate::new(200)
-                    .set_body_json(json!({ "name": id, "status": "Succeeded", "startTime": State::now(), "endTime": State::now() })),
-                ("azureasyncoperation", true, Some((code, message))) => ResponseTemplate::new(200)
-                    .set_body_json(json!({ "name": id, "status": "Failed", "error": { "code": code, "message": message } })),
-                ("operationresults", false, _) => ResponseTemplate::new(202).insert_header("Retry-After", "0"),
+                ("azureasyncoperation", false, _) => Answer::new(200)
+                    .header("Retry-After", "0")
+                    .body(json!({ "name": id, "status": "InProgress", "startTime": State::now() })),
+                ("azureasyncoperation", true, None) => Answer::new(200)
+                    .body(json!({ "name": id, "status": "Succeeded", "startTime": State::now(), "endTime": State::now() })),
+                ("azureasyncoperation", true, Some((code, message))) => Answer::new(200)
+                    .body(json!({ "name": id, "status": "Failed", "error": { "code": code, "message": message } })),
+                ("operationresults", false, _) => Answer::new(202).header("Retry-After", "0"),
                 ("operationresults", true, None) => {
-                    if op.result.is_null() { ResponseTemplate::new(204) } else { ResponseTemplate::new(200).set_body_json(op.result.clone()) }
+                    if op.result.is_null() { Answer::new(204) } else { Answer::new(200).body(op.result.clone()) }
                 }
                 ("operationresults", true, Some((code, message))) => arm_error(409, code, message),
                 _ => arm_error(404, "OperationNotFound", "no such operation"),
@@ -90,7 +90,7 @@ impl State {
                     "{method} {path}: metrics call without timespan/interval"
                 ));
             }
-            return ResponseTemplate::new(200).set_body_json(json!({
+            return Answer::new(200).body(json!({
                 "cost": 0, "timespan": query.get("timespan"), "interval": "PT1M",
                 "value": [{ "id": format!("{path}/{name}"), "type": "Microsoft.Insights/metrics",
                     "name": { "value": name, "localizedValue": name }, "unit": "Seconds",
@@ -117,11 +117,11 @@ impl State {
                     .map(|(_, v)| v.clone())
                     .collect();
                 profile["properties"]["endpoints"] = Value::Array(endpoints);
-                return ResponseTemplate::new(200).set_body_json(profile);
+                return Answer::new(200).body(profile);
             }
             if depth == 3 {
                 return match (method, self.resources.get_mut(&key), body) {
-                    ("GET", Some(ep), _) => ResponseTemplate::new(200).set_body_json(ep.clone()),
+                    ("GET", Some(ep), _) => Answer::new(200).body(ep.clone()),
                     ("PATCH", Some(ep), Some(b)) => {
                         let allowed = json!({"properties": {"endpointStatus": 0, "weight": 0, "priority": 0}});
                         if !keys_within(b, &allowed) {
@@ -145,7 +145,7 @@ impl State {
                                 (true, None) => json!("Online"),
                                 (false, _) => json!("Disabled"),
                             };
-                        ResponseTemplate::new(200).set_body_json(ep.clone())
+                        Answer::new(200).body(ep.clone())
                     }
                     (_, None, _) => arm_error(404, "NotFound", "endpoint not found"),
                     _ => arm_error(405, "MethodNotAllowed", "not served"),
@@ -162,11 +162,11 @@ impl State {
                     .take_while(|(k, _)| k.starts_with(&prefix))
                     .map(|(_, v)| v.clone())
                     .collect();
-                return ResponseTemplate::new(200).set_body_json(json!({ "value": value }));
+                return Answer::new(200).body(json!({ "value": value }));
             }
             return match (method, body) {
                 ("GET", _) => match self.resources.get(&key) {
-                    Some(o) => ResponseTemplate::new(200).set_body_json(o.clone()),
+                    Some(o) => Answer::new(200).body(o.clone()),
                     None => arm_error(404, "NotFound", "origin not found"),
                 },
                 ("PATCH", Some(b)) => {
@@ -185,9 +185,9 @@ impl State {
                         merge(o, b);
                     }
                     let o = self.resources[&key].clone();
-                    let mut r = ResponseTemplate::new(202).set_body_json(json!({"id": o["id"], "name": o["name"], "properties": {"provisioningState": "Updating", "deploymentStatus": "NotStarted"}}));
+                    let mut r = Answer::new(202).body(json!({"id": o["id"], "name": o["name"], "properties": {"provisioningState": "Updating", "deploymentStatus": "NotStarted"}}));
                     for (k, v) in headers {
-                        r = r.insert_header(k.as_str(), v.as_str());
+                        r = r.header(k.as_str(), v.as_str());
                     }
                     r
                 }
@@ -211,7 +211,7 @@ impl State {
                             .as_object_mut()
                             .map(|p| p.remove("geoReplicationStats"));
                     }
-                    ResponseTemplate::new(200).set_body_json(a)
+                    Answer::new(200).body(a)
                 }
                 ("POST", Some("failover")) => {
                     if body.is_some() {
@@ -249,9 +249,9 @@ impl State {
                             a["properties"]["geoReplicationStats"] = json!({"status": "Unavailable", "canFailover": false, "canPlannedFailover": false});
                         }
                     }
-                    let mut r = ResponseTemplate::new(202);
+                    let mut r = Answer::new(202);
                     for (k, v) in headers {
-                        r = r.insert_header(k.as_str(), v.as_str());
+                        r = r.header(k.as_str(), v.as_str());
                     }
                     r
                 }
@@ -278,7 +278,7 @@ impl State {
                         a["properties"]["geoReplicationStats"] = json!({"status": "Live", "lastSyncTime": State::now(), "canFailover": true, "canPlannedFailover": true,
                             "postFailoverRedundancy": "Standard_LRS", "postPlannedFailoverRedundancy": sku});
                     }
-                    ResponseTemplate::new(200).set_body_json(a.clone())
+                    Answer::new(200).body(a.clone())
                 }
                 _ => arm_error(405, "MethodNotAllowed", "not served"),
             };
@@ -291,7 +291,7 @@ impl State {
             };
             let existing = self.resources.get(&srv_key).cloned();
             return match (method, action, existing) {
-                ("GET", None, Some(s)) => ResponseTemplate::new(200).set_body_json(s),
+                ("GET", None, Some(s)) => Answer::new(200).body(s),
                 ("GET", None, None) => arm_error(404, "ResourceNotFound", "server not found"),
                 ("POST", Some("stop"), Some(_)) => {
                     let headers = self.operation("pg", Value::Null);
@@ -299,9 +299,9 @@ impl State {
                         self.resources.get_mut(&srv_key).expect("checked")["properties"]["state"] =
                             json!("Stopped");
                     }
-                    let mut r = ResponseTemplate::new(202);
+                    let mut r = Answer::new(202);
                     for (k, v) in headers {
-                        r = r.insert_header(k.as_str(), v.as_str());
+                        r = r.header(k.as_str(), v.as_str());
                     }
                     r
                 }
@@ -335,9 +335,9 @@ impl State {
                         srv["properties"]["replica"] = json!({"role": "None", "capacity": 5});
                         self.recount_primary(&source);
                     }
-                    let mut r = ResponseTemplate::new(202);
+                    let mut r = Answer::new(202);
                     for (k, v) in headers {
-                        r = r.insert_header(k.as_str(), v.as_str());
+                        r = r.header(k.as_str(), v.as_str());
                     }
                     r
                 }
@@ -385,11 +385,11 @@ impl State {
                             1.0,
                         );
                     }
-                    let mut r = ResponseTemplate::new(201).set_body_json(
+                    let mut r = Answer::new(201).body(
                         json!({"id": key, "name": name, "properties": {"state": "Provisioning"}}),
                     );
                     for (k, v) in headers {
-                        r = r.insert_header(k.as_str(), v.as_str());
+                        r = r.header(k.as_str(), v.as_str());
                     }
                     r
                 }
@@ -404,7 +404,7 @@ impl State {
             let base = key.trim_end_matches("/list").to_string();
             return match (method, lower.ends_with("/list")) {
                 ("POST", true) => match self.resources.get(&base) {
-                    Some(v) => ResponseTemplate::new(200).set_body_json(v.clone()),
+                    Some(v) => Answer::new(200).body(v.clone()),
                     None => arm_error(404, "ResourceNotFound", "web app not found"),
                 },
                 ("PUT", false) => {
@@ -425,13 +425,13 @@ impl State {
                     }
                     let v = self.resources.get_mut(&base).expect("checked");
                     v["properties"] = b["properties"].clone();
-                    ResponseTemplate::new(200).set_body_json(v.clone())
+                    Answer::new(200).body(v.clone())
                 }
                 _ => arm_error(405, "MethodNotAllowed", "not served"),
             };
         }
         match (method, self.resources.get(&key)) {
-            ("GET", Some(v)) => ResponseTemplate::new(200).set_body_json(v.clone()),
+            ("GET", Some(v)) => Answer::new(200).body(v.clone()),
             _ => arm_error(
                 404,
                 "ResourceNotFound",
