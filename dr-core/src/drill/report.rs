@@ -136,22 +136,17 @@ impl DrillReport {
 
     /// Takes in the failback's report and decides the verdict.
     pub(super) fn failback_ran(&mut self, back: &Report, succeeded: bool) {
-        self.on_secondary_ms = on_secondary(self.failover_report_times(), back);
-        let back_run = DrillRun::from_report(back);
+        self.on_secondary_ms = on_secondary(&self.failover, back);
+        let back = DrillRun::from_report(back);
         if !succeeded {
             self.reasons
-                .push(format!("the failback ended {}", back_run.status));
-            self.failback = Some(back_run);
+                .push(format!("the failback ended {}", back.status));
+            self.failback = Some(back);
             return;
         }
-        self.failback = Some(back_run);
         self.status = DrillStatus::Missed;
-        let runs = [
-            ("failover", &self.failover),
-            ("failback", self.failback.as_ref().expect("set above")),
-        ];
         let mut missed = Vec::new();
-        for (which, run) in runs {
+        for (which, run) in [("failover", &self.failover), ("failback", &back)] {
             if run.rto_met == Some(false) {
                 missed.push(format!(
                     "{which} RTO {} > target {}",
@@ -168,18 +163,11 @@ impl DrillReport {
             }
         }
         self.reasons.extend(missed);
+        self.failback = Some(back);
         if self.reasons.is_empty() {
             self.status = DrillStatus::Met;
             self.met = true;
         }
-    }
-
-    fn failover_report_times(&self) -> (DateTime<Utc>, Option<u64>, Option<DateTime<Utc>>) {
-        (
-            self.failover.started_at,
-            self.failover.rto_ms,
-            self.failover.finished_at,
-        )
     }
 
     /// Writes `<state_dir>/drills/<drill-id>.json` and `.md`; the `.md` path.
@@ -268,13 +256,10 @@ fn ms(v: Option<u64>) -> String {
 
 /// From the failover's traffic on the secondary (its RTO point, else its end)
 /// to the failback's first traffic step starting (else its start).
-fn on_secondary(
-    (started_at, rto_ms, finished_at): (DateTime<Utc>, Option<u64>, Option<DateTime<Utc>>),
-    failback: &Report,
-) -> Option<u64> {
-    let from = match rto_ms {
-        Some(rto) => started_at + chrono::Duration::milliseconds(rto as i64),
-        None => finished_at?,
+fn on_secondary(failover: &DrillRun, failback: &Report) -> Option<u64> {
+    let from = match failover.rto_ms {
+        Some(rto) => failover.started_at + chrono::Duration::milliseconds(rto as i64),
+        None => failover.finished_at?,
     };
     let until = failback
         .steps
