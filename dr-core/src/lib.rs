@@ -112,6 +112,7 @@ mod replicator;
 mod router;
 mod settings;
 mod store;
+pub mod text;
 
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -33,20 +33,10 @@ const TARGET_COLOURS: &[&str] = &[
     "#4e79a7", "#f28e2b", "#76b7b2", "#b07aa1", "#edc948", "#59a14f", "#9c755f", "#bab0ac",
 ];
 
-/// Escapes `s` for HTML text and attribute values (`&`, `<`, `>`, `"`, `'`).
+/// Escapes `s` for HTML text and attribute values (`&`, `<`, `>`, `"`, `'`;
+/// control characters shown escaped): see [`crate::text::html`].
 pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::html::escape(s)
 }
 
 /// The time axis: the run's start to its end, mapped onto `[AXIS_X0, AXIS_X1]`.

@@ -182,8 +182,10 @@ impl DrillReport {
     }
 
     /// The report as Markdown: one table of both runs against their targets,
-    /// the time on the secondary, the check, and what was not met.
+    /// the time on the secondary, the check, and what was not met. Ids, names
+    /// and messages are escaped for where they stand ([`crate::text::markdown`]).
     pub fn to_markdown(&self) -> String {
+        use crate::text::markdown::{cell, cell_code, code, text};
         let verdict = |v: Option<bool>| match v {
             Some(true) => "met",
             Some(false) => "**missed**",
@@ -192,7 +194,7 @@ impl DrillReport {
         let mut s = format!(
             "# Drill {}: {}\n\n| run | plan | status | RTO | target | | RPO | target | |\n\
              |---|---|---|---|---|---|---|---|---|\n",
-            self.drill_id,
+            text(&self.drill_id),
             if self.met {
                 "targets met"
             } else {
@@ -206,10 +208,10 @@ impl DrillReport {
         for (which, run) in runs {
             match run {
                 Some(run) => s.push_str(&format!(
-                    "| {which} `{}` | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                    run.run_id,
-                    run.plan,
-                    run.status,
+                    "| {which} {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    cell_code(&run.run_id),
+                    cell(&run.plan),
+                    cell(&run.status),
                     ms(run.rto_ms),
                     ms(run.rto_target_ms),
                     verdict(run.rto_met),
@@ -228,11 +230,11 @@ impl DrillReport {
             s.push_str("Check after the failover:\n\n");
             for f in &self.check {
                 s.push_str(&format!(
-                    "- {} {} `{}`: {}\n",
+                    "- {} {} {}: {}\n",
                     if f.ok { "✓" } else { "✗" },
-                    f.check,
-                    f.resource,
-                    f.message
+                    text(f.check),
+                    code(&f.resource),
+                    text(&f.message)
                 ));
             }
             s.push('\n');
@@ -240,7 +242,7 @@ impl DrillReport {
         if !self.reasons.is_empty() {
             s.push_str("Not met:\n\n");
             for reason in &self.reasons {
-                s.push_str(&format!("- {reason}\n"));
+                s.push_str(&format!("- {}\n", text(reason)));
             }
         }
         s
@@ -269,4 +271,50 @@ fn on_secondary(failover: &DrillRun, failback: &Report) -> Option<u64> {
         .min()
         .unwrap_or(failback.started_at);
     u64::try_from((until - from).num_milliseconds()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_keeps_outside_text_in_its_cell_and_inert() {
+        let evil = "a|b\n```\n<script>x</script>\x1b[2J";
+        let run = DrillRun {
+            run_id: "r1".into(),
+            plan: evil.into(),
+            status: "succeeded".into(),
+            started_at: Utc::now(),
+            finished_at: None,
+            rto_ms: None,
+            rto_target_ms: None,
+            rto_met: None,
+            rpo_ms: None,
+            rpo_target_ms: None,
+            rpo_met: None,
+            failed_steps: Vec::new(),
+        };
+        let report = DrillReport {
+            drill_id: "drill-r1".into(),
+            status: DrillStatus::Failed,
+            met: false,
+            failover: run,
+            check: vec![EndStateFinding {
+                check: "traffic",
+                resource: "front`".into(),
+                ok: false,
+                message: evil.into(),
+            }],
+            hold_ms: None,
+            failback: None,
+            on_secondary_ms: None,
+            reasons: vec![evil.into()],
+        };
+        let md = report.to_markdown();
+        assert!(!md.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)), "{md}");
+        assert!(!md.contains("<script"), "{md}");
+        assert!(!md.lines().any(|l| l.starts_with("```")), "{md}");
+        let row = md.lines().find(|l| l.starts_with("| failover")).expect("row");
+        assert_eq!(row.matches(" | ").count(), 8, "{row}");
+    }
 }

@@ -207,11 +207,24 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        use crate::text::line;
+        write!(f, "{}:{}:{}: ", line(&self.file), self.line, self.column)?;
         if !self.key.is_empty() {
-            write!(f, "{}: ", self.key)?;
+            write!(f, "{}: ", line(&self.key))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&line(&self.message))
+    }
+}
+
+/// Most characters of a diagnostic's message (and of its key): one that
+/// quotes a 5 MB value quotes its start, then `…`.
+pub const MAX_MESSAGE_CHARS: usize = 600;
+
+/// `s` cut to `max` characters, with `…` where it was cut.
+pub(crate) fn capped(s: String, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s,
     }
 }
 
@@ -299,8 +312,8 @@ impl SourceFile {
             file: self.name.clone(),
             line,
             column,
-            key: path_string(path),
-            message: message.into(),
+            key: capped(path_string(path), MAX_MESSAGE_CHARS),
+            message: capped(message.into(), MAX_MESSAGE_CHARS),
             span,
         }
     }

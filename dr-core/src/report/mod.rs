@@ -175,8 +175,12 @@ impl Report {
         builder.finish()
     }
 
-    /// The report as Markdown, with a timeline.
+    /// The report as Markdown, with a timeline. Every id, name and message
+    /// is escaped for where it stands ([`crate::text::markdown`]): none can
+    /// add a table column, end a row, open a code block or reach a page as
+    /// HTML.
     pub fn to_markdown(&self) -> String {
+        use crate::text::markdown::{cell, cell_code, code, text};
         let d = |v: Option<u64>| {
             v.map(|ms| crate::format_duration(std::time::Duration::from_millis(ms)))
                 .unwrap_or_else(|| "—".into())
@@ -187,14 +191,16 @@ impl Report {
             None => "",
         };
         let mut out = format!(
-            "# Run `{}` of plan `{}`: {}\n\n",
-            self.run_id, self.plan, self.status
+            "# Run {} of plan {}: {}\n\n",
+            code(&self.run_id),
+            code(&self.plan),
+            text(&self.status)
         );
         out.push_str(&format!(
             "Started {} by {}; {}.\n\n",
             self.started_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            self.operator,
+            text(&self.operator),
             match self.finished_at {
                 Some(f) => format!(
                     "finished {}",
@@ -205,11 +211,12 @@ impl Report {
         ));
         if let Some(h) = &self.halted_by {
             out.push_str(&format!(
-                "**Halted at one-way step `{h}`.** {}\n\n",
-                self.decision.as_deref().unwrap_or_default()
+                "**Halted at one-way step {}.** {}\n\n",
+                code(h),
+                text(self.decision.as_deref().unwrap_or_default())
             ));
         } else if let Some(d) = &self.decision {
-            out.push_str(&format!("**{}.** {d}\n\n", self.status));
+            out.push_str(&format!("**{}.** {}\n\n", text(&self.status), text(d)));
         }
         if !self.failed_steps.is_empty() {
             out.push_str(&format!(
@@ -217,7 +224,7 @@ impl Report {
                 self.failed_steps.len(),
                 self.failed_steps
                     .iter()
-                    .map(|s| format!("`{s}`"))
+                    .map(|s| code(s))
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
@@ -254,18 +261,19 @@ impl Report {
             };
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
-                s.id,
-                s.action,
+                cell_code(&s.id),
+                cell(&s.action),
                 s.status,
                 d(s.duration_ms),
                 s.attempts,
-                detail.replace('|', "\\|")
+                cell(&detail)
             ));
         }
         if let Some(a) = &self.audit_head {
             out.push_str(&format!(
-                "\nAudit log head at the end of the run: entry {} `{}` (keep it elsewhere; `dr audit verify` checks the log still holds it).\n",
-                a.seq, a.hash
+                "\nAudit log head at the end of the run: entry {} {} (keep it elsewhere; `dr audit verify` checks the log still holds it).\n",
+                a.seq,
+                code(&a.hash)
             ));
         }
         out.push_str("\n## Timeline\n\n");
@@ -273,9 +281,107 @@ impl Report {
             out.push_str(&format!(
                 "- `+{}` {}\n",
                 d(Some(t.offset_ms.max(0) as u64)),
-                t.what
+                text(&t.what)
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report whose every outside string is hostile.
+    fn hostile() -> Report {
+        let evil = "a|b\n```\n<script>alert(1)</script><img src=x onerror=alert(1)>\x1b[2J`x`";
+        serde_json::from_value(serde_json::json!({
+            "run_id": "run|1",
+            "plan": evil,
+            "plan_digest": "d",
+            "status": "failed",
+            "decision": evil,
+            "started_at": "2026-01-01T00:00:00Z",
+            "finished_at": null,
+            "rto_ms": null, "rpo_ms": null, "rto_target_ms": null, "rpo_target_ms": null,
+            "rto_met": null, "rpo_met": null,
+            "failed_steps": [evil],
+            "resumed": 0,
+            "operator": evil,
+            "steps": [{
+                "id": evil, "action": evil, "status": "failed",
+                "started_at": null, "finished_at": null, "duration_ms": null,
+                "attempts": 1, "error": evil, "compensation": evil
+            }],
+            "timeline": [{"at": "2026-01-01T00:00:00Z", "offset_ms": 0, "what": evil}]
+        }))
+        .expect("a report")
+    }
+
+    fn unescaped_pipes(line: &str) -> usize {
+        let mut n = 0;
+        let mut backslashes = 0;
+        for c in line.chars() {
+            if c == '|' && backslashes % 2 == 0 {
+                n += 1;
+            }
+            backslashes = if c == '\\' { backslashes + 1 } else { 0 };
+        }
+        n
+    }
+
+    /// `line` without its code spans (where CommonMark reads no HTML), and
+    /// whether every span was closed. A backslash-escaped backtick opens none.
+    fn outside_code(line: &str) -> (String, bool) {
+        let b: Vec<char> = line.chars().collect();
+        let (mut out, mut i) = (String::new(), 0);
+        while i < b.len() {
+            if b[i] == '\\' && i + 1 < b.len() {
+                out.push(b[i]);
+                out.push(b[i + 1]);
+                i += 2;
+            } else if b[i] == '`' {
+                let n = b[i..].iter().take_while(|c| **c == '`').count();
+                let mut j = i + n;
+                loop {
+                    if j >= b.len() {
+                        return (out, false);
+                    }
+                    let m = b[j..].iter().take_while(|c| **c == '`').count();
+                    if m == n {
+                        break;
+                    }
+                    j += m.max(1);
+                }
+                i = j + n;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        (out, true)
+    }
+
+    #[test]
+    fn markdown_keeps_outside_text_in_its_cell_and_inert() {
+        let md = hostile().to_markdown();
+        assert!(!md.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)), "{md}");
+        for line in md.lines() {
+            let (text, closed) = outside_code(line);
+            assert!(closed, "an open code span: {line}");
+            assert!(!text.contains('<'), "HTML outside code: {line}");
+        }
+        assert!(!md.lines().any(|l| l.trim_start().starts_with("```")), "{md}");
+        // The steps table: a header, a rule and one row, each of 6 cells.
+        let rows: Vec<&str> = md
+            .lines()
+            .skip_while(|l| !l.starts_with("| step "))
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert_eq!(rows.len(), 3, "{md}");
+        for r in rows {
+            assert_eq!(unescaped_pipes(r), 7, "{r}");
+        }
+        assert!(md.starts_with("# Run `run|1` of plan "), "{md}");
     }
 }

@@ -1021,6 +1021,43 @@ fn step_ids_have_no_spaces_line_breaks_or_control_characters() {
 }
 
 #[test]
+fn bidi_overrides_and_control_characters_are_refused_in_ids_and_names() {
+    // A step id with a right-to-left override or an isolate.
+    for id in ["evil\\u202Eexe", "x\\u2066y"] {
+        assert_one(
+            &format!("{HEAD}[[steps]]\nid = \"{id}\"\naction = \"approval\"\n"),
+            18,
+            6,
+            "steps[0].id",
+            "(a bidi control)",
+        );
+    }
+    // The plan name: control characters and bidi controls.
+    for name in ["p\\u001b[2J", "p\\u202E"] {
+        let text = HEAD.replacen("name = \"p\"", &format!("name = \"{name}\""), 1);
+        assert_one(&text, 2, 8, "plan.name", "the plan name contains U+");
+    }
+    // A resource name (a key) with an escape character.
+    assert_one(
+        &format!("{HEAD}[resources.\"db\\u001b\"]\nprovider = \"t.probe\"\n"),
+        17,
+        12,
+        "resources.\"db\u{1b}\"",
+        "contains U+001B (a control character)",
+    );
+    // A bidi override anywhere in the text.
+    assert_one(
+        &format!(
+            "{HEAD}[[steps]]\nid = \"s\"\naction = \"approval\"\nmessage = \"ok \\u202E\"\n"
+        ),
+        20,
+        11,
+        "steps[0].message",
+        "bidi override",
+    );
+}
+
+#[test]
 fn empty_names_zero_timeouts_empty_commands_and_probe_less_gates() {
     assert_one(
         &format!("{HEAD}[resources.\"\"]\nprovider = \"t.probe\"\n"),

@@ -146,6 +146,7 @@ impl Validator<'_> {
         env_values: Vec<(String, String)>,
     ) -> Option<Plan> {
         self.invalid_numbers(root);
+        self.unsafe_text(root);
         if !self.top_level_keys(root) {
             return None;
         }
@@ -195,6 +196,65 @@ impl Validator<'_> {
             self.errors
                 .push(self.diagnostic(node.span.clone(), &path, why));
         }
+    }
+
+    /// No key, plan name or step id holds a control character, and no text
+    /// anywhere a bidi override or isolate (U+202A–U+202E, U+2066–U+2069):
+    /// they reorder or hide what an operator reads in a terminal or report.
+    /// (A step id's other characters are checked with the ids.)
+    fn unsafe_text(&mut self, root: &Node) {
+        fn walk(v: &mut Validator<'_>, n: &Node, path: &mut Vec<Seg>) {
+            match &n.value {
+                NodeValue::Str(s) => {
+                    let is_id = matches!(path.as_slice(), [Seg::Key(a), Seg::Index(_), Seg::Key(b)] if a == "steps" && b == "id");
+                    let is_name = matches!(path.as_slice(), [Seg::Key(a), Seg::Key(b)] if a == "plan" && b == "name");
+                    let bad = if is_name {
+                        crate::text::find_unsafe(s)
+                    } else if is_id {
+                        None
+                    } else {
+                        s.chars()
+                            .enumerate()
+                            .find(|(_, c)| crate::text::is_bidi_control(*c) && !matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}'))
+                    };
+                    if let Some((_, c)) = bad {
+                        let what = if is_name { "the plan name" } else { "this text" };
+                        let msg = format!(
+                            "{what} contains {}: names may not hold control characters, and no \
+                             text may hold a bidi override or isolate (it changes what an \
+                             operator reads)",
+                            describe(c)
+                        );
+                        v.errors.push(v.diagnostic(n.span.clone(), path, msg));
+                    }
+                }
+                NodeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(Seg::Index(i));
+                        walk(v, item, path);
+                        path.pop();
+                    }
+                }
+                NodeValue::Table(entries) => {
+                    for e in entries {
+                        path.push(Seg::Key(e.key.clone()));
+                        if let Some((_, c)) = crate::text::find_unsafe(&e.key) {
+                            let msg = format!(
+                                "the key or name `{}` contains {}: names may not hold control \
+                                 characters or bidi overrides",
+                                crate::text::line(&e.key),
+                                describe(c)
+                            );
+                            v.errors.push(v.diagnostic(e.key_span.clone(), path, msg));
+                        }
+                        walk(v, &e.node, path);
+                        path.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        walk(self, root, &mut Vec::new());
     }
 
     /// The document is a table of known top-level keys; false when it is not a table.
@@ -283,6 +343,19 @@ impl Validator<'_> {
                 self.diagnostic(span, &at, msg)
             })
             .collect()
+    }
+}
+
+/// A character as an error message names it: `U+202E (a bidi control)`.
+pub(super) fn describe(c: char) -> String {
+    match c {
+        ' ' => "a space".into(),
+        '\n' | '\r' => "a line break".into(),
+        '\t' => "a tab".into(),
+        c if crate::text::is_bidi_control(c) => {
+            format!("U+{:04X} (a bidi control)", c as u32)
+        }
+        c => format!("U+{:04X} (a control character)", c as u32),
     }
 }
 

@@ -89,7 +89,7 @@ impl Validator<'_> {
                         "step id `{}` contains {}: an id is one word without spaces, line \
                          breaks or control characters (it is typed on the command line, \
                          `--approve ID`; letters, digits, `.`, `_` and `-` are best)",
-                        c.id.escape_debug(),
+                        crate::text::line(&c.id),
                         describe_char(bad)
                     ),
                 );
@@ -343,14 +343,9 @@ impl Validator<'_> {
 /// Characters a step id may hold: anything but white space and control
 /// characters (ids are typed on command lines and shown in one-line events).
 fn is_id_char(c: char) -> bool {
-    !c.is_whitespace() && !c.is_control()
+    !c.is_whitespace() && !crate::text::is_unsafe(c)
 }
 
 fn describe_char(c: char) -> String {
-    match c {
-        ' ' => "a space".into(),
-        '\n' | '\r' => "a line break".into(),
-        '\t' => "a tab".into(),
-        c => format!("`{}`", c.escape_debug()),
-    }
+    super::describe(c)
 }
