@@ -9,7 +9,7 @@ use dr_core::executor::Event;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::out::outln;
-use crate::render::{event_line, ms};
+use crate::render::{event_line, ms, t};
 use crate::terminal::Palette;
 
 /// Renders events as live progress bars on stdout.
@@ -83,8 +83,8 @@ impl ProgressView {
             Event::StepStarted { step, action } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
                 bar.set_style(self.spinner_style());
-                bar.set_prefix(step.clone());
-                bar.set_message(action.clone());
+                bar.set_prefix(t(step).into_owned());
+                bar.set_message(t(action).into_owned());
                 bar.enable_steady_tick(Duration::from_millis(100));
                 self.bars
                     .lock()
@@ -97,7 +97,7 @@ impl ProgressView {
                     bar.set_style(self.bar_style());
                 }
                 bar.set_position(u64::from(*phase));
-                bar.set_message(format!("{split}"));
+                bar.set_message(t(&split.to_string()).into_owned());
             }),
             Event::GateWaiting {
                 step,
@@ -108,12 +108,16 @@ impl ProgressView {
                 remaining_ms,
             } => self.with_bar(step, |bar| {
                 bar.set_message(format!(
-                    "gate {probe}: {status} ({consecutive}/{needed}), {} left",
+                    "gate {}: {} ({consecutive}/{needed}), {} left",
+                    t(probe),
+                    t(status),
                     ms(*remaining_ms)
                 ))
             }),
             Event::GatePassed { step, probe } => {
-                self.with_bar(step, |bar| bar.set_message(format!("gate {probe} passed")))
+                self.with_bar(step, |bar| {
+                    bar.set_message(format!("gate {} passed", t(probe)))
+                })
             }
             Event::Retrying {
                 step,
@@ -125,7 +129,8 @@ impl ProgressView {
                 self.line(e);
                 self.with_bar(step, |bar| {
                     bar.set_message(format!(
-                        "{operation}: retry {} in {}",
+                        "{}: retry {} in {}",
+                        t(operation),
                         attempt + 1,
                         ms(*delay_ms)
                     ))

@@ -1,5 +1,10 @@
 //! Events and library results as plain text lines.
+//!
+//! Every string that comes from outside this process (ids, an error's text,
+//! a command's output, a provider's answer) goes through [`t`] or [`m`]: its
+//! control characters are shown escaped, never sent to the terminal.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use dr_core::executor::{Event, StepPreview};
@@ -10,6 +15,18 @@ use crate::terminal::Palette;
 
 pub fn ms(v: u64) -> String {
     format_duration(Duration::from_millis(v))
+}
+
+/// One-line text: every control character shown escaped.
+pub fn t(s: &str) -> Cow<'_, str> {
+    dr_core::text::line(s)
+}
+
+/// Text that may run over lines (an error with a command's stderr): its
+/// lines after the first are indented under the line it belongs to, so none
+/// can pass for a line of dr's own; other control characters shown escaped.
+pub fn m(s: &str) -> String {
+    dr_core::text::block(s.trim_end_matches('\n')).replace('\n', "\n    ")
 }
 
 fn attempts(n: u32) -> String {
@@ -28,16 +45,16 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             run_id, resumed, ..
         } => {
             if *resumed {
-                format!("run {run_id} (resumed)")
+                format!("run {} (resumed)", t(run_id))
             } else {
-                format!("run {run_id}")
+                format!("run {}", t(run_id))
             }
         }
         Event::StepStarted { step, action } => {
-            format!("{} step {step} started ({action})", p.cyan("▶"))
+            format!("{} step {} started ({})", p.cyan("▶"), t(step), t(action))
         }
         Event::StepSkipped { step, reason } => {
-            format!("{} step {step} skipped: {reason}", p.dim("↷"))
+            format!("{} step {} skipped: {}", p.dim("↷"), t(step), m(reason))
         }
         Event::Retrying {
             step,
@@ -46,9 +63,12 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             delay_ms,
             error,
         } => format!(
-            "{} step {step}: {operation} failed (attempt {attempt}), retrying in {}: {error}",
+            "{} step {}: {} failed (attempt {attempt}), retrying in {}: {}",
             p.yellow("↻"),
-            ms(*delay_ms)
+            t(step),
+            t(operation),
+            ms(*delay_ms),
+            m(error)
         ),
         Event::GateWaiting {
             step,
@@ -58,25 +78,30 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             needed,
             remaining_ms,
         } => format!(
-            "{} step {step}: gate {probe} is {status} ({consecutive}/{needed} healthy), {} left",
+            "{} step {}: gate {} is {} ({consecutive}/{needed} healthy), {} left",
             p.dim("…"),
+            t(step),
+            t(probe),
+            t(status),
             ms(*remaining_ms)
         ),
         Event::GatePassed { step, probe } => {
-            format!("{} step {step}: gate {probe} passed", p.green("✓"))
+            format!("{} step {}: gate {} passed", p.green("✓"), t(step), t(probe))
         }
         Event::PhaseApplied { step, phase, split } => {
             format!(
-                "{} step {step}: phase {phase}% applied ({split})",
-                p.cyan("→")
+                "{} step {}: phase {phase}% applied ({})",
+                p.cyan("→"),
+                t(step),
+                t(&split.to_string())
             )
         }
         Event::ApprovalNeeded { step, message } => {
-            format!("{} step {step} needs approval: {message}", p.yellow("?"))
+            format!("{} step {} needs approval: {}", p.yellow("?"), t(step), m(message))
         }
         Event::Warning { step, message } => match step {
-            Some(s) => format!("{} step {s}: {message}", p.yellow("! warning:")),
-            None => format!("{} {message}", p.yellow("! warning:")),
+            Some(s) => format!("{} step {}: {}", p.yellow("! warning:"), t(s), m(message)),
+            None => format!("{} {}", p.yellow("! warning:"), m(message)),
         },
         Event::StepFinished { .. } => step_finished_line(e, p),
         Event::RolledBack {
@@ -84,15 +109,17 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             status,
             detail,
         } => format!(
-            "{} step {step} rolled back ({status}): {detail}",
-            p.yellow("↶")
+            "{} step {} rolled back ({status}): {}",
+            p.yellow("↶"),
+            t(step),
+            m(detail)
         ),
         Event::StepInterrupted { step, detail } => match detail {
-            Some(d) => format!("{} step {step} interrupted {d}", p.yellow("‖")),
-            None => format!("{} step {step} interrupted", p.yellow("‖")),
+            Some(d) => format!("{} step {} interrupted {}", p.yellow("‖"), t(step), m(d)),
+            None => format!("{} step {} interrupted", p.yellow("‖"), t(step)),
         },
         Event::RunFinished { .. } => run_finished_line(e, p),
-        other => format!("{other:?}"),
+        other => t(&format!("{other:?}")).into_owned(),
     }
 }
 
@@ -112,12 +139,12 @@ fn step_finished_line(e: &Event, p: Palette) -> String {
     let ok = *status == dr_core::outcome::StepStatus::Succeeded;
     let mark = if ok { p.green("✓") } else { p.red("✗") };
     let tail = match (error, detail) {
-        (Some(err), Some(d)) => format!(": {err} ({d})"),
-        (Some(err), None) => format!(": {err}"),
-        (None, Some(d)) => format!(" {d}"),
+        (Some(err), Some(d)) => format!(": {} ({})", m(err), m(d)),
+        (Some(err), None) => format!(": {}", m(err)),
+        (None, Some(d)) => format!(" {}", m(d)),
         _ => String::new(),
     };
-    format!("{mark} step {step} {status}{}{tail}", attempts(*n))
+    format!("{mark} step {} {status}{}{tail}", t(step), attempts(*n))
 }
 
 /// The run's last line: its status, RTO/RPO, error, where a rollback stopped,
@@ -137,10 +164,11 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
     else {
         return format!("{e:?}");
     };
+    let shown = t(status);
     let styled = match status.as_str() {
-        "succeeded" => p.green(status),
-        "rolled_back" | "interrupted" => p.yellow(status),
-        _ => p.red(status),
+        "succeeded" => p.green(&shown),
+        "rolled_back" | "interrupted" => p.yellow(&shown),
+        _ => p.red(&shown),
     };
     let mut figures = Vec::new();
     if let Some(r) = rto_ms {
@@ -154,14 +182,14 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
     } else {
         format!(" ({})", figures.join(", "))
     };
-    let err = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+    let err = error.as_ref().map(|e| format!(": {}", m(e))).unwrap_or_default();
     let halted = halted_by
         .as_ref()
-        .map(|h| format!("\n  {} rollback stopped at one-way step `{h}`", p.red("■")))
+        .map(|h| format!("\n  {} rollback stopped at one-way step `{}`", p.red("■"), t(h)))
         .unwrap_or_default();
     let decision = decision
         .as_ref()
-        .map(|d| format!("\n  {} {d}", p.yellow("→")))
+        .map(|d| format!("\n  {} {}", p.yellow("→"), m(d)))
         .unwrap_or_default();
     let partial = if failed_steps.is_empty() {
         String::new()
@@ -170,11 +198,12 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
             "\n  {} {} step(s) failed under on_failure = \"continue\": {}",
             p.yellow("!"),
             failed_steps.len(),
-            failed_steps.join(", ")
+            failed_steps.iter().map(|s| t(s)).collect::<Vec<_>>().join(", ")
         )
     };
     format!(
-        "run {run_id} {}{figures}{err}{halted}{decision}{partial}",
+        "run {} {}{figures}{err}{halted}{decision}{partial}",
+        t(run_id),
         p.bold(&styled)
     )
 }
@@ -183,7 +212,7 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
 pub fn preview_lines(plan: &dr_core::Plan, previews: &[StepPreview], p: Palette) -> String {
     let mut out = format!(
         "plan {} ({} steps, {} resources); read-only preview:\n",
-        p.bold(&plan.name),
+        p.bold(&t(&plan.name)),
         plan.steps.len(),
         plan.resources.len()
     );
@@ -196,20 +225,29 @@ pub fn preview_lines(plan: &dr_core::Plan, previews: &[StepPreview], p: Palette)
         out.push_str(&format!(
             "  {} {} ({}): {}{door}\n",
             p.cyan("•"),
-            p.bold(&s.step),
-            s.action,
-            s.change
+            p.bold(&t(&s.step)),
+            t(&s.action),
+            m(&s.change)
         ));
         if let Some(w) = &s.warning {
-            out.push_str(&format!("      {} {w}\n", p.yellow("! warning:")));
+            out.push_str(&format!("      {} {}\n", p.yellow("! warning:"), m(w)));
         }
     }
     out
 }
 
-/// `dr status`: one line per resource and kind.
+/// `dr status`: one line per resource and kind. A resource whose state could
+/// not be read shows that error, the same way for every kind, and nothing
+/// else of its state.
 pub fn status_line(v: &Value, p: Palette) -> String {
+    let mut v = v.clone();
+    dr_core::text::line_json(&mut v);
+    let v = &v;
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+    let head = format!("{} {:<10}", p.bold(&format!("{:<16}", s("resource"))), s("kind"));
+    if let Some(err) = v.get("error").and_then(Value::as_str) {
+        return format!("{head} {}", p.red(&format!("error: {err}")));
+    }
     let what = match s("kind") {
         "router" => match v.get("split").and_then(Value::as_object) {
             Some(split) => {
@@ -252,10 +290,7 @@ pub fn status_line(v: &Value, p: Palette) -> String {
         }
         _ => String::new(),
     };
-    let mut line = format!("{:<16} {:<10} {}", p.bold(s("resource")), s("kind"), what);
-    if let Some(err) = v.get("error").and_then(Value::as_str) {
-        line.push_str(&p.red(&format!("error: {err}")));
-    }
+    let mut line = format!("{head} {what}");
     if let Some(calls) = v.get("calls").and_then(Value::as_object)
         && !calls.is_empty()
     {
@@ -263,4 +298,47 @@ pub fn status_line(v: &Value, p: Palette) -> String {
         line.push_str(&p.dim(&format!("  [calls: {}]", c.join(", "))));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_failed_status_reads_the_same_for_every_kind() {
+        let p = Palette::new(false);
+        for kind in ["router", "replicator", "store", "probe"] {
+            let line = status_line(
+                &json!({"resource": "link", "kind": kind, "error": "sim: link: status: down"}),
+                p,
+            );
+            assert_eq!(
+                line,
+                format!("{:<16} {kind:<10} error: sim: link: status: down", "link"),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn outside_text_in_a_line_is_shown_escaped() {
+        let p = Palette::new(true);
+        let e = Event::StepFinished {
+            step: "s".into(),
+            status: dr_core::outcome::StepStatus::Failed,
+            duration_ms: 1,
+            attempts: 1,
+            detail: None,
+            error: Some("exit 1: \x1b[2J\x1b[1A\rrun r succeeded\nrun r succeeded".into()),
+            error_kind: None,
+            request_id: None,
+        };
+        let line = event_line(&e, p);
+        // Only the palette's own sequences: red, reset.
+        assert_eq!(line.matches('\x1b').count(), 2, "{line:?}");
+        assert!(line.contains("\\x1b[2J\\x1b[1A\\x0drun r succeeded\n    run r succeeded"), "{line:?}");
+        let st = status_line(&json!({"resource": "db\u{202e}", "kind": "probe", "status": "healthy", "detail": "\x1b]0;x\x07"}), Palette::new(false));
+        assert!(!st.chars().any(dr_core::text::is_unsafe), "{st:?}");
+    }
 }

@@ -439,6 +439,15 @@ impl Execution {
             }
         } else if p.failure.is_some() {
             RunStatus::Failed
+        } else if self.interrupted && ctx.opts.abort.is_cancelled() {
+            // A hard stop abandons the steps in flight mid-call: no safe point.
+            decision = Some(format!(
+                "stopped hard, not at a safe point: calls in progress were abandoned and \
+                 commands killed, so what the steps in flight changed is unknown; nothing was \
+                 rolled back. `dr resume {}` checks those steps and continues the run",
+                ctx.run_id
+            ));
+            RunStatus::Interrupted
         } else if self.interrupted {
             decision = Some(format!(
                 "interrupted at a safe point: nothing was rolled back and traffic is where the \

@@ -31,6 +31,8 @@ pub(crate) struct ReportBuilder {
     /// In journal order, but a step's "started" line at when it started.
     timeline: Vec<(DateTime<Utc>, String)>,
     phases: Vec<PhaseMark>,
+    /// Steps started and not yet finished or stopped at a safe point.
+    in_flight: Vec<String>,
 }
 
 /// The `run_started` entry.
@@ -85,6 +87,7 @@ impl Default for ReportBuilder {
             resumed: 0,
             timeline: Vec::new(),
             phases: Vec::new(),
+            in_flight: Vec::new(),
         }
     }
 }
@@ -224,6 +227,7 @@ impl ReportBuilder {
     }
 
     fn step_interrupted(&mut self, step: &str, detail: Option<&str>) -> String {
+        self.in_flight.retain(|s| s != step);
         if let Some(s) = self.steps.get_mut(step) {
             s.status = StepStatus::Interrupted;
         }
@@ -234,6 +238,9 @@ impl ReportBuilder {
     }
 
     fn step_started(&mut self, step: &str, action: &str) -> String {
+        if !self.in_flight.iter().any(|s| s == step) {
+            self.in_flight.push(step.to_string());
+        }
         if let Some(s) = self.steps.get_mut(step) {
             s.action = action.to_string();
         }
@@ -252,6 +259,7 @@ impl ReportBuilder {
     /// The step's figures, its "started" line at when it started, and what
     /// RTO and RPO count of it.
     fn step_finished(&mut self, f: StepEnd<'_>) -> String {
+        self.in_flight.retain(|s| s != f.step);
         if let Some(s) = self.steps.get_mut(f.step) {
             if !f.action.is_empty() {
                 s.action = f.action.to_string();
@@ -355,13 +363,19 @@ impl ReportBuilder {
             Vec::new()
         };
         let met = |v: Option<u64>, t: Option<u64>| Some(v? <= t?);
+        // No end recorded: the journal says the run stopped without a safe point.
+        let decision = if self.status == "running" && self.decision.is_none() {
+            Some(no_end_decision(&run.run_id, &self.in_flight))
+        } else {
+            self.decision
+        };
         Some(Report {
             run_id: run.run_id,
             plan: run.plan,
             plan_digest: run.digest,
             status: self.status,
             halted_by: self.halted_by,
-            decision: self.decision,
+            decision,
             audit_head: self.audit_head,
             started_at: start,
             finished_at: self.finished_at,
@@ -392,6 +406,29 @@ impl ReportBuilder {
             (None, None) => (None, None),
         }
     }
+}
+
+/// What a journal without the run's end means: unless the run is still
+/// going, its process stopped without reaching a safe point (it died or was
+/// killed), in the middle of the steps that were in flight.
+fn no_end_decision(run_id: &str, in_flight: &[String]) -> String {
+    let steps = if in_flight.is_empty() {
+        "no step was in flight".to_string()
+    } else {
+        format!(
+            "in flight: {}",
+            in_flight
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!(
+        "no end recorded: unless it is still running, the process stopped without a safe \
+         point (it died or was killed; {steps}). `dr resume {run_id}` checks the steps in \
+         flight and continues the run"
+    )
 }
 
 impl StepReport {

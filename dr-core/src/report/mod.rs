@@ -98,7 +98,8 @@ pub struct Report {
     /// The one-way step that stopped the rollback (status `halted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub halted_by: Option<String>,
-    /// What the operator must decide (status `halted` or `interrupted`).
+    /// What the operator must decide (status `halted` or `interrupted`), or
+    /// what a journal without the run's end means (status `running`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<String>,
     /// The audit log's head when the run ended: keep it elsewhere to prove later

@@ -572,6 +572,29 @@ async fn resume_after_a_crash_at_every_journal_entry_applies_each_change_exactly
 }
 
 #[tokio::test]
+async fn a_run_that_died_is_reported_as_stopped_without_a_safe_point() {
+    let (_w, registry) = world();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    // run_started, then the first step's step_started: it dies in flight.
+    o.crash_after_journal_entries = Some(2);
+    let first = Executor::new(load(&registry, FAILOVER), o).run().await;
+    assert!(matches!(first, Err(ExecError::Crashed)), "{first:?}");
+    let run_id = only_run_id(dir.path());
+    let report = dr_core::report::Report::load(dir.path(), &run_id).unwrap();
+    assert_eq!(report.status, "running");
+    let decision = report.decision.clone().unwrap_or_default();
+    assert!(decision.contains("without a safe point"), "{decision}");
+    assert!(decision.contains("in flight: `"), "{decision}");
+    assert!(decision.contains(&format!("dr resume {run_id}")), "{decision}");
+    assert!(
+        report.to_markdown().contains("without a safe point"),
+        "{}",
+        report.to_markdown()
+    );
+}
+
+#[tokio::test]
 async fn resume_finishes_an_interrupted_rollback() {
     let (_w, registry) = world();
     let dir = tempfile::tempdir().unwrap();

@@ -301,6 +301,12 @@ command = "echo a >> '{log}'; if [ ! -f '{once}' ]; then touch '{once}'; sleep 5
         .await
         .unwrap();
     assert_eq!(out.status, RunStatus::Interrupted);
+    // Not a safe point: the command was killed mid-way, and the run says so.
+    let decision = out.report.decision.clone().unwrap_or_default();
+    assert!(
+        decision.contains("not at a safe point") && !decision.contains("interrupted at a safe point"),
+        "{decision}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "the command was not killed"
