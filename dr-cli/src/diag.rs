@@ -227,12 +227,18 @@ mod tests {
         let text = format!("{}\"bad\"{}", "a".repeat(5000), "b".repeat(5000));
         let d = diag(1, 5001, 5000..5005);
         let out = render(&Diagnostics(vec![d]), Some(&text), Palette::new(false));
-        let line = out.lines().find(|l| l.starts_with("1 | ")).expect("the excerpt");
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("1 | "))
+            .expect("the excerpt");
         let shown = &line["1 | ".len()..];
         assert_eq!(shown.chars().count(), EXCERPT_CHARS, "{shown}");
         assert!(shown.starts_with('…') && shown.ends_with('…'), "{shown}");
         let caret = out.lines().find(|l| l.contains('^')).expect("the caret");
-        let at = caret["  | ".len()..].chars().position(|c| c == '^').expect("^");
+        let at = caret["  | ".len()..]
+            .chars()
+            .position(|c| c == '^')
+            .expect("^");
         assert_eq!(shown.chars().nth(at), Some('"'), "{out}");
         assert_eq!(caret.matches('^').count(), 5, "{out}");
         assert!(out.len() < 1000, "{}", out.len());
@@ -241,7 +247,11 @@ mod tests {
     #[test]
     fn at_most_fifty_diagnostics_are_printed_then_how_many_more() {
         let text = "x".repeat(200_000);
-        let diags = Diagnostics((0..4000).map(|i| diag(1, i * 40 + 1, i * 40..i * 40 + 5)).collect());
+        let diags = Diagnostics(
+            (0..4000)
+                .map(|i| diag(1, i * 40 + 1, i * 40..i * 40 + 5))
+                .collect(),
+        );
         let out = render(&diags, Some(&text), Palette::new(false));
         assert_eq!(out.matches("error: bad").count(), MAX_SHOWN, "{out}");
         assert!(out.contains("… and 3950 more"), "{out}");
@@ -254,7 +264,11 @@ mod tests {
         let text = "name = \"\x1b[2J\u{202e}x\"\n";
         let d = diag(1, 8, 7..16);
         let out = render(&Diagnostics(vec![d]), Some(text), Palette::new(false));
-        assert!(!out.chars().any(|c| c != '\n' && dr_core::text::is_unsafe(c)), "{out:?}");
+        assert!(
+            !out.chars()
+                .any(|c| c != '\n' && dr_core::text::is_unsafe(c)),
+            "{out:?}"
+        );
         assert!(out.contains("\\x1b[2J\\u202ex"), "{out}");
     }
 }

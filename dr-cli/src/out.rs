@@ -68,9 +68,7 @@ pub fn safe(s: &str, colors: bool) -> Cow<'_, str> {
 fn palette_sequence(s: &str) -> Option<&str> {
     let body = s.strip_prefix("\x1b[")?;
     let end = body.find('m')?;
-    PALETTE_CODES
-        .contains(&&body[..end])
-        .then(|| &s[..end + 3])
+    PALETTE_CODES.contains(&&body[..end]).then(|| &s[..end + 3])
 }
 
 /// Whether colors are on for stdout and stderr, decided once.

@@ -114,11 +114,9 @@ impl ProgressView {
                     ms(*remaining_ms)
                 ))
             }),
-            Event::GatePassed { step, probe } => {
-                self.with_bar(step, |bar| {
-                    bar.set_message(format!("gate {} passed", t(probe)))
-                })
-            }
+            Event::GatePassed { step, probe } => self.with_bar(step, |bar| {
+                bar.set_message(format!("gate {} passed", t(probe)))
+            }),
             Event::Retrying {
                 step,
                 operation,

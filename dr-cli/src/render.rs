@@ -86,7 +86,12 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             ms(*remaining_ms)
         ),
         Event::GatePassed { step, probe } => {
-            format!("{} step {}: gate {} passed", p.green("✓"), t(step), t(probe))
+            format!(
+                "{} step {}: gate {} passed",
+                p.green("✓"),
+                t(step),
+                t(probe)
+            )
         }
         Event::PhaseApplied { step, phase, split } => {
             format!(
@@ -97,7 +102,12 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             )
         }
         Event::ApprovalNeeded { step, message } => {
-            format!("{} step {} needs approval: {}", p.yellow("?"), t(step), m(message))
+            format!(
+                "{} step {} needs approval: {}",
+                p.yellow("?"),
+                t(step),
+                m(message)
+            )
         }
         Event::Warning { step, message } => match step {
             Some(s) => format!("{} step {}: {}", p.yellow("! warning:"), t(s), m(message)),
@@ -182,10 +192,19 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
     } else {
         format!(" ({})", figures.join(", "))
     };
-    let err = error.as_ref().map(|e| format!(": {}", m(e))).unwrap_or_default();
+    let err = error
+        .as_ref()
+        .map(|e| format!(": {}", m(e)))
+        .unwrap_or_default();
     let halted = halted_by
         .as_ref()
-        .map(|h| format!("\n  {} rollback stopped at one-way step `{}`", p.red("■"), t(h)))
+        .map(|h| {
+            format!(
+                "\n  {} rollback stopped at one-way step `{}`",
+                p.red("■"),
+                t(h)
+            )
+        })
         .unwrap_or_default();
     let decision = decision
         .as_ref()
@@ -198,7 +217,11 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
             "\n  {} {} step(s) failed under on_failure = \"continue\": {}",
             p.yellow("!"),
             failed_steps.len(),
-            failed_steps.iter().map(|s| t(s)).collect::<Vec<_>>().join(", ")
+            failed_steps
+                .iter()
+                .map(|s| t(s))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     format!(
@@ -244,7 +267,11 @@ pub fn status_line(v: &Value, p: Palette) -> String {
     dr_core::text::line_json(&mut v);
     let v = &v;
     let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
-    let head = format!("{} {:<10}", p.bold(&format!("{:<16}", s("resource"))), s("kind"));
+    let head = format!(
+        "{} {:<10}",
+        p.bold(&format!("{:<16}", s("resource"))),
+        s("kind")
+    );
     if let Some(err) = v.get("error").and_then(Value::as_str) {
         return format!("{head} {}", p.red(&format!("error: {err}")));
     }
@@ -337,8 +364,14 @@ mod tests {
         let line = event_line(&e, p);
         // Only the palette's own sequences: red, reset.
         assert_eq!(line.matches('\x1b').count(), 2, "{line:?}");
-        assert!(line.contains("\\x1b[2J\\x1b[1A\\x0drun r succeeded\n    run r succeeded"), "{line:?}");
-        let st = status_line(&json!({"resource": "db\u{202e}", "kind": "probe", "status": "healthy", "detail": "\x1b]0;x\x07"}), Palette::new(false));
+        assert!(
+            line.contains("\\x1b[2J\\x1b[1A\\x0drun r succeeded\n    run r succeeded"),
+            "{line:?}"
+        );
+        let st = status_line(
+            &json!({"resource": "db\u{202e}", "kind": "probe", "status": "healthy", "detail": "\x1b]0;x\x07"}),
+            Palette::new(false),
+        );
         assert!(!st.chars().any(dr_core::text::is_unsafe), "{st:?}");
     }
 }

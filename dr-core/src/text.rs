@@ -230,8 +230,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn has_control(s: &str, allowed: &[char]) -> bool {
-        s.chars()
-            .any(|c| is_unsafe(c) && !allowed.contains(&c))
+        s.chars().any(|c| is_unsafe(c) && !allowed.contains(&c))
     }
 
     #[test]

@@ -16,6 +16,35 @@ use redis::{
 
 use crate::error::{error, fatal, from_redis_in, invalid};
 
+/// How many bytes of a server's answer to look at (and show) when it may not
+/// speak Redis.
+const SNIFF_BYTES: usize = 48;
+
+/// The first byte of every RESP2/RESP3 reply.
+const RESP_TYPES: &[u8] = b"+-:$*_,#!=(%~>|";
+
+/// Whether a failed call may be a server that is not Redis: it timed out, or
+/// its reply did not parse.
+fn may_be_a_stranger(e: &redis::RedisError) -> bool {
+    e.is_timeout()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+        )
+        || e.is_connection_dropped()
+}
+
+/// `bytes` as text safe to show: invalid UTF-8 replaced, control characters
+/// shown escaped (`\x0d\x0a`), cut with `…` at [`SNIFF_BYTES`].
+fn shown_bytes(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut shown = dr_core::text::line(&text).into_owned();
+    if bytes.len() >= SNIFF_BYTES {
+        shown.push('…');
+    }
+    shown
+}
+
 /// `min-replicas-to-write` while a primary is fenced without a peer to follow: more
 /// replicas than any deployment has, so every write gets `NOREPLICAS`.
 pub(crate) const FENCE_MIN_REPLICAS: u64 = 1_000_000;
@@ -182,7 +211,8 @@ impl RedisNode {
         })
     }
 
-    /// A fresh connection, or an error saying the server could not be reached.
+    /// A fresh connection, or an error saying the server could not be reached
+    /// (or, when something answered but not as Redis, what it sent).
     pub(crate) async fn connect(&self) -> Result<MultiplexedConnection, ProviderError> {
         let client = self.client()?;
         let config = AsyncConnectionConfig::new()
@@ -190,23 +220,25 @@ impl RedisNode {
             .set_response_timeout(Some(self.timeout));
         // The client's own timeouts cover connect and each reply; this one covers the
         // handshake (AUTH, HELLO) as a whole.
-        match tokio::time::timeout(
+        let failed = match tokio::time::timeout(
             self.timeout * 2,
             client.get_multiplexed_async_connection_with_config(&config),
         )
         .await
         {
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(from_redis_in(e, &self.addr(), "")),
-            Err(_) => Err(error(
+            Ok(Ok(conn)) => return Ok(conn),
+            Ok(Err(e)) if !may_be_a_stranger(&e) => return Err(from_redis_in(e, &self.addr(), "")),
+            Ok(Err(e)) => from_redis_in(e, &self.addr(), ""),
+            Err(_) => error(
                 ErrorKind::Timeout,
                 format!(
                     "{} could not be reached: no connection within {:?}",
                     self.addr(),
                     self.timeout * 2
                 ),
-            )),
-        }
+            ),
+        };
+        Err(self.not_redis().await.unwrap_or(failed))
     }
 
     /// Runs `cmd`, mapping a failure to a [`ProviderError`].
@@ -215,9 +247,47 @@ impl RedisNode {
         conn: &mut MultiplexedConnection,
         cmd: &redis::Cmd,
     ) -> Result<T, ProviderError> {
-        cmd.query_async(conn)
-            .await
-            .map_err(|e| from_redis_in(e, &self.addr(), &command_name(cmd)))
+        match cmd.query_async(conn).await {
+            Ok(v) => Ok(v),
+            Err(e) if may_be_a_stranger(&e) => {
+                let failed = from_redis_in(e, &self.addr(), &command_name(cmd));
+                Err(self.not_redis().await.unwrap_or(failed))
+            }
+            Err(e) => Err(from_redis_in(e, &self.addr(), &command_name(cmd))),
+        }
+    }
+
+    /// When the server answers a `PING` with something that is not Redis's
+    /// protocol (an HTTP server, an SSH banner, a wrong port): an error naming
+    /// the bytes it sent, made safe to show. `None` when it answers like
+    /// Redis, does not answer, or speaks TLS (whose bytes say nothing).
+    async fn not_redis(&self) -> Option<ProviderError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if self.tls.is_some() || matches!(self.info.addr(), ConnectionAddr::TcpTls { .. }) {
+            return None;
+        }
+        let seen = tokio::time::timeout(self.timeout, async {
+            let mut s = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+                .await
+                .ok()?;
+            s.write_all(b"PING\r\n").await.ok()?;
+            let mut buf = vec![0u8; SNIFF_BYTES];
+            let n = s.read(&mut buf).await.ok()?;
+            buf.truncate(n);
+            Some(buf)
+        })
+        .await
+        .ok()
+        .flatten()?;
+        let first = *seen.first()?;
+        if RESP_TYPES.contains(&first) {
+            return None;
+        }
+        Some(fatal(format!(
+            "{} answered, but not as Redis: it sent `{}` (a wrong host or port?)",
+            self.addr(),
+            shown_bytes(&seen)
+        )))
     }
 
     /// Runs `cmd` and returns the raw outcome (for callers that treat some server
@@ -466,6 +536,55 @@ pub(crate) fn ensure_crypto_provider() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A TCP server that answers anything with `reply` and then waits, as an
+    /// HTTP server on a Redis port would.
+    async fn stranger(reply: &'static [u8]) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 512];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s.write_all(reply).await;
+                    let _ = s.read(&mut buf).await;
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_server_that_is_not_redis_is_named_by_what_it_sent_not_as_a_timeout() {
+        let port = stranger(b"HTTP/1.1 400 Bad Request\r\n\x1b[2J\r\n").await;
+        let node = RedisNode::new(
+            &format!("redis://127.0.0.1:{port}"),
+            &NodeAuth::default(),
+            Duration::from_millis(300),
+        )
+        .unwrap();
+        let err = match node.connect().await {
+            Err(e) => e,
+            Ok(mut conn) => node.info(&mut conn).await.unwrap_err(),
+        };
+        let msg = err.message();
+        assert!(msg.contains("answered, but not as Redis"), "{msg}");
+        assert!(
+            msg.contains("`HTTP/1.1 400 Bad Request\\x0d\\x0a\\x1b[2J\\x0d\\x0a`"),
+            "{msg}"
+        );
+        assert!(!msg.chars().any(dr_core::text::is_unsafe), "{msg:?}");
+        assert_ne!(err.kind(), &ErrorKind::Timeout, "{err}");
+    }
+
+    #[test]
+    fn shown_bytes_are_safe_and_cut() {
+        assert_eq!(shown_bytes(b"SSH-2.0-x\r\n"), "SSH-2.0-x\\x0d\\x0a");
+        assert_eq!(shown_bytes(&[0xff, b'a']), "\u{fffd}a");
+        assert!(shown_bytes(&[b'a'; SNIFF_BYTES]).ends_with('…'));
+    }
 
     // Verbatim from redis-server 7.0.15 (a primary with one replica, then that replica).
     const PRIMARY: &str = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\n\

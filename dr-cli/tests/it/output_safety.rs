@@ -34,7 +34,9 @@ fn a_commands_escape_sequences_are_shown_escaped_never_sent() {
     assert!(shown.contains("\\x1b[2J"), "{shown:?}");
     // The claim stays inside the failed step's line, not a line of its own.
     assert!(
-        !shown.lines().any(|l| l.trim_start().starts_with("run succeeded")),
+        !shown
+            .lines()
+            .any(|l| l.trim_start().starts_with("run succeeded")),
         "{shown}"
     );
 
@@ -85,9 +87,7 @@ fn validate_of_thousands_of_bad_steps_on_one_line_prints_a_bounded_amount() {
 fn validate_of_one_huge_value_prints_a_window_of_it() {
     let tmp = tempfile::tempdir().unwrap();
     let huge = "x".repeat(5 * 1024 * 1024);
-    let plan = format!(
-        r#"{{"plan":{{"name":"big"}},"steps":[{{"id":"s","action":"{huge}"}}]}}"#
-    );
+    let plan = format!(r#"{{"plan":{{"name":"big"}},"steps":[{{"id":"s","action":"{huge}"}}]}}"#);
     std::fs::write(tmp.path().join("p.json"), &plan).unwrap();
     let out = dr(tmp.path(), &["validate", "p.json"]).assert().code(2);
     let shown = all_output(out.get_output());

@@ -311,10 +311,16 @@ mod tests {
             reasons: vec![evil.into()],
         };
         let md = report.to_markdown();
-        assert!(!md.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)), "{md}");
+        assert!(
+            !md.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)),
+            "{md}"
+        );
         assert!(!md.contains("<script"), "{md}");
         assert!(!md.lines().any(|l| l.starts_with("```")), "{md}");
-        let row = md.lines().find(|l| l.starts_with("| failover")).expect("row");
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| failover"))
+            .expect("row");
         assert_eq!(row.matches(" | ").count(), 8, "{row}");
     }
 }

@@ -366,13 +366,19 @@ mod tests {
     #[test]
     fn markdown_keeps_outside_text_in_its_cell_and_inert() {
         let md = hostile().to_markdown();
-        assert!(!md.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)), "{md}");
+        assert!(
+            !md.chars().any(|c| c != '\n' && crate::text::is_unsafe(c)),
+            "{md}"
+        );
         for line in md.lines() {
             let (text, closed) = outside_code(line);
             assert!(closed, "an open code span: {line}");
             assert!(!text.contains('<'), "HTML outside code: {line}");
         }
-        assert!(!md.lines().any(|l| l.trim_start().starts_with("```")), "{md}");
+        assert!(
+            !md.lines().any(|l| l.trim_start().starts_with("```")),
+            "{md}"
+        );
         // The steps table: a header, a rule and one row, each of 6 cells.
         let rows: Vec<&str> = md
             .lines()

@@ -586,7 +586,10 @@ async fn a_run_that_died_is_reported_as_stopped_without_a_safe_point() {
     let decision = report.decision.clone().unwrap_or_default();
     assert!(decision.contains("without a safe point"), "{decision}");
     assert!(decision.contains("in flight: `"), "{decision}");
-    assert!(decision.contains(&format!("dr resume {run_id}")), "{decision}");
+    assert!(
+        decision.contains(&format!("dr resume {run_id}")),
+        "{decision}"
+    );
     assert!(
         report.to_markdown().contains("without a safe point"),
         "{}",

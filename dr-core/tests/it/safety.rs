@@ -304,7 +304,8 @@ command = "echo a >> '{log}'; if [ ! -f '{once}' ]; then touch '{once}'; sleep 5
     // Not a safe point: the command was killed mid-way, and the run says so.
     let decision = out.report.decision.clone().unwrap_or_default();
     assert!(
-        decision.contains("not at a safe point") && !decision.contains("interrupted at a safe point"),
+        decision.contains("not at a safe point")
+            && !decision.contains("interrupted at a safe point"),
         "{decision}"
     );
     assert!(

@@ -1047,9 +1047,7 @@ fn bidi_overrides_and_control_characters_are_refused_in_ids_and_names() {
     );
     // A bidi override anywhere in the text.
     assert_one(
-        &format!(
-            "{HEAD}[[steps]]\nid = \"s\"\naction = \"approval\"\nmessage = \"ok \\u202E\"\n"
-        ),
+        &format!("{HEAD}[[steps]]\nid = \"s\"\naction = \"approval\"\nmessage = \"ok \\u202E\"\n"),
         20,
         11,
         "steps[0].message",

@@ -213,12 +213,17 @@ impl Validator<'_> {
                     } else if is_id {
                         None
                     } else {
-                        s.chars()
-                            .enumerate()
-                            .find(|(_, c)| crate::text::is_bidi_control(*c) && !matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}'))
+                        s.chars().enumerate().find(|(_, c)| {
+                            crate::text::is_bidi_control(*c)
+                                && !matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}')
+                        })
                     };
                     if let Some((_, c)) = bad {
-                        let what = if is_name { "the plan name" } else { "this text" };
+                        let what = if is_name {
+                            "the plan name"
+                        } else {
+                            "this text"
+                        };
                         let msg = format!(
                             "{what} contains {}: names may not hold control characters, and no \
                              text may hold a bidi override or isolate (it changes what an \
