@@ -100,7 +100,11 @@ impl TerminalApprover {
 #[async_trait]
 impl Approver for TerminalApprover {
     async fn approve(&self, step: &str, message: &str) -> bool {
-        let question = format!("approval `{step}`: {message}");
+        let question = format!(
+            "approval `{}`: {}",
+            crate::render::t(step),
+            crate::render::m(message)
+        );
         let progress = self.progress.clone();
         tokio::task::spawn_blocking(move || match progress {
             Some(p) => p.suspend(|| ask_yes_no(&question)),
