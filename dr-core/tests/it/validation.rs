@@ -1037,6 +1037,15 @@ fn bidi_overrides_and_control_characters_are_refused_in_ids_and_names() {
         let text = HEAD.replacen("name = \"p\"", &format!("name = \"{name}\""), 1);
         assert_one(&text, 2, 8, "plan.name", "the plan name contains U+");
     }
+    // A router's target name.
+    let text = HEAD.replacen("\"maint\"", "\"ma\\rint\"", 1);
+    assert_one(
+        &text,
+        7,
+        28,
+        "resources.front.targets[2]",
+        "the target name contains a line break",
+    );
     // A resource name (a key) with an escape character.
     assert_one(
         &format!("{HEAD}[resources.\"db\\u001b\"]\nprovider = \"t.probe\"\n"),

@@ -206,8 +206,19 @@ impl Validator<'_> {
         fn walk(v: &mut Validator<'_>, n: &Node, path: &mut Vec<Seg>) {
             match &n.value {
                 NodeValue::Str(s) => {
-                    let is_id = matches!(path.as_slice(), [Seg::Key(a), Seg::Index(_), Seg::Key(b)] if a == "steps" && b == "id");
-                    let is_name = matches!(path.as_slice(), [Seg::Key(a), Seg::Key(b)] if a == "plan" && b == "name");
+                    let is_id = matches!(
+                        path.as_slice(),
+                        [Seg::Key(a), Seg::Index(_), Seg::Key(b)] if a == "steps" && b == "id"
+                    );
+                    // The plan's name and a router's target names.
+                    let is_name = matches!(
+                        path.as_slice(),
+                        [Seg::Key(a), Seg::Key(b)] if a == "plan" && b == "name"
+                    ) || matches!(
+                        path.as_slice(),
+                        [Seg::Key(a), Seg::Key(_), Seg::Key(b), Seg::Index(_)]
+                            if a == "resources" && b == "targets"
+                    );
                     let bad = if is_name {
                         crate::text::find_unsafe(s)
                     } else if is_id {
@@ -219,10 +230,10 @@ impl Validator<'_> {
                         })
                     };
                     if let Some((_, c)) = bad {
-                        let what = if is_name {
-                            "the plan name"
-                        } else {
-                            "this text"
+                        let what = match path.first() {
+                            Some(Seg::Key(k)) if is_name && k == "plan" => "the plan name",
+                            _ if is_name => "the target name",
+                            _ => "this text",
                         };
                         let msg = format!(
                             "{what} contains {}: names may not hold control characters, and no \
