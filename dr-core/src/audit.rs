@@ -285,12 +285,12 @@ impl AuditWriter {
                 .open(head)?,
             key: key.map(<[u8]>::to_vec),
         };
-        {
-            let _held = w.lock.read()?;
-            // A damaged last line is `verify`'s to report; the key check needs an entry.
-            if let Ok(tail) = read_tail(&w.log, &w.log_path, false) {
-                check_key(tail.as_ref(), w.key.as_deref(), &w.log_path)?;
-            }
+        // Without the file lock (another process may hold it for a while, and a
+        // run opens the log before it starts): an append is one write of a
+        // line and its newline, so the last complete line is a whole entry.
+        // A damaged last line is `verify`'s to report; the key check needs an entry.
+        if let Ok(tail) = read_tail(&w.log, &w.log_path, false) {
+            check_key(tail.as_ref(), w.key.as_deref(), &w.log_path)?;
         }
         Ok(w)
     }
@@ -577,9 +577,7 @@ pub fn verify(state_dir: &Path, key: Option<&[u8]>) -> Result<VerifyReport, Tamp
     let cut = |message: String| Tampered::new(count + 1, message);
     // The writer writes an entry, then its head: dying between the two leaves
     // the head at the entry before the last one.
-    let before_last = count
-        .checked_sub(2)
-        .map_or(GENESIS, |i| hashes[i].as_str());
+    let before_last = count.checked_sub(2).map_or(GENESIS, |i| hashes[i].as_str());
     let mut head_behind = false;
     match (read_head_file(&head_path)?, &last) {
         (HeadFile::Missing | HeadFile::Empty, None) => {}
@@ -660,8 +658,8 @@ fn read_chain(log: &Path, key: Option<&[u8]>) -> Result<Vec<String>, Tampered> {
                 ..Tampered::unreadable(log, &e)
             },
         })?;
-        let mut v: serde_json::Value = serde_json::from_str(&line)
-            .map_err(|e| Tampered::new(n, format!("not JSON: {e}")))?;
+        let mut v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| Tampered::new(n, format!("not JSON: {e}")))?;
         let obj = v
             .as_object_mut()
             .ok_or_else(|| Tampered::new(n, "not an object"))?;
@@ -874,5 +872,156 @@ mod tests {
                 .contains("sup3rsecret")
         );
         assert_eq!(verify(dir.path(), None).unwrap().entries, 1);
+    }
+
+    fn head_bytes(dir: &Path) -> Vec<u8> {
+        fs::read(dir.join("audit.head")).unwrap()
+    }
+
+    fn seqs(dir: &Path) -> Vec<u64> {
+        lines(dir)
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_crash_between_an_entry_and_its_head_is_not_tampering_and_does_not_fork_the_chain() {
+        let dir = setup();
+        let head3 = head_bytes(dir.path());
+        append(dir.path(), None, &rec("d"), &Redactor::default()).unwrap();
+        // The process died after writing entry 4, before its head.
+        fs::write(dir.path().join("audit.head"), &head3).unwrap();
+        let r = verify(dir.path(), None).unwrap();
+        assert_eq!((r.entries, r.head_behind), (4, true));
+        // The next append continues after entry 4 (no second entry 4) and repairs the head.
+        append(dir.path(), None, &rec("e"), &Redactor::default()).unwrap();
+        assert_eq!(seqs(dir.path()), vec![1, 2, 3, 4, 5]);
+        let r = verify(dir.path(), None).unwrap();
+        assert_eq!((r.entries, r.head_behind), (5, false));
+        // A head two behind is still lines added without the head.
+        fs::write(dir.path().join("audit.head"), &head3).unwrap();
+        let t = verify(dir.path(), None).unwrap_err();
+        assert_eq!(t.kind, VerifyFailure::Tampered);
+    }
+
+    #[test]
+    fn a_crash_before_the_first_head_is_not_tampering() {
+        let dir = tempfile::tempdir().unwrap();
+        append(dir.path(), None, &rec("a"), &Redactor::default()).unwrap();
+        fs::write(dir.path().join("audit.head"), "").unwrap();
+        assert!(verify(dir.path(), None).unwrap().head_behind);
+    }
+
+    #[test]
+    fn an_unreadable_head_does_not_restart_the_chain() {
+        let dir = setup();
+        fs::write(dir.path().join("audit.head"), [0u8; 10]).unwrap();
+        append(dir.path(), None, &rec("d"), &Redactor::default()).unwrap();
+        assert_eq!(seqs(dir.path()), vec![1, 2, 3, 4]);
+        assert_eq!(verify(dir.path(), None).unwrap().entries, 4);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off_by_the_next_append() {
+        let dir = setup();
+        let mut log = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("audit.jsonl"))
+            .unwrap();
+        log.write_all(b"{\"seq\":4,\"ts\":").unwrap();
+        append(dir.path(), None, &rec("d"), &Redactor::default()).unwrap();
+        assert_eq!(seqs(dir.path()), vec![1, 2, 3, 4]);
+        assert_eq!(verify(dir.path(), None).unwrap().entries, 4);
+    }
+
+    #[test]
+    fn a_head_ahead_of_the_log_keeps_the_cut_visible() {
+        let dir = setup();
+        let l = lines(dir.path());
+        fs::write(
+            dir.path().join("audit.jsonl"),
+            format!("{}\n{}\n", l[0], l[1]),
+        )
+        .unwrap();
+        append(dir.path(), None, &rec("d"), &Redactor::default()).unwrap();
+        assert_eq!(seqs(dir.path()), vec![1, 2, 4]);
+        assert_eq!(verify(dir.path(), None).unwrap_err().line, 3);
+    }
+
+    #[test]
+    fn a_keyed_log_refuses_writers_without_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = b"k3y".as_slice();
+        append(dir.path(), Some(key), &rec("a"), &Redactor::default()).unwrap();
+        let e = AuditWriter::open(dir.path(), None).unwrap_err();
+        assert!(
+            matches!(KeyRefused::find(&e), Some(KeyRefused::Missing { .. })),
+            "{e}"
+        );
+        assert!(e.to_string().contains("DR_AUDIT_KEY is not set"), "{e}");
+        let e = append(dir.path(), Some(b"other"), &rec("b"), &Redactor::default()).unwrap_err();
+        assert!(
+            matches!(KeyRefused::find(&e), Some(KeyRefused::Other { .. })),
+            "{e}"
+        );
+        append(dir.path(), Some(key), &rec("b"), &Redactor::default()).unwrap();
+        assert_eq!(verify(dir.path(), Some(key)).unwrap().entries, 2);
+        // An unkeyed log takes entries without a key.
+        let plain = tempfile::tempdir().unwrap();
+        append(plain.path(), None, &rec("a"), &Redactor::default()).unwrap();
+        append(plain.path(), None, &rec("b"), &Redactor::default()).unwrap();
+    }
+
+    #[test]
+    fn verify_tells_an_entry_written_without_the_key_from_a_forged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = b"k3y".as_slice();
+        for s in ["a", "b"] {
+            append(dir.path(), Some(key), &rec(s), &Redactor::default()).unwrap();
+        }
+        let keyed = lines(dir.path());
+        let strip = |line: &str| {
+            let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+            v.as_object_mut().unwrap().remove("mac");
+            v.to_string()
+        };
+        // Entry 2 written as an older dr without DR_AUDIT_KEY wrote it.
+        fs::write(
+            dir.path().join("audit.jsonl"),
+            format!("{}\n{}\n", keyed[0], strip(&keyed[1])),
+        )
+        .unwrap();
+        let t = verify(dir.path(), Some(key)).unwrap_err();
+        assert_eq!((t.line, t.kind), (2, VerifyFailure::WrittenWithoutKey));
+        assert!(t.to_string().contains("written without the key"), "{t}");
+        // Entry 2 with a mac that is not the key's: forged.
+        let mut forged: serde_json::Value = serde_json::from_str(&keyed[1]).unwrap();
+        forged["mac"] = serde_json::Value::String("00".repeat(32));
+        fs::write(
+            dir.path().join("audit.jsonl"),
+            format!("{}\n{forged}\n", keyed[0]),
+        )
+        .unwrap();
+        let t = verify(dir.path(), Some(key)).unwrap_err();
+        assert_eq!((t.line, t.kind), (2, VerifyFailure::Tampered));
+    }
+
+    #[test]
+    fn verify_tells_a_file_it_cannot_read_from_tampering() {
+        // A directory where a file should be: unreadable whoever runs the test.
+        for file in ["audit.jsonl", "audit.head"] {
+            let dir = setup();
+            fs::remove_file(dir.path().join(file)).unwrap();
+            fs::create_dir(dir.path().join(file)).unwrap();
+            let t = verify(dir.path(), None).unwrap_err();
+            assert_eq!(t.kind, VerifyFailure::Unreadable, "{file}: {t}");
+            assert!(t.to_string().contains("cannot read"), "{t}");
+            assert!(!t.to_string().contains("tampered"), "{t}");
+        }
     }
 }

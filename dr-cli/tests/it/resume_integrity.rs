@@ -67,15 +67,12 @@ fn resume_refuses_a_cut_journal_and_an_edited_plan_copy_naming_each_reason() {
     plan.push_str("\n# edited\n");
     std::fs::write(&copy, plan).unwrap();
 
-    dr(dir, &["resume", &run_id])
-        .assert()
-        .code(2)
-        .stderr(
-            predicate::str::contains(
-                "the audit log records that step `effect` (exec) succeeded, which the journal does not",
-            )
-            .and(predicate::str::contains("edited or replaced")),
-        );
+    dr(dir, &["resume", &run_id]).assert().code(2).stderr(
+        predicate::str::contains(
+            "the audit log records that step `effect` (exec) succeeded, which the journal does not",
+        )
+        .and(predicate::str::contains("edited or replaced")),
+    );
     // Nothing ran again.
     assert_eq!(effects(dir), 1);
 }
@@ -121,8 +118,7 @@ fn resume_done_attests_an_in_flight_exec_without_running_it_again() {
 
     // Who and when: report, journal, audit log.
     let report: Value =
-        serde_json::from_str(&dr_stdout(dir, &["report", &run_id, "--format", "json"], 0))
-            .unwrap();
+        serde_json::from_str(&dr_stdout(dir, &["report", &run_id, "--format", "json"], 0)).unwrap();
     let die = report["steps"]
         .as_array()
         .unwrap()
@@ -134,9 +130,11 @@ fn resume_done_attests_an_in_flight_exec_without_running_it_again() {
     assert_eq!(die["done_by_operator"], true);
     assert_eq!(die["attested"]["operator"], "alice");
     assert!(die["attested"]["at"].is_string());
-    let journal =
-        std::fs::read_to_string(run_dir(dir, &run_id).join("journal.jsonl")).unwrap();
-    assert!(journal.contains("\"attested\":{\"operator\":\"alice\""), "{journal}");
+    let journal = std::fs::read_to_string(run_dir(dir, &run_id).join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"attested\":{\"operator\":\"alice\""),
+        "{journal}"
+    );
     let audit = std::fs::read_to_string(dir.join("sd").join("audit.jsonl")).unwrap();
     let attested: Vec<Value> = json_lines(&audit)
         .into_iter()

@@ -15,9 +15,12 @@ use crate::redact::Redactor;
 /// What the executor writes to the audit log for a journal record, as
 /// `(step, action, result)`, when it writes anything: a step's end
 /// (`step_finished`; `done_by_operator` when attested), a compensation
-/// (`rollback`) and the run's end (`-`, `run`). The executor writes each of
-/// these to the journal first (fsync'd) and to the audit log second, so an
-/// intact journal holds at least what the audit log holds of its run.
+/// (`rollback`) and the run's end (`-`, `run`). The executor writes a step's
+/// end and a compensation to the journal first (fsync'd) and to the audit log
+/// second, so an intact journal holds at least what the audit log holds of
+/// them. The run's end goes the other way (the journal's `run_finished`
+/// records the audit head that includes it): a process that died between the
+/// two leaves one run-end audit record the journal does not have.
 pub(super) fn audited(record: &Record) -> Option<(String, String, String)> {
     match record {
         Record::StepFinished {
@@ -141,11 +144,25 @@ fn audit_ahead(
         );
         *journaled.entry(key).or_default() += 1;
     }
+    // Each process that carried the run (the first, then one per `resumed`)
+    // may have died between its run-end audit record and its `run_finished`.
+    let processes = 1 + entries
+        .iter()
+        .filter(|e| matches!(e.record, Record::Resumed { .. }))
+        .count();
+    let ended = entries
+        .iter()
+        .filter(|e| matches!(e.record, Record::RunFinished { .. }))
+        .count();
+    let mut unjournaled_ends = processes.saturating_sub(ended);
     let mut out = Vec::new();
     for r in records {
         let key = (r.step.clone(), r.action.clone(), r.result.clone());
         match journaled.get_mut(&key) {
             Some(n) if *n > 0 => *n -= 1,
+            _ if r.step == "-" && r.action == "run" && unjournaled_ends > 0 => {
+                unjournaled_ends -= 1;
+            }
             _ => {
                 let what = if r.step == "-" {
                     format!("the run ended `{}`", r.result)
@@ -250,26 +267,52 @@ mod tests {
     fn an_intact_run_has_no_reasons_and_every_reason_is_gathered() {
         let dir = tempfile::tempdir().unwrap();
         let text = "[plan]\nname = \"p\"\n";
-        let entries = vec![entry(1, started("r1", &sha(text))), entry(2, finished("cmd"))];
-        for r in [audit("cmd", "succeeded")] {
-            crate::audit::append(dir.path(), None, &r, &Redactor::default()).unwrap();
-        }
-        assert_eq!(check(dir.path(), "r1", &entries, text, None), Vec::<String>::new());
-
-        // Another run's journal, an edited copy, and an audit log ahead of the journal.
+        let entries = vec![
+            entry(1, started("r1", &sha(text))),
+            entry(2, finished("cmd")),
+        ];
         crate::audit::append(
             dir.path(),
             None,
-            &audit("-", "succeeded"),
+            &audit("cmd", "succeeded"),
             &Redactor::default(),
         )
         .unwrap();
-        let copied = vec![entry(1, started("r0", &sha(text))), entry(2, finished("cmd"))];
+        assert_eq!(
+            check(dir.path(), "r1", &entries, text, None),
+            Vec::<String>::new()
+        );
+
+        // A process that died between its run-end audit record and its
+        // run_finished: one such record per process is no reason.
+        let mut end = audit("-", "interrupted");
+        end.action = "run".into();
+        crate::audit::append(dir.path(), None, &end, &Redactor::default()).unwrap();
+        assert_eq!(
+            check(dir.path(), "r1", &entries, text, None),
+            Vec::<String>::new()
+        );
+        // A second one is.
+        crate::audit::append(dir.path(), None, &end, &Redactor::default()).unwrap();
+
+        // Another run's journal, an edited copy, and an audit log ahead of the journal.
+        let copied = vec![
+            entry(1, started("r0", &sha(text))),
+            entry(2, finished("cmd")),
+        ];
         let reasons = check(dir.path(), "r1", &copied, "edited", None);
         assert_eq!(reasons.len(), 3, "{reasons:#?}");
-        assert!(reasons[0].contains("run `r0`'s, not `r1`'s"), "{}", reasons[0]);
+        assert!(
+            reasons[0].contains("run `r0`'s, not `r1`'s"),
+            "{}",
+            reasons[0]
+        );
         assert!(reasons[1].contains("edited or replaced"), "{}", reasons[1]);
-        assert!(reasons[2].contains("the run ended `succeeded`"), "{}", reasons[2]);
+        assert!(
+            reasons[2].contains("the run ended `interrupted`"),
+            "{}",
+            reasons[2]
+        );
     }
 
     #[test]

@@ -138,8 +138,7 @@ impl Progress {
             self.completed.push((step.to_string(), f.before));
         }
         self.done.insert(step.to_string(), true);
-        if let Some(StepAction::ReplicationStop { replicator }) =
-            plan.step(step).map(|s| &s.action)
+        if let Some(StepAction::ReplicationStop { replicator }) = plan.step(step).map(|s| &s.action)
         {
             self.stop_lags.insert(
                 replicator.clone(),

@@ -116,7 +116,13 @@ pub(crate) async fn resume(
     // Before the plan's own diagnostics: an edited copy is the reason it fails.
     integrity::refuse(
         run_id,
-        integrity::check(&opts.state_dir, run_id, &entries, &text, parsed.as_ref().ok()),
+        integrity::check(
+            &opts.state_dir,
+            run_id,
+            &entries,
+            &text,
+            parsed.as_ref().ok(),
+        ),
     )?;
     let plan = parsed.map_err(ExecError::Plan)?;
     let audit = Ctx::open_audit(&opts)?;
