@@ -44,7 +44,12 @@ pub async fn dispatch(cli: Cli) -> u8 {
         } => validate(g, &plan, allow_unset_env),
         Command::Plan { plan } => preview(g, &plan).await,
         Command::Run { plan, .. } => run_plan(g, &plan).await,
-        Command::Resume { run_id, rerun, .. } => resume(g, &run_id, rerun).await,
+        Command::Resume {
+            run_id,
+            rerun,
+            done,
+            ..
+        } => resume(g, &run_id, rerun, done).await,
         Command::Status { plan } => status(g, &plan).await,
         Command::Check { plan } => crate::watch::check(g, &plan).await,
         Command::Watch {
@@ -183,11 +188,14 @@ async fn run_plan(g: &Global, path: &Path) -> u8 {
     run::exit_code_for(&ex.run().await, g.json)
 }
 
-async fn resume(g: &Global, run_id: &str, rerun: Vec<String>) -> u8 {
+async fn resume(g: &Global, run_id: &str, rerun: Vec<String>, done: Vec<String>) -> u8 {
     let output = Output::from_flags(g);
     let mut opts = run::options(g, &g.state_dir(), &output, None);
     for step in rerun {
         opts = opts.rerun(step);
+    }
+    for step in done {
+        opts = opts.done(step);
     }
     run::exit_code_for(&Executor::resume(&registry(), run_id, opts).await, g.json)
 }
@@ -257,6 +265,7 @@ fn audit_verify(g: &Global) -> u8 {
                         "head": r.head,
                         "keyed": r.keyed,
                         "runs_checked": r.runs_checked,
+                        "head_behind": r.head_behind,
                     })
                 );
             } else {
@@ -286,11 +295,16 @@ fn audit_verify(g: &Global) -> u8 {
             if g.json {
                 outln!(
                     "{}",
-                    json!({"intact": false, "line": t.line, "message": t.message, "keyed": key.is_some()})
+                    json!({"intact": false, "line": t.line, "message": t.message,
+                        "keyed": key.is_some(), "kind": t.kind.as_str()})
                 );
             }
             error(format!("{}: {t}", log.display()));
-            1
+            // A log that cannot be read was not checked: not the same as tampered.
+            match t.kind {
+                dr_core::audit::VerifyFailure::Unreadable => 2,
+                _ => 1,
+            }
         }
     }
 }

@@ -157,6 +157,12 @@ pub(crate) enum Command {
         /// (an `exec` step or action that is neither idempotent nor verifiable).
         #[arg(long, value_name = "STEP_ID")]
         rerun: Vec<String>,
+        /// Attest that STEP_ID, in flight when the run stopped, took effect: it
+        /// ends succeeded without running again, recorded with who (the
+        /// operator: $DR_OPERATOR, else the OS user) and when in the journal,
+        /// the audit log and the report. Only for a step in flight (else exit 2).
+        #[arg(long, value_name = "STEP_ID")]
+        done: Vec<String>,
         /// Accepted for scripts that pass it to every run command; a resume
         /// does not ask for confirmation.
         #[arg(long, short = 'y', hide = true)]
@@ -269,7 +275,8 @@ pub(crate) enum ReportFormat {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Check the audit log's hash chain (exit 0 intact, 1 tampered).
+    /// Check the audit log's hash chain (exit 0 intact; 1 tampered or an entry
+    /// written without the key; 2 a file cannot be read, so nothing was checked).
     Verify,
 }
 

@@ -182,7 +182,8 @@ pub fn exit_code(result: &Result<RunOutcome, ExecError>) -> u8 {
 /// 0 succeeded; 1 failed, rolled back, halted or interrupted; 2 invalid input
 /// or no consent. Errors go to stderr; with `json`, to stdout as one object:
 /// `{"valid":false,"diagnostics":[..]}` for an invalid plan, else
-/// `{"event":"error","kind":"locked"|"io"|"resume"|"crashed"|"other","message":..}`.
+/// `{"event":"error","kind":"locked"|"io"|"resume"|"crashed"|"audit_key"|"other","message":..}`
+/// (`audit_key`: a keyed audit log and no key or another one; nothing ran, exit 2).
 pub fn exit_code_for(result: &Result<RunOutcome, ExecError>, json: bool) -> u8 {
     if json && let Err(e) = result {
         let line = match e {
@@ -193,6 +194,7 @@ pub fn exit_code_for(result: &Result<RunOutcome, ExecError>, json: bool) -> u8 {
                     ExecError::Io(_) => "io",
                     ExecError::Resume(_) => "resume",
                     ExecError::Crashed => "crashed",
+                    ExecError::AuditKey(_) => "audit_key",
                     _ => "other",
                 };
                 serde_json::json!({"event": "error", "kind": kind, "message": e.to_string()})
@@ -200,7 +202,7 @@ pub fn exit_code_for(result: &Result<RunOutcome, ExecError>, json: bool) -> u8 {
         };
         out(&line.to_string());
         return match e {
-            ExecError::Plan(_) | ExecError::Resume(_) => 2,
+            ExecError::Plan(_) | ExecError::Resume(_) | ExecError::AuditKey(_) => 2,
             _ => 1,
         };
     }
@@ -214,7 +216,7 @@ pub fn exit_code_for(result: &Result<RunOutcome, ExecError>, json: bool) -> u8 {
             err!("{}", crate::diag::render(diags, None, p));
             2
         }
-        Err(e @ (ExecError::Resume(_) | ExecError::UnsetEnv(_))) => {
+        Err(e @ (ExecError::Resume(_) | ExecError::UnsetEnv(_) | ExecError::AuditKey(_))) => {
             errln!("{}: {e}", p.red("error"));
             2
         }

@@ -67,6 +67,10 @@ pub enum Record {
         /// effect (`dr resume --rerun STEP`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rerun: Vec<String>,
+        /// Steps in flight the operator attested took effect (`dr resume --done
+        /// STEP`); each is journaled next as a `step_finished` with `attested`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        done: Vec<String>,
     },
     /// An `exec` step started its command, in a process group of its own.
     ChildSpawned {
@@ -138,6 +142,10 @@ pub enum Record {
         traffic: bool,
         /// When the step started (this attempt of the run).
         started_at: DateTime<Utc>,
+        /// The step did not finish in this process: the operator attested that
+        /// its effect took place (`dr resume --done STEP`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attested: Option<Attestation>,
     },
     /// The run began compensating completed steps.
     RollbackStarted {
@@ -173,6 +181,16 @@ pub enum Record {
     },
 }
 
+/// An operator's word that a step in flight when a run stopped took effect
+/// (`dr resume RUN_ID --done STEP`): who said so and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    /// The operator who resumed the run (`$DR_OPERATOR`, else the OS user).
+    pub operator: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// An audit log position: entry `seq` with hash `hash`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditHeadRef {
@@ -205,6 +223,7 @@ const STRUCTURAL: &[&str] = &[
     "pid",
     "env",
     "rerun",
+    "done",
     "halted_by",
     "audit_head",
     "lag_ms",

@@ -626,6 +626,8 @@ mod tests {
             lag_ms: None,
             compensation: None,
             compensation_status: None,
+            done_by_operator: false,
+            attested: None,
         }
     }
 

@@ -22,6 +22,7 @@ mod playbook_web_tier;
 mod polish;
 mod report_html;
 mod report_screenshot;
+mod resume_integrity;
 mod signals;
 mod status_readonly;
 mod support;

@@ -42,11 +42,23 @@ pub(crate) struct StopLag {
 }
 
 impl Ctx {
-    /// Opens the run's journal (continuing after `seq` existing entries) and the
-    /// audit log.
+    /// Opens the audit log as `opts` say (with their key): first, so that a
+    /// keyed log without its key refuses the run before anything is written.
+    pub(super) fn open_audit(opts: &RunOptions) -> Result<AuditWriter, ExecError> {
+        AuditWriter::open(&opts.state_dir, opts.audit_key.as_deref()).map_err(|e| {
+            match crate::audit::KeyRefused::find(&e) {
+                Some(refused) => ExecError::AuditKey(refused.clone()),
+                None => ExecError::Io(e),
+            }
+        })
+    }
+
+    /// Opens the run's journal (continuing after `seq` existing entries), with
+    /// the audit log [`Ctx::open_audit`] opened.
     pub(super) fn open(
         plan: Arc<Plan>,
         opts: RunOptions,
+        audit: AuditWriter,
         run_id: &str,
         seq: u64,
         stop_lags: HashMap<String, StopLag>,
@@ -58,10 +70,7 @@ impl Ctx {
             budget: Arc::new(RetryBudget::new(opts.retry.budget)),
             host: host(),
             digest: plan.digest(),
-            audit: Arc::new(std::sync::Mutex::new(AuditWriter::open(
-                &opts.state_dir,
-                opts.audit_key.as_deref(),
-            )?)),
+            audit: Arc::new(std::sync::Mutex::new(audit)),
             plan,
             opts,
             run_id: run_id.to_string(),

@@ -16,6 +16,7 @@ mod child;
 mod context;
 mod events;
 mod gate;
+mod integrity;
 mod preview;
 mod progress;
 mod run;
@@ -78,6 +79,11 @@ pub struct RunOptions {
     /// Steps the operator allows `dr resume` to run again although they were in
     /// flight and may have taken effect (`--rerun STEP_ID`).
     pub rerun: BTreeSet<String>,
+    /// Steps in flight when the run stopped that the operator attests took
+    /// effect (`dr resume --done STEP_ID`): they end `succeeded` without
+    /// running again, attested with [`RunOptions::operator`] and the time in
+    /// the journal, the audit log and the report. Only steps in flight.
+    pub done: BTreeSet<String>,
     /// Overrides the plan's `max_parallel`.
     pub max_parallel: Option<usize>,
     /// Retry policy for provider calls.
@@ -111,6 +117,7 @@ impl RunOptions {
             abort: CancellationToken::new(),
             audit_key: crate::audit::audit_key_from_env(),
             rerun: BTreeSet::new(),
+            done: BTreeSet::new(),
             max_parallel: None,
             retry: RetryPolicy::default(),
             #[cfg(feature = "testing")]
@@ -175,6 +182,13 @@ impl RunOptions {
     /// Sets (or clears) the audit log's HMAC key.
     pub fn with_audit_key(mut self, key: Option<Vec<u8>>) -> Self {
         self.audit_key = key;
+        self
+    }
+
+    /// Attests (on `dr resume`) that `step`, in flight when the run stopped,
+    /// took effect: it ends `succeeded` without running again.
+    pub fn done(mut self, step: impl Into<String>) -> Self {
+        self.done.insert(step.into());
         self
     }
 
@@ -309,6 +323,10 @@ pub enum ExecError {
     /// The `crash_after_journal_entries` test hook fired.
     #[error("simulated crash")]
     Crashed,
+    /// The audit log is keyed and the run has no key, or another one: nothing
+    /// ran (see [`crate::audit::KeyRefused`]).
+    #[error(transparent)]
+    AuditKey(crate::audit::KeyRefused),
     /// The plan was loaded with `LoadOptions::allow_unset_env`: placeholders
     /// stand in for these variables, so it can be validated but never run.
     #[error(
@@ -359,8 +377,11 @@ impl Executor {
     /// re-applies (idempotently) the steps that were in flight, and for a halted
     /// run retries the failed step and the steps its rollback undid. Refuses when
     /// a `${env:..}` value changed since the run started, when the journal is
-    /// damaged, or when an `exec` step or provider action was in flight that is
-    /// neither idempotent nor verifiable (unless the operator passed `--rerun`).
+    /// damaged, is another run's, or lost records the audit log holds, when the
+    /// plan copy is not the plan the run started with, or when an `exec` step
+    /// or provider action was in flight that is neither idempotent nor
+    /// verifiable (unless the operator passed `--rerun`, or `--done` when it
+    /// took effect).
     pub async fn resume(
         registry: &Registry,
         run_id: &str,

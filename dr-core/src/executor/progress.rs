@@ -75,22 +75,14 @@ impl Progress {
                         .map(|f| f.before)
                         .unwrap_or(Value::Null);
                     let ok = *status == StepStatus::Succeeded;
-                    p.done.insert(step.clone(), ok);
                     let s = plan.step(step);
                     if ok {
                         p.completed.push((step.clone(), before));
-                        if let Some(StepAction::ReplicationStop { replicator }) =
-                            s.map(|s| &s.action)
-                        {
-                            p.stop_lags.insert(
-                                replicator.clone(),
-                                StopLag {
-                                    step: step.clone(),
-                                    lag_ms: *lag_ms,
-                                },
-                            );
-                        }
-                    } else if s.map(|s| s.on_failure) == Some(OnFailure::Continue) {
+                        p.finished_ok(plan, step, *lag_ms);
+                        continue;
+                    }
+                    p.done.insert(step.clone(), false);
+                    if s.map(|s| s.on_failure) == Some(OnFailure::Continue) {
                         p.failed_continue.push(step.clone());
                     } else {
                         p.failure.get_or_insert_with(|| StepError {
@@ -136,6 +128,26 @@ impl Progress {
             }
         }
         Ok(p)
+    }
+
+    /// `step` succeeded (its captured state already in `completed`, or taken
+    /// from `in_flight`): it is done, and a `replication.stop` remembers its lag.
+    pub(super) fn finished_ok(&mut self, plan: &Plan, step: &str, lag_ms: Option<u64>) {
+        self.spawned.remove(step);
+        if let Some(f) = self.in_flight.remove(step) {
+            self.completed.push((step.to_string(), f.before));
+        }
+        self.done.insert(step.to_string(), true);
+        if let Some(StepAction::ReplicationStop { replicator }) = plan.step(step).map(|s| &s.action)
+        {
+            self.stop_lags.insert(
+                replicator.clone(),
+                StopLag {
+                    step: step.to_string(),
+                    lag_ms,
+                },
+            );
+        }
     }
 
     /// A halted run goes forward again: the failed steps run again, and so do the

@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::context::Ctx;
+use super::integrity;
 use super::progress::Progress;
 use super::steps::{self, StepResult};
 use super::{Event, ExecError, RunOptions, RunOutcome, RunStatus, run_dir};
@@ -28,6 +29,7 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
     if !plan.unset_env.is_empty() {
         return Err(ExecError::UnsetEnv(plan.unset_env.clone()));
     }
+    let audit = Ctx::open_audit(&opts)?;
     let run_id = new_run_id();
     let dir = run_dir(&opts.state_dir, &run_id);
     let lock = PlanLock::acquire(
@@ -40,7 +42,7 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         RunDir::new(&opts.state_dir, &run_id).plan_copy(&plan.source.name),
         &plan.source.text,
     )?;
-    let ctx = Ctx::open(plan.clone(), opts, &run_id, 0, HashMap::new())?;
+    let ctx = Ctx::open(plan.clone(), opts, audit, &run_id, 0, HashMap::new())?;
     ctx.emit(Event::RunStarted {
         run_id: run_id.clone(),
         plan: plan.name.clone(),
@@ -72,7 +74,7 @@ fn duration_ms(d: std::time::Duration) -> u64 {
 /// A salted digest per `${env:VAR}` the plan used: enough to tell that a value
 /// changed, never enough to recover it (16 hex digits of SHA-256 over the run id
 /// and the value).
-fn env_digests(plan: &Plan, run_id: &str) -> BTreeMap<String, String> {
+pub(super) fn env_digests(plan: &Plan, run_id: &str) -> BTreeMap<String, String> {
     use sha2::{Digest, Sha256};
     plan.env_values()
         .iter()
@@ -102,7 +104,7 @@ pub(crate) async fn resume(
     }
     let entries = journal::read_for_resume(&dir)
         .map_err(|e| ExecError::Resume(format!("cannot resume run `{run_id}`: {e}")))?;
-    let Some(Record::RunStarted { file, env, .. }) = entries.first().map(|e| &e.record) else {
+    let Some(Record::RunStarted { file, .. }) = entries.first().map(|e| &e.record) else {
         return Err(ExecError::Resume(format!(
             "the journal of run `{run_id}` has no run_started entry"
         )));
@@ -110,37 +112,33 @@ pub(crate) async fn resume(
     let copy = RunDir::new(&opts.state_dir, run_id).plan_copy(file);
     let text = std::fs::read_to_string(&copy)
         .map_err(|e| ExecError::Resume(format!("cannot read {}: {e}", copy.display())))?;
-    let plan = Plan::parse(file, &text, registry, load).map_err(ExecError::Plan)?;
-    let changed: Vec<String> = {
-        let now = env_digests(&plan, run_id);
-        env.keys()
-            .chain(now.keys())
-            .filter(|k| env.get(*k) != now.get(*k))
-            .map(|k| format!("${{env:{k}}}"))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    };
-    if !changed.is_empty() {
-        return Err(ExecError::Resume(format!(
-            "run `{run_id}` started with other values of {}: resuming would act on \
-             different resources or credentials than the run journaled. Set them as they \
-             were when the run started, or start a new run",
-            changed.join(", ")
-        )));
-    }
+    let parsed = Plan::parse(file, &text, registry, load);
+    // Before the plan's own diagnostics: an edited copy is the reason it fails.
+    integrity::refuse(
+        run_id,
+        integrity::check(
+            &opts.state_dir,
+            run_id,
+            &entries,
+            &text,
+            parsed.as_ref().ok(),
+        ),
+    )?;
+    let plan = parsed.map_err(ExecError::Plan)?;
+    let audit = Ctx::open_audit(&opts)?;
     let plan = Arc::new(plan);
     let p = Progress::replay(&plan, run_id, &entries)?;
     // A command or provider action that was in flight may have taken effect:
     // repeat it only when that is safe or the operator said so.
+    check_done(&plan, run_id, &p, &opts)?;
     for step in p.in_flight.keys() {
         let Some(s) = plan.step(step) else { continue };
-        if !s.rerunnable() && !opts.rerun.contains(step) {
+        if !s.rerunnable() && !opts.rerun.contains(step) && !opts.done.contains(step) {
             return Err(ExecError::Resume(format!(
                 "step `{step}` ({}) was in flight when run `{run_id}` stopped and may have \
                  taken effect; it is neither idempotent nor verifiable, so it is not run \
-                 again on its own. Check its effect, then `dr resume {run_id} --rerun {step}` \
-                 to run it again",
+                 again on its own. Check its effect, then `dr resume {run_id} --done {step}` \
+                 if it took effect, or `dr resume {run_id} --rerun {step}` to run it again",
                 s.action.name()
             )));
         }
@@ -161,6 +159,7 @@ pub(crate) async fn resume(
     let ctx = Ctx::open(
         plan.clone(),
         opts,
+        audit,
         run_id,
         entries.last().map(|e| e.seq).unwrap_or(0),
         p.stop_lags.clone(),
@@ -174,6 +173,7 @@ pub(crate) async fn resume(
         operator: ctx.opts.operator.clone(),
         host: ctx.host.clone(),
         rerun: ctx.opts.rerun.iter().cloned().collect(),
+        done: ctx.opts.done.iter().cloned().collect(),
     })
     .await?;
     // What the dead process started must not go on acting beside this one.
@@ -187,8 +187,12 @@ pub(crate) async fn resume(
             });
         }
     }
+    let mut p = p;
+    for step in plan.steps.iter().filter(|s| ctx.opts.done.contains(&s.id)) {
+        attest_done(&ctx, &mut p, step).await?;
+    }
     for s in &plan.steps {
-        if p.done.contains_key(&s.id) {
+        if p.done.contains_key(&s.id) && !ctx.opts.done.contains(&s.id) {
             ctx.emit(Event::StepSkipped {
                 step: s.id.clone(),
                 reason: "completed before the resume".into(),
@@ -198,6 +202,82 @@ pub(crate) async fn resume(
     let outcome = execute(ctx, p).await;
     drop(lock);
     outcome
+}
+
+/// `--done STEP` names only steps that were in flight when the run stopped
+/// (started, not finished): a usage error otherwise, and with `--rerun` too.
+fn check_done(plan: &Plan, run_id: &str, p: &Progress, opts: &RunOptions) -> Result<(), ExecError> {
+    for step in &opts.done {
+        let why = if plan.step(step).is_none() {
+            format!("plan `{}` has no step `{step}`", plan.name)
+        } else if opts.rerun.contains(step) {
+            "it cannot be both done (--done) and run again (--rerun)".into()
+        } else if p.in_flight.contains_key(step) {
+            continue;
+        } else if let Some(ok) = p.done.get(step) {
+            format!(
+                "it is not in doubt: it already {} in run `{run_id}`",
+                if *ok { "succeeded" } else { "failed" }
+            )
+        } else {
+            format!("it is not in doubt: it had not started when run `{run_id}` stopped")
+        };
+        return Err(ExecError::Resume(format!(
+            "--done {step}: {why}. --done is for a step in flight when the run stopped, \
+             whose effect the operator checked took place"
+        )));
+    }
+    Ok(())
+}
+
+/// The operator attests that `step`, in flight when the run stopped, took
+/// effect: it ends `succeeded` without running again, attested (who, when) in
+/// the journal, the audit log and the report.
+async fn attest_done(ctx: &Arc<Ctx>, p: &mut Progress, step: &Step) -> Result<(), ExecError> {
+    let now = chrono::Utc::now();
+    let attested = journal::Attestation {
+        operator: ctx.opts.operator.clone(),
+        at: now,
+    };
+    let detail = format!(
+        "done by operator {}: its effect took place before the run stopped (attested, not run again)",
+        attested.operator
+    );
+    let before = p
+        .in_flight
+        .get(&step.id)
+        .map(|f| f.before.clone())
+        .unwrap_or(Value::Null);
+    ctx.journal(Record::StepFinished {
+        step: step.id.clone(),
+        action: step.action.name().into(),
+        status: StepStatus::Succeeded,
+        attempts: 1,
+        after: Value::Null,
+        detail: Some(detail.clone()),
+        error: None,
+        error_kind: None,
+        request_id: None,
+        lag_ms: None,
+        traffic: false,
+        started_at: now,
+        attested: Some(attested.clone()),
+    })
+    .await?;
+    ctx.audit(
+        &step.id,
+        step.action.name(),
+        &before,
+        &serde_json::json!({"attested_by": attested.operator, "attested_at": attested.at}),
+        integrity::DONE_BY_OPERATOR,
+    )
+    .await;
+    p.finished_ok(&ctx.plan, &step.id, None);
+    ctx.emit(Event::StepSkipped {
+        step: step.id.clone(),
+        reason: detail,
+    });
+    Ok(())
 }
 
 /// What a step's task hands back: the step's index, its result, its attempts
@@ -554,6 +634,7 @@ async fn step_finished(
         lag_ms: res.lag_ms,
         traffic: res.traffic,
         started_at: t0,
+        attested: None,
     })
     .await?;
     ctx.audit(

@@ -64,6 +64,8 @@ struct StepEnd<'a> {
     started_at: DateTime<Utc>,
     /// When it was journaled: the step's end.
     at: DateTime<Utc>,
+    /// The operator attested it done (`dr resume --done`).
+    attested: &'a Option<crate::journal::Attestation>,
 }
 
 /// Milliseconds from `a` to `b`, 0 when `b` is earlier.
@@ -105,8 +107,11 @@ impl ReportBuilder {
         let what = match &e.record {
             Record::RunStarted { plan, .. } => format!("run started (plan `{plan}`)"),
             Record::Resumed {
-                operator, rerun, ..
-            } => self.resumed(operator, rerun),
+                operator,
+                rerun,
+                done,
+                ..
+            } => self.resumed(operator, rerun, done),
             Record::ChildSpawned { step, pid } => {
                 format!("step `{step}`: command started (process group {pid})")
             }
@@ -133,6 +138,7 @@ impl ReportBuilder {
                 lag_ms,
                 traffic,
                 started_at,
+                attested,
                 ..
             } => self.step_finished(StepEnd {
                 step,
@@ -147,6 +153,7 @@ impl ReportBuilder {
                 traffic: *traffic,
                 started_at: *started_at,
                 at: e.ts,
+                attested,
             }),
             Record::RollbackStarted { cause } => {
                 format!("rollback started (step `{cause}` failed)")
@@ -205,25 +212,32 @@ impl ReportBuilder {
         });
     }
 
-    fn resumed(&mut self, operator: &str, rerun: &[String]) -> String {
+    fn resumed(&mut self, operator: &str, rerun: &[String], done: &[String]) -> String {
         self.resumed += 1;
         // A resumed run is running again until it records its end.
         self.status = "running".into();
         self.finished_at = None;
         self.halted_by = None;
         self.decision = None;
-        if rerun.is_empty() {
-            format!("run resumed by {operator}")
-        } else {
-            format!(
-                "run resumed by {operator}, who allowed {} to run again",
-                rerun
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+        let list = |steps: &[String]| {
+            steps
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut what = format!("run resumed by {operator}");
+        let mut said = Vec::new();
+        if !rerun.is_empty() {
+            said.push(format!("allowed {} to run again", list(rerun)));
         }
+        if !done.is_empty() {
+            said.push(format!("attested {} done", list(done)));
+        }
+        if !said.is_empty() {
+            what.push_str(&format!(", who {}", said.join(" and ")));
+        }
+        what
     }
 
     fn step_interrupted(&mut self, step: &str, detail: Option<&str>) -> String {
@@ -274,6 +288,14 @@ impl ReportBuilder {
             s.error_kind = f.error_kind.clone();
             s.request_id = f.request_id.clone();
             s.lag_ms = f.lag_ms;
+            s.done_by_operator = f.attested.is_some();
+            s.attested = f.attested.clone();
+        }
+        if let Some(a) = f.attested {
+            return format!(
+                "step `{}` done by operator {} (attested: in flight when the run stopped, not run again)",
+                f.step, a.operator
+            );
         }
         let (step, action, st, attempts) = (f.step, f.action, f.status, f.attempts);
         let label = if action.is_empty() {
@@ -449,6 +471,8 @@ impl StepReport {
             lag_ms: None,
             compensation: None,
             compensation_status: None,
+            done_by_operator: false,
+            attested: None,
         }
     }
 }

@@ -54,6 +54,14 @@ pub struct StepReport {
     /// The rollback's verdict on it, if it ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation_status: Option<CompensationStatus>,
+    /// `true` when the step was in flight when the run stopped and the
+    /// operator attested that it took effect (`dr resume --done STEP`): its
+    /// status is `succeeded`, but this run did not see it finish.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done_by_operator: bool,
+    /// Who attested it done, and when (with `done_by_operator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attested: Option<crate::journal::Attestation>,
 }
 
 /// One line of the timeline.

@@ -728,6 +728,39 @@ async fn the_audit_log_chains_every_change_and_detects_tampering() {
 }
 
 #[tokio::test]
+async fn a_run_without_the_key_of_a_keyed_audit_log_is_refused_before_it_starts() {
+    let (world, registry) = world();
+    let dir = tempfile::tempdir().unwrap();
+    let key = b"k3y".to_vec();
+    Executor::new(
+        load(&registry, FAILOVER),
+        opts(dir.path()).with_audit_key(Some(key.clone())),
+    )
+    .run()
+    .await
+    .unwrap();
+    let applied = world.calls("front")["apply"];
+    for other in [None, Some(b"another".to_vec())] {
+        let err = Executor::new(
+            load(&registry, FAILOVER),
+            opts(dir.path()).with_audit_key(other),
+        )
+        .run()
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ExecError::AuditKey(_)), "{err}");
+        assert!(err.to_string().contains("DR_AUDIT_KEY"), "{err}");
+    }
+    // Nothing ran, nothing was written: one run, a log intact with the key.
+    assert_eq!(world.calls("front")["apply"], applied);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("runs")).unwrap().count(),
+        1
+    );
+    assert!(dr_core::audit::verify(dir.path(), Some(&key)).is_ok());
+}
+
+#[tokio::test]
 async fn secrets_from_env_never_reach_events_journal_audit_or_report() {
     let text = "[plan]\nname = \"sec\"\n[[steps]]\nid = \"hook\"\naction = \"exec\"\n\
         command = \"echo token=${env:DR_TEST_SECRET} >&2; exit 3\"\n";
