@@ -126,7 +126,9 @@ fn strip_url(text: &str) -> String {
 
 /// The `Retry-After` header as a wait: delta-seconds (`"120"`, also fractional
 /// `"1.5"`) or an HTTP date (IMF-fixdate, RFC 850 or asctime form), counted from
-/// now; a date in the past is zero. Absent or unreadable: `None`.
+/// now; a date in the past is zero. A number too large for a [`Duration`]
+/// (`"99999999999999999999"`) is [`Duration::MAX`]: a wait longer than any cap,
+/// never "no wait asked". Absent or unreadable: `None`.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
     parse_retry_after(value, SystemTime::now())
@@ -139,7 +141,13 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     if let Ok(secs) = v.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).ok();
+        // Digits too many for a u64 (or a `Duration`) are a very long wait.
+        let plain = v.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        return match Duration::try_from_secs_f64(secs) {
+            Ok(d) => Some(d),
+            Err(_) if plain => Some(Duration::MAX),
+            Err(_) => None,
+        };
     }
     let at = http_date(v)?;
     let now: DateTime<Utc> = now.into();
@@ -311,6 +319,10 @@ mod tests {
         );
         assert_eq!(p("Wed Oct 21 07:28:05 2015"), Some(Duration::from_secs(5)));
         assert_eq!(p("Wed, 21 Oct 2015 07:00:00 GMT"), Some(Duration::ZERO));
+        // Too large to represent is longer than any cap, not "no wait asked".
+        assert_eq!(p("99999999999999999999"), Some(Duration::MAX));
+        assert_eq!(p("1e30"), None);
+        assert_eq!(p("99999999999999999999.5"), Some(Duration::MAX));
         for bad in ["", "soon", "-5", "-1.5", "NaN", "inf", "12abc"] {
             assert_eq!(p(bad), None, "{bad:?}");
         }
