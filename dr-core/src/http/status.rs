@@ -4,11 +4,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::ErrorKind;
+use crate::parse_retry_after;
 
 /// The request-id headers a client reads when it is given no list of its own:
 /// Cloudflare, Azure Resource Manager, AWS (JSON and REST/XML APIs) and the
@@ -132,38 +132,6 @@ fn strip_url(text: &str) -> String {
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
     parse_retry_after(value, SystemTime::now())
-}
-
-/// [`retry_after`] for one header value, with `now` given (for dates).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = v.parse::<f64>() {
-        // Digits too many for a u64 (or a `Duration`) are a very long wait.
-        let plain = v.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        return match Duration::try_from_secs_f64(secs) {
-            Ok(d) => Some(d),
-            Err(_) if plain => Some(Duration::MAX),
-            Err(_) => None,
-        };
-    }
-    let at = http_date(v)?;
-    let now: DateTime<Utc> = now.into();
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
-/// An HTTP date in any of the three forms RFC 9110 §5.6.7 says to accept.
-fn http_date(v: &str) -> Option<DateTime<Utc>> {
-    if let Ok(d) = DateTime::parse_from_rfc2822(v) {
-        return Some(d.with_timezone(&Utc));
-    }
-    // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`; asctime: `Sun Nov  6 08:49:37 1994`.
-    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
-        .map(|n| n.and_utc())
 }
 
 /// The first of `names` present in `headers` with a printable value, trimmed and
