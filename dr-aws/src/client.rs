@@ -14,12 +14,17 @@
 //! - timeouts: connect 5 s, each call `timeout` (default 30 s).
 //! - the HTTPS client: hyper 1 + rustls on `ring` (aws-smithy-http-client), with
 //!   the platform's root certificates.
+//! - every secret access key and session token the chain gives is registered with
+//!   [`dr_core::hide_secret`] before it signs a request ([`Hidden`]), so a proxy's
+//!   error echoing the headers, or the SDK's own trace log of
+//!   `x-amz-security-token`, shows `******`.
 
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use tokio::sync::OnceCell;
 
@@ -51,6 +56,12 @@ pub(crate) static TEST_CREDENTIALS: std::sync::OnceLock<
 
 impl Aws {
     pub(crate) fn new(common: AwsCommon) -> Self {
+        // The environment's credentials, hidden before anything is loaded.
+        for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+            if let Ok(v) = std::env::var(var) {
+                dr_core::hide_secret(&v);
+            }
+        }
         Aws {
             common,
             sdk: OnceCell::new(),
@@ -96,5 +107,33 @@ async fn load(common: &AwsCommon) -> SdkConfig {
     if let Some(creds) = TEST_CREDENTIALS.get() {
         loader = loader.credentials_provider(creds.clone());
     }
-    loader.load().await
+    let sdk = loader.load().await;
+    match sdk.credentials_provider() {
+        Some(chain) => sdk
+            .into_builder()
+            .credentials_provider(SharedCredentialsProvider::new(Hidden(chain)))
+            .build(),
+        None => sdk,
+    }
+}
+
+/// A credentials provider whose secrets are hidden from every redactor as they
+/// are obtained (however they arrived: environment, profile, SSO, IMDS, ...).
+#[derive(Debug)]
+pub(crate) struct Hidden(pub(crate) SharedCredentialsProvider);
+
+impl ProvideCredentials for Hidden {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let creds = self.0.provide_credentials().await?;
+            dr_core::hide_secret(creds.secret_access_key());
+            if let Some(token) = creds.session_token() {
+                dr_core::hide_secret(token);
+            }
+            Ok(creds)
+        })
+    }
 }

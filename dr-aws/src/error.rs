@@ -181,37 +181,86 @@ where
     text.contains("credential") || text.contains("identity resolver")
 }
 
-/// Maps a failed SDK call (`call`: `Route 53 GetChange`) to a [`ProviderError`].
+/// What an HTTP answer says beyond its body: status, `Retry-After`, request id
+/// and content type. Never the other headers (`Set-Cookie`, ...).
+struct Answer {
+    status: u16,
+    retry_after: Option<std::time::Duration>,
+    request_id: Option<String>,
+    content_type: Option<String>,
+}
+
+impl Answer {
+    fn of(raw: &HttpResponse) -> Answer {
+        let h = raw.headers();
+        let header = |name: &str| h.get(name).map(|v| v.trim().chars().take(128).collect());
+        Answer {
+            status: raw.status().as_u16(),
+            retry_after: h
+                .get("retry-after")
+                .and_then(|v| dr_core::parse_retry_after(v, std::time::SystemTime::now())),
+            request_id: header("x-amzn-requestid").or_else(|| header("x-amz-request-id")),
+            content_type: header("content-type"),
+        }
+    }
+
+    /// The kind of the status alone; a 429, or a 503 with `Retry-After`, is
+    /// throttled for as long as asked.
+    fn kind(&self) -> ErrorKind {
+        match (self.status, self.retry_after) {
+            (429 | 503, Some(after)) => ErrorKind::Throttled {
+                retry_after: Some(after),
+            },
+            (s, _) => kind_of_status(s),
+        }
+    }
+
+    /// `HTTP 500 (no AWS error in the answer, text/html)`: what a proxy or load
+    /// balancer's own page says, without quoting it.
+    fn without_error(&self) -> String {
+        match &self.content_type {
+            Some(t) => format!("HTTP {} (no AWS error in the answer, {t})", self.status),
+            None => format!("HTTP {} (no AWS error in the answer)", self.status),
+        }
+    }
+}
+
+/// Maps a failed SDK call (`call`: `Route 53 GetChange`) to a [`ProviderError`]:
+/// AWS's code and message, the HTTP status and the request id; never the SDK's
+/// `Debug` of the response (its headers, `Set-Cookie` included). An answer that
+/// is not an AWS error document (a proxy's 500, a load balancer's 429 page) is
+/// classified by its status, `Retry-After` honoured.
 pub(crate) fn from_sdk<E>(call: &str, err: SdkError<E, HttpResponse>) -> ProviderError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    let status = err.raw_response().map(|r| r.status().as_u16());
+    let answer = err.raw_response().map(Answer::of);
+    let had_answer = answer.is_some();
     let (kind, message, request_id) = match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
             let code = e.code().unwrap_or("").to_string();
             let text = e.message().unwrap_or("").to_string();
-            let kind = kind_of_code(&code)
-                .or_else(|| status.map(kind_of_status))
-                .unwrap_or(ErrorKind::Fatal);
-            let message = match (code.is_empty(), text.is_empty()) {
-                (false, false) => format!("{call}: {code}: {text}"),
-                (false, true) => format!("{call}: {code}"),
-                (true, false) => format!("{call}: {text}"),
-                (true, true) => format!(
-                    "{call}: HTTP {}: {}",
-                    status.unwrap_or(0),
-                    DisplayErrorContext(&err)
-                ),
+            let answer = Answer::of(se.raw());
+            let kind = match kind_of_code(&code) {
+                // A throttling code keeps the answer's `Retry-After`.
+                Some(ErrorKind::Throttled { retry_after: None }) => ErrorKind::Throttled {
+                    retry_after: answer.retry_after,
+                },
+                Some(kind) => kind,
+                None => answer.kind(),
             };
-            let id = e.meta().request_id().map(str::to_string).or_else(|| {
-                se.raw()
-                    .headers()
-                    .get("x-amzn-requestid")
-                    .or_else(|| se.raw().headers().get("x-amz-request-id"))
-                    .map(str::to_string)
-            });
+            let message = match (code.is_empty(), text.is_empty()) {
+                (false, false) => format!("{call}: {code}: {text} (HTTP {})", answer.status),
+                (false, true) => format!("{call}: {code} (HTTP {})", answer.status),
+                (true, false) => format!("{call}: HTTP {}: {text}", answer.status),
+                (true, true) => format!("{call}: {}", answer.without_error()),
+            };
+            let id = e
+                .meta()
+                .request_id()
+                .map(str::to_string)
+                .or(answer.request_id);
             (kind, message, id)
         }
         SdkError::TimeoutError(_) => (ErrorKind::Timeout, format!("{call}: timed out"), None),
@@ -246,19 +295,37 @@ where
             };
             (kind, format!("{call}: {text}"), None)
         }
-        _ => {
-            let kind = match status {
-                Some(s) if s >= 500 => ErrorKind::Transient,
-                _ => ErrorKind::Fatal,
-            };
-            (
-                kind,
-                format!("{call}: unreadable answer: {}", DisplayErrorContext(&err)),
+        // An answer the SDK could not read (not an AWS error document).
+        _ => match answer {
+            Some(answer) => {
+                let kind = match answer.kind() {
+                    // A 2xx the SDK could not read.
+                    ErrorKind::Fatal if answer.status < 300 => ErrorKind::Fatal,
+                    kind => kind,
+                };
+                let message = if answer.status < 300 {
+                    format!(
+                        "{call}: HTTP {}: an answer the SDK could not read",
+                        answer.status
+                    )
+                } else {
+                    format!("{call}: {}", answer.without_error())
+                };
+                (kind, message, answer.request_id)
+            }
+            None => (
+                ErrorKind::Fatal,
+                format!("{call}: an answer the SDK could not read"),
                 None,
-            )
-        }
+            ),
+        },
     };
-    let mut e = error(kind, message).with_source(err);
+    // An SDK error holding a response is not kept as the source: its `Debug`
+    // quotes every response header.
+    let mut e = error(kind, message);
+    if !had_answer {
+        e = e.with_source(err);
+    }
     if let Some(id) = request_id {
         e = e.with_request_id(id);
     }

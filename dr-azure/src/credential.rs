@@ -17,6 +17,11 @@
 //! (OpenSSL) and are not built in; an embedding program passes any
 //! `TokenCredential` through [`IdentityToken::new`] and
 //! [`register_with`](crate::register_with).
+//!
+//! Every token, whatever its source, and the client secret of the environment
+//! are registered with [`dr_core::hide_secret`] as they are obtained, so an ARM
+//! or proxy error echoing the `Authorization` header, or a third-party crate's
+//! trace log, shows `******`.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -55,7 +60,9 @@ pub struct StaticToken(String);
 impl StaticToken {
     /// Wraps `token`.
     pub fn new(token: impl Into<String>) -> Self {
-        StaticToken(token.into())
+        let token = token.into();
+        dr_core::hide_secret(&token);
+        StaticToken(token)
     }
 }
 
@@ -105,6 +112,9 @@ pub(crate) fn default_credentials() -> Vec<Arc<dyn TokenCredential>> {
         };
         let mut chain: Vec<Arc<dyn TokenCredential>> = Vec::new();
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let Some(secret) = env("AZURE_CLIENT_SECRET") {
+            dr_core::hide_secret(&secret);
+        }
         if let (Some(tenant), Some(client), Some(secret)) = (
             env("AZURE_TENANT_ID"),
             env("AZURE_CLIENT_ID"),
@@ -125,6 +135,28 @@ pub(crate) fn default_credentials() -> Vec<Arc<dyn TokenCredential>> {
             chain.push(c);
         }
         chain
+            .into_iter()
+            .map(|c| Arc::new(Hidden(c)) as Arc<dyn TokenCredential>)
+            .collect()
+    }
+}
+
+/// A credential whose tokens are hidden from every redactor as they are
+/// obtained (the blob canary hands its credentials to the Azure SDK, which
+/// never goes through [`ArmAuth`]).
+#[derive(Debug)]
+struct Hidden(Arc<dyn TokenCredential>);
+
+#[async_trait]
+impl TokenCredential for Hidden {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        let token = self.0.get_token(scopes, options).await?;
+        dr_core::hide_secret(token.token.secret());
+        Ok(token)
     }
 }
 
@@ -150,6 +182,7 @@ impl TokenSource for IdentityToken {
             match self.chain[i].get_token(&[ARM_SCOPE], None).await {
                 Ok(t) => {
                     *chosen = Some(i);
+                    dr_core::hide_secret(t.token.secret());
                     return Ok(t.token.secret().to_string());
                 }
                 Err(e) => {
@@ -248,7 +281,12 @@ const TOKEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 impl Auth for ArmAuth {
     async fn apply(&self, req: RequestBuilder) -> Result<RequestBuilder, ProviderError> {
         match tokio::time::timeout(TOKEN_TIMEOUT, self.0.token()).await {
-            Ok(token) => Ok(req.bearer_auth(token?)),
+            Ok(token) => {
+                // Whatever the source (an embedding program's own included).
+                let token = token?;
+                dr_core::hide_secret(&token);
+                Ok(req.bearer_auth(token))
+            }
             Err(_) => Err(transient(format!(
                 "no ARM token within {}s (is the credential's endpoint reachable?)",
                 TOKEN_TIMEOUT.as_secs()

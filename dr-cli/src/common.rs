@@ -24,11 +24,15 @@ pub(crate) fn error(msg: impl std::fmt::Display) {
 
 /// Loads and validates a plan; on failure prints every diagnostic (with
 /// `--json`, `{"valid":false,"diagnostics":[..]}` on stdout) and gives exit code 2.
+/// The plan's secrets are hidden process-wide from then on, so the log lines of
+/// the crates it drives hide them too.
 pub(crate) fn load(g: &Global, path: &Path, registry: &Registry) -> Result<Plan, u8> {
-    Plan::load(path, registry).map_err(|d| {
+    let plan = Plan::load(path, registry).map_err(|d| {
         invalid(g, &d);
         2
-    })
+    })?;
+    plan.redactor().hide_everywhere();
+    Ok(plan)
 }
 
 /// Reports an invalid plan: the JSON object on stdout with `--json`, else the

@@ -347,13 +347,44 @@ fn exit_code(code: u8) -> ExitCode {
     }
 }
 
-/// `RUST_LOG` controls tracing on stderr; off unless it is set.
+/// `RUST_LOG` controls tracing on stderr; off unless it is set. Every line,
+/// the SDKs' and HTTP clients' included, goes through [`RedactedStderr`].
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactedStderr(Vec::new()))
         .with_ansi(terminal::colors_on_stderr())
         .try_init();
+}
+
+/// One log event, written to stderr when dropped with every secret the process
+/// knows replaced: the credentials providers register
+/// ([`dr_core::hide_secret`]: a token from the environment, AWS's session token
+/// in the SDK's `x-amz-security-token` trace) and the loaded plan's secrets.
+/// Filtering at the writer covers third-party crates' logs, which no redactor
+/// of the plan ever sees.
+struct RedactedStderr(Vec<u8>);
+
+impl std::io::Write for RedactedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactedStderr {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.0);
+        let line = dr_core::Redactor::default().redact(&text);
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    }
 }

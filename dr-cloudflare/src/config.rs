@@ -22,7 +22,9 @@ pub const REGIONS: [&str; 13] = [
 ];
 
 /// A Cloudflare API token. `Debug` prints `******`; the value only leaves the
-/// process in the `Authorization` header.
+/// process in the `Authorization` header, and is registered with
+/// [`dr_core::hide_secret`] when read from the environment and before it is
+/// first sent, so an API or proxy error that echoes the header shows `******`.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
 pub struct ApiToken(String);
@@ -38,10 +40,14 @@ impl ApiToken {
         std::env::var(TOKEN_ENV)
             .ok()
             .filter(|t| !t.trim().is_empty())
-            .map(ApiToken)
+            .map(|t| {
+                dr_core::hide_secret(&t);
+                ApiToken(t)
+            })
     }
 
     pub(crate) fn expose(&self) -> &str {
+        dr_core::hide_secret(&self.0);
         &self.0
     }
 }

@@ -1,6 +1,8 @@
 //! Human durations as plans write them: `500ms`, `10s`, `2m`, `1h30m`, `1d`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// The longest duration a plan (or a provider setting) may write: 365 days.
 ///
@@ -137,6 +139,44 @@ pub(crate) mod opt_millis {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
     }
+}
+
+/// A `Retry-After` header value as a wait (the HTTP layer's `retry_after` reads
+/// it from a response; providers with an SDK of their own call this):
+/// delta-seconds (`"120"`, also fractional `"1.5"`) or an HTTP date
+/// (IMF-fixdate, RFC 850 or asctime form), counted from `now`; a date in the past
+/// is zero. A number too large for a [`Duration`] (`"99999999999999999999"`) is
+/// [`Duration::MAX`]: a wait longer than any cap, never "no wait asked".
+/// Unreadable: `None`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        // Digits too many for a u64 (or a `Duration`) are a very long wait.
+        let plain = v.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        return match Duration::try_from_secs_f64(secs) {
+            Ok(d) => Some(d),
+            Err(_) if plain => Some(Duration::MAX),
+            Err(_) => None,
+        };
+    }
+    let at = http_date(v)?;
+    let now: DateTime<Utc> = now.into();
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP date in any of the three forms RFC 9110 §5.6.7 says to accept.
+fn http_date(v: &str) -> Option<DateTime<Utc>> {
+    if let Ok(d) = DateTime::parse_from_rfc2822(v) {
+        return Some(d.with_timezone(&Utc));
+    }
+    // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`; asctime: `Sun Nov  6 08:49:37 1994`.
+    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+        .map(|n| n.and_utc())
 }
 
 #[cfg(test)]

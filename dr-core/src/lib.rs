@@ -182,13 +182,13 @@ pub mod sim;
 pub mod watch;
 
 pub use action::Action;
-pub use duration::{MAX_DURATION, format_duration, parse_duration};
+pub use duration::{MAX_DURATION, format_duration, parse_duration, parse_retry_after};
 pub use error::{ConfigError, ErrorKind, ProviderError};
 #[cfg(feature = "engine")]
 #[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
 pub use plan::{Diagnostic, Diagnostics, LoadOptions, Plan};
 pub use probe::{Health, HealthProbe, HealthStatus};
-pub use redact::{REDACTED, Redactor};
+pub use redact::{REDACTED, Redactor, hide_secret};
 pub use registry::{Kind, Registry};
 pub use replicator::{ReplicationState, ReplicationStatus, Replicator, ReplicatorCapabilities};
 pub use router::{RouterCapabilities, TrafficRouter, TrafficSplit};

@@ -176,12 +176,14 @@ where
             Err(e) => return Err(PollError::Failed(e)),
         };
         let now = Instant::now();
-        let wake = now + wait;
-        let give_up = now >= deadline || (asked && wake > deadline);
+        // A wait too long to add (`Retry-After: 99999999999999999999`) ends past
+        // any deadline.
+        let wake = now.checked_add(wait);
+        let give_up = now >= deadline || (asked && wake.is_none_or(|w| w > deadline));
         let until = if give_up {
             deadline
         } else {
-            wake.min(deadline)
+            wake.map_or(deadline, |w| w.min(deadline))
         };
         if until > now {
             tokio::select! {
@@ -318,6 +320,21 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(looks, [0, 7, 8].map(Duration::from_secs));
+    }
+
+    /// `Retry-After: 99999999999999999999` reads as `Duration::MAX`: the poll
+    /// gives up at once instead of overflowing the clock.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_too_long_to_represent_gives_up_at_once() {
+        let mut looks = 0;
+        let e = until("op", in_secs(60), EVERY, &never(), || {
+            looks += 1;
+            async { Ok::<Poll<()>, _>(Poll::RetryAfter(Duration::MAX)) }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(looks, 1);
+        assert!(ProviderError::from(e).message().contains("timed out"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -19,6 +19,7 @@ mod autoscaling;
 mod cloudwatch;
 mod conformance;
 mod ec2;
+mod errors;
 mod rds;
 mod route53;
 mod s3;

@@ -13,6 +13,7 @@ mod cli;
 mod drill;
 mod epipe;
 mod lock_and_audit_cli;
+mod log_secrets;
 mod output_safety;
 mod playbook;
 mod playbook_aws_pilot_light;

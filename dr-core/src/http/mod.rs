@@ -77,13 +77,14 @@ mod limit;
 mod pool;
 mod status;
 
+pub use crate::parse_retry_after;
 pub use auth::{Auth, BearerToken};
 pub use client::{DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder};
 pub use limit::RateLimiter;
 pub use pool::{DEFAULT_CONNECT_TIMEOUT, PoolConfig, USER_AGENT, shared_client};
 pub use status::{
-    DEFAULT_REQUEST_ID_HEADERS, classify, error_detail, error_text, parse_retry_after, request_id,
-    retry_after, transport_kind,
+    DEFAULT_REQUEST_ID_HEADERS, classify, error_detail, error_text, request_id, retry_after,
+    transport_kind,
 };
 
 /// Re-exported so providers name the same `reqwest` types without a `reqwest`

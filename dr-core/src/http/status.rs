@@ -4,11 +4,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 use crate::ErrorKind;
+use crate::parse_retry_after;
 
 /// The request-id headers a client reads when it is given no list of its own:
 /// Cloudflare, Azure Resource Manager, AWS (JSON and REST/XML APIs) and the
@@ -126,36 +126,12 @@ fn strip_url(text: &str) -> String {
 
 /// The `Retry-After` header as a wait: delta-seconds (`"120"`, also fractional
 /// `"1.5"`) or an HTTP date (IMF-fixdate, RFC 850 or asctime form), counted from
-/// now; a date in the past is zero. Absent or unreadable: `None`.
+/// now; a date in the past is zero. A number too large for a [`Duration`]
+/// (`"99999999999999999999"`) is [`Duration::MAX`]: a wait longer than any cap,
+/// never "no wait asked". Absent or unreadable: `None`.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
     parse_retry_after(value, SystemTime::now())
-}
-
-/// [`retry_after`] for one header value, with `now` given (for dates).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = v.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).ok();
-    }
-    let at = http_date(v)?;
-    let now: DateTime<Utc> = now.into();
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
-/// An HTTP date in any of the three forms RFC 9110 §5.6.7 says to accept.
-fn http_date(v: &str) -> Option<DateTime<Utc>> {
-    if let Ok(d) = DateTime::parse_from_rfc2822(v) {
-        return Some(d.with_timezone(&Utc));
-    }
-    // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`; asctime: `Sun Nov  6 08:49:37 1994`.
-    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
-        .map(|n| n.and_utc())
 }
 
 /// The first of `names` present in `headers` with a printable value, trimmed and
@@ -311,6 +287,10 @@ mod tests {
         );
         assert_eq!(p("Wed Oct 21 07:28:05 2015"), Some(Duration::from_secs(5)));
         assert_eq!(p("Wed, 21 Oct 2015 07:00:00 GMT"), Some(Duration::ZERO));
+        // Too large to represent is longer than any cap, not "no wait asked".
+        assert_eq!(p("99999999999999999999"), Some(Duration::MAX));
+        assert_eq!(p("1e30"), None);
+        assert_eq!(p("99999999999999999999.5"), Some(Duration::MAX));
         for bad in ["", "soon", "-5", "-1.5", "NaN", "inf", "12abc"] {
             assert_eq!(p(bad), None, "{bad:?}");
         }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, RwLock};
 
 /// What replaces a secret.
 pub const REDACTED: &str = "******";
@@ -53,6 +53,16 @@ pub const REDACTED: &str = "******";
 ///
 /// Values shorter than 4 characters are left alone: replacing every `1` or `us`
 /// in a journal would destroy it while protecting nothing worth protecting.
+///
+/// # Credentials the process holds
+///
+/// Besides the plan's own secrets, every redactor hides the credentials
+/// registered with [`hide_secret`]: what a provider takes from its environment
+/// or fetches at run time (`CLOUDFLARE_API_TOKEN`, an Azure token, AWS's secret
+/// key and session token), which no plan names. An API error echoing an
+/// `Authorization` header is then hidden in events, the journal and reports as
+/// a plan secret would be; `Redactor::default()` hides those alone (what the CLI
+/// passes its log lines through).
 #[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Arc<Vec<String>>,
@@ -73,47 +83,30 @@ impl Redactor {
         }
     }
 
-    /// Whether there is nothing to hide.
+    /// Whether there is nothing to hide: no secret of its own and none
+    /// registered process-wide ([`hide_secret`]).
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
+        self.secrets.is_empty() && process_secrets().is_empty()
     }
 
-    /// `text` with every secret, raw or encoded, replaced.
+    /// Registers every secret of this redactor process-wide ([`hide_secret`]),
+    /// so that text no redactor of this plan sees (a third-party crate's log
+    /// lines) hides them too.
+    pub fn hide_everywhere(&self) {
+        self.secrets.iter().for_each(|s| hide_secret(s));
+    }
+
+    /// `text` with every secret, raw or encoded, replaced: this redactor's
+    /// and those registered process-wide ([`hide_secret`]).
     pub fn redact(&self, text: &str) -> String {
-        if self.is_empty() {
-            return text.to_string();
+        let global = process_secrets();
+        if global.is_empty() {
+            return redact_with(&self.secrets, text);
         }
-        let bytes = text.as_bytes();
-        let mut out = String::with_capacity(text.len());
-        let mut copied = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            let found = if may_start(bytes[i]) || self.starts_a_secret(bytes[i]) {
-                self.secrets
-                    .iter()
-                    .filter_map(|s| match_at(bytes, i, s.as_bytes()))
-                    .find(|&end| end > i && text.is_char_boundary(end))
-            } else {
-                None
-            };
-            match found {
-                Some(end) if text.is_char_boundary(i) => {
-                    out.push_str(&text[copied..i]);
-                    out.push_str(REDACTED);
-                    copied = end;
-                    i = end;
-                }
-                _ => i += 1,
-            }
-        }
-        out.push_str(&text[copied..]);
-        out
-    }
-
-    fn starts_a_secret(&self, b: u8) -> bool {
-        self.secrets
-            .iter()
-            .any(|s| s.as_bytes().first() == Some(&b))
+        let mut all: Vec<&String> = self.secrets.iter().chain(global.iter()).collect();
+        all.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        all.dedup();
+        redact_with(&all, text)
     }
 
     /// Redacts every string (and object key) inside a JSON value, in place.
@@ -146,6 +139,81 @@ impl fmt::Debug for Redactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Redactor({} secrets)", self.secrets.len())
     }
+}
+
+/// `text` with each of `secrets` (sorted longest first), raw or encoded, replaced.
+fn redact_with<S: AsRef<str>>(secrets: &[S], text: &str) -> String {
+    if secrets.is_empty() {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_a_secret = || {
+            secrets
+                .iter()
+                .any(|s| s.as_ref().as_bytes().first() == Some(&bytes[i]))
+        };
+        let found = if may_start(bytes[i]) || starts_a_secret() {
+            secrets
+                .iter()
+                .filter_map(|s| match_at(bytes, i, s.as_ref().as_bytes()))
+                .find(|&end| end > i && text.is_char_boundary(end))
+        } else {
+            None
+        };
+        match found {
+            Some(end) if text.is_char_boundary(i) => {
+                out.push_str(&text[copied..i]);
+                out.push_str(REDACTED);
+                copied = end;
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// Credentials the process holds, longest first ([`hide_secret`]).
+static PROCESS_SECRETS: LazyLock<RwLock<Arc<Vec<String>>>> = LazyLock::new(Default::default);
+
+fn process_secrets() -> Arc<Vec<String>> {
+    PROCESS_SECRETS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// Hides `secret` from every [`Redactor`] of the process from now on, whatever
+/// plan it belongs to: how a provider registers a credential no plan names (a
+/// token read from its environment, fetched from an identity endpoint or a
+/// credentials chain). Call it when the credential is obtained, before it is
+/// first sent. Values shorter than 4 characters are ignored, as in
+/// [`Redactor::new`]; registering a value twice is harmless.
+///
+/// ```
+/// dr_core::hide_secret("tok-from-the-environment");
+/// assert_eq!(
+///     dr_core::Redactor::default().redact("Authorization: Bearer tok-from-the-environment"),
+///     "Authorization: Bearer ******"
+/// );
+/// ```
+pub fn hide_secret(secret: &str) {
+    if secret.chars().count() < 4 || process_secrets().iter().any(|s| s == secret) {
+        return;
+    }
+    let mut guard = PROCESS_SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    if guard.iter().any(|s| s == secret) {
+        return;
+    }
+    let mut v = Vec::clone(&guard);
+    v.push(secret.to_string());
+    v.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+    *guard = Arc::new(v);
 }
 
 /// Bytes that start an encoded form of some byte.
@@ -302,7 +370,39 @@ mod tests {
         ]);
         assert_eq!(r.redact("us s3cret-long s3cret"), "us ****** ******");
         assert_eq!(Redactor::new(["abc".to_string()]).redact("abc"), "abc");
-        assert!(Redactor::new(["abc".to_string()]).is_empty());
+        // (`is_empty` also counts process-wide secrets, which other tests add.)
+        assert_eq!(
+            format!("{:?}", Redactor::new(["abc".to_string()])),
+            "Redactor(0 secrets)"
+        );
+    }
+
+    /// A credential a provider registers is hidden by every redactor, the
+    /// plan's included, and longest-first holds across both lists.
+    #[test]
+    fn process_wide_secrets_are_hidden_by_every_redactor() {
+        let plan = Redactor::new(["plan-secret-77f1".to_string()]);
+        assert_eq!(
+            plan.redact("Bearer env-token-4c2e9a"),
+            "Bearer env-token-4c2e9a"
+        );
+        hide_secret("env-token-4c2e9a");
+        hide_secret("env-token-4c2e9a");
+        hide_secret("env"); // too short
+        assert_eq!(
+            plan.redact("Bearer env-token-4c2e9a plan-secret-77f1 env"),
+            "Bearer ****** ****** env"
+        );
+        let mut v = serde_json::json!({"m": "x%20env-token-4c2e9a"});
+        Redactor::default().redact_json(&mut v);
+        assert_eq!(v, serde_json::json!({"m": "x%20******"}));
+        assert!(!Redactor::default().is_empty());
+        // A plan secret containing a process-wide one is still replaced whole.
+        let longer = Redactor::new(["env-token-4c2e9a-and-more".to_string()]);
+        assert_eq!(longer.redact("env-token-4c2e9a-and-more!"), "******!");
+        // A plan's secrets can be made process-wide (the CLI's log lines).
+        Redactor::new(["plan-only-9d3b".to_string()]).hide_everywhere();
+        assert_eq!(Redactor::default().redact("plan-only-9d3b"), "******");
     }
 
     #[test]
