@@ -190,8 +190,8 @@ pub use probe::{Health, HealthProbe, HealthStatus};
 pub use redact::{REDACTED, Redactor};
 pub use registry::{Kind, Registry};
 pub use replicator::{ReplicationState, ReplicationStatus, Replicator, ReplicatorCapabilities};
-pub use router::{RouterCapabilities, TrafficRouter, TrafficSplit};
-pub use settings::Settings;
+pub use router::{RouterCapabilities, TrafficRouter, TrafficSplit, apportion};
+pub use settings::{Settings, check_length};
 pub use store::{DataStore, Role, StoreCapabilities};
 
 /// Re-exported so provider crates use the same version.
