@@ -181,7 +181,7 @@ pub mod sim;
 pub mod watch;
 
 pub use action::Action;
-pub use duration::{MAX_DURATION, format_duration, parse_duration};
+pub use duration::{MAX_DURATION, format_duration, lag_from_secs, parse_duration};
 pub use error::{ConfigError, ErrorKind, ProviderError};
 #[cfg(feature = "engine")]
 #[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
