@@ -63,37 +63,18 @@ pub(crate) fn split_of(members: &BTreeMap<String, Member>, weighted: bool) -> Op
             .min_by_key(|(t, m)| (m.priority, (*t).clone()))?;
         return Some(TrafficSplit::all_to(t.as_str()));
     }
-    let total: u64 = enabled
-        .iter()
-        .map(|(_, m)| u64::from(m.weight.max(1)))
-        .sum();
-    let mut parts: Vec<(&String, u64, u64)> = enabled
-        .iter()
-        .map(|(t, m)| {
-            let x = u64::from(m.weight.max(1)) * 100;
-            (*t, x / total, x % total)
-        })
-        .collect();
-    let mut left = 100 - parts.iter().map(|p| p.1).sum::<u64>();
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by(|a, b| parts[*b].2.cmp(&parts[*a].2).then(a.cmp(b)));
-    for i in order {
-        if left == 0 {
-            break;
-        }
-        parts[i].1 += 1;
-        left -= 1;
-    }
-    Some(TrafficSplit::from_pairs(
-        parts.into_iter().map(|(t, w, _)| (t.as_str(), w as u32)),
-    ))
+    TrafficSplit::proportional(
+        enabled
+            .iter()
+            .map(|(t, m)| (t.as_str(), u64::from(m.weight.max(1)))),
+    )
 }
 
 /// `properties.{key}` of an endpoint or origin as a number (0 when absent).
 pub(crate) fn num(v: &Value, key: &str) -> u32 {
     v.pointer(&format!("/properties/{key}"))
         .and_then(Value::as_u64)
-        .unwrap_or(0) as u32
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// No target is enabled: the router cannot say where traffic goes.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use dr_core::{ConfigError, Settings};
+use dr_core::{ConfigError, Settings, check_length};
 use serde::Deserialize;
 
 /// The Cloudflare API v4 base URL used when a resource does not set `api_base`.
@@ -15,6 +15,13 @@ pub const TOKEN_ENV: &str = "CLOUDFLARE_API_TOKEN";
 
 /// How long one API call may take when a resource sets no `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest Cloudflare identifier (account, zone, load balancer, pool):
+/// the API's `identifier` schema has `maxLength: 32`.
+pub const MAX_ID: usize = 32;
+
+/// The longest DNS record name the API accepts (`dns-records_name`, `maxLength: 255`).
+pub const MAX_RECORD_NAME: usize = 255;
 
 /// Cloudflare's load-balancing region codes, the scopes `scoped_pools` may name.
 pub const REGIONS: [&str; 13] = [
@@ -246,9 +253,13 @@ impl LoadBalancerConfig {
             ("zone_id", &self.zone_id),
             ("load_balancer", &self.load_balancer),
         ] {
-            if v.trim().is_empty() {
-                return Err(ConfigError::key(key, "must not be empty"));
-            }
+            check_length(key, v, 1, MAX_ID)?;
+        }
+        for (target, id) in &self.pools {
+            check_length(&format!("pools.{target}"), id, 1, MAX_ID)?;
+        }
+        for (region, id) in &self.scoped_pools {
+            check_length(&format!("scoped_pools.{region}"), id, 1, MAX_ID)?;
         }
         if self.pools.is_empty() {
             return Err(ConfigError::key("pools", "name at least one target pool"));
@@ -325,11 +336,8 @@ impl DnsRecordConfig {
         if raw.targets.is_empty() {
             return Err(ConfigError::key("targets", "name at least one target"));
         }
-        for (key, v) in [("zone_id", &raw.zone_id), ("record", &raw.record)] {
-            if v.trim().is_empty() {
-                return Err(ConfigError::key(key, "must not be empty"));
-            }
-        }
+        check_length("zone_id", &raw.zone_id, 1, MAX_ID)?;
+        check_length("record", &raw.record, 1, MAX_RECORD_NAME)?;
         for (t, c) in &raw.targets {
             if c.trim().is_empty() {
                 return Err(ConfigError::key(
@@ -377,14 +385,11 @@ impl PoolOriginConfig {
     /// Reads and checks a step's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let raw: RawPoolOrigin = settings.deserialize()?;
-        for (key, v) in [
-            ("account_id", &raw.account_id),
-            ("pool", &raw.pool),
-            ("origin", &raw.origin),
-        ] {
-            if v.trim().is_empty() {
-                return Err(ConfigError::key(key, "must not be empty"));
-            }
+        for (key, v) in [("account_id", &raw.account_id), ("pool", &raw.pool)] {
+            check_length(key, v, 1, MAX_ID)?;
+        }
+        if raw.origin.trim().is_empty() {
+            return Err(ConfigError::key("origin", "must not be empty"));
         }
         Ok(PoolOriginConfig {
             account_id: raw.account_id,
@@ -410,6 +415,19 @@ mod tests {
             v[k] = x.clone();
         }
         Settings::from_json("edge", "cloudflare.load_balancer", v)
+    }
+
+    #[test]
+    fn identifiers_longer_than_the_api_allows_fail_by_key() {
+        for (key, value, want) in [
+            ("zone_id", json!("z".repeat(100_000)), "zone_id"),
+            ("load_balancer", json!("l".repeat(33)), "load_balancer"),
+            ("pools", json!({"east": "p".repeat(33)}), "pools.east"),
+        ] {
+            let e = LoadBalancerConfig::from_settings(&lb(json!({ key: value }))).unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(want), "{e}");
+            assert!(e.message.contains("at most 32"), "{e}");
+        }
     }
 
     #[test]

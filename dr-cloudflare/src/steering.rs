@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use dr_core::{ProviderError, TrafficSplit};
+use dr_core::{ProviderError, TrafficSplit, apportion};
 use serde_json::{Map, Value, json};
 
-use crate::error::conflict;
+use crate::error::{bad_answer, conflict};
 
 /// The fields of a load balancer this provider reads and writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,66 +106,44 @@ impl Pools {
     }
 }
 
-/// Integer percentages proportional to `weights`, summing to 100 (largest remainder).
-pub(crate) fn percentages(weights: &BTreeMap<String, f64>) -> Option<TrafficSplit> {
-    let total: f64 = weights.values().filter(|w| **w > 0.0).sum();
-    if total <= 0.0 {
-        return None;
+/// How many millionths a Cloudflare weight is. Cloudflare documents pool weights
+/// (`random_steering`) and origin weights as numbers from 0 to 1; an answer with
+/// anything else (not finite, negative, above 1) is refused by name rather than
+/// carried into the arithmetic.
+pub(crate) fn weight_units(what: &str, w: f64) -> Result<u64, ProviderError> {
+    if !w.is_finite() || !(0.0..=1.0).contains(&w) {
+        return Err(bad_answer(
+            what,
+            format!("weight {w} is outside the documented range 0 to 1"),
+        ));
     }
-    let counts: Vec<u64> = weights
-        .values()
-        .map(|w| (w.max(0.0) * 1e6).round() as u64)
-        .collect();
-    let names: Vec<&String> = weights.keys().collect();
-    let shares = apportion(100, &counts);
-    Some(TrafficSplit::from_pairs(
-        names
-            .into_iter()
-            .zip(shares)
-            .map(|(n, s)| (n.clone(), s as u32)),
-    ))
+    // 0 <= w * 1e6 <= 1e6: the cast is exact and cannot saturate.
+    Ok((w * 1e6).round() as u64)
 }
 
-/// Splits `total` units in proportion to `parts` (integers), by largest remainder.
-pub(crate) fn apportion(total: u64, parts: &[u64]) -> Vec<u64> {
-    let sum: u64 = parts.iter().sum();
-    if sum == 0 {
-        return vec![0; parts.len()];
-    }
-    let mut out: Vec<u64> = parts.iter().map(|p| total * p / sum).collect();
-    let mut rems: Vec<(usize, u64)> = parts
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (i, total * p % sum))
-        .collect();
-    rems.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut left = total - out.iter().sum::<u64>();
-    for (i, _) in rems {
-        if left == 0 {
-            break;
-        }
-        out[i] += 1;
-        left -= 1;
-    }
-    out
+/// Integer percentages proportional to `weights` (in [`weight_units`]), summing to
+/// 100 (largest remainder); `None` when every weight is 0.
+pub(crate) fn percentages(weights: &BTreeMap<String, u64>) -> Option<TrafficSplit> {
+    TrafficSplit::proportional(weights.iter().map(|(t, w)| (t.clone(), *w)))
 }
 
 /// The split of the traffic no region singles out (`default_pools`).
 pub(crate) fn default_split(view: &LbView, pools: &Pools) -> Result<TrafficSplit, ProviderError> {
     match view.effective_policy() {
         "random" => {
-            let mut weights = BTreeMap::new();
+            let mut weights: BTreeMap<String, u64> = BTreeMap::new();
             for id in &view.default_pools {
-                let w = view
-                    .pool_weights
-                    .get(id)
-                    .copied()
-                    .unwrap_or(view.default_weight);
+                let w = match view.pool_weights.get(id) {
+                    Some(w) => weight_units(&format!("random_steering.pool_weights.{id}"), *w)?,
+                    None => weight_units("random_steering.default_weight", view.default_weight)?,
+                };
                 match pools.target_of(id) {
-                    Some(t) => *weights.entry(t.to_string()).or_insert(0.0) += w,
-                    None if w > 0.0 => {
+                    // At most 1e6 per pool: the sum cannot overflow.
+                    Some(t) => *weights.entry(t.to_string()).or_insert(0) += w,
+                    None if w > 0 => {
                         return Err(conflict(format!(
-                            "random steering gives weight {w} to pool `{id}`, which is not a target"
+                            "random steering gives weight {} to pool `{id}`, which is not a target",
+                            w as f64 / 1e6
                         )));
                     }
                     None => {}
@@ -232,7 +210,7 @@ pub(crate) fn region_source(
 
 /// The split of a scoped pool's origins, named `TARGET.ORIGIN` by [`scoped_origins`].
 pub(crate) fn origin_split(pool: &Value, pools: &Pools) -> Result<TrafficSplit, ProviderError> {
-    let mut weights: BTreeMap<String, f64> = BTreeMap::new();
+    let mut weights: BTreeMap<String, u64> = BTreeMap::new();
     for o in pool
         .get("origins")
         .and_then(Value::as_array)
@@ -240,11 +218,14 @@ pub(crate) fn origin_split(pool: &Value, pools: &Pools) -> Result<TrafficSplit, 
         .flatten()
     {
         let enabled = o.get("enabled").and_then(Value::as_bool).unwrap_or(true);
-        let weight = o.get("weight").and_then(Value::as_f64).unwrap_or(1.0);
-        if !enabled || weight <= 0.0 {
+        let name = o.get("name").and_then(Value::as_str).unwrap_or("");
+        let weight = weight_units(
+            &format!("origin `{name}`"),
+            o.get("weight").and_then(Value::as_f64).unwrap_or(1.0),
+        )?;
+        if !enabled || weight == 0 {
             continue;
         }
-        let name = o.get("name").and_then(Value::as_str).unwrap_or("");
         let target = pools
             .targets
             .keys()
@@ -255,7 +236,8 @@ pub(crate) fn origin_split(pool: &Value, pools: &Pools) -> Result<TrafficSplit, 
                     "origin `{name}` of the scoped pool is not named `TARGET.ORIGIN` after one of the targets"
                 ))
             })?;
-        *weights.entry(target.clone()).or_insert(0.0) += weight;
+        let sum = weights.entry(target.clone()).or_insert(0);
+        *sum = sum.saturating_add(weight);
     }
     percentages(&weights).ok_or_else(|| conflict("the scoped pool has no enabled, weighted origin"))
 }
@@ -283,10 +265,15 @@ pub(crate) fn scoped_origins(
                 "target `{target}`'s pool has no enabled origin to put in the scoped pool"
             )));
         }
-        let parts: Vec<u64> = origins
+        let parts = origins
             .iter()
-            .map(|o| (o.get("weight").and_then(Value::as_f64).unwrap_or(1.0) * 1e4).round() as u64)
-            .collect();
+            .map(|o| {
+                weight_units(
+                    &format!("origin of target `{target}`'s pool"),
+                    o.get("weight").and_then(Value::as_f64).unwrap_or(1.0),
+                )
+            })
+            .collect::<Result<Vec<u64>, _>>()?;
         for (o, hundredths) in origins.iter().zip(apportion(u64::from(percent), &parts)) {
             if hundredths == 0 {
                 continue;
@@ -499,7 +486,7 @@ mod tests {
 
     #[test]
     fn percentages_sum_to_100() {
-        let w: BTreeMap<String, f64> = [("a", 1.0), ("b", 1.0), ("c", 1.0)]
+        let w: BTreeMap<String, u64> = [("a", 1), ("b", 1), ("c", 1)]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
@@ -507,6 +494,52 @@ mod tests {
         assert_eq!(s.total(), 100);
         assert_eq!(apportion(10, &[1, 1, 1]), vec![4, 3, 3]);
         assert_eq!(apportion(7, &[0, 5]), vec![0, 7]);
+    }
+
+    #[test]
+    fn huge_or_odd_weights_are_refused_by_name_not_overflowed() {
+        for w in [1e300, f64::MAX, 1.5, -0.1] {
+            let v = LbView::from_json(&json!({
+                "steering_policy": "random", "default_pools": ["pw", "pe"],
+                "random_steering": {"default_weight": 0.0, "pool_weights": {"pe": w, "pw": w}}
+            }));
+            let e = default_split(&v, &pools()).unwrap_err();
+            assert!(
+                e.message().contains("outside the documented range 0 to 1")
+                    && e.message().contains("pool_weights.p"),
+                "{w}: {e}"
+            );
+        }
+        let pool = json!({"origins": [
+            {"name": "east.a", "weight": 1e300}, {"name": "west.b", "weight": 1e300}
+        ]});
+        let e = origin_split(&pool, &pools()).unwrap_err();
+        assert!(e.message().contains("origin `east.a`"), "{e}");
+    }
+
+    proptest::proptest! {
+        /// Whatever weights a load balancer answer carries, reading its split
+        /// either gives a split summing to 100 or a named error; it never panics.
+        #[test]
+        fn any_random_steering_answer_reads_without_panicking(
+            pe in proptest::num::f64::ANY,
+            pw in proptest::num::f64::ANY,
+            default in proptest::num::f64::ANY,
+        ) {
+            let v = LbView::from_json(&json!({
+                "steering_policy": "random", "default_pools": ["pw", "pe", "other"],
+                "random_steering": {"default_weight": default, "pool_weights": {"pe": pe, "pw": pw}}
+            }));
+            if let Ok(s) = default_split(&v, &pools()) {
+                proptest::prop_assert_eq!(s.total(), 100);
+            }
+            let pool = json!({"origins": [
+                {"name": "east.a", "weight": pe}, {"name": "west.b", "weight": pw}
+            ]});
+            if let Ok(s) = origin_split(&pool, &pools()) {
+                proptest::prop_assert_eq!(s.total(), 100);
+            }
+        }
     }
 
     #[test]

@@ -95,6 +95,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, (total % NANOS) as u32))
 }
 
+/// A lag a service reports in seconds, as a [`Duration`]: a negative reading
+/// (clock skew) is no lag, and a reading no duration can hold (not finite, or
+/// beyond [`Duration::MAX`]) is an unknown lag (`None`), which every RPO gate
+/// refuses, instead of a panic in `Duration::from_secs_f64`.
+pub fn lag_from_secs(secs: f64) -> Option<Duration> {
+    if secs.is_nan() {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs.max(0.0)).ok()
+}
+
 /// Formats a duration the way plans write them (`1m30s`, `250ms`).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -182,6 +193,23 @@ fn http_date(v: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reported_lag_never_panics_and_unknowable_readings_are_unknown() {
+        assert_eq!(lag_from_secs(1.5), Some(Duration::from_millis(1500)));
+        assert_eq!(lag_from_secs(-3.0), Some(Duration::ZERO));
+        for bad in [f64::NAN, f64::INFINITY, 1e300, f64::MAX] {
+            assert_eq!(lag_from_secs(bad), None, "{bad}");
+        }
+        assert_eq!(lag_from_secs(f64::NEG_INFINITY), Some(Duration::ZERO));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_float_is_a_lag_or_unknown(secs in proptest::num::f64::ANY) {
+            let _ = lag_from_secs(secs);
+        }
+    }
 
     #[test]
     fn parses_units_and_compounds() {

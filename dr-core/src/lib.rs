@@ -182,7 +182,9 @@ pub mod sim;
 pub mod watch;
 
 pub use action::Action;
-pub use duration::{MAX_DURATION, format_duration, parse_duration, parse_retry_after};
+pub use duration::{
+    MAX_DURATION, format_duration, lag_from_secs, parse_duration, parse_retry_after,
+};
 pub use error::{ConfigError, ErrorKind, ProviderError};
 #[cfg(feature = "engine")]
 #[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
@@ -191,8 +193,8 @@ pub use probe::{Health, HealthProbe, HealthStatus};
 pub use redact::{REDACTED, Redactor, hide_secret};
 pub use registry::{Kind, Registry};
 pub use replicator::{ReplicationState, ReplicationStatus, Replicator, ReplicatorCapabilities};
-pub use router::{RouterCapabilities, TrafficRouter, TrafficSplit};
-pub use settings::Settings;
+pub use router::{RouterCapabilities, TrafficRouter, TrafficSplit, apportion};
+pub use settings::{Settings, check_length};
 pub use store::{DataStore, Role, StoreCapabilities};
 
 /// Re-exported so provider crates use the same version.

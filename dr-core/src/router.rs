@@ -41,6 +41,31 @@ impl TrafficSplit {
         s
     }
 
+    /// The split in percent (summing to 100, largest remainder) of weights a
+    /// service reports, each target's share of the total. Any `u64` weights are
+    /// accepted: the arithmetic is done in `u128`, so nothing overflows. `None` when
+    /// every weight is 0 (the caller says what that means for its service).
+    ///
+    /// Providers turn their service's weights (Route 53 `Weight`, Cloudflare pool
+    /// and origin weights, Traffic Manager endpoint weights) into a split with this,
+    /// after checking them against the service's documented range.
+    pub fn proportional<I, S>(weights: I) -> Option<TrafficSplit>
+    where
+        I: IntoIterator<Item = (S, u64)>,
+        S: Into<String>,
+    {
+        let (names, parts): (Vec<String>, Vec<u64>) =
+            weights.into_iter().map(|(t, w)| (t.into(), w)).unzip();
+        if parts.iter().all(|w| *w == 0) {
+            return None;
+        }
+        let shares = apportion(100, &parts);
+        Some(TrafficSplit::from_pairs(names.into_iter().zip(shares).map(
+            // Each share is at most the total, 100.
+            |(t, s)| (t, u32::try_from(s).unwrap_or(100)),
+        )))
+    }
+
     /// Sets `target`'s weight (0 removes it).
     pub fn set(&mut self, target: impl Into<String>, weight: u32) {
         let target = target.into();
@@ -130,30 +155,47 @@ impl TrafficSplit {
             }
             return out;
         }
-        let mut parts: Vec<(&str, u128, u128)> = others
-            .iter()
-            .map(|(t, w)| {
-                let exact = u128::from(rest) * u128::from(*w);
-                (*t, exact / others_total, exact % others_total)
-            })
-            .collect();
-        // Each share is at most `rest`, and they sum to at most `rest`.
-        let given: u128 = parts.iter().map(|p| p.1).sum();
-        let mut left = u128::from(rest).saturating_sub(given);
-        parts.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
-        for p in parts.iter_mut() {
-            if left == 0 {
-                break;
-            }
-            p.1 += 1;
-            left -= 1;
-        }
-        for (t, w, _) in parts {
+        let weights: Vec<u64> = others.iter().map(|(_, w)| u64::from(*w)).collect();
+        for ((t, _), w) in others.iter().zip(apportion(u64::from(rest), &weights)) {
             // `w <= rest <= 100`.
-            out.set(t, u32::try_from(w).unwrap_or(100));
+            out.set(*t, u32::try_from(w).unwrap_or(100));
         }
         out
     }
+}
+
+/// Splits `total` units in proportion to `parts`, by largest remainder: the
+/// result sums to `total` exactly (when any part is non-zero), and ties go to the
+/// earlier part. All zero parts give all zeros.
+///
+/// Any `u64` values are accepted: products and sums are computed in `u128`, which
+/// cannot overflow for fewer than 2^64 parts.
+pub fn apportion(total: u64, parts: &[u64]) -> Vec<u64> {
+    let sum: u128 = parts.iter().map(|p| u128::from(*p)).sum();
+    if sum == 0 {
+        return vec![0; parts.len()];
+    }
+    let exact = |p: u64| u128::from(total) * u128::from(p);
+    // Each quotient is at most `total`, so it fits a u64.
+    let mut out: Vec<u64> = parts
+        .iter()
+        .map(|p| u64::try_from(exact(*p) / sum).unwrap_or(total))
+        .collect();
+    let mut order: Vec<(usize, u128)> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i, exact(*p) % sum))
+        .collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut left = total.saturating_sub(out.iter().fold(0u64, |a, b| a.saturating_add(*b)));
+    for (i, rem) in order {
+        if left == 0 || rem == 0 {
+            break;
+        }
+        out[i] += 1;
+        left -= 1;
+    }
+    out
 }
 
 impl fmt::Display for TrafficSplit {
@@ -252,6 +294,61 @@ pub trait TrafficRouter: Send + Sync + Debug {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apportion_takes_any_u64_without_overflow() {
+        assert_eq!(apportion(100, &[u64::MAX, u64::MAX]), vec![50, 50]);
+        assert_eq!(apportion(100, &[u64::MAX, 0, 1]), vec![100, 0, 0]);
+        assert_eq!(apportion(100, &[0, 0]), vec![0, 0]);
+        assert_eq!(apportion(7, &[1, 1, 1]), vec![3, 2, 2]);
+        assert_eq!(
+            TrafficSplit::proportional([("a", u64::MAX), ("b", u64::MAX / 3)]),
+            Some(TrafficSplit::from_pairs([("a", 75), ("b", 25)]))
+        );
+        assert_eq!(TrafficSplit::proportional([("a", 0u64)]), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn apportion_sums_to_total_and_stays_proportional(
+            total in 0u64..=1_000_000,
+            parts in proptest::collection::vec(proptest::num::u64::ANY, 1..12),
+        ) {
+            let out = apportion(total, &parts);
+            proptest::prop_assert_eq!(out.len(), parts.len());
+            let sum: u128 = parts.iter().map(|p| u128::from(*p)).sum();
+            if sum == 0 {
+                proptest::prop_assert!(out.iter().all(|o| *o == 0));
+            } else {
+                proptest::prop_assert_eq!(out.iter().map(|o| u128::from(*o)).sum::<u128>(), u128::from(total));
+                for (o, p) in out.iter().zip(&parts) {
+                    // Within one unit of the exact share.
+                    let exact = u128::from(total) * u128::from(*p);
+                    proptest::prop_assert!(u128::from(*o) * sum <= exact + sum);
+                    proptest::prop_assert!(u128::from(*o) * sum + sum >= exact);
+                }
+            }
+        }
+
+        #[test]
+        fn proportional_splits_sum_to_100(
+            weights in proptest::collection::btree_map("[a-e]", proptest::num::u64::ANY, 1..5),
+        ) {
+            match TrafficSplit::proportional(weights.clone()) {
+                Some(s) => proptest::prop_assert_eq!(s.total(), 100),
+                None => proptest::prop_assert!(weights.values().all(|w| *w == 0)),
+            }
+        }
+
+        #[test]
+        fn shifting_any_split_sums_to_100(
+            weights in proptest::collection::btree_map("[a-e]", proptest::num::u32::ANY, 0..5),
+            phase in 0u32..=200,
+        ) {
+            let s = TrafficSplit::from_pairs(weights).shifted_towards("z", phase);
+            proptest::prop_assert_eq!(s.total(), 100);
+        }
+    }
 
     #[test]
     fn shift_keeps_others_in_proportion_and_sums_to_100() {

@@ -113,6 +113,30 @@ impl Settings {
     }
 }
 
+/// Checks a string setting against the service's documented length limits (in
+/// characters, `min..=max`), naming `key`. Providers call it at validation for
+/// every identifier they send, so a value the service (or its SDK) would reject
+/// fails `dr validate` instead of the run.
+pub fn check_length(key: &str, value: &str, min: usize, max: usize) -> Result<(), ConfigError> {
+    let n = value.chars().count();
+    if min > 0 && value.trim().is_empty() {
+        return Err(ConfigError::key(key, "must not be empty"));
+    }
+    if n < min {
+        return Err(ConfigError::key(
+            key,
+            format!("is {n} characters long; the service requires at least {min}"),
+        ));
+    }
+    if n > max {
+        return Err(ConfigError::key(
+            key,
+            format!("is {n} characters long; the service allows at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
 /// serde reports an unknown field at the parent path; pull the field name out of
 /// the message so the diagnostic can point at the key itself.
 fn unknown_field_of(message: &str) -> Option<String> {

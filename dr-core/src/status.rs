@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::concurrent::{Reader, Seen, read_all};
 use crate::plan::{Plan, Resource};
 use crate::{Kind, Registry, TrafficSplit};
 
@@ -101,8 +102,11 @@ impl ResourceStatus {
 /// state cannot be read gets `error`. Reads only: probes are asked with
 /// [`HealthProbe::peek`](crate::HealthProbe::peek), so a probe that keeps
 /// state of its own (a sim `sequence`) is left as it was. Secrets are redacted.
+///
+/// The reads are made concurrently, at most the plan's `max_parallel` at once.
 pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<ResourceStatus> {
     let mut out = Vec::new();
+    let mut reads: Vec<(usize, Reader)> = Vec::new();
     for r in &plan.resources {
         let kinds = if r.kinds.is_empty() {
             registry.kinds(&r.provider)
@@ -111,88 +115,79 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<ResourceStatus> {
         };
         for kind in kinds {
             let mut st = ResourceStatus::new(r, kind);
-            let tag = |e: crate::ProviderError, op: &str| {
-                e.or_provider(&r.provider)
-                    .in_context(&r.name, op)
-                    .to_string()
-            };
-            let result: Result<(), String> = match kind {
-                Kind::Router => match r
+            st.calls = registry.call_counts(&r.settings);
+            let reader = match kind {
+                Kind::Router => r
                     .router()
                     .cloned()
                     .or_else(|| registry.build_router(&r.settings).and_then(Result::ok))
-                {
-                    Some(router) => router
-                        .current(None)
-                        .await
-                        .map(|split| st.split = Some(split))
-                        .map_err(|e| tag(e, "current")),
-                    None => Err("cannot build the router from its settings".into()),
-                },
-                Kind::Store => match r
+                    .map(|x| Reader::Split(x, None)),
+                Kind::Store => r
                     .store()
                     .cloned()
                     .or_else(|| registry.build_store(&r.settings).and_then(Result::ok))
-                {
-                    Some(store) => match store.role().await {
-                        Ok(role) => {
-                            st.role = Some(role.as_str().to_string());
-                            if let crate::Role::Replica { of: Some(of) } = &role {
-                                st.of = Some(of.clone());
-                            }
-                            st.writable = store.writable().await.ok();
-                            Ok(())
-                        }
-                        Err(e) => Err(tag(e, "role")),
-                    },
-                    None => Err("cannot build the store from its settings".into()),
-                },
-                Kind::Replicator => match r
+                    .map(|x| Reader::Role(x, true)),
+                Kind::Replicator => r
                     .replicator()
                     .cloned()
                     .or_else(|| registry.build_replicator(&r.settings).and_then(Result::ok))
-                {
-                    Some(rep) => match rep.status().await {
-                        Ok(s) => {
-                            st.state = Some(s.state.as_str().to_string());
-                            st.lag_ms = s
-                                .lag
-                                .map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX));
-                            st.lag_bytes = s.lag_bytes;
-                            Ok(())
-                        }
-                        Err(e) => Err(tag(e, "status")),
-                    },
-                    None => Err("cannot build the replicator from its settings".into()),
-                },
-                Kind::Probe => match r
+                    .map(Reader::Status),
+                Kind::Probe => r
                     .probe()
                     .cloned()
                     .or_else(|| registry.build_probe(&r.settings).and_then(Result::ok))
-                {
-                    // `peek`, not `probe`: status must not change what the
-                    // next run's probe sees (a sim `sequence` would advance).
-                    Some(p) => match p.peek().await {
-                        Ok(h) => {
-                            st.status = Some(h.status.as_str().to_string());
-                            if !h.detail.is_empty() {
-                                st.detail = Some(plan.redactor().redact(&h.detail));
-                            }
-                            Ok(())
-                        }
-                        Err(e) => Err(tag(e, "probe")),
-                    },
-                    None => Err("cannot build the probe from its settings".into()),
-                },
+                    .map(Reader::Peek),
             };
-            if let Err(e) = result {
-                st.error = Some(plan.redactor().redact(&e));
-            }
-            st.calls = registry.call_counts(&r.settings);
-            if let Some(of) = &st.of {
-                st.of = Some(plan.redactor().redact(of));
+            match reader {
+                Some(reader) => reads.push((out.len(), reader)),
+                None => {
+                    st.error = Some(format!(
+                        "cannot build the {} from its settings",
+                        kind.as_str()
+                    ))
+                }
             }
             out.push(st);
+        }
+    }
+    for (i, got) in read_all(reads, plan.max_parallel).await {
+        let st = &mut out[i];
+        let op = match st.kind.as_str() {
+            "router" => "current",
+            "store" => "role",
+            "replicator" => "status",
+            _ => "probe",
+        };
+        match got {
+            Ok(Seen::Split(split)) => st.split = Some(split),
+            Ok(Seen::Role(role, writable)) => {
+                st.role = Some(role.as_str().to_string());
+                if let crate::Role::Replica { of: Some(of) } = &role {
+                    st.of = Some(plan.redactor().redact(of));
+                }
+                st.writable = writable;
+            }
+            Ok(Seen::Status(s)) => {
+                st.state = Some(s.state.as_str().to_string());
+                st.lag_ms = s
+                    .lag
+                    .map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX));
+                st.lag_bytes = s.lag_bytes;
+            }
+            Ok(Seen::Health(h)) => {
+                st.status = Some(h.status.as_str().to_string());
+                if !h.detail.is_empty() {
+                    st.detail = Some(plan.redactor().redact(&h.detail));
+                }
+            }
+            Ok(Seen::Verified(_)) => {}
+            Err(e) => {
+                let e = e
+                    .or_provider(&st.provider)
+                    .in_context(&st.resource, op)
+                    .to_string();
+                st.error = Some(plan.redactor().redact(&e));
+            }
         }
     }
     out

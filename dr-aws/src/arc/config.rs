@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use dr_core::{ConfigError, Settings};
+use dr_core::{ConfigError, Settings, check_length};
 use serde::Deserialize;
 
 use crate::config::{non_empty_targets, own, require, targets_of};
@@ -47,6 +47,13 @@ impl ArcConfig {
             ));
         }
         non_empty_targets(&c.targets)?;
+        // ARC's documented limit for a routing control or safety rule ARN.
+        for (t, arn) in &c.targets {
+            check_length(&format!("targets.{t}"), arn, 1, 256)?;
+        }
+        for (i, arn) in c.override_safety_rules.iter().enumerate() {
+            check_length(&format!("override_safety_rules[{i}]"), arn, 1, 256)?;
+        }
         Ok(c)
     }
 

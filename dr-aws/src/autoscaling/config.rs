@@ -1,6 +1,6 @@
 //! Settings of the `aws.autoscaling.set_capacity` action.
 
-use dr_core::{ConfigError, Settings};
+use dr_core::{ConfigError, Settings, check_length};
 use serde::Deserialize;
 
 use crate::config::own;
@@ -27,6 +27,8 @@ impl SetCapacityConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         settings.str("group")?;
         let c: SetCapacityConfig = own(settings)?;
+        // An Auto Scaling group name is 1 to 255 characters.
+        check_length("group", &c.group, 1, 255)?;
         if c.desired < 0 {
             return Err(ConfigError::key("desired", "must not be negative"));
         }

@@ -1,6 +1,6 @@
 //! Settings of `aws.cloudwatch.alarm`.
 
-use dr_core::{ConfigError, Settings};
+use dr_core::{ConfigError, Settings, check_length};
 use serde::Deserialize;
 
 use crate::config::{own, require};
@@ -18,7 +18,10 @@ impl AlarmConfig {
     /// Reads and checks the resource's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         require(settings, &["alarm_name"])?;
-        own(settings)
+        let c: AlarmConfig = own(settings)?;
+        // An alarm name is 1 to 255 characters.
+        check_length("alarm_name", &c.alarm_name, 1, 255)?;
+        Ok(c)
     }
 
     /// The alarm `name`.

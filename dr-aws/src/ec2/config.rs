@@ -1,6 +1,6 @@
 //! Settings of the `aws.ec2.start_instances` action.
 
-use dr_core::{ConfigError, Settings};
+use dr_core::{ConfigError, Settings, check_length};
 use serde::Deserialize;
 
 use crate::config::{own, require};
@@ -21,6 +21,10 @@ impl StartInstancesConfig {
         let c: StartInstancesConfig = own(settings)?;
         if c.instances.is_empty() {
             return Err(ConfigError::key("instances", "list at least one instance"));
+        }
+        // An instance id is `i-` and 8 or 17 hexadecimal digits.
+        for (i, id) in c.instances.iter().enumerate() {
+            check_length(&format!("instances[{i}]"), id, 1, 19)?;
         }
         Ok(c)
     }

@@ -1,6 +1,6 @@
 //! Settings of `aws.rds` (store and replicator) and `aws.aurora_global`.
 
-use dr_core::{ConfigError, Settings};
+use dr_core::{ConfigError, Settings, check_length};
 use serde::Deserialize;
 
 use crate::config::{non_empty, own, require};
@@ -18,7 +18,10 @@ impl RdsConfig {
     /// Reads and checks the resource's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         require(settings, &["instance"])?;
-        own(settings)
+        let c: RdsConfig = own(settings)?;
+        // A DBInstanceIdentifier is 1 to 63 characters.
+        check_length("instance", &c.instance, 1, 63)?;
+        Ok(c)
     }
 
     /// The DB instance `instance`.
@@ -64,6 +67,10 @@ impl AuroraConfig {
         let c: AuroraConfig = own(settings)?;
         non_empty("global_cluster", &c.global_cluster)?;
         non_empty("cluster", &c.cluster)?;
+        // A GlobalClusterIdentifier is at most 255 characters; the member cluster
+        // is an identifier (63) or an ARN (at most 2048, as every ARN).
+        check_length("global_cluster", &c.global_cluster, 1, 255)?;
+        check_length("cluster", &c.cluster, 1, 2048)?;
         if c.mode == AuroraMode::Failover && !c.allow_data_loss {
             return Err(ConfigError::key(
                 "mode",

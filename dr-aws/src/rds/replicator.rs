@@ -60,7 +60,7 @@ impl RdsReplicator {
             LAG_WINDOW,
         )
         .await?;
-        Ok(newest.map(|secs| Duration::from_secs_f64(secs.max(0.0))))
+        Ok(newest.and_then(dr_core::lag_from_secs))
     }
 }
 

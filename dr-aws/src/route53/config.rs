@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use dr_core::{ConfigError, Settings};
+use dr_core::{ConfigError, Settings, check_length};
 use serde::Deserialize;
 
 use crate::config::{non_empty, non_empty_targets, own, require, targets_of};
@@ -39,10 +39,17 @@ impl Route53Config {
             .to_string();
         non_empty("hosted_zone_id", &c.hosted_zone_id)?;
         non_empty("record_name", &c.record_name)?;
+        // Route 53's documented limits: a hosted zone id of at most 32
+        // characters, a DNS name of at most 1024, a SetIdentifier of 1 to 128.
+        check_length("hosted_zone_id", &c.hosted_zone_id, 1, 32)?;
+        check_length("record_name", &c.record_name, 1, 1024)?;
         if !c.record_name.ends_with('.') {
             c.record_name.push('.');
         }
         non_empty_targets(&c.targets)?;
+        for (t, id) in &c.targets {
+            check_length(&format!("targets.{t}"), id, 1, 128)?;
+        }
         Ok(c)
     }
 
@@ -86,7 +93,9 @@ impl HealthCheckConfig {
     /// Reads and checks the resource's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         require(settings, &["health_check_id"])?;
-        own(settings)
+        let c: HealthCheckConfig = own(settings)?;
+        check_length("health_check_id", &c.health_check_id, 1, 64)?;
+        Ok(c)
     }
 
     /// The health check `id`.
@@ -119,5 +128,34 @@ mod tests {
         let common = AwsCommon::from_settings(&s).unwrap();
         assert_eq!(common.region.as_deref(), Some("us-east-1"));
         assert_eq!(common.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn settings_longer_than_route53_allows_fail_validation_by_key() {
+        let base = json!({"hosted_zone_id": "Z1", "record_name": "app.example.com",
+                          "targets": {"east": "e"}});
+        for (key, value, want) in [
+            (
+                "hosted_zone_id",
+                json!("Z".repeat(100_000)),
+                "hosted_zone_id",
+            ),
+            ("record_name", json!("a".repeat(1025)), "record_name"),
+            ("targets", json!({"east": "e".repeat(129)}), "targets.east"),
+        ] {
+            let mut v = base.clone();
+            v[key] = value;
+            let e = Route53Config::from_settings(&Settings::from_json("front", "aws.route53", v))
+                .unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(want), "{e}");
+            assert!(e.message.contains("at most"), "{e}");
+        }
+        let e = HealthCheckConfig::from_settings(&Settings::from_json(
+            "hc",
+            "aws.route53_health_check",
+            json!({"health_check_id": "h".repeat(65)}),
+        ))
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("health_check_id"));
     }
 }

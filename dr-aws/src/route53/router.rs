@@ -186,42 +186,28 @@ impl Route53Router {
     }
 }
 
+/// The largest `Weight` Route 53 accepts on a record set.
+pub(crate) const MAX_WEIGHT: i64 = 255;
+
 /// The split weighted records give: each weight as a share of the total, in
 /// percent (largest remainder, so it sums to 100). All weights 0 is an equal split
-/// (Route 53 then answers with every record alike).
-pub(crate) fn split_of_weights(weights: &BTreeMap<String, i64>) -> TrafficSplit {
-    let total: i64 = weights.values().map(|w| (*w).max(0)).sum();
-    if total == 0 {
-        let even: BTreeMap<String, i64> = weights.keys().map(|k| (k.clone(), 1)).collect();
-        return if even.is_empty() {
-            TrafficSplit::new()
-        } else {
-            split_of_weights(&even)
-        };
+/// (Route 53 then answers with every record alike). A weight outside Route 53's
+/// documented 0..=255 is an answer we refuse by name, not arithmetic we attempt.
+pub(crate) fn split_of_weights(
+    weights: &BTreeMap<String, i64>,
+) -> Result<TrafficSplit, ProviderError> {
+    let mut units = Vec::with_capacity(weights.len());
+    for (t, w) in weights {
+        let w = u64::try_from(*w).ok().filter(|w| *w <= MAX_WEIGHT as u64).ok_or_else(|| {
+            fatal(format!(
+                "the record set of target `{t}` has Weight {w}, outside Route 53's 0..={MAX_WEIGHT}"
+            ))
+        })?;
+        units.push((t.clone(), w));
     }
-    let mut parts: Vec<(&String, i64, i64)> = weights
-        .iter()
-        .map(|(t, w)| {
-            let exact = (*w).max(0) * 100;
-            (t, exact / total, exact % total)
-        })
-        .collect();
-    let mut left = 100 - parts.iter().map(|p| p.1).sum::<i64>();
-    parts.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
-    for p in parts.iter_mut() {
-        if left <= 0 {
-            break;
-        }
-        if p.2 > 0 {
-            p.1 += 1;
-            left -= 1;
-        }
-    }
-    TrafficSplit::from_pairs(
-        parts
-            .into_iter()
-            .map(|(t, w, _)| (t.clone(), u32::try_from(w).unwrap_or(0))),
-    )
+    Ok(TrafficSplit::proportional(units.iter().cloned())
+        .or_else(|| TrafficSplit::proportional(units.into_iter().map(|(t, _)| (t, 1))))
+        .unwrap_or_default())
 }
 
 #[async_trait]
@@ -246,12 +232,12 @@ impl TrafficRouter for Route53Router {
         }
         let records = self.read().await?;
         match self.mode(&records)? {
-            Mode::Weighted => Ok(split_of_weights(
+            Mode::Weighted => split_of_weights(
                 &records
                     .iter()
                     .map(|(t, r)| (t.clone(), r.weight.unwrap_or(0)))
                     .collect(),
-            )),
+            ),
             Mode::Failover => {
                 let primaries: Vec<&String> = records
                     .iter()
@@ -359,20 +345,52 @@ mod tests {
     #[test]
     fn weights_become_percentages_summing_to_100() {
         assert_eq!(
-            split_of_weights(&w(&[("east", 80), ("west", 20)])),
+            split_of_weights(&w(&[("east", 80), ("west", 20)])).unwrap(),
             TrafficSplit::from_pairs([("east", 80), ("west", 20)])
         );
         assert_eq!(
-            split_of_weights(&w(&[("east", 1), ("west", 1), ("m", 1)])).total(),
+            split_of_weights(&w(&[("east", 1), ("west", 1), ("m", 1)]))
+                .unwrap()
+                .total(),
             100
         );
         assert_eq!(
-            split_of_weights(&w(&[("east", 0), ("west", 0)])),
+            split_of_weights(&w(&[("east", 0), ("west", 0)])).unwrap(),
             TrafficSplit::from_pairs([("east", 50), ("west", 50)])
         );
         assert_eq!(
-            split_of_weights(&w(&[("east", 0), ("west", 255)])),
+            split_of_weights(&w(&[("east", 0), ("west", 255)])).unwrap(),
             TrafficSplit::all_to("west")
         );
+    }
+
+    #[test]
+    fn a_weight_outside_route53s_range_is_refused_not_overflowed() {
+        for bad in [i64::MAX, 256, -1, i64::MIN] {
+            let e = split_of_weights(&w(&[("east", bad), ("west", i64::MAX)])).unwrap_err();
+            assert!(
+                e.message().contains("target `east` has Weight") && e.message().contains("0..=255"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_weights_give_a_split_of_100_or_a_named_error(
+            weights in proptest::collection::btree_map("[a-d]", proptest::num::i64::ANY, 1..4),
+        ) {
+            match split_of_weights(&weights) {
+                Ok(s) => proptest::prop_assert_eq!(s.total(), 100),
+                Err(e) => proptest::prop_assert!(e.message().contains("outside Route 53's 0..=255")),
+            }
+        }
+
+        #[test]
+        fn in_range_weights_always_read_back(
+            weights in proptest::collection::btree_map("[a-d]", 0i64..=255, 1..4),
+        ) {
+            proptest::prop_assert_eq!(split_of_weights(&weights).unwrap().total(), 100);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Settings of `aws.s3_replication`.
 
-use dr_core::{ConfigError, Settings};
+use dr_core::{ConfigError, Settings, check_length};
 use serde::Deserialize;
 
 use crate::config::{own, require};
@@ -29,7 +29,23 @@ impl S3ReplicationConfig {
     /// Reads and checks the resource's settings.
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         require(settings, &["bucket", "destination_bucket"])?;
-        own(settings)
+        let c: S3ReplicationConfig = own(settings)?;
+        // S3's documented limits: bucket names of 3 to 63 characters, keys of at
+        // most 1024 bytes, ARNs of at most 2048 characters.
+        check_length("bucket", &c.bucket, 3, 63)?;
+        check_length("destination_bucket", &c.destination_bucket, 3, 63)?;
+        if let Some(arn) = &c.role_arn {
+            check_length("role_arn", arn, 1, 2048)?;
+        }
+        if let Some(key) = &c.canary_key
+            && key.len() > 1024
+        {
+            return Err(ConfigError::key(
+                "canary_key",
+                format!("is {} bytes long; S3 allows at most 1024", key.len()),
+            ));
+        }
+        Ok(c)
     }
 
     /// Replication from `bucket` to `destination_bucket`.

@@ -12,7 +12,6 @@
 //! existing as a replica of this server is `Ok`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use dr_core::http::Method;
 use dr_core::{
@@ -86,7 +85,7 @@ impl Replicator for PostgresReplicator {
         Ok(ReplicationStatus::new(
             state,
             lag.as_ref()
-                .map(|(secs, _)| Duration::from_secs_f64(secs.max(0.0))),
+                .and_then(|(secs, _)| dr_core::lag_from_secs(*secs)),
         ))
     }
 

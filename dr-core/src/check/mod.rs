@@ -19,11 +19,11 @@
 //! The plan is ready when every finding is `ok`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::concurrent::{self, Reader, Seen as Seen_};
 use crate::plan::{Plan, Step, StepAction};
 use crate::{
     Health, HealthStatus, Kind, ReplicationState, ReplicationStatus, Role, format_duration,
@@ -113,110 +113,112 @@ pub async fn check(plan: &Plan) -> Vec<Finding> {
     out.findings
 }
 
-/// Reads every resource in every role the plan uses it as (`reachable`).
+/// Reads every resource in every role the plan uses it as (`reachable`),
+/// concurrently: routers, stores and replicators at most the plan's
+/// `max_parallel` at once, probes (a watch may name thousands) at most
+/// [`MAX_CONCURRENT_READS`].
 async fn read_all(plan: &Plan, out: &mut Out<'_>) -> Seen {
     let mut seen = Seen::default();
-    // Probes at once (a watch may name thousands); `peek`: a check must not
-    // advance what the run's probe sees.
-    let owned: Vec<(String, String, Arc<dyn crate::HealthProbe>)> = plan
-        .resources
-        .iter()
-        .filter_map(|r| Some((r.name.clone(), r.provider.clone(), r.probe()?.clone())))
-        .collect();
-    let mut probes: HashMap<String, Result<Health, String>> =
-        crate::concurrent::bounded(owned, MAX_CONCURRENT_READS, peek)
-            .await
-            .into_iter()
-            .collect();
+    let mut reads: Vec<((String, Kind), Reader)> = Vec::new();
+    let mut peeks: Vec<((String, Kind), Reader)> = Vec::new();
+    let mut missing: Vec<(String, Kind)> = Vec::new();
     for r in &plan.resources {
-        let name = r.name.as_str();
         for kind in &r.kinds {
-            let result: Result<String, String> = match kind {
+            let key = (r.name.clone(), *kind);
+            match kind {
                 Kind::Router => match r.router() {
-                    Some(router) => {
-                        let got = router
-                            .current(None)
-                            .await
-                            .map_err(|e| tag(plan, name, "current", e));
-                        let msg = got
-                            .as_ref()
-                            .map(|s| format!("router split: {s}"))
-                            .map_err(Clone::clone);
-                        seen.splits.insert(name.into(), got);
-                        msg
-                    }
-                    None => Err("router not built".into()),
+                    Some(x) => reads.push((key, Reader::Split(x.clone(), None))),
+                    None => missing.push(key),
                 },
                 Kind::Store => match r.store() {
-                    Some(store) => {
-                        let got = store.role().await.map_err(|e| tag(plan, name, "role", e));
-                        let msg = got
-                            .as_ref()
-                            .map(|role| format!("store role: {role}"))
-                            .map_err(Clone::clone);
-                        seen.roles.insert(name.into(), got);
-                        msg
-                    }
-                    None => Err("store not built".into()),
+                    Some(x) => reads.push((key, Reader::Role(x.clone(), false))),
+                    None => missing.push(key),
                 },
                 Kind::Replicator => match r.replicator() {
-                    Some(rep) => {
-                        let got = rep.status().await.map_err(|e| tag(plan, name, "status", e));
-                        let msg = got
-                            .as_ref()
-                            .map(|s| format!("replication {} (lag {})", s.state, lag_text(s.lag)))
-                            .map_err(Clone::clone);
-                        seen.links.insert(name.into(), got);
-                        msg
-                    }
-                    None => Err("replicator not built".into()),
+                    Some(x) => reads.push((key, Reader::Status(x.clone()))),
+                    None => missing.push(key),
                 },
-                Kind::Probe => match probes.remove(name) {
-                    Some(got) => {
-                        let msg = got
-                            .as_ref()
-                            .map(|h| format!("probe answers: {}", h.status))
-                            .map_err(Clone::clone);
-                        seen.health.insert(name.into(), got);
-                        msg
-                    }
-                    None => Err("probe not built".into()),
+                Kind::Probe => match r.probe() {
+                    Some(x) => peeks.push((key, Reader::Peek(x.clone()))),
+                    None => missing.push(key),
                 },
+            }
+        }
+        // A replicator read only through a store that is also one (a promote's lag source).
+        if !r.kinds.contains(&Kind::Replicator)
+            && let Some(rep) = r.replicator()
+        {
+            reads.push((
+                (r.name.clone(), Kind::Replicator),
+                Reader::Status(rep.clone()),
+            ));
+        }
+    }
+    let (got, peeked) = tokio::join!(
+        concurrent::read_all(reads, plan.max_parallel),
+        concurrent::read_all(peeks, MAX_CONCURRENT_READS)
+    );
+    let mut results: HashMap<(String, Kind), Result<String, String>> = HashMap::new();
+    for ((name, kind), got) in got.into_iter().chain(peeked) {
+        let op = match kind {
+            Kind::Router => "current",
+            Kind::Store => "role",
+            Kind::Replicator => "status",
+            Kind::Probe => "probe",
+        };
+        let got = got.map_err(|e| tag(plan, &name, op, e));
+        let msg = match got {
+            Ok(Seen_::Split(s)) => {
+                let m = format!("router split: {s}");
+                seen.splits.insert(name.clone(), Ok(s));
+                Ok(m)
+            }
+            Ok(Seen_::Role(role, _)) => {
+                let m = format!("store role: {role}");
+                seen.roles.insert(name.clone(), Ok(role));
+                Ok(m)
+            }
+            Ok(Seen_::Status(s)) => {
+                let m = format!("replication {} (lag {})", s.state, lag_text(s.lag));
+                seen.links.insert(name.clone(), Ok(s));
+                Ok(m)
+            }
+            Ok(Seen_::Health(h)) => {
+                let m = format!("probe answers: {}", h.status);
+                seen.health.insert(name.clone(), Ok(h));
+                Ok(m)
+            }
+            Ok(Seen_::Verified(_)) => Ok(String::new()),
+            Err(e) => {
+                let name = name.clone();
+                match kind {
+                    Kind::Router => _ = seen.splits.insert(name, Err(e.clone())),
+                    Kind::Store => _ = seen.roles.insert(name, Err(e.clone())),
+                    Kind::Replicator => _ = seen.links.insert(name, Err(e.clone())),
+                    Kind::Probe => _ = seen.health.insert(name, Err(e.clone())),
+                }
+                Err(e)
+            }
+        };
+        results.insert((name, kind), msg);
+    }
+    for key in missing {
+        results.insert(key.clone(), Err(format!("{} not built", key.1.as_str())));
+    }
+    // `reachable` findings in the plan's order of resources and kinds.
+    for r in &plan.resources {
+        for kind in &r.kinds {
+            let Some(result) = results.remove(&(r.name.clone(), *kind)) else {
+                continue;
             };
+            let name = r.name.as_str();
             let ok = result.is_ok();
             let msg =
                 result.unwrap_or_else(|e| format!("cannot read {} `{name}`: {e}", kind.as_str()));
             out.add("reachable", Some(name), None, ok, msg);
         }
     }
-    // A replicator read only through a store that is also one (a promote's lag source).
-    for r in &plan.resources {
-        if !r.kinds.contains(&Kind::Replicator)
-            && let Some(rep) = r.replicator()
-        {
-            let got = rep
-                .status()
-                .await
-                .map_err(|e| tag(plan, &r.name, "status", e));
-            seen.links.insert(r.name.clone(), got);
-        }
-    }
     seen
-}
-
-/// One probe's `peek`, bounded: its name and what it said.
-async fn peek(
-    (name, provider, p): (String, String, Arc<dyn crate::HealthProbe>),
-) -> (String, Result<Health, String>) {
-    let got = match tokio::time::timeout(Duration::from_secs(60), p.peek()).await {
-        Ok(res) => res.map_err(|e| {
-            e.or_provider(&provider)
-                .in_context(&name, "probe")
-                .to_string()
-        }),
-        Err(_) => Err(format!("{name}: probe did not answer within 60s")),
-    };
-    (name, got)
 }
 
 fn lag_text(lag: Option<Duration>) -> String {

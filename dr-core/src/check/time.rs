@@ -84,43 +84,15 @@ pub(super) fn check_time(plan: &Plan, out: &mut Out<'_>) {
             ));
         }
     }
-    // The longest path of least times through the DAG (validation ruled out cycles).
-    let mut finish: HashMap<&str, (Duration, Vec<&str>)> = HashMap::new();
-    let mut pending: Vec<&Step> = plan.steps.iter().collect();
-    while !pending.is_empty() {
-        let before = pending.len();
-        pending.retain(|s| {
-            if !s.depends_on.iter().all(|d| finish.contains_key(d.as_str())) {
-                return true;
-            }
-            let (start, mut path) = s
-                .depends_on
-                .iter()
-                .filter_map(|d| finish.get(d.as_str()))
-                .max_by_key(|(t, _)| *t)
-                .cloned()
-                .unwrap_or_default();
-            path.push(s.id.as_str());
-            finish.insert(s.id.as_str(), (start.saturating_add(step_min(s).0), path));
-            false
-        });
-        if pending.len() == before {
-            break;
-        }
-    }
-    let (total, path) = finish
-        .values()
-        .max_by_key(|(t, _)| *t)
-        .cloned()
-        .unwrap_or_default();
-    let parts: Vec<String> = path
+    let (total, path) = critical_path(plan);
+    let mut parts: Vec<String> = path
         .iter()
-        .filter_map(|id| plan.step(id))
         .filter_map(|s| {
             let (d, how) = step_min(s);
             (!d.is_zero()).then(|| format!("`{}` {how}", s.id))
         })
         .collect();
+    summarise(&mut parts, "term");
     let arithmetic = if parts.is_empty() {
         "no waits or gates".to_string()
     } else if parts.len() == 1 {
@@ -128,7 +100,9 @@ pub(super) fn check_time(plan: &Plan, out: &mut Out<'_>) {
     } else {
         format!("{} = {}", parts.join(" + "), format_duration(total))
     };
-    let route = path.join(" → ");
+    let mut ids: Vec<String> = path.iter().map(|s| s.id.clone()).collect();
+    summarise(&mut ids, "step");
+    let route = ids.join(" → ");
     match plan.rto {
         None => out.add("rto", None, None, true, format!(
             "no rto set; the critical path ({route}) takes at least {}: {arithmetic}",
@@ -142,5 +116,150 @@ pub(super) fn check_time(plan: &Plan, out: &mut Out<'_>) {
             "the critical path ({route}) takes at least {} of rto {}: {arithmetic}",
             format_duration(total), format_duration(rto)
         )),
+    }
+}
+
+/// The most items a path or a sum in a finding lists before it is summarised.
+const MAX_LISTED: usize = 8;
+
+/// Keeps the first and last few of a long list, with how many were left out
+/// between them (`a → b → c → … 1,994 more steps … → y → z`).
+fn summarise(items: &mut Vec<String>, what: &str) {
+    if items.len() <= MAX_LISTED {
+        return;
+    }
+    let head = MAX_LISTED / 2;
+    let tail = MAX_LISTED - head - 1;
+    let left_out = items.len() - head - tail;
+    let last: Vec<String> = items.split_off(items.len() - tail);
+    items.truncate(head);
+    items.push(format!("… {left_out} more {what}s …"));
+    items.extend(last);
+}
+
+/// The longest path of least times through the DAG (validation ruled out
+/// cycles), in steps order from the first. Linear in steps and edges: Kahn's
+/// topological order, and for each step only its best predecessor.
+fn critical_path(plan: &Plan) -> (Duration, Vec<&Step>) {
+    let n = plan.steps.len();
+    let index: HashMap<&str, usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut waiting = vec![0usize; n];
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, s) in plan.steps.iter().enumerate() {
+        for d in &s.depends_on {
+            if let Some(&j) = index.get(d.as_str()) {
+                waiting[i] += 1;
+                next[j].push(i);
+            }
+        }
+    }
+    let mut finish = vec![Duration::ZERO; n];
+    let mut start = vec![Duration::ZERO; n];
+    let mut best: Vec<Option<usize>> = vec![None; n];
+    let mut ready: Vec<usize> = (0..n).filter(|i| waiting[*i] == 0).collect();
+    while let Some(i) = ready.pop() {
+        finish[i] = start[i].saturating_add(step_min(&plan.steps[i]).0);
+        for &k in &next[i] {
+            if best[k].is_none() || finish[i] > start[k] {
+                start[k] = finish[i];
+                best[k] = Some(i);
+            }
+            waiting[k] -= 1;
+            if waiting[k] == 0 {
+                ready.push(k);
+            }
+        }
+    }
+    let Some(last) = (0..n).max_by_key(|i| (finish[*i], std::cmp::Reverse(*i))) else {
+        return (Duration::ZERO, Vec::new());
+    };
+    let mut path = vec![&plan.steps[last]];
+    let mut at = last;
+    while let Some(p) = best[at] {
+        path.push(&plan.steps[p]);
+        at = p;
+    }
+    path.reverse();
+    (finish[last], path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LoadOptions, Registry};
+
+    fn chain(n: usize, reversed: bool) -> Plan {
+        let mut t = String::from("[plan]\nname = \"chain\"\nrto = \"1h\"\n");
+        let mut ids: Vec<usize> = (0..n).collect();
+        if reversed {
+            ids.reverse();
+        }
+        for i in ids {
+            t.push_str(&format!(
+                "[[steps]]\nid = \"s{i}\"\naction = \"wait\"\nduration = \"1s\"\n"
+            ));
+            if i > 0 {
+                t.push_str(&format!("depends_on = [\"s{}\"]\n", i - 1));
+            }
+        }
+        Plan::parse(
+            "chain.toml",
+            &t,
+            &Registry::with_builtins(),
+            &LoadOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn rto_finding(plan: &Plan) -> String {
+        let mut out = Out {
+            plan,
+            findings: Vec::new(),
+        };
+        check_time(plan, &mut out);
+        out.findings
+            .into_iter()
+            .find(|f| f.check == "rto")
+            .unwrap()
+            .message
+    }
+
+    #[test]
+    fn a_long_critical_path_is_summarised_not_printed_whole() {
+        let plan = chain(5_000, true);
+        let msg = rto_finding(&plan);
+        assert!(msg.len() < 1_000, "{} bytes: {msg}", msg.len());
+        assert!(
+            msg.contains("(s0 → s1 → s2 → s3 → … 4993 more steps … → s4997 → s4998 → s4999)"),
+            "{msg}"
+        );
+        assert!(msg.contains("… 4993 more terms …"), "{msg}");
+        assert!(msg.contains("= 1h23m20s, 23m20s over"), "{msg}");
+    }
+
+    #[test]
+    fn the_critical_path_follows_the_slowest_predecessor() {
+        let t = "[plan]\nname = \"d\"\n\
+            [[steps]]\nid = \"a\"\naction = \"wait\"\nduration = \"1s\"\n\
+            [[steps]]\nid = \"slow\"\naction = \"wait\"\nduration = \"5s\"\ndepends_on = [\"a\"]\n\
+            [[steps]]\nid = \"fast\"\naction = \"wait\"\nduration = \"2s\"\ndepends_on = [\"a\"]\n\
+            [[steps]]\nid = \"z\"\naction = \"wait\"\nduration = \"1s\"\ndepends_on = [\"fast\", \"slow\"]\n";
+        let plan = Plan::parse(
+            "d.toml",
+            t,
+            &Registry::with_builtins(),
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let (total, path) = critical_path(&plan);
+        assert_eq!(total, Duration::from_secs(7));
+        let ids: Vec<&str> = path.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "slow", "z"]);
+        assert!(rto_finding(&plan).contains("(a → slow → z)"));
     }
 }

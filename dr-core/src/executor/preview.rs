@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::concurrent::{Reader, Seen, read_all};
 use crate::plan::{Gate, Plan, Step, StepAction};
-use crate::{Role, TrafficSplit};
+use crate::{ReplicationStatus, Role, TrafficSplit};
 
 /// What one step would do.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -29,15 +30,19 @@ pub struct StepPreview {
 /// Reads current state through the non-mutating trait methods only (`current`,
 /// `role`, `status`, `probe`, `Action::describe`) and follows the plan's own
 /// changes forward, so each traffic step shows the split it would start from.
+///
+/// Every read the preview needs is made first, concurrently (at most the plan's
+/// `max_parallel` at once), and each distinct read once.
 pub(crate) async fn preview(plan: &Plan) -> Vec<StepPreview> {
     let mut ahead = Lookahead {
         plan,
         splits: HashMap::new(),
         roles: HashMap::new(),
+        live: prefetch(plan).await,
     };
     let mut out = Vec::new();
     for step in &plan.steps {
-        let (change, warning) = ahead.change(step).await;
+        let (change, warning) = ahead.change(step);
         out.push(StepPreview {
             step: step.id.clone(),
             action: step.action.name().into(),
@@ -55,6 +60,94 @@ struct Lookahead<'a> {
     plan: &'a Plan,
     splits: HashMap<(String, Option<String>), TrafficSplit>,
     roles: HashMap<String, Role>,
+    /// What the live reads saw (errors name provider, resource and operation).
+    live: HashMap<Read, Result<Seen, String>>,
+}
+
+/// One live read the preview makes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Read {
+    Split(String, Option<String>),
+    Role(String),
+    Status(String),
+    Peek(String),
+    /// A provider action's `verify`, by step id.
+    Verify(String),
+}
+
+/// Makes every read the steps need, each distinct one once, concurrently.
+async fn prefetch(plan: &Plan) -> HashMap<Read, Result<Seen, String>> {
+    let mut wanted: Vec<Read> = Vec::new();
+    for step in &plan.steps {
+        match &step.action {
+            StepAction::TrafficSet { router, scope, .. }
+            | StepAction::TrafficShift { router, scope, .. } => {
+                wanted.push(Read::Split(router.clone(), scope.clone()))
+            }
+            StepAction::DatastorePromote {
+                store,
+                max_lag,
+                lag_from,
+            } => {
+                wanted.push(Read::Role(store.clone()));
+                if let (Some(_), Some(src)) = (max_lag, lag_from) {
+                    wanted.push(Read::Status(src.clone()));
+                }
+            }
+            StepAction::DatastoreFence { store } => wanted.push(Read::Role(store.clone())),
+            StepAction::ReplicationCheck { replicator, .. }
+            | StepAction::ReplicationStop { replicator }
+            | StepAction::ReplicationReverse { replicator } => {
+                wanted.push(Read::Status(replicator.clone()))
+            }
+            StepAction::ProbeWait(g) => wanted.push(Read::Peek(g.probe.clone())),
+            StepAction::Provider { .. } => wanted.push(Read::Verify(step.id.clone())),
+            _ => {}
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut reads = Vec::new();
+    for read in wanted {
+        if !seen.insert(read.clone()) {
+            continue;
+        }
+        let resource = |name: &str| plan.resource(name);
+        let reader = match &read {
+            Read::Split(r, scope) => resource(r)
+                .and_then(|r| r.router())
+                .map(|x| Reader::Split(x.clone(), scope.clone())),
+            Read::Role(s) => resource(s)
+                .and_then(|r| r.store())
+                .map(|x| Reader::Role(x.clone(), false)),
+            Read::Status(s) => resource(s)
+                .and_then(|r| r.replicator())
+                .map(|x| Reader::Status(x.clone())),
+            Read::Peek(p) => resource(p)
+                .and_then(|r| r.probe())
+                .map(|x| Reader::Peek(x.clone())),
+            Read::Verify(id) => match plan.step(id).map(|s| &s.action) {
+                Some(StepAction::Provider { action, .. }) => Some(Reader::Verify(action.clone())),
+                _ => None,
+            },
+        };
+        // A resource that is not there is left out: it reads as unavailable.
+        if let Some(reader) = reader {
+            reads.push((read, reader));
+        }
+    }
+    let mut live = HashMap::new();
+    for (read, got) in read_all(reads, plan.max_parallel).await {
+        let (resource, op) = match &read {
+            Read::Split(r, _) => (r.as_str(), "current"),
+            Read::Role(s) => (s.as_str(), "role"),
+            Read::Status(s) => (s.as_str(), "status"),
+            Read::Peek(p) => (p.as_str(), "probe"),
+            Read::Verify(id) => (id.as_str(), "verify"),
+        };
+        let got = got.map_err(|e| tag(plan, resource, op, e));
+        live.insert(read, got);
+    }
+    live
 }
 
 /// What a step would change, and a problem the preview can already see.
@@ -62,29 +155,28 @@ type Change = (String, Option<String>);
 
 impl Lookahead<'_> {
     /// What `step` would change.
-    async fn change(&mut self, step: &Step) -> Change {
-        let plan = self.plan;
+    fn change(&mut self, step: &Step) -> Change {
         match &step.action {
             StepAction::TrafficSet { router, scope, .. }
             | StepAction::TrafficShift { router, scope, .. } => {
-                self.traffic(&step.action, router, scope).await
+                self.traffic(&step.action, router, scope)
             }
             StepAction::DatastorePromote {
                 store,
                 max_lag,
                 lag_from,
-            } => self.promote(store, *max_lag, lag_from.as_deref()).await,
+            } => self.promote(store, *max_lag, lag_from.as_deref()),
             StepAction::DatastoreFence { store } => {
-                let role = current_role(plan, &mut self.roles, store).await;
+                let role = self.current_role(store);
                 (format!("{store}: {role} -> fenced (refuses writes)"), None)
             }
             StepAction::DatastoreFlush { store } => (format!("{store}: flush cached data"), None),
             StepAction::ReplicationCheck { replicator, .. }
             | StepAction::ReplicationStop { replicator }
             | StepAction::ReplicationReverse { replicator } => {
-                replication(plan, &step.action, replicator).await
+                replication(&self.live, &step.action, replicator)
             }
-            StepAction::ProbeWait(g) => (probe_wait(plan, g).await, None),
+            StepAction::ProbeWait(g) => (probe_wait(&self.live, g), None),
             StepAction::Approval { message } => (
                 format!(
                     "needs approval (--approve {}){}",
@@ -101,31 +193,27 @@ impl Lookahead<'_> {
             }
             StepAction::Notify { message, .. } => (format!("notify webhook: {message}"), None),
             StepAction::Exec { command, .. } => (format!("run `{}`", command.join(" ")), None),
-            StepAction::Provider { action, .. } => match action.verify().await {
-                Ok(true) => (format!("{} (already in place)", action.describe()), None),
-                _ => (action.describe(), None),
-            },
+            StepAction::Provider { action, .. } => {
+                match self.live.get(&Read::Verify(step.id.clone())) {
+                    Some(Ok(Seen::Verified(true))) => {
+                        (format!("{} (already in place)", action.describe()), None)
+                    }
+                    _ => (action.describe(), None),
+                }
+            }
         }
     }
 
     /// `traffic.set` and `traffic.shift`: the split it starts from (the
     /// router's, or the one an earlier step leaves) and the one it ends at.
-    async fn traffic(
-        &mut self,
-        action: &StepAction,
-        router: &str,
-        scope: &Option<String>,
-    ) -> Change {
-        let plan = self.plan;
+    fn traffic(&mut self, action: &StepAction, router: &str, scope: &Option<String>) -> Change {
         let key = (router.to_string(), scope.clone());
         let before = match self.splits.get(&key) {
             Some(s) => Ok(s.clone()),
-            None => match plan.resource(router).and_then(|r| r.router()) {
-                Some(r) => r
-                    .current(scope.as_deref())
-                    .await
-                    .map_err(|e| tag(plan, router, "current", e)),
-                None => Err(format!("router `{router}` unavailable")),
+            None => match self.live.get(&Read::Split(key.0.clone(), key.1.clone())) {
+                Some(Ok(Seen::Split(s))) => Ok(s.clone()),
+                Some(Err(e)) => Err(e.clone()),
+                _ => Err(format!("router `{router}` unavailable")),
             },
         };
         let label = format!(
@@ -171,7 +259,7 @@ impl Lookahead<'_> {
 
     /// `datastore.promote`: the role it leaves, and whether its RPO gate would
     /// refuse with the lag now.
-    async fn promote(
+    fn promote(
         &mut self,
         store: &str,
         max_lag: Option<Duration>,
@@ -179,11 +267,11 @@ impl Lookahead<'_> {
     ) -> Change {
         let plan = self.plan;
         let mut warning = None;
-        let role = current_role(plan, &mut self.roles, store).await;
+        let role = self.current_role(store);
         if let (Some(max), Some(src)) = (max_lag, lag_from)
-            && let Some(r) = plan.resource(src).and_then(|r| r.replicator())
+            && plan.resource(src).and_then(|r| r.replicator()).is_some()
         {
-            match r.status().await {
+            match status(&self.live, src) {
                 Ok(st) => match st.lag {
                     Some(l) if l <= max => {}
                     Some(l) => {
@@ -195,7 +283,7 @@ impl Lookahead<'_> {
                     }
                     None => warning = Some("RPO gate would refuse: lag unknown".into()),
                 },
-                Err(e) => warning = Some(e.to_string()),
+                Err(e) => warning = Some(e),
             }
         }
         self.roles.insert(store.to_string(), Role::Primary);
@@ -205,15 +293,13 @@ impl Lookahead<'_> {
 
 /// `replication.check`, `.stop` and `.reverse`: the link's state and lag now,
 /// and what the step makes of it.
-async fn replication(plan: &Plan, action: &StepAction, replicator: &str) -> Change {
+fn replication(
+    live: &HashMap<Read, Result<Seen, String>>,
+    action: &StepAction,
+    replicator: &str,
+) -> Change {
     let mut warning = None;
-    let now = match plan.resource(replicator).and_then(|r| r.replicator()) {
-        Some(r) => r
-            .status()
-            .await
-            .map_err(|e| tag(plan, replicator, "status", e)),
-        None => Err(format!("replicator `{replicator}` unavailable")),
-    };
+    let now = status(live, replicator);
     let desc = match &now {
         Ok(st) => format!(
             "{} (lag {})",
@@ -249,32 +335,41 @@ async fn replication(plan: &Plan, action: &StepAction, replicator: &str) -> Chan
 }
 
 /// `probe.wait`: the probe's health now.
-async fn probe_wait(plan: &Plan, g: &Gate) -> String {
-    let now = match plan.resource(&g.probe).and_then(|r| r.probe()) {
-        // `peek`: a preview must not change what the run's probe sees.
-        Some(p) => p
-            .peek()
-            .await
-            .map(|h| h.status.to_string())
-            .unwrap_or_else(|e| format!("unknown ({e})")),
-        None => "unavailable".into(),
+fn probe_wait(live: &HashMap<Read, Result<Seen, String>>, g: &Gate) -> String {
+    let now = match live.get(&Read::Peek(g.probe.clone())) {
+        Some(Ok(Seen::Health(h))) => h.status.to_string(),
+        Some(Err(e)) => format!("unknown ({e})"),
+        _ => "unavailable".into(),
     };
     format!("{}: wait until healthy (now {now})", g.probe)
 }
 
-async fn current_role(plan: &Plan, roles: &mut HashMap<String, Role>, store: &str) -> String {
-    if let Some(r) = roles.get(store) {
-        return r.to_string();
+/// A replicator's status as read.
+fn status(
+    live: &HashMap<Read, Result<Seen, String>>,
+    replicator: &str,
+) -> Result<ReplicationStatus, String> {
+    match live.get(&Read::Status(replicator.to_string())) {
+        Some(Ok(Seen::Status(s))) => Ok(s.clone()),
+        Some(Err(e)) => Err(e.clone()),
+        _ => Err(format!("replicator `{replicator}` unavailable")),
     }
-    match plan.resource(store).and_then(|r| r.store()) {
-        Some(s) => match s.role().await {
-            Ok(r) => {
-                roles.insert(store.into(), r.clone());
+}
+
+impl Lookahead<'_> {
+    /// A store's role: as an earlier step leaves it, else as read.
+    fn current_role(&mut self, store: &str) -> String {
+        if let Some(r) = self.roles.get(store) {
+            return r.to_string();
+        }
+        match self.live.get(&Read::Role(store.to_string())) {
+            Some(Ok(Seen::Role(r, _))) => {
+                self.roles.insert(store.into(), r.clone());
                 r.to_string()
             }
-            Err(e) => format!("role unknown ({e})"),
-        },
-        None => "unavailable".into(),
+            Some(Err(e)) => format!("role unknown ({e})"),
+            _ => "unavailable".into(),
+        }
     }
 }
 

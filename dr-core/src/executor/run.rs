@@ -621,7 +621,7 @@ async fn step_finished(
         ),
         None => (None, None, None),
     };
-    ctx.journal(Record::StepFinished {
+    let record = Record::StepFinished {
         step: step.id.clone(),
         action: step.action.name().into(),
         status,
@@ -635,16 +635,18 @@ async fn step_finished(
         traffic: res.traffic,
         started_at: t0,
         attested: None,
-    })
-    .await?;
-    ctx.audit(
-        &step.id,
-        step.action.name(),
-        &res.before,
-        &res.after,
-        status.as_str(),
+    };
+    ctx.journal_and_audit(
+        record,
+        (
+            &step.id,
+            step.action.name(),
+            &res.before,
+            &res.after,
+            status.as_str(),
+        ),
     )
-    .await;
+    .await?;
     ctx.emit(Event::StepFinished {
         step: step.id.clone(),
         status,

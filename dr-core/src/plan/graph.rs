@@ -13,22 +13,25 @@ pub(crate) fn find_cycles(graph: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
         .map(|(i, (id, _))| (id.as_str(), i))
         .collect();
     let mut color = vec![0u8; graph.len()]; // 0 new, 1 on stack, 2 done
-    let mut stack: Vec<usize> = Vec::new();
+    // Depth-first, iteratively (a chain of 100,000 steps listed last-first must
+    // not overflow the stack): each frame is a step and its next dependency.
+    let mut stack: Vec<(usize, usize)> = Vec::new();
     let mut seen: HashSet<Vec<usize>> = HashSet::new();
     let mut cycles = Vec::new();
 
-    fn visit(
-        n: usize,
-        graph: &[(String, Vec<String>)],
-        index: &HashMap<&str, usize>,
-        color: &mut [u8],
-        stack: &mut Vec<usize>,
-        seen: &mut HashSet<Vec<usize>>,
-        cycles: &mut Vec<Vec<String>>,
-    ) {
-        color[n] = 1;
-        stack.push(n);
-        for dep in &graph[n].1 {
+    for root in 0..graph.len() {
+        if color[root] != 0 {
+            continue;
+        }
+        color[root] = 1;
+        stack.push((root, 0));
+        while let Some(&mut (n, ref mut next)) = stack.last_mut() {
+            let Some(dep) = graph[n].1.get(*next) else {
+                stack.pop();
+                color[n] = 2;
+                continue;
+            };
+            *next += 1;
             let Some(&m) = index.get(dep.as_str()) else {
                 continue;
             };
@@ -36,8 +39,8 @@ pub(crate) fn find_cycles(graph: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
                 continue; // self-dependency is reported on its own
             }
             if color[m] == 1 {
-                let pos = stack.iter().position(|x| *x == m).unwrap_or(0);
-                let mut cyc: Vec<usize> = stack[pos..].to_vec();
+                let pos = stack.iter().position(|(x, _)| *x == m).unwrap_or(0);
+                let mut cyc: Vec<usize> = stack[pos..].iter().map(|(x, _)| *x).collect();
                 // rotate so the cycle starts at its first step in file order
                 let min_pos = cyc
                     .iter()
@@ -52,24 +55,9 @@ pub(crate) fn find_cycles(graph: &[(String, Vec<String>)]) -> Vec<Vec<String>> {
                     cycles.push(names);
                 }
             } else if color[m] == 0 {
-                visit(m, graph, index, color, stack, seen, cycles);
+                color[m] = 1;
+                stack.push((m, 0));
             }
-        }
-        stack.pop();
-        color[n] = 2;
-    }
-
-    for n in 0..graph.len() {
-        if color[n] == 0 {
-            visit(
-                n,
-                graph,
-                &index,
-                &mut color,
-                &mut stack,
-                &mut seen,
-                &mut cycles,
-            );
         }
     }
     cycles
@@ -161,6 +149,29 @@ mod tests {
         ]));
         assert_eq!(c, vec![vec!["a", "c", "b", "a"]]);
         assert!(find_cycles(&g(&[("a", &[]), ("b", &["a"]), ("c", &["a", "b"])])).is_empty());
+    }
+
+    #[test]
+    fn a_long_chain_listed_last_first_does_not_overflow_the_stack() {
+        let n = 200_000;
+        let graph: Vec<(String, Vec<String>)> = (0..n)
+            .rev()
+            .map(|i| {
+                let deps = if i > 0 {
+                    vec![format!("s{}", i - 1)]
+                } else {
+                    vec![]
+                };
+                (format!("s{i}"), deps)
+            })
+            .collect();
+        assert!(find_cycles(&graph).is_empty());
+        let mut cyclic = graph;
+        cyclic.last_mut().unwrap().1.push(format!("s{}", n - 1));
+        let c = find_cycles(&cyclic);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].len(), n + 1);
+        assert_eq!(c[0][0], format!("s{}", n - 1));
     }
 
     #[test]

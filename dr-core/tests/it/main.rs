@@ -7,6 +7,7 @@
 mod bounds_run;
 mod builtin_probes;
 mod common;
+mod concurrent_reads;
 mod executor;
 mod http_layer;
 mod lock_and_audit;

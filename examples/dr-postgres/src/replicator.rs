@@ -197,10 +197,7 @@ impl Replicator for PostgresReplicator {
             Some(bytes) if bytes <= 0 => Some(Duration::ZERO),
             // Behind: the newest replayed commit is this old, an upper bound on
             // the writes a promotion now would lose.
-            Some(_) => standby
-                .replay_age
-                .filter(|age| age.is_finite())
-                .map(|age| Duration::from_secs_f64(age.max(0.0))),
+            Some(_) => standby.replay_age.and_then(dr_core::lag_from_secs),
             None => None,
         };
         let mut status = ReplicationStatus::new(state, lag);
