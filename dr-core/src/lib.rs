@@ -189,7 +189,7 @@ pub use error::{ConfigError, ErrorKind, ProviderError};
 #[cfg(feature = "engine")]
 #[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
 pub use plan::{Diagnostic, Diagnostics, LoadOptions, Plan};
-pub use probe::{Health, HealthProbe, HealthStatus};
+pub use probe::{Health, HealthProbe, HealthStatus, is_local_resource_error, local_resource_error};
 pub use redact::{REDACTED, Redactor, hide_secret};
 pub use registry::{Kind, Registry};
 pub use replicator::{ReplicationState, ReplicationStatus, Replicator, ReplicatorCapabilities};

@@ -94,6 +94,39 @@ impl Health {
     }
 }
 
+/// The local resource error in `err` or its sources, if any: out of file
+/// descriptors (`EMFILE`, `ENFILE`), of buffer space or memory (`ENOBUFS`,
+/// `ENOMEM`), of local ports (`EADDRNOTAVAIL`). Such a probe was not
+/// attempted: it says nothing about the target, and a watch does not count it
+/// as the target being down.
+pub fn local_resource_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a std::io::Error> {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && is_local_resource_error(io)
+        {
+            return Some(io);
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// Whether `e` is a local resource error (see [`local_resource_error`]).
+pub fn is_local_resource_error(e: &std::io::Error) -> bool {
+    // Linux numbers: EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL.
+    #[cfg(target_os = "linux")]
+    const LOCAL: &[i32] = &[24, 23, 105, 12, 99];
+    #[cfg(all(unix, not(target_os = "linux")))]
+    const LOCAL: &[i32] = &[24, 23, 55, 12, 49];
+    #[cfg(not(unix))]
+    const LOCAL: &[i32] = &[];
+    e.raw_os_error().is_some_and(|n| LOCAL.contains(&n))
+        || e.kind() == std::io::ErrorKind::OutOfMemory
+}
+
 /// Tells whether a target is serving.
 ///
 /// # Contract
@@ -104,6 +137,10 @@ impl Health {
 ///   not an error. `Err` means the probe could not decide (the provider's API
 ///   failed, credentials are wrong); a gate treats it as "not healthy yet" and keeps
 ///   polling, and the error's kind says whether that can change.
+/// - A probe that could not even be attempted on this machine (no file
+///   descriptor left for its socket, ...) is an `Err` whose source chain holds
+///   the `io::Error` ([`local_resource_error`] finds it), never `Unhealthy`:
+///   `dr watch` skips such a round instead of taking the target for down.
 /// - `probe` returns within the probe's own configured timeout (plus scheduling
 ///   slack); it never hangs.
 /// - `peek` is what a reader that must leave no trace calls (`dr status`): it

@@ -86,6 +86,16 @@ impl HealthProbe for TcpProbe {
         Ok(
             match tokio::time::timeout(self.timeout, TcpStream::connect(&self.address)).await {
                 Ok(Ok(_)) => Health::healthy(started.elapsed()),
+                Ok(Err(e)) if crate::probe::is_local_resource_error(&e) => {
+                    return Err(ProviderError::new(
+                        crate::ErrorKind::Transient,
+                        format!(
+                            "connect {}: not attempted on this machine: {e}",
+                            self.address
+                        ),
+                    )
+                    .with_source(e));
+                }
                 Ok(Err(e)) => Health::unhealthy(format!("connect {}: {e}", self.address)),
                 Err(_) => Health::unhealthy(format!(
                     "connect {}: no answer within {}",

@@ -44,6 +44,14 @@ pub enum WatchEvent {
         failed: bool,
         /// How many probes were unhealthy, failed or timed out.
         unhealthy: usize,
+        /// How many probes could not be attempted on this machine (out of
+        /// file descriptors, ...): not counted as down.
+        #[serde(skip_serializing_if = "is_zero")]
+        unknown: usize,
+        /// The round decided nothing: with the probes not attempted it might
+        /// have failed, without them it would not have (see `watch_round_skipped`).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        skipped: bool,
         /// The first of them (at most 10), with what they said.
         down: Vec<ProbeDown>,
         /// Failed rounds in a row.
@@ -90,11 +98,25 @@ pub enum WatchEvent {
         /// What happens.
         message: String,
     },
-    /// A trigger was refused: another run of the plan holds its lock.
+    /// A round decided nothing: probes could not be attempted on this
+    /// machine, so whether the side is down is unknown. The streak neither
+    /// grows nor ends.
+    WatchRoundSkipped {
+        /// Round number (1-based).
+        round: u64,
+        /// The probes not attempted, with the local error.
+        unknown: Vec<ProbeDown>,
+        /// What happened.
+        message: String,
+    },
+    /// A trigger ran nothing: the plan's lock is held (`locked`), left by a
+    /// run that died (`stale_lock`), unreadable (`unreadable_lock`), or could
+    /// not be looked at (`error`). No hold-down starts: the next failing round
+    /// triggers again.
     WatchTriggerRefused {
-        /// `locked`.
+        /// `locked`, `stale_lock`, `unreadable_lock` or `error`.
         reason: &'static str,
-        /// Who holds the lock.
+        /// Who holds the lock, and what happens next.
         message: String,
     },
     /// `mode = "approve"`: the trigger waits for a person.
@@ -143,7 +165,7 @@ pub enum WatchEvent {
 pub struct ProbeDown {
     /// The probe resource.
     pub probe: String,
-    /// `unhealthy`, `error` or `timeout`.
+    /// `unhealthy`, `error`, `timeout`, or `unknown` (not attempted on this machine).
     pub status: &'static str,
     /// What it said (redacted).
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -152,3 +174,7 @@ pub struct ProbeDown {
 
 /// Receives a watch's events.
 pub type WatchSink = Arc<dyn Fn(&WatchEvent) + Send + Sync>;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}

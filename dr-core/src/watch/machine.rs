@@ -129,6 +129,9 @@ pub struct Detector {
     triggered_in_streak: bool,
     held_reported: bool,
     last_trigger: Option<Instant>,
+    /// `last_trigger` before the latest trigger, so a trigger that did not
+    /// happen (refused) can be taken back.
+    before_trigger: Option<Instant>,
 }
 
 impl Detector {
@@ -149,6 +152,7 @@ impl Detector {
             triggered_in_streak: false,
             held_reported: false,
             last_trigger: None,
+            before_trigger: None,
         }
     }
 
@@ -160,6 +164,26 @@ impl Detector {
     /// Failed rounds in a row so far.
     pub fn consecutive_failures(&self) -> u32 {
         self.consecutive
+    }
+
+    /// The last trigger did not happen (refused: nothing ran): it starts no
+    /// hold-down, and the next failed round of the streak triggers again.
+    pub fn trigger_refused(&mut self) {
+        if self.triggered_in_streak {
+            self.triggered_in_streak = false;
+            self.last_trigger = self.before_trigger;
+        }
+    }
+
+    /// The last trigger did not happen because the plan was triggered at
+    /// `at` by someone else (another watch of the plan, a run that held its
+    /// lock): the hold-down counts from `at`, and this detector triggers when
+    /// it ends if the side is still failing then. Reported by the caller, so
+    /// the detector does not report it again in this streak.
+    pub fn triggered_elsewhere(&mut self, at: Instant) {
+        self.trigger_refused();
+        self.held_reported = true;
+        self.last_trigger = Some(self.last_trigger.map_or(at, |t| t.max(at)));
     }
 
     /// Feeds one round.
@@ -196,6 +220,7 @@ impl Detector {
                         }
                         None => {
                             self.triggered_in_streak = true;
+                            self.before_trigger = self.last_trigger;
                             self.last_trigger = Some(round.ended);
                             decision = Decision::Trigger(Detection {
                                 first_failure: first,
@@ -360,6 +385,47 @@ mod tests {
         );
         assert!(
             matches!(later[6].decision, Decision::Trigger(_)),
+            "{later:?}"
+        );
+    }
+
+    #[test]
+    fn a_refused_trigger_starts_no_hold_down_and_the_next_failed_round_triggers() {
+        let mut c = Clock::new(100);
+        let mut d = Detector::with(1, 2, Duration::from_secs(3600));
+        d.observe(&c.round(1, 10));
+        assert!(matches!(
+            d.observe(&c.round(1, 10)).decision,
+            Decision::Trigger(_)
+        ));
+        d.trigger_refused();
+        // Still failing: the next round triggers again, not held down.
+        assert!(matches!(
+            d.observe(&c.round(1, 10)).decision,
+            Decision::Trigger(_)
+        ));
+        // This one ran: the hold-down starts.
+        d.observe(&c.round(0, 10));
+        d.observe(&c.round(1, 10));
+        assert!(matches!(
+            d.observe(&c.round(1, 10)).decision,
+            Decision::HeldDown { .. }
+        ));
+    }
+
+    #[test]
+    fn a_trigger_elsewhere_holds_down_from_its_time() {
+        let mut c = Clock::new(100);
+        let mut d = Detector::with(1, 1, Duration::from_millis(500));
+        let r = c.round(1, 10);
+        assert!(matches!(d.observe(&r).decision, Decision::Trigger(_)));
+        // Another watch triggered 300ms before this round.
+        d.triggered_elsewhere(r.ended - Duration::from_millis(300));
+        // Held (reported by the caller), then a trigger once 500ms have passed.
+        let later: Vec<_> = (0..3).map(|_| d.observe(&c.round(1, 10))).collect();
+        assert_eq!(later[0].decision, Decision::None, "{later:?}");
+        assert!(
+            matches!(later[1].decision, Decision::Trigger(_)),
             "{later:?}"
         );
     }

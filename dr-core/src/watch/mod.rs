@@ -12,13 +12,26 @@
 //! (failure_threshold − 1) + timeout`, within the bound `interval ×
 //! failure_threshold + timeout` ([`detection_bound`]).
 //!
+//! A probe that could not be attempted on this machine (out of file
+//! descriptors, see [`crate::local_resource_error`]) says nothing about the
+//! target: it is `unknown`, not down. A round that would fail only by counting
+//! such probes is skipped ([`WatchEvent::WatchRoundSkipped`]): the streak
+//! neither grows nor ends.
+//!
 //! On a trigger:
 //! - a trigger less than `hold_down` after the previous one is held down (a
 //!   [`WatchEvent::WatchHeldDown`]; if the side is still failing when the
-//!   hold-down ends, the watch triggers then);
-//! - while another run of the plan holds its lock, the trigger is refused
-//!   ([`WatchEvent::WatchTriggerRefused`]), nothing runs, and the hold-down
-//!   starts as if it had run: the run holding the lock is handling it;
+//!   hold-down ends, the watch triggers then). The previous trigger is this
+//!   watch's or that of any other watch of the plan: before it runs the plan,
+//!   a watch claims the trigger in a record shared through the state dir
+//!   ([`hold`]);
+//! - while the plan's lock is held, stale or unreadable, the trigger is
+//!   refused ([`WatchEvent::WatchTriggerRefused`], a metric, the plan's
+//!   webhooks once per failing streak), nothing runs and no hold-down starts:
+//!   the next failing round triggers again (after the operator removed a
+//!   stale lock, say). When a live run held the lock and has ended while the
+//!   side was still failing, that run handled the outage: the hold-down
+//!   counts from then;
 //! - with `dry_run`, the trigger is reported and the watch goes on;
 //! - `mode = "auto"` runs the plan through [`Executor::run`], exactly as
 //!   `dr run` does (events, journal, audit, report, lock), and [`watch`]
@@ -38,6 +51,7 @@
 
 pub mod approval;
 mod events;
+pub mod hold;
 mod machine;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
@@ -57,9 +71,10 @@ pub use metrics::WatchMetrics;
 
 use crate::check;
 use crate::executor::{ExecError, Executor, RunOptions, RunOutcome};
-use crate::lock::{PlanLock, lock_dir};
+use crate::lock::{LockError, PlanLock, lock_dir};
 use crate::plan::{Plan, StepAction, Watch, WatchMode};
 use crate::{HealthStatus, format_duration};
+use hold::{Claim, TriggerLog, TriggerRecord};
 
 /// How a watch is carried out.
 #[derive(Clone)]
@@ -79,6 +94,9 @@ pub struct WatchOptions {
     pub max_concurrent_probes: usize,
     /// How often an approval request is looked at (default 200ms).
     pub approval_poll: Duration,
+    /// Where the watches of the plan share its last trigger (default: the
+    /// state dir, [`hold::StateDirTriggers`]).
+    pub triggers: Option<Arc<dyn TriggerLog>>,
 }
 
 impl std::fmt::Debug for WatchOptions {
@@ -102,6 +120,7 @@ impl WatchOptions {
             metrics: None,
             max_concurrent_probes: 1024,
             approval_poll: Duration::from_millis(200),
+            triggers: None,
         }
     }
 
@@ -157,8 +176,43 @@ fn stamp(t: DateTime<Utc>) -> String {
 
 struct Ctx {
     plan: Arc<Plan>,
+    /// The plan's name, file and digest (approval requests).
+    plan_ref: approval::PlanRef,
     w: Watch,
     opts: WatchOptions,
+    triggers: Arc<dyn TriggerLog>,
+}
+
+/// Why a trigger ran nothing.
+struct Refusal {
+    /// `locked`, `stale_lock`, `unreadable_lock`, `error`.
+    reason: &'static str,
+    message: String,
+    /// The live run holding the lock, which may be handling the outage.
+    live_holder: Option<String>,
+}
+
+impl Refusal {
+    fn of(e: &LockError) -> Refusal {
+        let (reason, live_holder) = match e {
+            LockError::Held { holder, .. } => ("locked", Some(holder.run_id.clone())),
+            LockError::Stale { .. } => ("stale_lock", None),
+            LockError::Unreadable { .. } => ("unreadable_lock", None),
+            _ => ("error", None),
+        };
+        let next = if live_holder.is_some() {
+            "nothing runs; no hold-down starts: the next failing round tries again, and if \
+             that run ends while the side is still failing, the hold-down counts from its end"
+        } else {
+            "NOTHING RUNS and nobody is handling the outage; no hold-down starts: the next \
+             failing round triggers again once the lock is cleared"
+        };
+        Refusal {
+            reason,
+            message: format!("{e}; {next}"),
+            live_holder,
+        }
+    }
 }
 
 impl Ctx {
@@ -168,41 +222,17 @@ impl Ctx {
         }
     }
 
-    /// `Err(message)` when another run holds (or left) the plan's lock.
-    fn lock_free(&self) -> Result<(), String> {
+    /// `Err` when another run holds (or left) the plan's lock.
+    fn lock_free(&self) -> Result<(), LockError> {
         PlanLock::check(
             &lock_dir(&self.opts.run.state_dir, &self.plan),
             &self.plan.name,
         )
-        .map_err(|e| e.to_string())
-    }
-
-    fn refuse(&self, message: String) {
-        self.emit(WatchEvent::WatchTriggerRefused {
-            reason: "locked",
-            message,
-        });
-    }
-
-    /// Runs the plan as `dr run` does; `None` when the lock was taken first.
-    async fn run_plan(&self) -> Option<Result<RunOutcome, ExecError>> {
-        if let Err(m) = self.lock_free() {
-            self.refuse(m);
-            return None;
-        }
-        let result = Executor::new((*self.plan).clone(), self.opts.run.clone())
-            .run()
-            .await;
-        if let Err(ExecError::Locked(e)) = &result {
-            self.refuse(e.to_string());
-            return None;
-        }
-        Some(result)
     }
 
     /// One round: every probe at once (at most `max_concurrent_probes` in
     /// flight), each bounded by `timeout`.
-    async fn round(&self) -> (Round, Vec<ProbeDown>) {
+    async fn round(&self) -> (Round, Vec<ProbeDown>, Vec<ProbeDown>) {
         let started = Instant::now();
         let started_at = Utc::now();
         let timeout = self.w.timeout;
@@ -224,22 +254,43 @@ impl Ctx {
         )
         .await;
         let mut down = Vec::new();
+        let mut unknown = Vec::new();
         for (name, d, latency) in results {
             #[cfg(not(feature = "metrics"))]
             let _ = latency;
             #[cfg(feature = "metrics")]
-            if let Some(m) = &self.opts.metrics {
+            if let Some(m) = &self.opts.metrics
+                && d.as_ref().is_none_or(|(status, _)| *status != "unknown")
+            {
                 m.probe(&name, d.is_none(), latency);
             }
             if let Some((status, detail)) = d {
-                down.push(ProbeDown {
+                let p = ProbeDown {
                     status,
                     detail: self.plan.redactor().redact(&detail),
                     probe: name,
-                });
+                };
+                if status == "unknown" {
+                    unknown.push(p);
+                } else {
+                    down.push(p);
+                }
+            }
+        }
+        // Probes that swallowed a local error into `unhealthy`: when this
+        // machine cannot open a socket now, none of the round's failures says
+        // anything about the target.
+        if down.len() >= self.w.quorum as usize
+            && let Err(e) = local_headroom()
+        {
+            for mut p in down.drain(..) {
+                p.status = "unknown";
+                p.detail = format!("{} (this machine cannot open a socket: {e})", p.detail);
+                unknown.push(p);
             }
         }
         down.sort_by(|a, b| a.probe.cmp(&b.probe));
+        unknown.sort_by(|a, b| a.probe.cmp(&b.probe));
         let round = Round {
             started,
             started_at,
@@ -247,11 +298,25 @@ impl Ctx {
             ended_at: Utc::now(),
             unhealthy: down.len(),
         };
-        (round, down)
+        (round, down, unknown)
     }
 
     /// POSTs the approval request to every `notify` step's webhook; how many answered.
     async fn notify(&self, pending: &approval::PendingApproval, approve_with: &str) -> usize {
+        self.notify_all(
+            "watch_approval_needed",
+            pending.requested_at,
+            format!(
+                "dr watch: plan `{}` is failing over; approve with `{approve_with}`",
+                self.plan.name
+            ),
+        )
+        .await
+    }
+
+    /// POSTs `{plan, event, requested_at, text}` to every `notify` step's
+    /// webhook of the plan; how many answered.
+    async fn notify_all(&self, event: &str, at: DateTime<Utc>, text: String) -> usize {
         let mut sent = 0;
         let mut seen = std::collections::HashSet::new();
         for step in &self.plan.steps {
@@ -263,12 +328,9 @@ impl Ctx {
             }
             let body = serde_json::json!({
                 "plan": self.plan.name,
-                "event": "watch_approval_needed",
-                "requested_at": stamp(pending.requested_at),
-                "text": format!(
-                    "dr watch: plan `{}` is failing over; approve with `{approve_with}`",
-                    self.plan.name
-                ),
+                "event": event,
+                "requested_at": stamp(at),
+                "text": text,
             });
             match crate::notify::notify(url, headers, &body).await {
                 Ok(()) => sent += 1,
@@ -284,8 +346,18 @@ impl Ctx {
     }
 }
 
+/// `Err` when this machine cannot open a socket now for a local reason (out
+/// of file descriptors, ...).
+fn local_headroom() -> Result<(), std::io::Error> {
+    match std::net::UdpSocket::bind(("127.0.0.1", 0)) {
+        Err(e) if crate::is_local_resource_error(&e) => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// One probe of a round, bounded by `timeout`: its name, why it is down
-/// (`None` when up), and how long it took.
+/// (`None` when up; `unknown` when it could not be attempted on this
+/// machine), and how long it took.
 async fn probe_once(
     name: String,
     probe: Option<Arc<dyn crate::HealthProbe>>,
@@ -297,6 +369,9 @@ async fn probe_once(
         Some(p) => match tokio::time::timeout(timeout, p.probe()).await {
             Ok(Ok(h)) if h.status != HealthStatus::Unhealthy => None,
             Ok(Ok(h)) => Some(("unhealthy", h.detail)),
+            Ok(Err(e)) if crate::local_resource_error(&e).is_some() => {
+                Some(("unknown", format!("not attempted on this machine: {e}")))
+            }
             Ok(Err(e)) => Some(("error", e.to_string())),
             Err(_) => Some((
                 "timeout",
@@ -333,6 +408,11 @@ struct Watcher {
     checking: Option<JoinHandle<()>>,
     /// The approval request waiting for a person (`mode = "approve"`).
     pending: Option<approval::PendingApproval>,
+    /// The live run that held the lock when a trigger of this failing streak
+    /// was refused: once it has ended, it handled the outage.
+    deferred_to: Option<String>,
+    /// Refusal reasons already sent to the webhooks in this failing streak.
+    refusals_notified: std::collections::HashSet<&'static str>,
     /// Rounds so far.
     n: u64,
 }
@@ -346,10 +426,15 @@ impl Watcher {
         if !plan.unset_env.is_empty() {
             return Err(ExecError::UnsetEnv(plan.unset_env.clone()).into());
         }
+        let triggers = opts.triggers.clone().unwrap_or_else(|| {
+            Arc::new(hold::StateDirTriggers::new(&opts.run.state_dir)) as Arc<dyn TriggerLog>
+        });
         let ctx = Arc::new(Ctx {
+            plan_ref: approval::PlanRef::of(&plan),
             plan: Arc::new(plan),
             w,
             opts,
+            triggers,
         });
         let w = &ctx.w;
         let bound = detection_bound(w);
@@ -380,6 +465,8 @@ impl Watcher {
             poll,
             checking: None,
             pending: None,
+            deferred_to: None,
+            refusals_notified: Default::default(),
             n: 0,
         })
     }
@@ -412,18 +499,18 @@ impl Watcher {
 
     /// Once the pending request is approved: withdraw it and run the plan.
     async fn poll_approval(&mut self) -> Option<WatchEnd> {
-        let ctx = &self.ctx;
+        let ctx = self.ctx.clone();
         let state_dir = &ctx.opts.run.state_dir;
         let p = self.pending.as_ref()?;
-        if !approval::is_approved(state_dir, &ctx.plan.name, &p.token) {
+        if !approval::is_approved(state_dir, &ctx.plan_ref, p) {
             return None;
         }
-        approval::withdraw(state_dir, &ctx.plan.name);
+        approval::withdraw(state_dir, &ctx.plan_ref);
         self.pending = None;
         ctx.emit(WatchEvent::WatchApproved {
             message: "approved; running the plan".into(),
         });
-        let result = ctx.run_plan().await?;
+        let result = self.run_plan().await?;
         Some(WatchEnd::Ran(Box::new(result)))
     }
 
@@ -449,13 +536,27 @@ impl Watcher {
     /// One round: probe, feed the detector, report, and act on its decision.
     async fn round(&mut self) -> Option<WatchEnd> {
         self.n += 1;
-        let (round, mut down) = self.ctx.round().await;
+        let (round, mut down, mut unknown) = self.ctx.round().await;
+        let quorum = self.ctx.w.quorum as usize;
+        if !unknown.is_empty()
+            && round.unhealthy < quorum
+            && round.unhealthy + unknown.len() >= quorum
+        {
+            return self.skip(&round, down, unknown);
+        }
         let obs = self.detector.observe(&round);
+        if !obs.failed {
+            self.deferred_to = None;
+            self.refusals_notified.clear();
+        }
         down.truncate(10);
+        unknown.truncate(10);
         self.ctx.emit(WatchEvent::WatchRound {
             round: self.n,
             failed: obs.failed,
             unhealthy: round.unhealthy,
+            unknown: unknown.len(),
+            skipped: false,
             down,
             consecutive_failures: self.detector.consecutive_failures(),
             state: self.detector.state(),
@@ -482,6 +583,48 @@ impl Watcher {
         }
     }
 
+    /// A round that decided nothing: some probes could not be attempted here.
+    fn skip(
+        &mut self,
+        round: &Round,
+        mut down: Vec<ProbeDown>,
+        mut unknown: Vec<ProbeDown>,
+    ) -> Option<WatchEnd> {
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &self.ctx.opts.metrics {
+            m.skipped();
+        }
+        let n_unknown = unknown.len();
+        down.truncate(10);
+        unknown.truncate(10);
+        self.ctx.emit(WatchEvent::WatchRound {
+            round: self.n,
+            failed: false,
+            unhealthy: round.unhealthy,
+            unknown: n_unknown,
+            skipped: true,
+            down,
+            consecutive_failures: self.detector.consecutive_failures(),
+            state: self.detector.state(),
+            took_ms: ms(round.ended.saturating_duration_since(round.started)),
+        });
+        self.ctx.emit(WatchEvent::WatchRoundSkipped {
+            round: self.n,
+            message: format!(
+                "round {} skipped: {n_unknown} probe(s) could not be attempted on this machine \
+                 ({}); that says nothing about the target, so the round neither fails nor \
+                 passes. Free local resources (file descriptors) or the watch stays blind",
+                self.n,
+                unknown
+                    .first()
+                    .map(|p| format!("{}: {}", p.probe, p.detail))
+                    .unwrap_or_default()
+            ),
+            unknown,
+        });
+        None
+    }
+
     /// The detector's state changed: report it; healthy again withdraws a
     /// pending approval request.
     fn state_changed(&mut self, from: WatchState, to: WatchState, round: &Round) {
@@ -497,17 +640,47 @@ impl Watcher {
             consecutive_failures: self.detector.consecutive_failures(),
         });
         if to == WatchState::Healthy && self.pending.take().is_some() {
-            approval::withdraw(&ctx.opts.run.state_dir, &ctx.plan.name);
+            approval::withdraw(&ctx.opts.run.state_dir, &ctx.plan_ref);
             ctx.emit(WatchEvent::WatchApprovalWithdrawn {
                 reason: "the watched side is healthy again".into(),
             });
         }
     }
 
-    /// The detector triggered: report it; unless the plan is locked or this is
-    /// a dry run, run the plan (`auto`) or ask for approval (`approve`).
+    /// The detector triggered: unless another watch of the plan triggered
+    /// less than `hold_down` ago, report it; unless the plan is locked or this
+    /// is a dry run, run the plan (`auto`) or ask for approval (`approve`).
     async fn trigger(&mut self, d: Detection) -> Option<WatchEnd> {
-        let ctx = &self.ctx;
+        let ctx = self.ctx.clone();
+        match ctx.triggers.last(&ctx.plan.name) {
+            Ok(Some(rec)) => {
+                if let Some(remaining) = rec.remaining(ctx.w.hold_down, Utc::now()) {
+                    self.held_elsewhere(&rec, remaining);
+                    return None;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => ctx.emit(WatchEvent::WatchWarning {
+                message: format!("cannot read the plan's last trigger (shared hold-down): {e}"),
+            }),
+        }
+        if let Some(run_id) = &self.deferred_to
+            && ctx.lock_free().is_ok()
+        {
+            // The live run that held the lock during this outage has ended:
+            // it handled it.
+            self.detector.triggered_elsewhere(Instant::now());
+            ctx.emit(WatchEvent::WatchHeldDown {
+                remaining_ms: ms(ctx.w.hold_down),
+                message: format!(
+                    "failing, but run {run_id}, which held the plan's lock during this outage, \
+                     has ended: it handled it; no trigger for hold_down {} (then one, if still failing)",
+                    format_duration(ctx.w.hold_down)
+                ),
+            });
+            self.deferred_to = None;
+            return None;
+        }
         #[cfg(feature = "metrics")]
         if let Some(m) = &ctx.opts.metrics {
             m.triggered();
@@ -522,8 +695,8 @@ impl Watcher {
             mode: ctx.w.mode.as_str(),
             dry_run: ctx.opts.dry_run,
         });
-        if let Err(m) = ctx.lock_free() {
-            ctx.refuse(m);
+        if let Err(e) = ctx.lock_free() {
+            self.refused(&e).await;
             return None;
         }
         if ctx.opts.dry_run {
@@ -531,7 +704,7 @@ impl Watcher {
         }
         match ctx.w.mode {
             WatchMode::Auto => {
-                let result = ctx.run_plan().await?;
+                let result = self.run_plan().await?;
                 Some(WatchEnd::Ran(Box::new(result)))
             }
             WatchMode::Approve => {
@@ -541,23 +714,117 @@ impl Watcher {
         }
     }
 
+    /// Another watch of the plan triggered it `remaining` short of
+    /// `hold_down` ago: held down from then.
+    fn held_elsewhere(&mut self, rec: &TriggerRecord, remaining: Duration) {
+        let ago = self.ctx.w.hold_down.saturating_sub(remaining);
+        let now = Instant::now();
+        self.detector
+            .triggered_elsewhere(now.checked_sub(ago).unwrap_or(now));
+        let me = rec.pid == std::process::id() && rec.host == crate::lock::host();
+        self.ctx.emit(WatchEvent::WatchHeldDown {
+            remaining_ms: ms(remaining),
+            message: format!(
+                "failing, but {} triggered plan `{}` at {}, less than hold_down {} ago; \
+                 no trigger for {} (then one, if still failing)",
+                if me {
+                    "this watch".to_string()
+                } else {
+                    format!("the watch pid {} on {}", rec.pid, rec.host)
+                },
+                rec.plan,
+                stamp(rec.triggered_at),
+                format_duration(self.ctx.w.hold_down),
+                format_duration(remaining)
+            ),
+        });
+    }
+
+    /// A trigger ran nothing: no hold-down; said as an event, a metric and,
+    /// once per failing streak and reason, to the plan's webhooks.
+    async fn refused(&mut self, e: &LockError) {
+        let ctx = self.ctx.clone();
+        let r = Refusal::of(e);
+        self.detector.trigger_refused();
+        if let Some(run_id) = r.live_holder {
+            self.deferred_to = Some(run_id);
+        }
+        #[cfg(feature = "metrics")]
+        if let Some(m) = &ctx.opts.metrics {
+            m.refused(r.reason);
+        }
+        let message = ctx.plan.redactor().redact(&r.message);
+        ctx.emit(WatchEvent::WatchTriggerRefused {
+            reason: r.reason,
+            message: message.clone(),
+        });
+        if self.refusals_notified.insert(r.reason) {
+            ctx.notify_all(
+                "watch_trigger_refused",
+                Utc::now(),
+                format!(
+                    "dr watch: plan `{}` is failing, but its trigger was refused: {message}",
+                    ctx.plan.name
+                ),
+            )
+            .await;
+        }
+    }
+
+    /// Runs the plan as `dr run` does, once the trigger is claimed in the
+    /// shared record; `None` when it was held down or refused.
+    async fn run_plan(&mut self) -> Option<Result<RunOutcome, ExecError>> {
+        let ctx = self.ctx.clone();
+        if let Err(e) = ctx.lock_free() {
+            self.refused(&e).await;
+            return None;
+        }
+        match ctx
+            .triggers
+            .claim(&TriggerRecord::now(&ctx.plan.name), ctx.w.hold_down)
+        {
+            Ok(Claim::Won) => {}
+            Ok(Claim::Held(rec)) => {
+                let remaining = rec
+                    .remaining(ctx.w.hold_down, Utc::now())
+                    .unwrap_or(Duration::ZERO);
+                self.held_elsewhere(&rec, remaining);
+                return None;
+            }
+            Err(e) => ctx.emit(WatchEvent::WatchWarning {
+                message: format!(
+                    "cannot record this trigger for the other watches of the plan \
+                     (shared hold-down): {e}; running the plan anyway"
+                ),
+            }),
+        }
+        let result = Executor::new((*ctx.plan).clone(), ctx.opts.run.clone())
+            .run()
+            .await;
+        if let Err(ExecError::Locked(e)) = &result {
+            self.refused(e).await;
+            return None;
+        }
+        Some(result)
+    }
+
     /// Writes the approval request, POSTs it to the plan's webhooks and
     /// reports it; then waits for it.
     async fn request_approval(&mut self) {
         let ctx = &self.ctx;
         let state_dir = &ctx.opts.run.state_dir;
-        match approval::request(state_dir, &ctx.plan.name) {
+        match approval::request(state_dir, &ctx.plan_ref) {
             Ok(p) => {
                 let approve_with = format!(
                     "dr watch {} --approve-trigger --state-dir {}",
-                    ctx.plan.source.name,
+                    ctx.plan_ref.path,
                     state_dir.display()
                 );
                 let notified = ctx.notify(&p, &approve_with).await;
                 ctx.emit(WatchEvent::WatchApprovalNeeded {
                     plan: ctx.plan.name.clone(),
                     approve_with,
-                    file: approval::pending_path(state_dir, &ctx.plan.name)
+                    file: approval::pending_path(state_dir, &ctx.plan_ref)
                         .display()
                         .to_string(),
                     notified,
@@ -574,10 +841,180 @@ impl Watcher {
     /// background check.
     fn stop(self) {
         if self.pending.is_some() {
-            approval::withdraw(&self.ctx.opts.run.state_dir, &self.ctx.plan.name);
+            approval::withdraw(&self.ctx.opts.run.state_dir, &self.ctx.plan_ref);
         }
         if let Some(h) = self.checking {
             h.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::executor::RunStatus;
+    use crate::{LoadOptions, Registry};
+
+    /// A plan whose watched side is down (a `sim.probe`), triggering after
+    /// one failed round, with an hour of hold-down.
+    fn down_plan(dir: &std::path::Path) -> Plan {
+        let text = r#"
+[plan]
+name = "eu/api"
+
+[plan.watch]
+probes = ["east"]
+interval = "10ms"
+failure_threshold = 1
+hold_down = "1h"
+
+[resources.east]
+provider = "sim.probe"
+healthy = false
+
+[[steps]]
+id = "w"
+action = "wait"
+duration = "1ms"
+"#;
+        let path = dir.join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        Plan::parse(
+            &path.display().to_string(),
+            text,
+            &Registry::with_builtins(),
+            &LoadOptions::default(),
+        )
+        .unwrap()
+    }
+
+    /// Watches `plan` with the state dir `sd`; `on` sees each event with the
+    /// number of rounds so far and says whether to stop the watch.
+    async fn watch_until(
+        plan: Plan,
+        sd: &std::path::Path,
+        on: impl Fn(&WatchEvent, u64) -> bool + Send + Sync + 'static,
+    ) -> (WatchEnd, Vec<WatchEvent>) {
+        let cancel = CancellationToken::new();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let (seen, stop) = (events.clone(), cancel.clone());
+        let rounds = std::sync::atomic::AtomicU64::new(0);
+        let opts = WatchOptions::new(RunOptions::new(sd).with_cancel(cancel)).on_event(move |e| {
+            if matches!(e, WatchEvent::WatchRound { .. }) {
+                rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            seen.lock().unwrap().push(e.clone());
+            if on(e, rounds.load(std::sync::atomic::Ordering::Relaxed)) {
+                stop.cancel();
+            }
+        });
+        let end = watch(plan, opts).await.unwrap();
+        let events = events.lock().unwrap().clone();
+        (end, events)
+    }
+
+    fn count(events: &[WatchEvent], f: impl Fn(&WatchEvent) -> bool) -> usize {
+        events.iter().filter(|e| f(e)).count()
+    }
+
+    #[tokio::test]
+    async fn a_second_watch_of_the_plan_is_held_down_by_the_first_ones_trigger() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = dir.path().join("sd");
+        // The first watch triggers and runs the plan; its run ends.
+        let (end, _) = watch_until(down_plan(dir.path()), &sd, |_, n| n > 50).await;
+        let WatchEnd::Ran(r) = end else {
+            panic!("the first watch did not run the plan: {end:?}")
+        };
+        assert_eq!(r.as_ref().as_ref().unwrap().status, RunStatus::Succeeded);
+        // A second watch (restarted, or the other of a pair) of the same
+        // plan and state dir, same outage: the lock is free, but the
+        // hold-down is shared.
+        let (end, events) = watch_until(down_plan(dir.path()), &sd, |e, n| {
+            matches!(
+                e,
+                WatchEvent::WatchHeldDown { .. } | WatchEvent::WatchTriggered { .. }
+            ) || n > 50
+        })
+        .await;
+        assert!(matches!(end, WatchEnd::Stopped), "ran again: {end:?}");
+        assert_eq!(
+            count(&events, |e| matches!(e, WatchEvent::WatchTriggered { .. })),
+            0,
+            "{events:#?}"
+        );
+        let held = events
+            .iter()
+            .find_map(|e| match e {
+                WatchEvent::WatchHeldDown { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .expect("held down");
+        assert!(held.contains("triggered plan `eu/api`"), "{held}");
+    }
+
+    #[tokio::test]
+    async fn a_stale_lock_refuses_the_trigger_without_a_hold_down_and_the_next_round_triggers() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = dir.path().join("sd");
+        let plan = down_plan(dir.path());
+        // A lock left by a run whose process is gone.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let lock = lock_dir(&sd, &plan).join(format!("{}.lock", crate::state::file_stem("eu/api")));
+        std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+        let holder = crate::lock::LockHolder {
+            run_id: "20260101T000000Z-dead".into(),
+            pid: dead,
+            host: crate::lock::host(),
+            started_at: Utc::now(),
+            token: "t".into(),
+        };
+        std::fs::write(&lock, serde_json::to_vec(&holder).unwrap()).unwrap();
+        let removed = lock.clone();
+        // The operator removes the lock as told, when told.
+        let (end, events) = watch_until(plan, &sd, move |e, n| {
+            if matches!(e, WatchEvent::WatchTriggerRefused { .. }) {
+                let _ = std::fs::remove_file(&removed);
+            }
+            n > 50
+        })
+        .await;
+        let refused: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                WatchEvent::WatchTriggerRefused { reason, message } => Some((*reason, message)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refused.len(), 1, "{events:#?}");
+        assert_eq!(refused[0].0, "stale_lock");
+        assert!(refused[0].1.contains("no hold-down"), "{}", refused[0].1);
+        let WatchEnd::Ran(r) = end else {
+            panic!("the lock was cleared, the side still down, and nothing ran: {events:#?}")
+        };
+        assert_eq!(r.as_ref().as_ref().unwrap().status, RunStatus::Succeeded);
+        assert_eq!(
+            count(&events, |e| matches!(e, WatchEvent::WatchHeldDown { .. })),
+            0
+        );
+    }
+
+    #[test]
+    fn a_probe_error_from_a_local_resource_is_recognized_through_its_sources() {
+        // EMFILE, "too many open files" (24 on Linux and the BSDs).
+        let emfile = std::io::Error::from_raw_os_error(24);
+        let e =
+            crate::ProviderError::new(crate::ErrorKind::Transient, "connect").with_source(emfile);
+        assert!(crate::local_resource_error(&e).is_some());
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let e =
+            crate::ProviderError::new(crate::ErrorKind::Transient, "connect").with_source(refused);
+        assert!(crate::local_resource_error(&e).is_none());
     }
 }
