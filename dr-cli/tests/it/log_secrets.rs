@@ -42,7 +42,9 @@ fn everything(dir: &Path, out: &std::process::Output) -> String {
     let mut seen = String::from_utf8_lossy(&out.stdout).to_string();
     seen.push_str(&String::from_utf8_lossy(&out.stderr));
     for file in crate::playbook::walk(dir) {
-        seen.push_str(&String::from_utf8_lossy(&std::fs::read(file).unwrap_or_default()));
+        seen.push_str(&String::from_utf8_lossy(
+            &std::fs::read(file).unwrap_or_default(),
+        ));
     }
     seen
 }
@@ -96,7 +98,10 @@ api_base = "{}/client/v4"
         proxy.uri()
     );
     let seen = run_traced(&plan, &[("CLOUDFLARE_API_TOKEN", TOKEN)]);
-    assert!(seen.contains("bad gateway"), "the proxy was reached: {seen}");
+    assert!(
+        seen.contains("bad gateway"),
+        "the proxy was reached: {seen}"
+    );
     assert!(!seen.contains(TOKEN), "the token leaked: {seen}");
 }
 
@@ -123,7 +128,10 @@ arm_endpoint = "{}"
         proxy.uri()
     );
     let seen = run_traced(&plan, &[("AZURE_ACCESS_TOKEN", TOKEN)]);
-    assert!(seen.contains("bad gateway"), "the proxy was reached: {seen}");
+    assert!(
+        seen.contains("bad gateway"),
+        "the proxy was reached: {seen}"
+    );
     assert!(!seen.contains(TOKEN), "the token leaked: {seen}");
 }
 
