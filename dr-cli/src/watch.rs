@@ -78,7 +78,7 @@ pub async fn watch(
         Err(code) => return code,
     };
     if approve_trigger {
-        return approve(g, &plan.name);
+        return approve(g, &plan);
     }
     if plan.watch.is_none() {
         return usage_error(
@@ -142,43 +142,42 @@ pub async fn watch(
     }
 }
 
-/// `dr watch PLAN --approve-trigger`.
-fn approve(g: &Global, plan: &str) -> u8 {
-    match approval::approve(&g.state_dir(), plan) {
-        Ok(Some(p)) => {
+/// `dr watch PLAN --approve-trigger`: approves the trigger the `dr watch` of
+/// this plan file waits with, only if it loaded the same text (digest).
+fn approve(g: &Global, plan: &dr_core::Plan) -> u8 {
+    let which = approval::PlanRef::of(plan);
+    let name = &which.name;
+    match approval::approve(&g.state_dir(), &which) {
+        Ok(p) => {
             if g.json {
                 outln!(
                     "{}",
-                    json!({"event": "watch_trigger_approved", "plan": plan, "requested_at": p.requested_at})
+                    json!({"event": "watch_trigger_approved", "plan": name, "plan_path": p.plan_path, "requested_at": p.requested_at})
                 );
             } else {
                 outln!(
-                    "approved: the `dr watch` of plan `{plan}` (pid {}) runs it now",
+                    "approved: the `dr watch` of plan `{}` (pid {}) runs it now",
+                    name,
                     p.pid
                 );
             }
             0
         }
-        Ok(None) => {
-            let msg = format!(
-                "no `dr watch` of plan `{plan}` is waiting for an approval (in {})",
-                g.state_dir().display()
-            );
+        Err(e) => {
+            let kind = match &e {
+                approval::ApproveError::NotPending { .. } => "no_pending_trigger",
+                approval::ApproveError::Changed { .. } => "plan_changed",
+                _ => "approval_not_written",
+            };
+            let msg = format!("{e} (state dir {})", g.state_dir().display());
             if g.json {
                 outln!(
                     "{}",
-                    json!({"event": "error", "kind": "no_pending_trigger", "message": msg})
+                    json!({"event": "error", "kind": kind, "message": msg})
                 );
             } else {
-                errln!("{}: {msg}", err_palette().red("error"));
+                errln!("{}: {}", err_palette().red("error"), msg);
             }
-            1
-        }
-        Err(e) => {
-            errln!(
-                "{}: cannot write the approval: {e}",
-                err_palette().red("error")
-            );
             1
         }
     }
