@@ -35,7 +35,11 @@ struct HttpConfig {
 /// Each probe opens a fresh connection (no pooled connection hides a dead
 /// listener): it uses the process's shared
 /// [`PoolConfig::fresh_connections`](crate::http::PoolConfig::fresh_connections)
-/// client from [`crate::http`], with its `User-Agent`. An unhealthy answer's detail
+/// client from [`crate::http`], with its `User-Agent`. It follows up to
+/// [`MAX_REDIRECTS`](crate::http::MAX_REDIRECTS) redirects within the URL's
+/// origin (scheme, host, port), never one to another origin (which would get
+/// the probe's headers), and sends no `Referer`; a redirect not followed is
+/// the answer, unhealthy unless it is `expect_status`. An unhealthy answer's detail
 /// names the remote request id when the answer carries one of
 /// [`DEFAULT_REQUEST_ID_HEADERS`](crate::http::DEFAULT_REQUEST_ID_HEADERS).
 /// Header values are sent but never printed: `Debug` shows `******`, and so does
@@ -172,9 +176,18 @@ impl HttpProbe {
             .map(|id| format!(" [request id {id}]"))
             .unwrap_or_default();
         if status != self.expect_status {
+            // The `Location` is not shown: it may carry what the URL did.
+            let why = if response.status().is_redirection() {
+                format!(
+                    "; a redirect to another origin, or beyond {}, is not followed",
+                    http::MAX_REDIRECTS
+                )
+            } else {
+                String::new()
+            };
             return measured(
                 Health::unhealthy(format!(
-                    "GET {url}: HTTP {status} (expected {}){request_id}",
+                    "GET {url}: HTTP {status} (expected {}{why}){request_id}",
                     self.expect_status
                 )),
                 started,

@@ -213,6 +213,10 @@ impl HttpClient {
             return Ok(resp);
         }
         let headers = std::mem::take(resp.headers_mut());
+        if status.is_redirection() {
+            // Not the `Location`: it may carry the secret the URL did.
+            return Err(self.status_error(what, status, &headers, "a redirect, not followed"));
+        }
         let body = read_some(resp).await;
         Err(self.status_error(what, status, &headers, &error_detail(&body)))
     }

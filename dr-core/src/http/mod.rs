@@ -23,6 +23,11 @@
 //!   cache gives the same effect. Timeouts and credentials are per request, so
 //!   every REST client shares one pool (one set of TLS sessions, one idle
 //!   connection per host), not one per resource as before.
+//! - Redirects: none is followed to another origin (scheme, host, port), where
+//!   the request's secret headers would go too, and no `Referer` is sent; the
+//!   pooled client follows none at all, so a webhook or REST call answered with
+//!   a 3xx fails naming it; the `http` probe's follows up to [`MAX_REDIRECTS`]
+//!   within the origin ([`Redirects`]).
 //! - [`poll::until`](crate::poll::until), beside this module: waiting for a
 //!   long-running operation (an ARM `Azure-AsyncOperation`, a Redis switchover).
 //!
@@ -42,7 +47,7 @@
 //! | 404                                      | `NotFound`                                     |
 //! | 409, 412, 423                            | `Conflict`                                     |
 //! | other 4xx                                | `InvalidRequest`                               |
-//! | 1xx, 3xx (a redirect not followed)       | `Fatal`                                        |
+//! | 1xx, 3xx (a redirect not followed)       | `Fatal` (3xx: "a redirect, not followed")      |
 //! | no answer: timeout (connect or total)    | `Timeout`                                      |
 //! | no answer: refused, reset, TLS, cut body | `Transient`                                    |
 //! | request not built (bad URL or header)    | `InvalidRequest`                               |
@@ -81,7 +86,9 @@ pub use crate::parse_retry_after;
 pub use auth::{Auth, BearerToken};
 pub use client::{DEFAULT_TIMEOUT, HttpClient, HttpClientBuilder};
 pub use limit::RateLimiter;
-pub use pool::{DEFAULT_CONNECT_TIMEOUT, PoolConfig, USER_AGENT, shared_client};
+pub use pool::{
+    DEFAULT_CONNECT_TIMEOUT, MAX_REDIRECTS, PoolConfig, Redirects, USER_AGENT, shared_client,
+};
 pub use status::{
     DEFAULT_REQUEST_ID_HEADERS, classify, error_detail, error_text, request_id, retry_after,
     transport_kind,

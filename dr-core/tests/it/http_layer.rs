@@ -451,3 +451,178 @@ async fn the_http_probe_names_the_request_id_and_never_a_password_from_a_transpo
     );
     assert!(!h.detail.contains("pw-s3cret"), "{}", h.detail);
 }
+
+// ---- redirects ----------------------------------------------------------------
+
+/// A server that answers 200 to anything and records what reached it: where a
+/// redirect points, which must never be reached.
+async fn elsewhere() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A webhook that answers with a redirect is not delivered: the step fails
+/// naming the status (not "notified" after a GET elsewhere), and where the
+/// redirect points gets nothing, neither the secret header nor a Referer.
+/// The same for a redirect within the webhook's own host: a 302 would turn
+/// the POST into a GET.
+#[tokio::test]
+async fn a_notify_answered_with_a_redirect_fails_and_its_target_gets_nothing() {
+    let other = elsewhere().await;
+    let server = MockServer::start().await;
+    for (status, location) in [
+        (302, format!("{}/collect?from=hook", other.uri())),
+        (307, format!("{}/collect", other.uri())),
+        (302, format!("{}/hooks/moved", server.uri())),
+    ] {
+        server.reset().await;
+        Mock::given(method("POST"))
+            .and(path("/hooks/T000/B000"))
+            .respond_with(
+                ResponseTemplate::new(status).insert_header("location", location.as_str()),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let plan = notify_plan(&format!("{}/hooks/T000/B000?sig=q-s3cret", server.uri()));
+        let out = Executor::new(plan, fast_retries(dir.path(), events.clone()))
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(out.status, RunStatus::Failed, "{status} {location}");
+        let failed = events
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|e| match e {
+                Event::StepFinished {
+                    error: Some(error), ..
+                } => Some(error.clone()),
+                _ => None,
+            })
+            .expect("the step failed");
+        assert!(
+            failed.contains(&format!("HTTP {status}: a redirect, not followed")),
+            "{failed}"
+        );
+        assert!(
+            !failed.contains("q-s3cret") && !failed.contains("/collect"),
+            "{failed}"
+        );
+        // One POST, not retried, and nothing followed it.
+        let received = server.received_requests().await.unwrap();
+        assert_eq!(received.len(), 1, "{status} {location}");
+        assert_eq!(received[0].method.as_str(), "POST");
+        assert!(other.received_requests().await.unwrap().is_empty());
+    }
+}
+
+/// The http probe follows no redirect to another origin (port or host), so
+/// the probe's secret header and the URL's query (as a Referer) never leave
+/// for it; the redirect is the answer, unhealthy.
+#[tokio::test]
+async fn the_http_probe_follows_no_redirect_to_another_origin() {
+    use dr_core::HealthProbe;
+    use dr_core::builtin::HttpProbe;
+
+    let other = elsewhere().await;
+    let server = MockServer::start().await;
+    let port = server.address().port();
+    for location in [
+        format!("{}/healthz", other.uri()),
+        // Same port, another host name.
+        format!("http://localhost:{port}/healthz"),
+        // Same host and port, another scheme.
+        format!("https://127.0.0.1:{port}/healthz"),
+    ] {
+        server.reset().await;
+        Mock::given(method("GET"))
+            .and(path("/healthz"))
+            .respond_with(ResponseTemplate::new(302).insert_header("location", location.as_str()))
+            .mount(&server)
+            .await;
+        let probe = HttpProbe::new(&format!("{}/healthz?sig=q-s3cret", server.uri()))
+            .unwrap()
+            .with_header("X-Api-Key", "k-s3cret")
+            .unwrap();
+        let h = probe.probe().await.unwrap();
+        assert!(!h.is_healthy(), "{location}");
+        assert!(
+            h.detail.contains(
+                "HTTP 302 (expected 200; a redirect to another origin, or beyond 5, is not followed)"
+            ),
+            "{}",
+            h.detail
+        );
+        assert!(!h.detail.contains(&location), "{}", h.detail);
+        assert_eq!(
+            server.received_requests().await.unwrap().len(),
+            1,
+            "{location}"
+        );
+        assert!(
+            other.received_requests().await.unwrap().is_empty(),
+            "{location}"
+        );
+    }
+}
+
+/// Within the origin the probe follows redirects, at most 5, with its
+/// headers and without a Referer.
+#[tokio::test]
+async fn the_http_probe_follows_same_origin_redirects_without_a_referer() {
+    use dr_core::HealthProbe;
+    use dr_core::builtin::HttpProbe;
+
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/healthz"))
+        .respond_with(ResponseTemplate::new(301).insert_header("location", "/healthz/"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/healthz/"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let probe = |p: &str| {
+        HttpProbe::new(&format!("{}{p}?region=eu&sig=q-s3cret", server.uri()))
+            .unwrap()
+            .with_header("X-Api-Key", "k-s3cret")
+            .unwrap()
+    };
+    let h = probe("/healthz").probe().await.unwrap();
+    assert!(h.is_healthy(), "{}", h.detail);
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(
+        received.iter().map(|r| r.url.path()).collect::<Vec<_>>(),
+        ["/healthz", "/healthz/"]
+    );
+    for r in &received {
+        assert!(r.headers.get("referer").is_none(), "{:?}", r.headers);
+        assert_eq!(r.headers.get("x-api-key").unwrap(), "k-s3cret");
+    }
+
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/loop"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/loop"))
+        .mount(&server)
+        .await;
+    let h = probe("/loop").probe().await.unwrap();
+    assert!(!h.is_healthy());
+    assert!(h.detail.contains("HTTP 302"), "{}", h.detail);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1 + dr_core::http::MAX_REDIRECTS
+    );
+}
