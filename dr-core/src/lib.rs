@@ -188,6 +188,9 @@ pub use duration::{
 pub use error::{ConfigError, ErrorKind, ProviderError};
 #[cfg(feature = "engine")]
 #[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
+pub use notify::{DELIVERY_ID_HEADER, notify_delivery_id};
+#[cfg(feature = "engine")]
+#[cfg_attr(docsrs, doc(cfg(feature = "engine")))]
 pub use plan::{Diagnostic, Diagnostics, LoadOptions, Plan};
 pub use probe::{Health, HealthProbe, HealthStatus, is_local_resource_error, local_resource_error};
 pub use redact::{REDACTED, Redactor, hide_secret};

@@ -1,29 +1,142 @@
 //! The `notify` webhook POST, shared by the executor's `notify` step and
 //! `dr watch`'s approval requests.
+//!
+//! # Delivery: at least once, with a stable id
+//!
+//! A webhook has no state dr could read back, so when a POST got no answer (a
+//! timeout, a 503, dr killed mid-call) dr cannot tell whether it arrived: it
+//! sends it again (the retry, or `dr resume`). Every notification therefore
+//! carries a delivery id, the same on every one of its sends and different for
+//! every other notification, in the `Idempotency-Key` header
+//! ([`DELIVERY_ID_HEADER`]) and, for the `webhook` format, in the body's
+//! `delivery_id`: a receiver that must not act twice (a pager, an automation)
+//! drops a second delivery with an id it has seen. The id is derived, never
+//! random ([`notify_delivery_id`]), so it survives the process.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::ProviderError;
 
-/// POSTs `body` to the webhook through the shared HTTP layer: statuses map by its
+/// The header that carries a notification's delivery id
+/// ([`notify_delivery_id`]): `Idempotency-Key`, as the IETF HTTP API draft and
+/// the APIs that deduplicate requests name it. A plan's own `headers` entry of
+/// that name is sent instead.
+pub const DELIVERY_ID_HEADER: &str = "Idempotency-Key";
+
+/// The delivery id of a notification: the same every time it is sent (a retry
+/// after an error, a `dr resume` after dr died during the POST), different for
+/// every other notification. Webhooks are delivered at least once (dr cannot
+/// ask a webhook whether a POST that got no answer arrived, so it sends it
+/// again); the id, in the [`DELIVERY_ID_HEADER`] header and the body's
+/// `delivery_id`, lets a receiver that must not act twice drop a repeat. `scope` is what it belongs to, the run's id for a
+/// run (`dr resume` continues the run under its id), and `what` names the
+/// notification within it: a `notify` step's id (a run-level notification
+/// would name its target, so that, say, a PagerDuty `dedup_key` is shared by
+/// the trigger and the resolve of one incident). `dr watch` uses the plan and
+/// the time of the event as the scope, and the event and step as `what`.
+///
+/// 32 lowercase hex digits: the first 16 bytes of SHA-256 over both, each
+/// length-prefixed, so no two `(run_id, what)` pairs share an id by
+/// concatenation.
+///
+/// ```
+/// let a = dr_core::notify_delivery_id("20240101-000000-abc123", "tell");
+/// assert_eq!(a, dr_core::notify_delivery_id("20240101-000000-abc123", "tell"));
+/// assert_ne!(a, dr_core::notify_delivery_id("20240101-000000-abc123", "tell-again"));
+/// assert_eq!(a.len(), 32);
+/// ```
+pub fn notify_delivery_id(scope: &str, what: &str) -> String {
+    let mut h = Sha256::new();
+    for part in ["dr.notify.v1", scope, what] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// POSTs `body` to the webhook through the shared HTTP layer with the delivery
+/// id in [`DELIVERY_ID_HEADER`]. Only a 2xx is delivered: a redirect is never
+/// followed (the POST would become a GET, or take the headers elsewhere) and
+/// fails naming its status, like any other answer; statuses map by the layer's
 /// table (a 429 or 503 with `Retry-After` is `throttled`, so the retry waits as
 /// asked) and messages never show the URL, whose path often is the secret.
 pub(crate) async fn notify(
     url: &str,
     headers: &BTreeMap<String, String>,
     body: &Value,
+    delivery_id: &str,
 ) -> Result<(), ProviderError> {
     let client = crate::http::HttpClient::builder("notify")
         .timeout(Some(Duration::from_secs(30)))
         .build()
         .map_err(|e| ProviderError::fatal(e.to_string()).with_provider("notify"))?;
     let mut req = client.request(reqwest::Method::POST, url).json(body);
+    if !headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case(DELIVERY_ID_HEADER))
+    {
+        req = req.header(DELIVERY_ID_HEADER, delivery_id);
+    }
     for (k, v) in headers {
         req = req.header(k, v);
     }
     client.send("webhook", req).await?;
     Ok(())
+}
+
+/// How a webhook URL is shown (journal, events): its origin only, the rest
+/// hidden (the path and query of a Slack or Teams webhook are the credential).
+pub(crate) fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.has_host() => {
+            format!("{}/{}", u.origin().ascii_serialization(), crate::REDACTED)
+        }
+        _ => crate::REDACTED.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The id is a function of the run and the notification alone: equal for
+    /// equal inputs (across processes: a fixed value), apart otherwise.
+    #[test]
+    fn the_delivery_id_is_derived_from_the_run_and_the_step_not_random() {
+        let id = notify_delivery_id("20250301-101500-a1b2c3", "page-oncall");
+        assert_eq!(
+            id,
+            notify_delivery_id("20250301-101500-a1b2c3", "page-oncall")
+        );
+        // Pinned (SHA-256 of the length-prefixed parts, computed apart): a
+        // resume in another process or by another build of dr must find the
+        // same id for the same run and step.
+        assert_eq!(id, "af38bd2029d576c5a6f0b735c2de518e");
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+        for (run, what) in [
+            ("20250301-101500-a1b2c4", "page-oncall"),
+            ("20250301-101500-a1b2c3", "page-oncall2"),
+            ("20250301-101500-a1b2c3p", "age-oncall"),
+            ("", "20250301-101500-a1b2c3page-oncall"),
+        ] {
+            assert_ne!(id, notify_delivery_id(run, what), "{run} {what}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_url_is_shown_by_its_origin() {
+        assert_eq!(
+            shown_url("https://hooks.slack.com/services/T0/B0/XXXX?x=1"),
+            "https://hooks.slack.com/******"
+        );
+        assert_eq!(
+            shown_url("http://u:pw@127.0.0.1:8080/hook"),
+            "http://127.0.0.1:8080/******"
+        );
+        assert_eq!(shown_url("not a url"), "******");
+    }
 }

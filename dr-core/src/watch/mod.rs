@@ -314,8 +314,10 @@ impl Ctx {
         .await
     }
 
-    /// POSTs `{plan, event, requested_at, text}` to every `notify` step's
-    /// webhook of the plan; how many answered.
+    /// POSTs `{plan, event, requested_at, text, delivery_id}` to every
+    /// `notify` step's webhook of the plan; how many answered. The delivery id
+    /// (also in `Idempotency-Key`) is derived from the plan, the event and its
+    /// time, so a watch restarted on a pending request sends the same one.
     async fn notify_all(&self, event: &str, at: DateTime<Utc>, text: String) -> usize {
         let mut sent = 0;
         let mut seen = std::collections::HashSet::new();
@@ -326,13 +328,18 @@ impl Ctx {
             if !seen.insert(url.clone()) {
                 continue;
             }
+            let delivery = crate::notify::notify_delivery_id(
+                &format!("watch {} {}", self.plan.name, stamp(at)),
+                &format!("{event} {}", step.id),
+            );
             let body = serde_json::json!({
                 "plan": self.plan.name,
                 "event": event,
                 "requested_at": stamp(at),
                 "text": text,
+                "delivery_id": delivery,
             });
-            match crate::notify::notify(url, headers, &body).await {
+            match crate::notify::notify(url, headers, &body, &delivery).await {
                 Ok(()) => sent += 1,
                 Err(e) => self.emit(WatchEvent::WatchWarning {
                     message: self.plan.redactor().redact(&format!(

@@ -452,6 +452,99 @@ async fn the_http_probe_names_the_request_id_and_never_a_password_from_a_transpo
     assert!(!h.detail.contains("pw-s3cret"), "{}", h.detail);
 }
 
+// ---- delivery ids -------------------------------------------------------------
+
+/// Every send of one notification carries one delivery id, derived from the
+/// run and the step: the first POST, its retry after a 503, and the POST `dr
+/// resume` sends again because dr died before recording the answer.
+#[tokio::test]
+async fn a_notification_keeps_its_delivery_id_across_a_retry_and_a_resume() {
+    use dr_core::executor::ExecError;
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let plan = notify_plan(&format!("{}/hooks/T000/B000", server.uri()));
+    let mut opts = fast_retries(dir.path(), events.clone());
+    // run_started, step_started; the process "dies" before the step's end.
+    opts.crash_after_journal_entries = Some(2);
+    let first = Executor::new(plan, opts).run().await;
+    assert!(matches!(first, Err(ExecError::Crashed)), "{first:?}");
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+
+    let run_id = crate::common::only_run_id(dir.path());
+    let out = Executor::resume(
+        &Registry::with_builtins(),
+        &run_id,
+        fast_retries(dir.path(), events),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status, RunStatus::Succeeded, "{:#?}", out.report);
+
+    let want = dr_core::notify_delivery_id(&run_id, "tell");
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 3, "503, 200 (answer lost), 200 on resume");
+    for r in &received {
+        assert_eq!(
+            r.headers
+                .get(dr_core::DELIVERY_ID_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some(want.as_str())
+        );
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["delivery_id"], json!(want));
+        assert_eq!(body["run_id"], json!(run_id));
+    }
+    // Another step of the run gets another id.
+    assert_ne!(want, dr_core::notify_delivery_id(&run_id, "tell-again"));
+}
+
+/// A plan's own `Idempotency-Key` header wins: one header, the plan's value.
+#[tokio::test]
+async fn a_plans_own_idempotency_key_is_sent_instead() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let text = format!(
+        "[plan]\nname = \"hooks\"\n\n[[steps]]\nid = \"tell\"\naction = \"notify\"\n\
+         url = \"{}/hook\"\nmessage = \"m\"\nheaders = {{ idempotency-key = \"mine-123\" }}\n",
+        server.uri()
+    );
+    let plan = Plan::parse(
+        "plan.toml",
+        &text,
+        &Registry::with_builtins(),
+        &LoadOptions::default(),
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = Executor::new(plan, fast_retries(dir.path(), Default::default()))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(out.status, RunStatus::Succeeded);
+    let received = server.received_requests().await.unwrap();
+    let keys: Vec<_> = received[0]
+        .headers
+        .get_all("idempotency-key")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys, ["mine-123"]);
+}
+
 // ---- redirects ----------------------------------------------------------------
 
 /// A server that answers 200 to anything and records what reached it: where a

@@ -86,15 +86,29 @@ pub(super) async fn notify_step(
     let id = s.step.id.as_str();
     let w = s.w;
     let res = &mut *s.res;
+    // The same on every send, retries and `dr resume` included: the receiver
+    // can drop a second delivery (see `crate::notify`).
+    let delivery = crate::notify::notify_delivery_id(&ctx.run_id, id);
     ctx.journal(started(
         step,
         &Value::Null,
-        json!({ "notify": ctx.redact(url) }),
+        json!({
+            "notify": ctx.redact(&crate::notify::shown_url(url)),
+            "delivery_id": delivery,
+        }),
     ))
     .await?;
-    let body = json!({ "plan": ctx.plan.name, "run_id": ctx.run_id, "step": id, "text": message });
+    let body = json!({
+        "plan": ctx.plan.name,
+        "run_id": ctx.run_id,
+        "step": id,
+        "text": message,
+        "delivery_id": delivery,
+    });
     w.retry
-        .call("notify", || crate::notify::notify(url, headers, &body))
+        .call("notify", || {
+            crate::notify::notify(url, headers, &body, &delivery)
+        })
         .await?;
     res.detail = Some("notified".into());
     Ok(())
