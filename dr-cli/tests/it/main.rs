@@ -29,3 +29,4 @@ mod status_readonly;
 mod support;
 mod validate_unset_env;
 mod watch;
+mod webhook_secrets;

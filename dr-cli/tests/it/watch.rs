@@ -786,3 +786,60 @@ fn watch_needs_a_watch_table() {
     let out = dr(tmp.path(), &["watch", "p.toml"]).assert().code(2);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("no `[plan.watch]`"));
 }
+
+/// A webhook whose every answer is a gateway's 500 quoting the request line
+/// (path included), as a misconfigured proxy does.
+fn echoing_webhook(path: &str) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}{path}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let mut buf = [0u8; 8192];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let line = head.lines().next().unwrap_or_default().to_string();
+            let body = format!("no route for {line}");
+            let _ = s.write_all(
+                format!(
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    url
+}
+
+/// The webhook URL of an approval request is a secret too: a failed POST
+/// is a warning naming the status and the gateway's words, never the URL.
+#[test]
+fn an_approval_webhook_url_stays_out_of_the_watch_events_and_files() {
+    const SECRET: &str = "XXXXwatchsecretXXXX";
+    let url = echoing_webhook(&format!("/services/T000/B000/{SECRET}"));
+    let steps = format!(
+        "\n[[steps]]\nid = \"tell\"\naction = \"notify\"\nurl = \"{url}\"\nmessage = \"m\"\ndepends_on = [\"shift\"]\n"
+    );
+    let tmp = with_plan(&plan("mode = \"approve\"", &steps));
+    let dir = tmp.path();
+    let mut w = Bg::spawn(dir, &["watch", "p.toml"]);
+    w.event("watch_started");
+    sim(dir, "down", "east");
+    let warning = w.event("watch_warning");
+    assert_eq!(w.event("watch_approval_needed")["notified"], 0);
+    w.signal("-TERM");
+    let (code, events) = w.finish();
+    assert_eq!(code, 0);
+    let message = warning["message"].as_str().unwrap();
+    assert!(
+        message.contains("HTTP 500") && message.contains("no route for POST"),
+        "{message}"
+    );
+    let mut seen = format!("{events:?}");
+    for file in crate::playbook::walk(&dir.join("sd")) {
+        seen.push_str(&String::from_utf8_lossy(&std::fs::read(file).unwrap()));
+    }
+    assert!(!seen.contains(SECRET), "{seen}");
+}

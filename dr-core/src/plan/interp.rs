@@ -5,8 +5,8 @@ use std::ops::Range;
 use super::Diagnostic;
 use super::source::{Node, NodeValue, Seg, SourceFile};
 use crate::redact::{
-    credential_after_scheme, is_harmless_header, is_secret_env_name, is_secret_key, percent_decode,
-    scan_urls,
+    credential_after_scheme, is_harmless_header, is_secret_env_name, is_secret_key, is_webhook_key,
+    percent_decode, scan_urls, webhook_secrets,
 };
 
 /// One `${env:NAME}` substituted into a string.
@@ -254,7 +254,12 @@ pub(crate) fn classify(text: &str, uses: &[EnvUse], path: &[Seg], secrets: &mut 
         .iter()
         .rposition(|k| k.eq_ignore_ascii_case("headers"))
         .and_then(|i| keys.get(i + 1));
+    let webhook = keys.last().is_some_and(|k| is_webhook_key(k));
+    if webhook {
+        secrets.extend(webhook_secrets(text));
+    }
     let secret_field = keys.last().is_some_and(|k| is_secret_key(k))
+        || webhook
         || header.is_some_and(|h| !is_harmless_header(h));
     if secret_field {
         secrets.push(text.to_string());
@@ -517,5 +522,33 @@ mod tests {
             ["literal-pw"]
         );
         assert!(secrets_of("https://h/x?region=eu", &["url"]).is_empty());
+    }
+
+    /// A webhook URL is a credential wherever a key names it, and so is a
+    /// variable named like one wherever it lands.
+    #[test]
+    fn webhook_urls_are_secret_by_key_or_variable_name() {
+        let hook = "https://hooks.example/services/T0/B0/XXsecretXX";
+        for key in [
+            "webhook",
+            "slack_webhook",
+            "webhook_url",
+            "hookUrl",
+            "webhooks",
+        ] {
+            let s = secrets_of(hook, &["watch", key]);
+            assert!(s.contains(&hook.to_string()), "{key}: {s:?}");
+            assert!(
+                s.contains(&"/services/T0/B0/XXsecretXX".to_string()),
+                "{key}: {s:?}"
+            );
+        }
+        for key in ["url", "webhook_timeout", "hooks", "web_url"] {
+            assert!(secrets_of(hook, &["r", key]).is_empty(), "{key}");
+        }
+        assert_eq!(
+            secrets_of("curl -d x ${env:SLACK_WEBHOOK_URL}", &["steps", "command"]),
+            ["val-SLACK_WEBHOOK_URL"]
+        );
     }
 }

@@ -188,12 +188,16 @@ impl Plan {
     }
 }
 
-/// The plan's redactor for these secrets, less any that is exactly one of the
-/// plan's identifiers (a step id, a resource name, a router target): those are
-/// shown by `dr graph` and `dr plan` anyway, and the journal needs them to
-/// resume and roll back (a header value `prod` must not turn a target `prod`
-/// into `******`).
-fn redactor_for(secrets: Vec<String>, plan: &Plan) -> Redactor {
+/// The plan's redactor for these secrets and every webhook URL the plan posts
+/// to ([`Plan::webhook_urls`]: the URL is the credential), less any that is
+/// exactly one of the plan's identifiers (a step id, a resource name, a router
+/// target): those are shown by `dr graph` and `dr plan` anyway, and the journal
+/// needs them to resume and roll back (a header value `prod` must not turn a
+/// target `prod` into `******`).
+fn redactor_for(mut secrets: Vec<String>, plan: &Plan) -> Redactor {
+    for url in plan.webhook_urls() {
+        secrets.extend(crate::redact::webhook_secrets(url));
+    }
     let mut ids: std::collections::HashSet<String> =
         plan.steps.iter().map(|s| s.id.clone()).collect();
     for r in &plan.resources {

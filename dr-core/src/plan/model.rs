@@ -120,6 +120,25 @@ impl Plan {
         &self.redactor
     }
 
+    /// Every webhook URL the plan posts to (each `notify` step's `url`), in
+    /// file order, repeats removed. For Slack, Teams and most incoming
+    /// webhooks the URL is the credential, so the plan's [`redactor`]
+    /// hides each of them wherever it appears; a new place in the plan that
+    /// names a webhook (a notification target) belongs here.
+    ///
+    /// [`redactor`]: Self::redactor
+    pub fn webhook_urls(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                StepAction::Notify { url, .. } => Some(url.as_str()),
+                _ => None,
+            })
+            .filter(|u| seen.insert(*u))
+            .collect()
+    }
+
     /// Every `(variable name, value)` substituted for `${env:..}` into the
     /// plan, once per name, in the order of first use. Secret values included:
     /// digest them, never print them.

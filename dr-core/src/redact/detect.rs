@@ -69,6 +69,7 @@ pub(crate) fn is_secret_env_name(name: &str) -> bool {
         "SIGNATURE",
         "CONNECTION_STRING",
         "CONNECTIONSTRING",
+        "WEBHOOK",
     ];
     const WORDS: &[&str] = &["SAS", "SIG", "PWD"];
     let upper = name.to_ascii_uppercase();
@@ -118,6 +119,50 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
 /// Whether a URL query parameter carries a credential.
 fn is_secret_param(name: &str) -> bool {
     is_secret_key(name) || matches!(name.to_ascii_lowercase().as_str(), "code" | "access_code")
+}
+
+/// Whether a plan key names a webhook URL (`webhook`, `webhook_url`,
+/// `slack_webhook`, `hook_url`, ...): for Slack, Teams and most incoming
+/// webhooks whoever has the URL can post, so the value is a credential.
+pub(crate) fn is_webhook_key(key: &str) -> bool {
+    let w = words(key);
+    let last = w.last().map(String::as_str);
+    let before = w.len().checked_sub(2).map(|i| w[i].as_str());
+    matches!(last, Some("webhook" | "webhooks"))
+        || (matches!(last, Some("url" | "urls" | "uri" | "uris"))
+            && matches!(before, Some("webhook" | "hook")))
+}
+
+/// What of a webhook URL is a credential. For Slack, Teams and most incoming
+/// webhooks the URL *is* the credential (whoever has it can post), and the
+/// secret is its path or query (`https://hooks.slack.com/services/T0/B0/XXXX`),
+/// so: the URL as written and as it is sent (parsed, normalised), its path and
+/// query together and apart (what an access log or a proxy's error page
+/// echoes), raw and percent-decoded, and its password. The scheme, host and
+/// port are not secret and may be shown.
+pub(crate) fn webhook_secrets(url: &str) -> Vec<String> {
+    let url = url.trim();
+    let mut out = vec![url.to_string()];
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return out;
+    };
+    out.push(u.to_string());
+    let path = (u.path() != "/").then(|| u.path().to_string());
+    let query = u.query().filter(|q| !q.is_empty()).map(str::to_string);
+    let both = match (&path, &query) {
+        (_, Some(q)) => Some(format!("{}?{q}", u.path())),
+        (Some(p), None) => Some(p.clone()),
+        (None, None) => None,
+    };
+    for part in [path, query, both]
+        .into_iter()
+        .flatten()
+        .chain(u.password().map(str::to_string))
+    {
+        out.push(percent_decode(&part));
+        out.push(part);
+    }
+    out
 }
 
 /// Header names whose values are not credentials.

@@ -19,9 +19,9 @@ pub const REDACTED: &str = "******";
 /// secret when
 /// - the variable's name contains, case-insensitively, one of `TOKEN`,
 ///   `SECRET`, `PASSWORD`, `PASSWD`, `PASS`, `KEY`, `CREDENTIAL`, `AUTH`,
-///   `CERT`, `PRIVATE`, `SIGNATURE`, `CONNECTION_STRING`, or has `SAS`, `SIG` or
-///   `PWD` as a `_`-separated word (`PWD` and `OLDPWD` alone are the shell's
-///   working directory, not secrets); or
+///   `CERT`, `PRIVATE`, `SIGNATURE`, `CONNECTION_STRING`, `WEBHOOK`, or has
+///   `SAS`, `SIG` or `PWD` as a `_`-separated word (`PWD` and `OLDPWD` alone
+///   are the shell's working directory, not secrets); or
 /// - it lands in a secret position: the value of a key named like a credential
 ///   (a word `password`, `passwd`, `pwd`, `pass`, `secret`, `token`, `key`,
 ///   `auth`, `authorization`, `credential(s)`, `sas`, `sig`, `signature`, or
@@ -42,6 +42,15 @@ pub const REDACTED: &str = "******";
 /// `Bearer abc`-style values, the part after the scheme), a URL's password,
 /// and the value of a URL query parameter named like a credential (`token`,
 /// `sig`, `code`, `api_key`, ...).
+///
+/// Webhook URLs are credentials: for Slack, Teams and most incoming webhooks
+/// whoever has the URL can post. Every `notify` step's `url` (see
+/// [`Plan::webhook_urls`](crate::Plan::webhook_urls)), the value of a key
+/// named like a webhook (`webhook`, `webhook_url`, `slack_webhook`,
+/// `hook_url`, ...) and a variable whose name contains `WEBHOOK` are secret:
+/// the URL as written and as sent, and its path and query, together and apart,
+/// raw and percent-decoded (the host is not secret). A PagerDuty `routing_key`
+/// is secret by its key's name.
 ///
 /// # How it hides them
 ///
@@ -317,8 +326,8 @@ pub(crate) fn hex_value(c: u8) -> Option<u8> {
 mod detect;
 #[cfg(feature = "engine")]
 pub(crate) use detect::{
-    credential_after_scheme, is_harmless_header, is_secret_env_name, is_secret_key, percent_decode,
-    scan_urls,
+    credential_after_scheme, is_harmless_header, is_secret_env_name, is_secret_key, is_webhook_key,
+    percent_decode, scan_urls, webhook_secrets,
 };
 
 #[cfg(test)]
@@ -450,6 +459,7 @@ mod tests {
             "credentials",
             "auth",
             "PGPASSWORD",
+            "routing_key",
         ] {
             assert!(is_secret_key(k), "{k}");
         }
@@ -469,6 +479,37 @@ mod tests {
         assert!(!is_harmless_header("X-Api-Key") && !is_harmless_header("Authorization"));
         assert_eq!(credential_after_scheme("Bearer abc.def"), Some("abc.def"));
         assert_eq!(credential_after_scheme("abcdef"), None);
+    }
+
+    /// What of a webhook URL is hidden: all of it, and its path and query
+    /// however a log or an error page shows them; never its host alone.
+    #[test]
+    fn a_webhook_url_is_hidden_whole_and_by_its_secret_parts() {
+        let url = "https://hooks.example:8443/services/T0/B0/XX%2Fsecret?sig=abc123";
+        let r = Redactor::new(webhook_secrets(url));
+        for (text, want) in [
+            (url, "******"),
+            (
+                "POST /services/T0/B0/XX%2Fsecret?sig=abc123 502",
+                "POST ****** 502",
+            ),
+            (
+                "no route for /services/T0/B0/XX/secret",
+                "no route for ******",
+            ),
+            ("query sig=abc123 rejected", "query ****** rejected"),
+            (
+                "connect hooks.example:8443 refused",
+                "connect hooks.example:8443 refused",
+            ),
+        ] {
+            assert_eq!(r.redact(text), want, "{text}");
+        }
+        // As sent: the default port and the host's case normalised.
+        let r = Redactor::new(webhook_secrets("HTTPS://Hooks.Example:443/T0/B0/key-x"));
+        assert_eq!(r.redact("https://hooks.example/T0/B0/key-x"), "******");
+        // A URL that does not parse is hidden as written.
+        assert_eq!(webhook_secrets("not a url"), ["not a url"]);
     }
 
     #[test]

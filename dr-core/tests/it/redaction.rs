@@ -246,3 +246,59 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A webhook URL is the credential (Slack, Teams): every `notify` step's `url`
+/// is hidden, whole and by its path and query, however it was written and
+/// whatever its variable is called; its host is not.
+#[test]
+fn every_notify_url_is_a_secret_of_the_plan() {
+    let text = r#"
+[plan]
+name = "hooks"
+
+[[steps]]
+id = "slack"
+action = "notify"
+url = "https://hooks.slack.example/services/T000/B000/XXXXsecretXXXX"
+message = "failing over"
+
+[[steps]]
+id = "teams"
+action = "notify"
+url = "${env:TEAMS_URL}"
+message = "failing over"
+"#;
+    let env = |name: &str| {
+        (name == "TEAMS_URL").then(|| {
+            "https://teams.example/workflows/wf-7c1d/triggers/manual/paths/invoke?api-version=1"
+                .to_string()
+        })
+    };
+    let plan = Plan::parse("p.toml", text, &registry(), &LoadOptions::with_env(env))
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(
+        plan.webhook_urls(),
+        [
+            "https://hooks.slack.example/services/T000/B000/XXXXsecretXXXX",
+            "https://teams.example/workflows/wf-7c1d/triggers/manual/paths/invoke?api-version=1",
+        ]
+    );
+    let r = plan.redactor();
+    for (shown, want) in [
+        (
+            "POST https://hooks.slack.example/services/T000/B000/XXXXsecretXXXX failed",
+            "POST ****** failed",
+        ),
+        (
+            "proxy: no route for /services/T000/B000/XXXXsecretXXXX",
+            "proxy: no route for ******",
+        ),
+        (
+            "{\"u\":\"https:\\/\\/teams.example\\/workflows\\/wf-7c1d\\/triggers\\/manual\\/paths\\/invoke?api-version=1\"}",
+            "{\"u\":\"******\"}",
+        ),
+        ("host teams.example", "host teams.example"),
+    ] {
+        assert_eq!(r.redact(shown), want, "{shown}");
+    }
+}
