@@ -220,7 +220,8 @@ pub(crate) enum Command {
         #[arg(long, value_name = "PLAN")]
         failback: PathBuf,
         /// How long to stay on the secondary between the check and the failback
-        /// (e.g. `10m`).
+        /// (e.g. `10m`). Ctrl-C ends the hold and the drill (`interrupted`, exit 1),
+        /// leaving the service on the secondary.
         #[arg(long, value_name = "DURATION", value_parser = parse_hold)]
         hold: Option<std::time::Duration>,
         /// Do not ask for confirmation before running.

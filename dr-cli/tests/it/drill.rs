@@ -248,3 +248,85 @@ fn a_drill_without_consent_and_no_terminal_runs_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
     assert!(env.sim_state().is_none());
 }
+
+/// Ctrl-C while the drill holds on the secondary ends the hold at once: no
+/// failback runs, traffic stays on the secondary, the report says
+/// `interrupted` and the exit code is 1. Before, the hold was waited out and
+/// the failback ran (exit 0).
+#[test]
+fn ctrl_c_during_the_hold_ends_the_drill_where_it_is() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let env = Env::new(&failover("1m", true), FAILBACK);
+    let mut child = crate::support::dr_in(env.path())
+        .args([
+            "--json",
+            "drill",
+            "failover.toml",
+            "--failback",
+            "failback.toml",
+        ])
+        .args(["--yes", "--hold", "10m", "--state-dir", "sd"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    // The failover's end: the drill is about to hold on the secondary.
+    while out.read_line(&mut line).unwrap() > 0 {
+        let v: Value = serde_json::from_str(line.trim()).unwrap();
+        line.clear();
+        let done = v["event"] == "run_finished";
+        lines.push(v);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(lines.last().unwrap()["status"], "succeeded", "{lines:?}");
+    crate::support::kill(&child, "-INT");
+    // A hold of ten minutes: without the interrupt this read would block
+    // for that long, so the deadline below is only a guard against a hang.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        let _ = tx.send(rest);
+    });
+    let rest = match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(rest) => rest,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("the drill did not end after Ctrl-C during its hold");
+        }
+    };
+    let status = child.wait().unwrap();
+    let report: Value = rest
+        .lines()
+        .rev()
+        .find(|l| l.contains("\"drill_finished\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap_or_else(|| panic!("no drill_finished line: {rest}"));
+    assert_eq!(status.code(), Some(1), "{report:#}");
+    assert_eq!(report["status"], "interrupted", "{report:#}");
+    assert_eq!(report["met"], false);
+    assert_eq!(report["failover"]["status"], "succeeded");
+    assert!(report["failback"].is_null(), "no failback: {report:#}");
+    assert!(
+        !rest.contains("\"run_started\""),
+        "the failback plan did not start: {rest}"
+    );
+    let reasons = report["reasons"].to_string();
+    assert!(
+        reasons.contains("interrupted on the secondary"),
+        "{reasons}"
+    );
+    // Traffic is where the failover left it.
+    assert_eq!(
+        crate::support::split(env.path(), "failover.toml", "front"),
+        serde_json::json!({"west": 100})
+    );
+    assert_eq!(env.saved_reports().len(), 2, "the report is saved");
+}

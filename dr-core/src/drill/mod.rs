@@ -91,14 +91,31 @@ impl Drill {
     /// not start (lock held, state dir unusable, ...); everything after that
     /// ends in the report, whose [`DrillReport::met`] says whether the drill
     /// passed.
+    ///
+    /// The first run's cancel token is the drill's interrupt: once cancelled
+    /// (Ctrl-C, SIGTERM), a run in progress stops at its next safe point
+    /// (resumable), a hold ends at once, no failback starts, and the report
+    /// is [`DrillStatus::Interrupted`].
     pub async fn run(
         self,
         mut options: impl FnMut() -> RunOptions,
     ) -> Result<DrillReport, ExecError> {
         self.note(&format!("drill: failover with plan {}", self.failover.name));
-        let ex = Executor::new(self.failover.clone(), options());
+        let first = options();
+        // The interrupt of the drill: the failover's (Ctrl-C, SIGTERM). It
+        // ends a hold at once, and no failback starts after it.
+        let cancel = first.cancel.clone();
+        let ex = Executor::new(self.failover.clone(), first);
         let outcome = ex.run().await?;
         let mut report = DrillReport::new(&outcome.report, self.hold);
+        if outcome.status == RunStatus::Interrupted {
+            report.interrupted(format!(
+                "the drill was interrupted during the failover: traffic is where it was, \
+                 `dr resume {}` continues the failover; the failback was not run",
+                outcome.report.run_id
+            ));
+            return Ok(report);
+        }
         if outcome.status != RunStatus::Succeeded {
             report.reasons.push(format!(
                 "the failover ended {}: the failback was not run ({})",
@@ -117,12 +134,31 @@ impl Drill {
                 .reasons
                 .push(format!("after the failover, {}: {}", f.resource, f.message));
         }
+        let on_secondary = std::time::Instant::now();
         if let Some(hold) = self.hold {
             self.note(&format!(
                 "drill: on the secondary for {}",
                 crate::format_duration(hold)
             ));
-            tokio::time::sleep(hold).await;
+            tokio::select! {
+                _ = tokio::time::sleep(hold) => {}
+                _ = cancel.cancelled() => {}
+            }
+        }
+        if cancel.is_cancelled() {
+            let why = format!(
+                "the drill was interrupted on the secondary after {}{}: the failback was not \
+                 run; the service stays on the secondary until you run the failback plan {} \
+                 (`dr run`)",
+                crate::format_duration(on_secondary.elapsed()),
+                self.hold
+                    .map(|h| format!(" of a {} hold", crate::format_duration(h)))
+                    .unwrap_or_default(),
+                self.failback.name
+            );
+            self.note(&format!("drill: {why}"));
+            report.interrupted(why);
+            return Ok(report);
         }
 
         self.note(&format!("drill: failback with plan {}", self.failback.name));
@@ -136,6 +172,12 @@ impl Drill {
             }
         };
         report.failback_ran(&back.report, back.status == RunStatus::Succeeded);
+        if back.status == RunStatus::Interrupted {
+            report.interrupted(format!(
+                "the drill was interrupted during the failback: `dr resume {}` continues it",
+                back.report.run_id
+            ));
+        }
         Ok(report)
     }
 }

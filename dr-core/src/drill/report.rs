@@ -71,15 +71,20 @@ pub enum DrillStatus {
     Missed,
     /// A run did not succeed (or could not start).
     Failed,
+    /// Interrupted (Ctrl-C, SIGTERM): the drill stopped where it was; a run
+    /// in progress is resumable (`dr resume`), and the failback did not run
+    /// unless it was the one interrupted.
+    Interrupted,
 }
 
 impl DrillStatus {
-    /// `met`, `missed` or `failed`.
+    /// `met`, `missed`, `failed` or `interrupted`.
     pub fn as_str(self) -> &'static str {
         match self {
             DrillStatus::Met => "met",
             DrillStatus::Missed => "missed",
             DrillStatus::Failed => "failed",
+            DrillStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -168,6 +173,14 @@ impl DrillReport {
             self.status = DrillStatus::Met;
             self.met = true;
         }
+    }
+
+    /// The drill was interrupted: it stops here, `why` says where and what
+    /// the operator can do next.
+    pub(super) fn interrupted(&mut self, why: String) {
+        self.status = DrillStatus::Interrupted;
+        self.met = false;
+        self.reasons.push(why);
     }
 
     /// Writes `<state_dir>/drills/<drill-id>.json` and `.md`; the `.md` path.
