@@ -298,11 +298,8 @@ where
         // An answer the SDK could not read (not an AWS error document).
         _ => match answer {
             Some(answer) => {
-                let kind = match answer.kind() {
-                    // A 2xx the SDK could not read.
-                    ErrorKind::Fatal if answer.status < 300 => ErrorKind::Fatal,
-                    kind => kind,
-                };
+                // By its status (a 2xx the SDK could not read is fatal).
+                let kind = answer.kind();
                 let message = if answer.status < 300 {
                     format!(
                         "{call}: HTTP {}: an answer the SDK could not read",
