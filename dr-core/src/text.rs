@@ -1,4 +1,4 @@
-//! Text from outside dr made safe to show: on a terminal ([`line`],
+//! Text from outside dr made safe to show: on a terminal ([`line()`],
 //! [`block`]), in Markdown ([`markdown`]) and in HTML ([`html`]).
 //!
 //! A command's stderr or an API's error message may hold control characters:
@@ -72,7 +72,7 @@ pub fn block(s: &str) -> Cow<'_, str> {
     clean(s, |c| c == '\n' || c == '\t')
 }
 
-/// Every string in `v` made safe with [`line`] (keys too).
+/// Every string in `v` made safe with [`line()`] (keys too).
 pub fn line_json(v: &mut serde_json::Value) {
     use serde_json::Value;
     match v {
@@ -97,7 +97,7 @@ pub fn line_json(v: &mut serde_json::Value) {
     }
 }
 
-/// A serializable value with every string in it made safe with [`line`]:
+/// A serializable value with every string in it made safe with [`line()`]:
 /// `T` round-trips through JSON. `None` when it does not (then render nothing
 /// of it rather than the raw text).
 pub fn line_all<T>(v: &T) -> Option<T>

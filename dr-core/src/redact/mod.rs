@@ -45,7 +45,7 @@ pub const REDACTED: &str = "******";
 ///
 /// Webhook URLs are credentials: for Slack, Teams and most incoming webhooks
 /// whoever has the URL can post. Every `notify` step's `url` (see
-/// [`Plan::webhook_urls`](crate::Plan::webhook_urls)), the value of a key
+/// `Plan::webhook_urls`), the value of a key
 /// named like a webhook (`webhook`, `webhook_url`, `slack_webhook`,
 /// `hook_url`, ...) and a variable whose name contains `WEBHOOK` are secret:
 /// the URL as written and as sent, and its path and query, together and apart,
