@@ -104,6 +104,7 @@ fn status_word(s: StepStatus) -> &'static str {
         StepStatus::Succeeded => "succeeded",
         StepStatus::Failed => "failed",
         StepStatus::Interrupted => "interrupted",
+        StepStatus::Skipped => "skipped",
         _ => "not run",
     }
 }
@@ -230,6 +231,7 @@ svg .axis { stroke: var(--line); }
 svg .bar.succeeded { fill: var(--ok); }
 svg .bar.failed { fill: var(--bad); }
 svg .bar.interrupted { fill: var(--warn); }
+svg .bar.skipped { fill: var(--muted); }
 svg .phase { stroke: var(--mark); stroke-width: 2; }
 svg .oneway-mark { fill: none; stroke: var(--bad); stroke-width: 3; }
 .legend span { display: inline-block; margin-right: 1rem; }
@@ -550,9 +552,9 @@ impl Report {
                 let _ = write!(error, " <br>request id: <code>{}</code>", esc(r));
             }
             let status = if self.halted_by.as_deref() == Some(s.id.as_str()) {
-                format!("{} (one-way: rollback stopped here)", status_word(s.status))
+                format!("{} (one-way: rollback stopped here)", s.status_label())
             } else {
-                status_word(s.status).to_string()
+                s.status_label()
             };
             let _ = writeln!(
                 h,
@@ -627,6 +629,7 @@ mod tests {
             compensation: None,
             compensation_status: None,
             done_by_operator: false,
+            skipped_by_operator: false,
             attested: None,
         }
     }

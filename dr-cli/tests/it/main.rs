@@ -14,6 +14,7 @@ mod drill;
 mod epipe;
 mod lock_and_audit_cli;
 mod log_secrets;
+mod operator_skip;
 mod output_safety;
 mod playbook;
 mod playbook_aws_pilot_light;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{AuditHeadRef, PhaseMark, Report, StepReport, TimelineEntry};
-use crate::journal::{Entry, Record};
+use crate::journal::{Entry, OperatorDecision, Record};
 use crate::outcome::{CompensationStatus, StepStatus};
 
 /// Feed it the journal's entries in order ([`ReportBuilder::record`]), then
@@ -110,8 +110,9 @@ impl ReportBuilder {
                 operator,
                 rerun,
                 done,
+                skip,
                 ..
-            } => self.resumed(operator, rerun, done),
+            } => self.resumed(operator, rerun, done, skip),
             Record::ChildSpawned { step, pid } => {
                 format!("step `{step}`: command started (process group {pid})")
             }
@@ -212,7 +213,13 @@ impl ReportBuilder {
         });
     }
 
-    fn resumed(&mut self, operator: &str, rerun: &[String], done: &[String]) -> String {
+    fn resumed(
+        &mut self,
+        operator: &str,
+        rerun: &[String],
+        done: &[String],
+        skip: &[String],
+    ) -> String {
         self.resumed += 1;
         // A resumed run is running again until it records its end.
         self.status = "running".into();
@@ -233,6 +240,9 @@ impl ReportBuilder {
         }
         if !done.is_empty() {
             said.push(format!("attested {} done", list(done)));
+        }
+        if !skip.is_empty() {
+            said.push(format!("skipped {}", list(skip)));
         }
         if !said.is_empty() {
             what.push_str(&format!(", who {}", said.join(" and ")));
@@ -288,14 +298,22 @@ impl ReportBuilder {
             s.error_kind = f.error_kind.clone();
             s.request_id = f.request_id.clone();
             s.lag_ms = f.lag_ms;
-            s.done_by_operator = f.attested.is_some();
+            let decided = f.attested.as_ref().map(|a| a.decision);
+            s.done_by_operator = decided == Some(OperatorDecision::Done);
+            s.skipped_by_operator = decided == Some(OperatorDecision::Skip);
             s.attested = f.attested.clone();
         }
         if let Some(a) = f.attested {
-            return format!(
-                "step `{}` done by operator {} (attested: in flight when the run stopped, not run again)",
-                f.step, a.operator
-            );
+            return match a.decision {
+                OperatorDecision::Skip => format!(
+                    "step `{}` skipped by operator {} (not run again; the steps after it run)",
+                    f.step, a.operator
+                ),
+                _ => format!(
+                    "step `{}` done by operator {} (attested: in flight when the run stopped, not run again)",
+                    f.step, a.operator
+                ),
+            };
         }
         let (step, action, st, attempts) = (f.step, f.action, f.status, f.attempts);
         let label = if action.is_empty() {
@@ -472,6 +490,7 @@ impl StepReport {
             compensation: None,
             compensation_status: None,
             done_by_operator: false,
+            skipped_by_operator: false,
             attested: None,
         }
     }

@@ -23,7 +23,8 @@ pub struct StepReport {
     /// Its action.
     pub action: String,
     /// `succeeded`, `failed`, `interrupted` (in flight when the run was
-    /// interrupted) or `not_run`.
+    /// interrupted), `not_run` or `skipped` (by the operator: `dr resume
+    /// --skip`).
     pub status: StepStatus,
     /// When it started.
     pub started_at: Option<DateTime<Utc>>,
@@ -59,9 +60,32 @@ pub struct StepReport {
     /// status is `succeeded`, but this run did not see it finish.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub done_by_operator: bool,
-    /// Who attested it done, and when (with `done_by_operator`).
+    /// `true` when the operator skipped the step (`dr resume --skip STEP`):
+    /// its status is `skipped`, and the steps after it ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped_by_operator: bool,
+    /// Who decided how it ends, when, and what (with `done_by_operator` or
+    /// `skipped_by_operator`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attested: Option<crate::journal::Attestation>,
+}
+
+impl StepReport {
+    /// Its status as the Markdown and HTML reports show it: with the operator
+    /// who decided it, when one did (`skipped by operator alice`).
+    pub fn status_label(&self) -> String {
+        let status = match self.status {
+            StepStatus::NotRun => "not run",
+            s => s.as_str(),
+        };
+        match &self.attested {
+            Some(a) if self.skipped_by_operator => format!("{status} by operator {}", a.operator),
+            Some(a) if self.done_by_operator => {
+                format!("{status} (done by operator {})", a.operator)
+            }
+            _ => status.to_string(),
+        }
+    }
 }
 
 /// One line of the timeline.
@@ -272,7 +296,7 @@ impl Report {
                 "| {} | {} | {} | {} | {} | {} |\n",
                 cell_code(&s.id),
                 cell(&s.action),
-                s.status,
+                cell(&s.status_label()),
                 d(s.duration_ms),
                 s.attempts,
                 cell(&detail)
