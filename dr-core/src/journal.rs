@@ -153,6 +153,27 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attested: Option<Attestation>,
     },
+    /// After the last step of a succeeded run, the `[plan.after]` window
+    /// began: the probes are watched every `every_ms` for `for_ms`.
+    AfterStarted {
+        /// The probe resources watched.
+        probes: Vec<String>,
+        /// How long the window lasts.
+        for_ms: u64,
+        /// One round of probes every ...
+        every_ms: u64,
+    },
+    /// The `[plan.after]` window ended.
+    AfterFinished {
+        /// `healthy`, `unhealthy` (a round had an unhealthy probe) or
+        /// `interrupted` (Ctrl-C ended the window early).
+        status: String,
+        /// Rounds of probes made.
+        rounds: u32,
+        /// Every probe that was not healthy, by round.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failures: Vec<AfterFailure>,
+    },
     /// The run began compensating completed steps.
     RollbackStarted {
         /// The step whose failure triggered it.
@@ -241,6 +262,21 @@ impl OperatorDecision {
     }
 }
 
+/// A probe that was not healthy in a round of the `[plan.after]` window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AfterFailure {
+    /// The round (1-based).
+    pub round: u32,
+    /// When the round began.
+    pub at: DateTime<Utc>,
+    /// The probe resource.
+    pub probe: String,
+    /// `unhealthy`, `error`, `timeout` or `unknown`.
+    pub status: String,
+    /// What the probe said.
+    pub detail: String,
+}
+
 /// An audit log position: entry `seq` with hash `hash`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditHeadRef {
@@ -275,6 +311,10 @@ const STRUCTURAL: &[&str] = &[
     "rerun",
     "done",
     "skip",
+    "probes",
+    "for_ms",
+    "every_ms",
+    "rounds",
     "halted_by",
     "audit_head",
     "lag_ms",

@@ -8,6 +8,7 @@
 //! process shares (environment, current directory, signal handlers): each `dr` a
 //! test runs gets its directory and variables on its command.
 
+mod after_window;
 mod check;
 mod cli;
 mod drill;

@@ -137,6 +137,24 @@ pub enum Event {
         /// What was done.
         detail: String,
     },
+    /// After the last step of a succeeded run, the `[plan.after]` window began.
+    AfterStarted {
+        /// The probe resources watched.
+        probes: Vec<String>,
+        /// How long the window lasts.
+        for_ms: u64,
+        /// One round of probes every ...
+        every_ms: u64,
+    },
+    /// The `[plan.after]` window ended (before `run_finished`).
+    AfterFinished {
+        /// `healthy`, `unhealthy` or `interrupted`.
+        status: String,
+        /// Rounds of probes made.
+        rounds: u32,
+        /// Every probe that was not healthy, by round.
+        failures: Vec<crate::journal::AfterFailure>,
+    },
     /// The run ended; always the last event.
     RunFinished {
         /// The run id.

@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+mod after;
 mod child;
 mod context;
 mod events;
@@ -31,6 +32,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+pub use after::AfterStatus;
 pub use events::{Event, EventSink};
 pub use preview::StepPreview;
 
@@ -315,6 +317,10 @@ pub struct RunOutcome {
     pub status: RunStatus,
     /// The RTO/RPO report.
     pub report: Report,
+    /// How the `[plan.after]` window ended, when the run succeeded and the
+    /// plan has one: `unhealthy` leaves the run `succeeded` but `dr run`
+    /// exits 1.
+    pub after: Option<AfterStatus>,
 }
 
 /// Why a run could not be carried out at all (a failed *step* is not an error:

@@ -615,6 +615,10 @@ impl Execution {
             decision,
         } = end;
         let ctx = &self.ctx;
+        let after = match status {
+            RunStatus::Succeeded => super::after::window(ctx).await?,
+            _ => None,
+        };
         let failure = self.p.failure.clone();
         ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str())
             .await;
@@ -657,6 +661,7 @@ impl Execution {
             run_id: ctx.run_id.clone(),
             status,
             report,
+            after,
         })
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct ReportBuilder {
     phases: Vec<PhaseMark>,
     /// Steps started and not yet finished or stopped at a safe point.
     in_flight: Vec<String>,
+    /// The `[plan.after]` window, once it began.
+    after: Option<super::AfterReport>,
 }
 
 /// The `run_started` entry.
@@ -90,6 +92,7 @@ impl Default for ReportBuilder {
             timeline: Vec::new(),
             phases: Vec::new(),
             in_flight: Vec::new(),
+            after: None,
         }
     }
 }
@@ -156,6 +159,44 @@ impl ReportBuilder {
                 at: e.ts,
                 attested,
             }),
+            Record::AfterStarted {
+                probes,
+                for_ms,
+                every_ms,
+            } => {
+                self.after = Some(super::AfterReport {
+                    status: "running".into(),
+                    probes: probes.clone(),
+                    for_ms: *for_ms,
+                    every_ms: *every_ms,
+                    started_at: e.ts,
+                    finished_at: None,
+                    rounds: 0,
+                    failures: Vec::new(),
+                });
+                format!(
+                    "after the last step: watching {} every {} for {}",
+                    probes.join(", "),
+                    crate::format_duration(std::time::Duration::from_millis(*every_ms)),
+                    crate::format_duration(std::time::Duration::from_millis(*for_ms))
+                )
+            }
+            Record::AfterFinished {
+                status,
+                rounds,
+                failures,
+            } => {
+                if let Some(a) = &mut self.after {
+                    a.status = status.clone();
+                    a.finished_at = Some(e.ts);
+                    a.rounds = *rounds;
+                    a.failures = failures.clone();
+                }
+                format!(
+                    "after the last step: {status} ({rounds} round(s), {} unhealthy probe result(s))",
+                    failures.len()
+                )
+            }
             Record::RollbackStarted { cause } => {
                 format!("rollback started (step `{cause}` failed)")
             }
@@ -432,6 +473,7 @@ impl ReportBuilder {
             steps,
             timeline,
             phases: self.phases,
+            after: self.after,
         })
     }
 
@@ -442,7 +484,11 @@ impl ReportBuilder {
         }
         match (self.last_traffic, self.finished_at) {
             (Some(t), _) => (Some(ms(start, t)), Some("traffic".to_string())),
-            (None, Some(t)) => (Some(ms(start, t)), Some("run".to_string())),
+            // The steps' end: the `[plan.after]` window is not recovery time.
+            (None, Some(t)) => {
+                let t = self.after.as_ref().map_or(t, |a| a.started_at);
+                (Some(ms(start, t)), Some("run".to_string()))
+            }
             (None, None) => (None, None),
         }
     }
