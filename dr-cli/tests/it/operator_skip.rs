@@ -216,3 +216,62 @@ depends_on = ["shift"]
     );
     dr(dir, &["audit", "verify"]).assert().code(0);
 }
+
+/// `die` kills `dr` once (after touching a marker), so it is in flight when
+/// the run stops; `after` waits for it.
+const DIES: &str = r#"
+[plan]
+name = "dies-in-flight"
+
+[[steps]]
+id = "die"
+action = "exec"
+command = "test -f died || { touch died; kill -9 $PPID; sleep 5; }"
+
+[[steps]]
+id = "after"
+action = "exec"
+command = "touch after.txt"
+depends_on = ["die"]
+"#;
+
+#[test]
+fn a_step_in_flight_when_dr_died_can_be_skipped_instead_of_run_again() {
+    let tmp = with_plan(DIES);
+    let dir = tmp.path();
+    let out = dr(dir, &["run", "p.toml", "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "dr was to be killed: {out:?}");
+    let run_id = json_lines(&out.stdout)[0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Not idempotent: a plain resume refuses and names --skip among the ways on.
+    dr(dir, &["resume", &run_id])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "dr resume {run_id} --skip die"
+        )));
+    // Skipping it and attesting it done at once is refused.
+    dr(dir, &["resume", &run_id, "--skip", "die", "--done", "die"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be both done"));
+    std::fs::remove_file(dir.join("died")).unwrap();
+    dr(dir, &["resume", &run_id, "--skip", "die"])
+        .env("DR_OPERATOR", "carol")
+        .assert()
+        .code(0);
+    // The command did not run again (it would have touched the marker).
+    assert!(!dir.join("died").exists());
+    assert!(dir.join("after.txt").exists());
+    let report: Value =
+        serde_json::from_str(&dr_stdout(dir, &["report", &run_id, "--format", "json"], 0)).unwrap();
+    let die = step(&report, "die");
+    assert_eq!(die["status"], "skipped", "{die}");
+    assert_eq!(die["skipped_by_operator"], true);
+    assert_eq!(die["attested"]["operator"], "carol");
+    dr(dir, &["audit", "verify"]).assert().code(0);
+}
