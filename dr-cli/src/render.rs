@@ -196,6 +196,7 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
         failed_steps,
         halted_by,
         decision,
+        after,
         ..
     } = e
     else {
@@ -251,8 +252,15 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
                 .join(", ")
         )
     };
+    let after = match after.as_deref() {
+        Some("unhealthy") => format!(
+            "\n  {} after the last step the new side was unhealthy (nothing undone; exit 1)",
+            p.red("✗")
+        ),
+        _ => String::new(),
+    };
     format!(
-        "run {} {}{figures}{err}{halted}{decision}{partial}",
+        "run {} {}{figures}{err}{halted}{decision}{partial}{after}",
         t(run_id),
         p.bold(&styled)
     )

@@ -105,7 +105,9 @@ every = "100ms""#,
             && e["message"].as_str().unwrap().contains("nothing is undone")),
         "{events:#?}"
     );
-    assert_eq!(events.last().unwrap()["status"], "succeeded");
+    let last = events.last().unwrap();
+    assert_eq!(last["status"], "succeeded");
+    assert_eq!(last["after"], "unhealthy");
     assert_eq!(
         split(dir, "p.toml", "front"),
         serde_json::json!({"west": 100})

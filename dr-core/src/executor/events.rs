@@ -184,6 +184,10 @@ pub enum Event {
         /// What the operator must decide now (status `halted` or `interrupted`).
         #[serde(skip_serializing_if = "Option::is_none")]
         decision: Option<String>,
+        /// How the `[plan.after]` window ended (`healthy`, `unhealthy`,
+        /// `interrupted`), when the run succeeded and the plan has one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
     },
 }
 

@@ -656,6 +656,7 @@ impl Execution {
             },
             halted_by,
             decision,
+            after: after.map(|a| a.as_str().to_string()),
         });
         Ok(RunOutcome {
             run_id: ctx.run_id.clone(),
