@@ -128,7 +128,7 @@ every = "100ms""#,
 fn a_region_marked_down_during_the_window_makes_it_unhealthy() {
     let tmp = with_plan(&plan(
         r#"probes = ["web_west"]
-for = "6s"
+for = "10m"
 every = "50ms""#,
     ));
     let dir = tmp.path();
@@ -137,6 +137,16 @@ every = "50ms""#,
     dr(dir, &["sim", "down", "west", "--state-file", "sim.json"])
         .assert()
         .code(0);
+    // Said as soon as a round fails, not only at the window's end.
+    let warned = run.until("the first failed round", |v| {
+        v["event"] == "warning" && v["message"].as_str().unwrap_or("").contains("unhealthy")
+    });
+    assert!(
+        warned["message"].as_str().unwrap().contains("web_west"),
+        "{warned}"
+    );
+    // Ctrl-C ends the ten-minute window; a failed round keeps it unhealthy.
+    run.signal("-INT");
     let (code, events) = run.finish();
     assert_eq!(code, 1, "{events:#?}");
     let finished = event(&events, "after_finished");
@@ -260,4 +270,29 @@ every = "50ms""#,
     assert_eq!(event(&events, "after_finished")["status"], "healthy");
     assert_eq!(events.last().unwrap()["status"], "succeeded");
     assert_eq!(report(dir, run_id)["after"]["status"], "healthy");
+}
+
+/// A long window of a side that stays down keeps the first 50 failures (the
+/// journal and report do not grow with the window) and counts every round.
+#[test]
+fn a_window_that_stays_unhealthy_keeps_the_first_failures_only() {
+    let tmp = with_plan(&plan(
+        r#"probes = ["west_broken"]
+for = "3s"
+every = "10ms""#,
+    ));
+    let dir = tmp.path();
+    let events = json_lines(dr_stdout(dir, &["run", "p.toml", "--yes", "--json"], 1));
+    let finished = event(&events, "after_finished");
+    let rounds = finished["rounds"].as_u64().unwrap();
+    assert!(rounds > 50, "{finished}");
+    assert_eq!(finished["failures"].as_array().unwrap().len(), 50);
+    let want = format!("unhealthy in {rounds} of {rounds} round(s)");
+    assert!(
+        events
+            .iter()
+            .filter_map(|e| e["message"].as_str())
+            .any(|m| m.contains(&want)),
+        "{want}: {events:#?}"
+    );
 }

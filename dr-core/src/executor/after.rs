@@ -41,6 +41,11 @@ impl AfterStatus {
     }
 }
 
+/// How many probe failures the journal and report keep (the first ones): a
+/// window of hours with a side that stays down would otherwise grow them
+/// without bound.
+const MAX_FAILURES: usize = 50;
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -75,6 +80,7 @@ pub(super) async fn window(ctx: &Ctx) -> Result<Option<AfterStatus>, ExecError> 
     let end = start + after.window;
     let mut rounds: u32 = 0;
     let mut failures: Vec<AfterFailure> = Vec::new();
+    let mut failed_rounds: u32 = 0;
     let mut interrupted = false;
     loop {
         let next = start + after.every * rounds;
@@ -98,9 +104,10 @@ pub(super) async fn window(ctx: &Ctx) -> Result<Option<AfterStatus>, ExecError> 
             _ = cancel.cancelled() => { interrupted = true; break; }
             r = round => r,
         };
+        let mut failed = Vec::new();
         for (probe, down, _) in results {
             if let Some((status, detail)) = down {
-                failures.push(AfterFailure {
+                failed.push(AfterFailure {
                     round: rounds,
                     at,
                     probe,
@@ -109,6 +116,27 @@ pub(super) async fn window(ctx: &Ctx) -> Result<Option<AfterStatus>, ExecError> 
                 });
             }
         }
+        if failed.is_empty() {
+            continue;
+        }
+        failed_rounds += 1;
+        if failed_rounds == 1 {
+            // Said at once, not only when the window ends: the on-call engineer
+            // is watching now.
+            let first = &failed[0];
+            ctx.emit(Event::Warning {
+                step: None,
+                message: format!(
+                    "after the last step: the new side is unhealthy (round {rounds}, probe {}: {} {}); \
+                     watching until the window ends, nothing is undone",
+                    first.probe, first.status, first.detail
+                ),
+            });
+        }
+        // A long window of a side that stays down: the report keeps the first
+        // failures and counts the rounds.
+        let room = MAX_FAILURES.saturating_sub(failures.len());
+        failures.extend(failed.into_iter().take(room));
     }
     if !interrupted {
         tokio::select! {
@@ -125,8 +153,6 @@ pub(super) async fn window(ctx: &Ctx) -> Result<Option<AfterStatus>, ExecError> 
         AfterStatus::Healthy
     };
     if status == AfterStatus::Unhealthy {
-        let mut bad: Vec<u32> = failures.iter().map(|f| f.round).collect();
-        bad.dedup();
         let mut named: Vec<&str> = failures.iter().map(|f| f.probe.as_str()).collect();
         named.sort_unstable();
         named.dedup();
@@ -135,7 +161,7 @@ pub(super) async fn window(ctx: &Ctx) -> Result<Option<AfterStatus>, ExecError> 
             message: format!(
                 "after the last step the new side was unhealthy in {} of {rounds} round(s) \
                  (probes: {}); nothing is undone and the plan's notify steps are not run again",
-                bad.len(),
+                failed_rounds,
                 named.join(", ")
             ),
         });
