@@ -48,8 +48,9 @@ pub async fn dispatch(cli: Cli) -> u8 {
             run_id,
             rerun,
             done,
+            skip,
             ..
-        } => resume(g, &run_id, rerun, done).await,
+        } => resume(g, &run_id, Decisions { rerun, done, skip }).await,
         Command::Status { plan } => status(g, &plan).await,
         Command::Check { plan } => crate::watch::check(g, &plan).await,
         Command::Watch {
@@ -188,14 +189,24 @@ async fn run_plan(g: &Global, path: &Path) -> u8 {
     run::exit_code_for(&ex.run().await, g.json)
 }
 
-async fn resume(g: &Global, run_id: &str, rerun: Vec<String>, done: Vec<String>) -> u8 {
+/// What the operator decided about steps on `dr resume`.
+struct Decisions {
+    rerun: Vec<String>,
+    done: Vec<String>,
+    skip: Vec<String>,
+}
+
+async fn resume(g: &Global, run_id: &str, d: Decisions) -> u8 {
     let output = Output::from_flags(g);
     let mut opts = run::options(g, &g.state_dir(), &output, None);
-    for step in rerun {
+    for step in d.rerun {
         opts = opts.rerun(step);
     }
-    for step in done {
+    for step in d.done {
         opts = opts.done(step);
+    }
+    for step in d.skip {
+        opts = opts.skip(step);
     }
     run::exit_code_for(&Executor::resume(&registry(), run_id, opts).await, g.json)
 }

@@ -149,7 +149,7 @@ pub(crate) enum Command {
         consent: Consent,
     },
     /// Continue a run that died, was interrupted (Ctrl-C) or halted (a rollback
-    /// stopped at a one-way step).
+    /// stopped at a one-way step), or a failed one with `--skip`.
     Resume {
         /// The run id (`dr run` printed it; see `<state-dir>/runs/`).
         run_id: String,
@@ -163,6 +163,13 @@ pub(crate) enum Command {
         /// the audit log and the report. Only for a step in flight (else exit 2).
         #[arg(long, value_name = "STEP_ID")]
         done: Vec<String>,
+        /// Skip STEP_ID (failed, halted, in flight or not yet run): it ends
+        /// skipped without running, the steps after it run; recorded with who
+        /// (the operator) and when in the journal, the audit log and the
+        /// report. Resumes a failed run too. A step that succeeded cannot be
+        /// skipped (exit 2). May be given several times.
+        #[arg(long, value_name = "STEP_ID")]
+        skip: Vec<String>,
         /// Accepted for scripts that pass it to every run command; a resume
         /// does not ask for confirmation.
         #[arg(long, short = 'y', hide = true)]

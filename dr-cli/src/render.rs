@@ -128,6 +128,33 @@ pub fn event_line(e: &Event, p: Palette) -> String {
             Some(d) => format!("{} step {} interrupted {}", p.yellow("‖"), t(step), m(d)),
             None => format!("{} step {} interrupted", p.yellow("‖"), t(step)),
         },
+        Event::AfterStarted {
+            probes,
+            for_ms,
+            every_ms,
+        } => format!(
+            "{} after the last step: watching {} every {} for {}",
+            p.dim("…"),
+            t(&probes.join(", ")),
+            ms(*every_ms),
+            ms(*for_ms)
+        ),
+        Event::AfterFinished {
+            status,
+            rounds,
+            failures,
+        } => {
+            let mark = match status.as_str() {
+                "healthy" => p.green("✓"),
+                "unhealthy" => p.red("✗"),
+                _ => p.yellow("‖"),
+            };
+            format!(
+                "{mark} after the last step: {} ({rounds} round(s), {} unhealthy probe result(s))",
+                t(status),
+                failures.len()
+            )
+        }
         Event::RunFinished { .. } => run_finished_line(e, p),
         other => t(&format!("{other:?}")).into_owned(),
     }
@@ -169,6 +196,7 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
         failed_steps,
         halted_by,
         decision,
+        after,
         ..
     } = e
     else {
@@ -224,8 +252,15 @@ fn run_finished_line(e: &Event, p: Palette) -> String {
                 .join(", ")
         )
     };
+    let after = match after.as_deref() {
+        Some("unhealthy") => format!(
+            "\n  {} after the last step the new side was unhealthy (nothing undone; exit 1)",
+            p.red("✗")
+        ),
+        _ => String::new(),
+    };
     format!(
-        "run {} {}{figures}{err}{halted}{decision}{partial}",
+        "run {} {}{figures}{err}{halted}{decision}{partial}{after}",
         t(run_id),
         p.bold(&styled)
     )

@@ -208,8 +208,9 @@ pub fn exit_code_for(result: &Result<RunOutcome, ExecError>, json: bool) -> u8 {
     }
     let p = Palette::new(terminal::colors_on_stderr());
     match result {
-        Ok(outcome) => match outcome.status {
-            RunStatus::Succeeded => 0,
+        Ok(outcome) => match (outcome.status, outcome.after) {
+            (RunStatus::Succeeded, Some(dr_core::executor::AfterStatus::Unhealthy)) => 1,
+            (RunStatus::Succeeded, _) => 0,
             _ => 1,
         },
         Err(ExecError::Plan(diags)) => {

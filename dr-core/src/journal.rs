@@ -71,6 +71,11 @@ pub enum Record {
         /// STEP`); each is journaled next as a `step_finished` with `attested`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         done: Vec<String>,
+        /// Steps the operator skipped (`dr resume --skip STEP`); each is
+        /// journaled next as a `step_finished` with status `skipped` and
+        /// `attested` (decision `skip`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skip: Vec<String>,
     },
     /// An `exec` step started its command, in a process group of its own.
     ChildSpawned {
@@ -116,7 +121,7 @@ pub enum Record {
         /// Its action.
         #[serde(default)]
         action: String,
-        /// `succeeded` or `failed`.
+        /// `succeeded`, `failed`, or `skipped` (by the operator, `dr resume --skip`).
         status: StepStatus,
         /// Attempts (1 + retries).
         attempts: u32,
@@ -142,10 +147,32 @@ pub enum Record {
         traffic: bool,
         /// When the step started (this attempt of the run).
         started_at: DateTime<Utc>,
-        /// The step did not finish in this process: the operator attested that
-        /// its effect took place (`dr resume --done STEP`).
+        /// The step did not finish in this process: the operator decided how it
+        /// ends — its effect took place (`dr resume --done STEP`, decision
+        /// `done`) or it is skipped (`dr resume --skip STEP`, decision `skip`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attested: Option<Attestation>,
+    },
+    /// After the last step of a succeeded run, the `[plan.after]` window
+    /// began: the probes are watched every `every_ms` for `for_ms`.
+    AfterStarted {
+        /// The probe resources watched.
+        probes: Vec<String>,
+        /// How long the window lasts.
+        for_ms: u64,
+        /// One round of probes every ...
+        every_ms: u64,
+    },
+    /// The `[plan.after]` window ended.
+    AfterFinished {
+        /// `healthy`, `unhealthy` (a round had an unhealthy probe) or
+        /// `interrupted` (Ctrl-C ended the window early).
+        status: String,
+        /// Rounds of probes made.
+        rounds: u32,
+        /// Every probe that was not healthy, by round.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failures: Vec<AfterFailure>,
     },
     /// The run began compensating completed steps.
     RollbackStarted {
@@ -181,14 +208,73 @@ pub enum Record {
     },
 }
 
-/// An operator's word that a step in flight when a run stopped took effect
-/// (`dr resume RUN_ID --done STEP`): who said so and when.
+/// An operator's decision about how a step ends, given when resuming a run:
+/// who decided, when, and what (`dr resume RUN_ID --done STEP`: a step in
+/// flight when the run stopped took effect; `--skip STEP`: a failed, halted,
+/// interrupted or not yet run step is skipped).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attestation {
     /// The operator who resumed the run (`$DR_OPERATOR`, else the OS user).
     pub operator: String,
     /// When.
     pub at: DateTime<Utc>,
+    /// What the operator decided (`done` in journals older than `--skip`).
+    #[serde(default)]
+    pub decision: OperatorDecision,
+}
+
+/// What the operator decided about a step (`dr resume --done` / `--skip`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OperatorDecision {
+    /// The step took effect (`--done`): it ends `succeeded`.
+    #[default]
+    Done,
+    /// The step is skipped (`--skip`): it ends `skipped`, its dependents run.
+    Skip,
+}
+
+impl OperatorDecision {
+    /// The audit log's `result` for the step: `done_by_operator` or
+    /// `skipped_by_operator`.
+    pub fn audit_result(self) -> &'static str {
+        match self {
+            OperatorDecision::Done => "done_by_operator",
+            OperatorDecision::Skip => "skipped_by_operator",
+        }
+    }
+
+    /// The step's status once decided: `succeeded` or `skipped`.
+    pub fn status(self) -> StepStatus {
+        match self {
+            OperatorDecision::Done => StepStatus::Succeeded,
+            OperatorDecision::Skip => StepStatus::Skipped,
+        }
+    }
+
+    /// The `dr resume` flag that gives it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            OperatorDecision::Done => "--done",
+            OperatorDecision::Skip => "--skip",
+        }
+    }
+}
+
+/// A probe that was not healthy in a round of the `[plan.after]` window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AfterFailure {
+    /// The round (1-based).
+    pub round: u32,
+    /// When the round began.
+    pub at: DateTime<Utc>,
+    /// The probe resource.
+    pub probe: String,
+    /// `unhealthy`, `error`, `timeout` or `unknown`.
+    pub status: String,
+    /// What the probe said.
+    pub detail: String,
 }
 
 /// An audit log position: entry `seq` with hash `hash`.
@@ -224,6 +310,11 @@ const STRUCTURAL: &[&str] = &[
     "env",
     "rerun",
     "done",
+    "skip",
+    "probes",
+    "for_ms",
+    "every_ms",
+    "rounds",
     "halted_by",
     "audit_head",
     "lag_ms",

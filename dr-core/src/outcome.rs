@@ -19,16 +19,20 @@ pub enum StepStatus {
     Interrupted,
     /// It did not run (the run stopped before it).
     NotRun,
+    /// The operator skipped it (`dr resume RUN_ID --skip STEP`): it did not
+    /// finish, and the steps after it ran as if it had.
+    Skipped,
 }
 
 impl StepStatus {
-    /// `succeeded`, `failed`, `interrupted` or `not_run`.
+    /// `succeeded`, `failed`, `interrupted`, `not_run` or `skipped`.
     pub fn as_str(self) -> &'static str {
         match self {
             StepStatus::Succeeded => "succeeded",
             StepStatus::Failed => "failed",
             StepStatus::Interrupted => "interrupted",
             StepStatus::NotRun => "not_run",
+            StepStatus::Skipped => "skipped",
         }
     }
 }

@@ -179,3 +179,31 @@ pub trait HealthProbe: Send + Sync + Debug {
         self.probe().await
     }
 }
+
+/// One probe of a round (`dr watch`, `[plan.after]`), bounded by `timeout`: its name, why it is down
+/// (`None` when up; `unknown` when it could not be attempted on this
+/// machine), and how long it took.
+#[cfg(feature = "engine")]
+pub(crate) async fn probe_once(
+    name: String,
+    probe: Option<std::sync::Arc<dyn HealthProbe>>,
+    timeout: std::time::Duration,
+) -> (String, Option<(&'static str, String)>, std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    let down = match probe {
+        None => Some(("error", "probe not built".to_string())),
+        Some(p) => match tokio::time::timeout(timeout, p.probe()).await {
+            Ok(Ok(h)) if h.status != HealthStatus::Unhealthy => None,
+            Ok(Ok(h)) => Some(("unhealthy", h.detail)),
+            Ok(Err(e)) if crate::local_resource_error(&e).is_some() => {
+                Some(("unknown", format!("not attempted on this machine: {e}")))
+            }
+            Ok(Err(e)) => Some(("error", e.to_string())),
+            Err(_) => Some((
+                "timeout",
+                format!("no answer within {}", crate::format_duration(timeout)),
+            )),
+        },
+    };
+    (name, down, t0.elapsed())
+}

@@ -104,6 +104,7 @@ fn status_word(s: StepStatus) -> &'static str {
         StepStatus::Succeeded => "succeeded",
         StepStatus::Failed => "failed",
         StepStatus::Interrupted => "interrupted",
+        StepStatus::Skipped => "skipped",
         _ => "not run",
     }
 }
@@ -139,7 +140,28 @@ pub(crate) fn lanes(report: &Report, axis: &Axis) -> Vec<Lane> {
                 one_way: report.halted_by.as_deref() == Some(s.id.as_str()),
             }
         })
+        .chain(after_lane(report, axis))
         .collect()
+}
+
+/// The `[plan.after]` window as a last lane (`after: PROBES`), its bar from
+/// the last step's end to the window's end, coloured by its verdict.
+fn after_lane(report: &Report, axis: &Axis) -> Option<Lane> {
+    let a = report.after.as_ref()?;
+    let end = a.finished_at.unwrap_or(a.started_at).max(a.started_at);
+    Some(Lane {
+        id: format!("after: {}", a.probes.join(", ")),
+        status: match a.status.as_str() {
+            "healthy" => "healthy",
+            "unhealthy" => "unhealthy",
+            "interrupted" => "interrupted",
+            _ => "running",
+        },
+        y: TOP + report.steps.len() as f64 * LANE_H,
+        bar: Some((axis.x(a.started_at), axis.x(end))),
+        phases: Vec::new(),
+        one_way: false,
+    })
 }
 
 /// The columns of a traffic step's share picture: `(x0, x1)` per phase. A
@@ -230,6 +252,10 @@ svg .axis { stroke: var(--line); }
 svg .bar.succeeded { fill: var(--ok); }
 svg .bar.failed { fill: var(--bad); }
 svg .bar.interrupted { fill: var(--warn); }
+svg .bar.skipped { fill: var(--muted); }
+svg .bar.healthy { fill: var(--ok); }
+svg .bar.unhealthy { fill: var(--bad); }
+svg .bar.running { fill: var(--warn); }
 svg .phase { stroke: var(--mark); stroke-width: 2; }
 svg .oneway-mark { fill: none; stroke: var(--bad); stroke-width: 3; }
 .legend span { display: inline-block; margin-right: 1rem; }
@@ -301,6 +327,29 @@ impl Report {
         }
         if let Some(d) = &self.decision {
             let _ = writeln!(h, "<p>Decision: {}</p>", esc(d));
+        }
+        if let Some(a) = &self.after {
+            let class = if a.status == "unhealthy" {
+                "missed"
+            } else {
+                "met"
+            };
+            let _ = writeln!(
+                h,
+                "<p class=\"after\">After the last step: <span class=\"{class}\">{}</span> \
+                 ({} round(s) of {} every {} for {}; {} unhealthy probe result(s){})</p>",
+                esc(&a.status),
+                a.rounds,
+                esc(&a.probes.join(", ")),
+                esc(&dur(a.every_ms)),
+                esc(&dur(a.for_ms)),
+                a.failures.len(),
+                if a.status == "unhealthy" {
+                    "; nothing was undone"
+                } else {
+                    ""
+                }
+            );
         }
         if !self.failed_steps.is_empty() {
             let _ = writeln!(
@@ -550,9 +599,9 @@ impl Report {
                 let _ = write!(error, " <br>request id: <code>{}</code>", esc(r));
             }
             let status = if self.halted_by.as_deref() == Some(s.id.as_str()) {
-                format!("{} (one-way: rollback stopped here)", status_word(s.status))
+                format!("{} (one-way: rollback stopped here)", s.status_label())
             } else {
-                status_word(s.status).to_string()
+                s.status_label()
             };
             let _ = writeln!(
                 h,
@@ -627,6 +676,7 @@ mod tests {
             compensation: None,
             compensation_status: None,
             done_by_operator: false,
+            skipped_by_operator: false,
             attested: None,
         }
     }
@@ -655,6 +705,7 @@ mod tests {
             steps,
             timeline: Vec::new(),
             phases: Vec::new(),
+            after: None,
         }
     }
 

@@ -8,12 +8,14 @@
 //! process shares (environment, current directory, signal handlers): each `dr` a
 //! test runs gets its directory and variables on its command.
 
+mod after_window;
 mod check;
 mod cli;
 mod drill;
 mod epipe;
 mod lock_and_audit_cli;
 mod log_secrets;
+mod operator_skip;
 mod output_safety;
 mod playbook;
 mod playbook_aws_pilot_light;

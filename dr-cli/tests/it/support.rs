@@ -7,8 +7,11 @@
 //! process's environment or current directory: what a `dr` needs goes on its
 //! command (`.current_dir(..)`, `.env(..)`).
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -194,4 +197,95 @@ depends_on = ["flush"]
 {extra}
 "#
     )
+}
+
+/// Long enough for a loaded CI machine; a passing test never waits it out.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A `dr ARGS --json --state-dir sd` in the background whose JSON lines
+/// arrive on a channel.
+pub struct Bg {
+    child: Child,
+    rx: Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl Bg {
+    pub fn spawn(dir: &Path, args: &[&str]) -> Bg {
+        let mut child = dr_in(dir)
+            .args(args)
+            .args(["--json", "--state-dir", "sd"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                let v: Value =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        Bg {
+            child,
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (bounded) for an event satisfying `pred`; returns it.
+    pub fn until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(_) => panic!("no {what} within {PATIENCE:?}; seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    pub fn event(&mut self, name: &str) -> Value {
+        self.until(name, |v| v["event"] == name)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        kill(&self.child, sig);
+    }
+
+    /// Waits for the process to end; its exit code, with every event.
+    pub fn finish(mut self) -> (i32, Vec<Value>) {
+        let deadline = Instant::now() + PATIENCE;
+        let code = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("dr did not exit; seen: {:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(v) = self.rx.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(v);
+        }
+        (code, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Bg {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

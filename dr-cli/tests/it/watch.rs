@@ -3,106 +3,14 @@
 //! `[plan.watch]` validation. Short intervals; no assertion on speed: the
 //! detection bound is checked on the timestamps the watch recorded.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{dr, dr_in, json_lines, kill, split, with_plan};
-
-/// Long enough for a loaded CI machine; a passing test never waits it out.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A `dr` in the background whose JSON lines arrive on a channel.
-struct Bg {
-    child: Child,
-    rx: Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Bg {
-    fn spawn(dir: &Path, args: &[&str]) -> Bg {
-        let mut child = dr_in(dir)
-            .args(args)
-            .args(["--json", "--state-dir", "sd"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in out.lines() {
-                let Ok(line) = line else { break };
-                let v: Value =
-                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        Bg {
-            child,
-            rx,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits (bounded) for an event satisfying `pred`; returns it.
-    fn until(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-                Err(_) => panic!("no {what} within {PATIENCE:?}; seen: {:#?}", self.seen),
-            }
-        }
-    }
-
-    fn event(&mut self, name: &str) -> Value {
-        self.until(name, |v| v["event"] == name)
-    }
-
-    fn signal(&self, sig: &str) {
-        kill(&self.child, sig);
-    }
-
-    /// Waits for the process to end; its exit code, with every event.
-    fn finish(mut self) -> (i32, Vec<Value>) {
-        let deadline = Instant::now() + PATIENCE;
-        let code = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("dr did not exit; seen: {:#?}", self.seen);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        while let Ok(v) = self.rx.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(v);
-        }
-        (code, std::mem::take(&mut self.seen))
-    }
-}
-
-impl Drop for Bg {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::{Bg, PATIENCE, dr, json_lines, split, with_plan};
 
 fn sim(dir: &Path, updown: &str, target: &str) {
     dr(dir, &["sim", updown, target, "--state-file", "sim.json"])

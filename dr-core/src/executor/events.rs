@@ -137,6 +137,24 @@ pub enum Event {
         /// What was done.
         detail: String,
     },
+    /// After the last step of a succeeded run, the `[plan.after]` window began.
+    AfterStarted {
+        /// The probe resources watched.
+        probes: Vec<String>,
+        /// How long the window lasts.
+        for_ms: u64,
+        /// One round of probes every ...
+        every_ms: u64,
+    },
+    /// The `[plan.after]` window ended (before `run_finished`).
+    AfterFinished {
+        /// `healthy`, `unhealthy` or `interrupted`.
+        status: String,
+        /// Rounds of probes made.
+        rounds: u32,
+        /// Every probe that was not healthy, by round.
+        failures: Vec<crate::journal::AfterFailure>,
+    },
     /// The run ended; always the last event.
     RunFinished {
         /// The run id.
@@ -166,6 +184,10 @@ pub enum Event {
         /// What the operator must decide now (status `halted` or `interrupted`).
         #[serde(skip_serializing_if = "Option::is_none")]
         decision: Option<String>,
+        /// How the `[plan.after]` window ended (`healthy`, `unhealthy`,
+        /// `interrupted`), when the run succeeded and the plan has one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
     },
 }
 

@@ -14,7 +14,8 @@ use crate::redact::Redactor;
 
 /// What the executor writes to the audit log for a journal record, as
 /// `(step, action, result)`, when it writes anything: a step's end
-/// (`step_finished`; `done_by_operator` when attested), a compensation
+/// (`step_finished`; `done_by_operator` or `skipped_by_operator` when the
+/// operator decided it), a compensation
 /// (`rollback`) and the run's end (`-`, `run`). The executor writes a step's
 /// end and a compensation to the journal first (fsync'd) and to the audit log
 /// second, so an intact journal holds at least what the audit log holds of
@@ -33,7 +34,7 @@ pub(super) fn audited(record: &Record) -> Option<(String, String, String)> {
             step.clone(),
             action.clone(),
             match attested {
-                Some(_) => DONE_BY_OPERATOR.to_string(),
+                Some(a) => a.decision.audit_result().to_string(),
                 None => status.as_str().to_string(),
             },
         )),
@@ -48,9 +49,6 @@ pub(super) fn audited(record: &Record) -> Option<(String, String, String)> {
         _ => None,
     }
 }
-
-/// The audit `result` of a step the operator attested done.
-pub(super) const DONE_BY_OPERATOR: &str = "done_by_operator";
 
 /// Every reason run `run_id` cannot be resumed from these files (empty: it
 /// can):

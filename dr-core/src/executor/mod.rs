@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+mod after;
 mod child;
 mod context;
 mod events;
@@ -31,6 +32,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+pub use after::AfterStatus;
 pub use events::{Event, EventSink};
 pub use preview::StepPreview;
 
@@ -84,6 +86,13 @@ pub struct RunOptions {
     /// running again, attested with [`RunOptions::operator`] and the time in
     /// the journal, the audit log and the report. Only steps in flight.
     pub done: BTreeSet<String>,
+    /// Steps the operator skips (`dr resume --skip STEP_ID`): a step that
+    /// failed, was in flight or had not run ends `skipped` without running, its
+    /// dependents run; journaled with [`RunOptions::operator`] and the time,
+    /// audited, in the report (`skipped_by_operator`). Never a step that
+    /// succeeded. A `failed` run (a step failed with `on_failure = "abort"`)
+    /// can be resumed with `--skip`.
+    pub skip: BTreeSet<String>,
     /// Overrides the plan's `max_parallel`.
     pub max_parallel: Option<usize>,
     /// Retry policy for provider calls.
@@ -118,6 +127,7 @@ impl RunOptions {
             audit_key: crate::audit::audit_key_from_env(),
             rerun: BTreeSet::new(),
             done: BTreeSet::new(),
+            skip: BTreeSet::new(),
             max_parallel: None,
             retry: RetryPolicy::default(),
             #[cfg(feature = "testing")]
@@ -189,6 +199,12 @@ impl RunOptions {
     /// took effect: it ends `succeeded` without running again.
     pub fn done(mut self, step: impl Into<String>) -> Self {
         self.done.insert(step.into());
+        self
+    }
+
+    /// Has `dr resume` skip `step` (see [`RunOptions::skip`]).
+    pub fn skip(mut self, step: impl Into<String>) -> Self {
+        self.skip.insert(step.into());
         self
     }
 
@@ -301,6 +317,10 @@ pub struct RunOutcome {
     pub status: RunStatus,
     /// The RTO/RPO report.
     pub report: Report,
+    /// How the `[plan.after]` window ended, when the run succeeded and the
+    /// plan has one: `unhealthy` leaves the run `succeeded` but `dr run`
+    /// exits 1.
+    pub after: Option<AfterStatus>,
 }
 
 /// Why a run could not be carried out at all (a failed *step* is not an error:

@@ -35,11 +35,14 @@ pub(super) struct Progress {
 
 impl Progress {
     /// Rebuilds a run's progress from its journal. Errors when the run finished
-    /// in a way that cannot be continued (`succeeded`, `failed`, `rolled_back`).
+    /// in a way that cannot be continued (`succeeded`, `rolled_back`, and
+    /// `failed` unless the operator is `skipping` steps: then a failed run goes
+    /// forward again as a halted one does).
     pub(super) fn replay(
         plan: &Plan,
         run_id: &str,
         entries: &[journal::Entry],
+        skipping: bool,
     ) -> Result<Progress, ExecError> {
         let mut p = Progress::default();
         let mut ended: Option<RunStatus> = None;
@@ -74,6 +77,10 @@ impl Progress {
                         .remove(step)
                         .map(|f| f.before)
                         .unwrap_or(Value::Null);
+                    if *status == StepStatus::Skipped {
+                        p.skipped(step);
+                        continue;
+                    }
                     let ok = *status == StepStatus::Succeeded;
                     let s = plan.step(step);
                     if ok {
@@ -110,7 +117,8 @@ impl Progress {
                     ended = Some(RunStatus::parse(status).unwrap_or(RunStatus::Failed));
                 }
                 Record::Resumed { .. } => {
-                    if ended == Some(RunStatus::Halted) {
+                    // A resumed failed run was resumed with `--skip`.
+                    if matches!(ended, Some(RunStatus::Halted | RunStatus::Failed)) {
                         p.reopen_halted(plan);
                     }
                     ended = None;
@@ -121,6 +129,7 @@ impl Progress {
         match ended {
             None | Some(RunStatus::Interrupted) => {}
             Some(RunStatus::Halted) => p.reopen_halted(plan),
+            Some(RunStatus::Failed) if skipping => p.reopen_halted(plan),
             Some(status) => {
                 return Err(ExecError::Resume(format!(
                     "run `{run_id}` already finished ({status}); nothing to resume"
@@ -148,6 +157,15 @@ impl Progress {
                 },
             );
         }
+    }
+
+    /// The operator skipped `step`: it counts as done for its dependents, and
+    /// there is nothing of it to compensate.
+    pub(super) fn skipped(&mut self, step: &str) {
+        self.spawned.remove(step);
+        self.in_flight.remove(step);
+        self.failed_continue.retain(|s| s != step);
+        self.done.insert(step.to_string(), true);
     }
 
     /// A halted run goes forward again: the failed steps run again, and so do the

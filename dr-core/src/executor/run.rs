@@ -11,7 +11,7 @@ use super::integrity;
 use super::progress::Progress;
 use super::steps::{self, StepResult};
 use super::{Event, ExecError, RunOptions, RunOutcome, RunStatus, run_dir};
-use crate::journal::{self, Record};
+use crate::journal::{self, OperatorDecision, Record};
 use crate::lock::PlanLock;
 use crate::outcome::{CompensationStatus, StepError, StepStatus};
 use crate::plan::{OnFailure, Step};
@@ -127,18 +127,23 @@ pub(crate) async fn resume(
     let plan = parsed.map_err(ExecError::Plan)?;
     let audit = Ctx::open_audit(&opts)?;
     let plan = Arc::new(plan);
-    let p = Progress::replay(&plan, run_id, &entries)?;
+    let p = Progress::replay(&plan, run_id, &entries, !opts.skip.is_empty())?;
     // A command or provider action that was in flight may have taken effect:
     // repeat it only when that is safe or the operator said so.
-    check_done(&plan, run_id, &p, &opts)?;
+    check_decisions(&plan, run_id, &p, &opts)?;
     for step in p.in_flight.keys() {
         let Some(s) = plan.step(step) else { continue };
-        if !s.rerunnable() && !opts.rerun.contains(step) && !opts.done.contains(step) {
+        if !s.rerunnable()
+            && !opts.rerun.contains(step)
+            && !opts.done.contains(step)
+            && !opts.skip.contains(step)
+        {
             return Err(ExecError::Resume(format!(
                 "step `{step}` ({}) was in flight when run `{run_id}` stopped and may have \
                  taken effect; it is neither idempotent nor verifiable, so it is not run \
                  again on its own. Check its effect, then `dr resume {run_id} --done {step}` \
-                 if it took effect, or `dr resume {run_id} --rerun {step}` to run it again",
+                 if it took effect, `dr resume {run_id} --rerun {step}` to run it again, \
+                 or `dr resume {run_id} --skip {step}` to go on without it",
                 s.action.name()
             )));
         }
@@ -174,6 +179,7 @@ pub(crate) async fn resume(
         host: ctx.host.clone(),
         rerun: ctx.opts.rerun.iter().cloned().collect(),
         done: ctx.opts.done.iter().cloned().collect(),
+        skip: ctx.opts.skip.iter().cloned().collect(),
     })
     .await?;
     // What the dead process started must not go on acting beside this one.
@@ -188,11 +194,18 @@ pub(crate) async fn resume(
         }
     }
     let mut p = p;
-    for step in plan.steps.iter().filter(|s| ctx.opts.done.contains(&s.id)) {
-        attest_done(&ctx, &mut p, step).await?;
+    for step in &plan.steps {
+        if ctx.opts.done.contains(&step.id) {
+            decide(&ctx, &mut p, step, OperatorDecision::Done).await?;
+        } else if ctx.opts.skip.contains(&step.id) {
+            decide(&ctx, &mut p, step, OperatorDecision::Skip).await?;
+        }
     }
     for s in &plan.steps {
-        if p.done.contains_key(&s.id) && !ctx.opts.done.contains(&s.id) {
+        if p.done.contains_key(&s.id)
+            && !ctx.opts.done.contains(&s.id)
+            && !ctx.opts.skip.contains(&s.id)
+        {
             ctx.emit(Event::StepSkipped {
                 step: s.id.clone(),
                 reason: "completed before the resume".into(),
@@ -205,44 +218,89 @@ pub(crate) async fn resume(
 }
 
 /// `--done STEP` names only steps that were in flight when the run stopped
-/// (started, not finished): a usage error otherwise, and with `--rerun` too.
-fn check_done(plan: &Plan, run_id: &str, p: &Progress, opts: &RunOptions) -> Result<(), ExecError> {
-    for step in &opts.done {
-        let why = if plan.step(step).is_none() {
-            format!("plan `{}` has no step `{step}`", plan.name)
-        } else if opts.rerun.contains(step) {
-            "it cannot be both done (--done) and run again (--rerun)".into()
-        } else if p.in_flight.contains_key(step) {
-            continue;
-        } else if let Some(ok) = p.done.get(step) {
-            format!(
-                "it is not in doubt: it already {} in run `{run_id}`",
-                if *ok { "succeeded" } else { "failed" }
-            )
-        } else {
-            format!("it is not in doubt: it had not started when run `{run_id}` stopped")
-        };
-        return Err(ExecError::Resume(format!(
-            "--done {step}: {why}. --done is for a step in flight when the run stopped, \
-             whose effect the operator checked took place"
-        )));
+/// (started, not finished); `--skip STEP` any step of the plan that did not
+/// succeed (a one-way door already taken cannot be skipped). A usage error
+/// otherwise, and for a step given two of `--done`, `--skip`, `--rerun`.
+fn check_decisions(
+    plan: &Plan,
+    run_id: &str,
+    p: &Progress,
+    opts: &RunOptions,
+) -> Result<(), ExecError> {
+    let asked = [
+        (OperatorDecision::Done, &opts.done),
+        (OperatorDecision::Skip, &opts.skip),
+    ];
+    for (decision, steps) in asked {
+        for step in steps {
+            let flag = decision.flag();
+            let why = if plan.step(step).is_none() {
+                format!("plan `{}` has no step `{step}`", plan.name)
+            } else if opts.rerun.contains(step) {
+                format!("it cannot be both {flag} and run again (--rerun)")
+            } else if decision == OperatorDecision::Skip && opts.done.contains(step) {
+                "it cannot be both done (--done) and skipped (--skip)".into()
+            } else if decision == OperatorDecision::Skip {
+                match p.done.get(step) {
+                    Some(true) if !p.failed_continue.contains(step) => format!(
+                        "it already succeeded in run `{run_id}`; a step that took effect \
+                         cannot be skipped"
+                    ),
+                    _ => continue,
+                }
+            } else if p.in_flight.contains_key(step) {
+                continue;
+            } else if let Some(ok) = p.done.get(step) {
+                format!(
+                    "it is not in doubt: it already {} in run `{run_id}`",
+                    if *ok { "succeeded" } else { "failed" }
+                )
+            } else {
+                format!("it is not in doubt: it had not started when run `{run_id}` stopped")
+            };
+            return Err(ExecError::Resume(format!(
+                "{flag} {step}: {why}. {}",
+                match decision {
+                    OperatorDecision::Skip => {
+                        "--skip is for a step that failed, was in flight or has not run"
+                    }
+                    _ => {
+                        "--done is for a step in flight when the run stopped, whose effect \
+                         the operator checked took place"
+                    }
+                }
+            )));
+        }
     }
     Ok(())
 }
 
-/// The operator attests that `step`, in flight when the run stopped, took
-/// effect: it ends `succeeded` without running again, attested (who, when) in
-/// the journal, the audit log and the report.
-async fn attest_done(ctx: &Arc<Ctx>, p: &mut Progress, step: &Step) -> Result<(), ExecError> {
+/// The operator's `decision` about `step`, given on resume: `done` (in flight
+/// when the run stopped, it took effect: it ends `succeeded`) or `skip` (it
+/// ends `skipped`). Either way it does not run again, its dependents run, and
+/// who decided and when is in the journal, the audit log and the report.
+async fn decide(
+    ctx: &Arc<Ctx>,
+    p: &mut Progress,
+    step: &Step,
+    decision: OperatorDecision,
+) -> Result<(), ExecError> {
     let now = chrono::Utc::now();
     let attested = journal::Attestation {
         operator: ctx.opts.operator.clone(),
         at: now,
+        decision,
     };
-    let detail = format!(
-        "done by operator {}: its effect took place before the run stopped (attested, not run again)",
-        attested.operator
-    );
+    let detail = match decision {
+        OperatorDecision::Skip => format!(
+            "skipped by operator {} (not run again; the steps after it run)",
+            attested.operator
+        ),
+        _ => format!(
+            "done by operator {}: its effect took place before the run stopped (attested, not run again)",
+            attested.operator
+        ),
+    };
     let before = p
         .in_flight
         .get(&step.id)
@@ -251,7 +309,7 @@ async fn attest_done(ctx: &Arc<Ctx>, p: &mut Progress, step: &Step) -> Result<()
     ctx.journal(Record::StepFinished {
         step: step.id.clone(),
         action: step.action.name().into(),
-        status: StepStatus::Succeeded,
+        status: decision.status(),
         attempts: 1,
         after: Value::Null,
         detail: Some(detail.clone()),
@@ -269,10 +327,13 @@ async fn attest_done(ctx: &Arc<Ctx>, p: &mut Progress, step: &Step) -> Result<()
         step.action.name(),
         &before,
         &serde_json::json!({"attested_by": attested.operator, "attested_at": attested.at}),
-        integrity::DONE_BY_OPERATOR,
+        decision.audit_result(),
     )
     .await;
-    p.finished_ok(&ctx.plan, &step.id, None);
+    match decision {
+        OperatorDecision::Skip => p.skipped(&step.id),
+        _ => p.finished_ok(&ctx.plan, &step.id, None),
+    }
     ctx.emit(Event::StepSkipped {
         step: step.id.clone(),
         reason: detail,
@@ -554,6 +615,10 @@ impl Execution {
             decision,
         } = end;
         let ctx = &self.ctx;
+        let after = match status {
+            RunStatus::Succeeded => super::after::window(ctx).await?,
+            _ => None,
+        };
         let failure = self.p.failure.clone();
         ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str())
             .await;
@@ -591,11 +656,13 @@ impl Execution {
             },
             halted_by,
             decision,
+            after: after.map(|a| a.as_str().to_string()),
         });
         Ok(RunOutcome {
             run_id: ctx.run_id.clone(),
             status,
             report,
+            after,
         })
     }
 }

@@ -37,6 +37,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// `[plan.watch]`: what `dr watch` probes and when it triggers the plan.
     pub watch: Option<Watch>,
+    /// `[plan.after]`: the probes a succeeded run keeps watching, and for how
+    /// long, after its last step.
+    pub after: Option<After>,
     /// What validation warns about without refusing the plan (e.g. a rollback
     /// that a one-way step would cut short); `dr validate` prints them.
     pub warnings: Vec<super::Diagnostic>,
@@ -186,6 +189,24 @@ pub struct Watch {
     /// How often `dr watch` re-runs the readiness check (default 30m).
     #[serde(with = "crate::duration::millis")]
     pub check_every: Duration,
+}
+
+/// `[plan.after]`: after the last step of a run that succeeded (a resumed one
+/// too), the executor probes `probes` every `every` for `for`. A round is
+/// unhealthy when any probe in it is unhealthy (or errs, or does not answer
+/// within `every`); the window is `unhealthy` when any round was. Nothing is
+/// undone: the run stays `succeeded`, the report says what the window saw and
+/// `dr run` exits 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct After {
+    /// Probe resources of the plan: the new side's health.
+    pub probes: Vec<String>,
+    /// How long the window lasts (`for`).
+    #[serde(rename = "for_ms", with = "crate::duration::millis")]
+    pub window: Duration,
+    /// One round of probes every ... (at most `for`).
+    #[serde(rename = "every_ms", with = "crate::duration::millis")]
+    pub every: Duration,
 }
 
 /// What a watch does when it triggers.
@@ -556,6 +577,22 @@ pub(crate) struct PlanTable {
     /// What `dr watch` probes and when it triggers the plan.
     #[serde(default)]
     pub watch: Option<WatchTable>,
+    /// What a succeeded run keeps probing after its last step, and how long.
+    #[serde(default)]
+    pub after: Option<AfterTable>,
+}
+
+/// `[plan.after]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AfterTable {
+    /// Probe resources: the new side's health after the last step.
+    pub probes: Vec<String>,
+    /// How long to keep probing after the last step (`15m`).
+    #[serde(rename = "for")]
+    pub window: DurationText,
+    /// One round of probes every ... (`30s`; at most `for`).
+    pub every: DurationText,
 }
 
 /// `[plan.watch]`.

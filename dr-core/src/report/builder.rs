@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::{AuditHeadRef, PhaseMark, Report, StepReport, TimelineEntry};
-use crate::journal::{Entry, Record};
+use crate::journal::{Entry, OperatorDecision, Record};
 use crate::outcome::{CompensationStatus, StepStatus};
 
 /// Feed it the journal's entries in order ([`ReportBuilder::record`]), then
@@ -33,6 +33,8 @@ pub(crate) struct ReportBuilder {
     phases: Vec<PhaseMark>,
     /// Steps started and not yet finished or stopped at a safe point.
     in_flight: Vec<String>,
+    /// The `[plan.after]` window, once it began.
+    after: Option<super::AfterReport>,
 }
 
 /// The `run_started` entry.
@@ -90,6 +92,7 @@ impl Default for ReportBuilder {
             timeline: Vec::new(),
             phases: Vec::new(),
             in_flight: Vec::new(),
+            after: None,
         }
     }
 }
@@ -110,8 +113,9 @@ impl ReportBuilder {
                 operator,
                 rerun,
                 done,
+                skip,
                 ..
-            } => self.resumed(operator, rerun, done),
+            } => self.resumed(operator, rerun, done, skip),
             Record::ChildSpawned { step, pid } => {
                 format!("step `{step}`: command started (process group {pid})")
             }
@@ -155,6 +159,44 @@ impl ReportBuilder {
                 at: e.ts,
                 attested,
             }),
+            Record::AfterStarted {
+                probes,
+                for_ms,
+                every_ms,
+            } => {
+                self.after = Some(super::AfterReport {
+                    status: "running".into(),
+                    probes: probes.clone(),
+                    for_ms: *for_ms,
+                    every_ms: *every_ms,
+                    started_at: e.ts,
+                    finished_at: None,
+                    rounds: 0,
+                    failures: Vec::new(),
+                });
+                format!(
+                    "after the last step: watching {} every {} for {}",
+                    probes.join(", "),
+                    crate::format_duration(std::time::Duration::from_millis(*every_ms)),
+                    crate::format_duration(std::time::Duration::from_millis(*for_ms))
+                )
+            }
+            Record::AfterFinished {
+                status,
+                rounds,
+                failures,
+            } => {
+                if let Some(a) = &mut self.after {
+                    a.status = status.clone();
+                    a.finished_at = Some(e.ts);
+                    a.rounds = *rounds;
+                    a.failures = failures.clone();
+                }
+                format!(
+                    "after the last step: {status} ({rounds} round(s), {} unhealthy probe result(s))",
+                    failures.len()
+                )
+            }
             Record::RollbackStarted { cause } => {
                 format!("rollback started (step `{cause}` failed)")
             }
@@ -212,7 +254,13 @@ impl ReportBuilder {
         });
     }
 
-    fn resumed(&mut self, operator: &str, rerun: &[String], done: &[String]) -> String {
+    fn resumed(
+        &mut self,
+        operator: &str,
+        rerun: &[String],
+        done: &[String],
+        skip: &[String],
+    ) -> String {
         self.resumed += 1;
         // A resumed run is running again until it records its end.
         self.status = "running".into();
@@ -233,6 +281,9 @@ impl ReportBuilder {
         }
         if !done.is_empty() {
             said.push(format!("attested {} done", list(done)));
+        }
+        if !skip.is_empty() {
+            said.push(format!("skipped {}", list(skip)));
         }
         if !said.is_empty() {
             what.push_str(&format!(", who {}", said.join(" and ")));
@@ -288,14 +339,22 @@ impl ReportBuilder {
             s.error_kind = f.error_kind.clone();
             s.request_id = f.request_id.clone();
             s.lag_ms = f.lag_ms;
-            s.done_by_operator = f.attested.is_some();
+            let decided = f.attested.as_ref().map(|a| a.decision);
+            s.done_by_operator = decided == Some(OperatorDecision::Done);
+            s.skipped_by_operator = decided == Some(OperatorDecision::Skip);
             s.attested = f.attested.clone();
         }
         if let Some(a) = f.attested {
-            return format!(
-                "step `{}` done by operator {} (attested: in flight when the run stopped, not run again)",
-                f.step, a.operator
-            );
+            return match a.decision {
+                OperatorDecision::Skip => format!(
+                    "step `{}` skipped by operator {} (not run again; the steps after it run)",
+                    f.step, a.operator
+                ),
+                _ => format!(
+                    "step `{}` done by operator {} (attested: in flight when the run stopped, not run again)",
+                    f.step, a.operator
+                ),
+            };
         }
         let (step, action, st, attempts) = (f.step, f.action, f.status, f.attempts);
         let label = if action.is_empty() {
@@ -414,6 +473,7 @@ impl ReportBuilder {
             steps,
             timeline,
             phases: self.phases,
+            after: self.after,
         })
     }
 
@@ -424,7 +484,11 @@ impl ReportBuilder {
         }
         match (self.last_traffic, self.finished_at) {
             (Some(t), _) => (Some(ms(start, t)), Some("traffic".to_string())),
-            (None, Some(t)) => (Some(ms(start, t)), Some("run".to_string())),
+            // The steps' end: the `[plan.after]` window is not recovery time.
+            (None, Some(t)) => {
+                let t = self.after.as_ref().map_or(t, |a| a.started_at);
+                (Some(ms(start, t)), Some("run".to_string()))
+            }
             (None, None) => (None, None),
         }
     }
@@ -472,6 +536,7 @@ impl StepReport {
             compensation: None,
             compensation_status: None,
             done_by_operator: false,
+            skipped_by_operator: false,
             attested: None,
         }
     }

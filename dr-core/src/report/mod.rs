@@ -23,7 +23,8 @@ pub struct StepReport {
     /// Its action.
     pub action: String,
     /// `succeeded`, `failed`, `interrupted` (in flight when the run was
-    /// interrupted) or `not_run`.
+    /// interrupted), `not_run` or `skipped` (by the operator: `dr resume
+    /// --skip`).
     pub status: StepStatus,
     /// When it started.
     pub started_at: Option<DateTime<Utc>>,
@@ -59,9 +60,94 @@ pub struct StepReport {
     /// status is `succeeded`, but this run did not see it finish.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub done_by_operator: bool,
-    /// Who attested it done, and when (with `done_by_operator`).
+    /// `true` when the operator skipped the step (`dr resume --skip STEP`):
+    /// its status is `skipped`, and the steps after it ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped_by_operator: bool,
+    /// Who decided how it ends, when, and what (with `done_by_operator` or
+    /// `skipped_by_operator`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attested: Option<crate::journal::Attestation>,
+}
+
+impl Report {
+    /// The `[plan.after]` section of the Markdown report.
+    fn after_markdown(&self, a: &AfterReport) -> String {
+        use crate::text::markdown::{cell, cell_code, code, text};
+        let d = |ms: u64| crate::format_duration(std::time::Duration::from_millis(ms));
+        let mut out = format!(
+            "## After the last step: {}\n\nProbes {} every {} for {}: {} round(s){}.\n\n",
+            text(&a.status),
+            a.probes
+                .iter()
+                .map(|p| code(p))
+                .collect::<Vec<_>>()
+                .join(", "),
+            d(a.every_ms),
+            d(a.for_ms),
+            a.rounds,
+            match a.status.as_str() {
+                "unhealthy" => "; nothing was undone (the run stays succeeded)",
+                "interrupted" => "; the window was ended early (Ctrl-C)",
+                _ => "",
+            }
+        );
+        if !a.failures.is_empty() {
+            out.push_str("| round | probe | status | detail |\n|---|---|---|---|\n");
+            for f in &a.failures {
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} |\n",
+                    f.round,
+                    cell_code(&f.probe),
+                    cell(&f.status),
+                    cell(&f.detail)
+                ));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+impl StepReport {
+    /// Its status as the Markdown and HTML reports show it: with the operator
+    /// who decided it, when one did (`skipped by operator alice`).
+    pub fn status_label(&self) -> String {
+        let status = match self.status {
+            StepStatus::NotRun => "not run",
+            s => s.as_str(),
+        };
+        match &self.attested {
+            Some(a) if self.skipped_by_operator => format!("{status} by operator {}", a.operator),
+            Some(a) if self.done_by_operator => {
+                format!("{status} (done by operator {})", a.operator)
+            }
+            _ => status.to_string(),
+        }
+    }
+}
+
+/// What the `[plan.after]` window saw after the last step of a run that
+/// succeeded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AfterReport {
+    /// `healthy`, `unhealthy`, `interrupted` (Ctrl-C ended it before any
+    /// round failed), or `running` (no end recorded: the process died).
+    pub status: String,
+    /// The probe resources watched.
+    pub probes: Vec<String>,
+    /// How long the window was to last.
+    pub for_ms: u64,
+    /// One round of probes every ...
+    pub every_ms: u64,
+    /// When it began (the last step's end).
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Rounds of probes made.
+    pub rounds: u32,
+    /// Every probe that was not healthy, by round.
+    pub failures: Vec<journal::AfterFailure>,
 }
 
 /// One line of the timeline.
@@ -153,6 +239,10 @@ pub struct Report {
     /// Traffic phases as they took effect, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<PhaseMark>,
+    /// The `[plan.after]` window, when the plan has one and the run succeeded:
+    /// an `unhealthy` window leaves `status` `succeeded` (nothing is undone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<AfterReport>,
 }
 
 impl Report {
@@ -256,6 +346,9 @@ impl Report {
             verdict(self.rpo_met),
             d(self.rpo_target_ms)
         ));
+        if let Some(a) = &self.after {
+            out.push_str(&self.after_markdown(a));
+        }
         out.push_str("## Steps\n\n| step | action | status | duration | attempts | detail |\n|---|---|---|---|---|---|\n");
         for s in &self.steps {
             let detail = s
@@ -272,7 +365,7 @@ impl Report {
                 "| {} | {} | {} | {} | {} | {} |\n",
                 cell_code(&s.id),
                 cell(&s.action),
-                s.status,
+                cell(&s.status_label()),
                 d(s.duration_ms),
                 s.attempts,
                 cell(&detail)

@@ -71,9 +71,10 @@ pub use metrics::WatchMetrics;
 
 use crate::check;
 use crate::executor::{ExecError, Executor, RunOptions, RunOutcome};
+use crate::format_duration;
 use crate::lock::{LockError, PlanLock, lock_dir};
 use crate::plan::{Plan, StepAction, Watch, WatchMode};
-use crate::{HealthStatus, format_duration};
+use crate::probe::probe_once;
 use hold::{Claim, TriggerLog, TriggerRecord};
 
 /// How a watch is carried out.
@@ -360,33 +361,6 @@ fn local_headroom() -> Result<(), std::io::Error> {
         Err(e) if crate::is_local_resource_error(&e) => Err(e),
         _ => Ok(()),
     }
-}
-
-/// One probe of a round, bounded by `timeout`: its name, why it is down
-/// (`None` when up; `unknown` when it could not be attempted on this
-/// machine), and how long it took.
-async fn probe_once(
-    name: String,
-    probe: Option<Arc<dyn crate::HealthProbe>>,
-    timeout: Duration,
-) -> (String, Option<(&'static str, String)>, Duration) {
-    let t0 = Instant::now();
-    let down = match probe {
-        None => Some(("error", "probe not built".to_string())),
-        Some(p) => match tokio::time::timeout(timeout, p.probe()).await {
-            Ok(Ok(h)) if h.status != HealthStatus::Unhealthy => None,
-            Ok(Ok(h)) => Some(("unhealthy", h.detail)),
-            Ok(Err(e)) if crate::local_resource_error(&e).is_some() => {
-                Some(("unknown", format!("not attempted on this machine: {e}")))
-            }
-            Ok(Err(e)) => Some(("error", e.to_string())),
-            Err(_) => Some((
-                "timeout",
-                format!("no answer within {}", format_duration(timeout)),
-            )),
-        },
-    };
-    (name, down, t0.elapsed())
 }
 
 /// Watches `plan` until it triggers and runs (see the module docs), or until

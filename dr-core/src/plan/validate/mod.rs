@@ -8,7 +8,9 @@
 //! - `capabilities.rs`: what each built-in step asks of its resources'
 //!   providers (targets, weights, scopes, store and replicator operations);
 //! - `watch.rs`: `[plan.watch]` (probes, durations, quorum, threshold).
+//! - `after.rs`: `[plan.after]` (probes, `for`, `every`).
 
+mod after;
 mod capabilities;
 mod decode;
 mod resources;
@@ -160,6 +162,10 @@ impl Validator<'_> {
             .as_mut()
             .and_then(|m| m.watch.take())
             .and_then(|w| self.check_watch(root, w, &mut uses));
+        let after = meta
+            .as_mut()
+            .and_then(|m| m.after.take())
+            .and_then(|a| self.check_after(root, a, &mut uses));
         let kinds_used = self.resolve_uses(root, registry, &resources, &uses);
         let built = self.build_resources(root, registry, resources, kinds_used);
         let out_steps = self.typed_steps(root, registry, steps, &built, meta.as_ref());
@@ -179,6 +185,7 @@ impl Validator<'_> {
             resources: built,
             steps: out_steps,
             watch,
+            after,
             warnings,
             source: self.src.clone(),
             lock_dir: meta.lock_dir.map(std::path::PathBuf::from),
