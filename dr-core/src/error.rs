@@ -100,6 +100,22 @@ struct Repr {
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
+/// `s` cut to at most `max` bytes at a character boundary, plus a note of
+/// how many bytes were left out.
+fn capped(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = s.len() - end;
+    s.truncate(end);
+    s.push_str(&format!("… ({more} more bytes)"));
+    s
+}
+
 impl std::error::Error for ProviderError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.repr
@@ -110,12 +126,24 @@ impl std::error::Error for ProviderError {
 }
 
 impl ProviderError {
-    /// A new error of `kind` with a human message.
+    /// The longest [`ProviderError`] message kept, in bytes: what a person reads
+    /// in one error, with room for a service's full explanation. Beyond it the
+    /// message is cut (at a character boundary) and says how much was left out,
+    /// so an answer of megabytes cannot flood a terminal, a journal or a report.
+    pub const MAX_MESSAGE: usize = 4096;
+
+    /// The longest request id kept, in bytes (real ones are under 100).
+    pub const MAX_REQUEST_ID: usize = 256;
+
+    /// A new error of `kind` with a human message. A message longer than
+    /// [`Self::MAX_MESSAGE`] bytes (a service that puts megabytes in its error
+    /// answer) keeps its first `MAX_MESSAGE` bytes and says how many more
+    /// there were.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ProviderError {
             repr: Box::new(Repr {
                 kind,
-                message: message.into(),
+                message: capped(message.into(), Self::MAX_MESSAGE),
                 provider: None,
                 resource: None,
                 operation: None,
@@ -163,9 +191,10 @@ impl ProviderError {
         self
     }
 
-    /// Records the remote request id (`cf-ray`, `x-amz-request-id`, `x-ms-request-id`).
+    /// Records the remote request id (`cf-ray`, `x-amz-request-id`,
+    /// `x-ms-request-id`); at most [`Self::MAX_REQUEST_ID`] bytes of it.
     pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
-        self.repr.request_id = Some(request_id.into());
+        self.repr.request_id = Some(capped(request_id.into(), Self::MAX_REQUEST_ID));
         self
     }
 
@@ -306,6 +335,39 @@ impl ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_message_or_request_id_is_cut_and_says_how_much_was_left_out() {
+        // 5 MB of a service's error text, with a multi-byte character at the cut.
+        let huge = format!(
+            "{}é{}",
+            "x".repeat(ProviderError::MAX_MESSAGE - 1),
+            "y".repeat(5_000_000)
+        );
+        let e = ProviderError::fatal(huge.clone()).with_request_id("r".repeat(10_000));
+        assert!(
+            e.message().len() <= ProviderError::MAX_MESSAGE + 40,
+            "{}",
+            e.message().len()
+        );
+        assert!(
+            e.message()
+                .starts_with(&huge[..ProviderError::MAX_MESSAGE - 1])
+        );
+        let left = huge.len() - (ProviderError::MAX_MESSAGE - 1);
+        assert!(
+            e.message().ends_with(&format!("… ({left} more bytes)")),
+            "{}",
+            &e.message()[ProviderError::MAX_MESSAGE - 10..]
+        );
+        assert!(e.request_id().unwrap().len() <= ProviderError::MAX_REQUEST_ID + 40);
+        assert!(e.to_string().len() < 2 * ProviderError::MAX_MESSAGE);
+        // Short ones are untouched.
+        assert_eq!(
+            ProviderError::fatal("no such pool").message(),
+            "no such pool"
+        );
+    }
 
     #[test]
     fn only_passing_kinds_are_retryable() {
