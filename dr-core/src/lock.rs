@@ -97,6 +97,38 @@ fn lock_path(lock_dir: &Path, plan: &str) -> PathBuf {
     lock_dir.join(format!("{}.lock", crate::state::file_stem(plan)))
 }
 
+/// Creates the lock file at `path` holding `me`, or fails with
+/// `AlreadyExists`. The file appears whole or not at all: the holder is
+/// written and fsync'd under a temporary name, then hard-linked into place
+/// (`link` refuses an existing name, as `O_EXCL` does). Creating the file and
+/// then writing it left, when the process died in between (SIGKILL, or a
+/// Ctrl-C before the signal handlers are installed), an empty lock file no
+/// one could tell was stale, and every later run and resume was refused
+/// until it was removed by hand. On a file system without hard links the
+/// file is created exclusively and then written, as before.
+fn publish(lock_dir: &Path, path: &Path, me: &LockHolder) -> std::io::Result<()> {
+    let body = serde_json::to_vec(me).map_err(std::io::Error::other)?;
+    let tmp = lock_dir.join(format!(".{}.{}.tmp", me.pid, me.token));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&body).and_then(|()| f.sync_all()));
+    let linked = written.and_then(|()| fs::hard_link(&tmp, path));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+            let written = f.write_all(&body).and_then(|()| f.sync_all());
+            if written.is_err() {
+                let _ = fs::remove_file(path); // we created it, nobody else holds it
+            }
+            written
+        }
+        other => other,
+    }
+}
+
 fn read_holder(path: &Path) -> Option<LockHolder> {
     fs::read(path)
         .ok()
@@ -180,16 +212,8 @@ impl PlanLock {
             token: uuid::Uuid::new_v4().simple().to_string(),
         };
         for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    let written = serde_json::to_vec(&me)
-                        .map_err(std::io::Error::other)
-                        .and_then(|b| f.write_all(&b))
-                        .and_then(|()| f.sync_all());
-                    if let Err(e) = written {
-                        let _ = fs::remove_file(&path); // we created it, nobody else holds it
-                        return Err(io(e));
-                    }
+            match publish(lock_dir, &path, &me) {
+                Ok(()) => {
                     return Ok(PlanLock {
                         path,
                         token: me.token,
@@ -297,6 +321,48 @@ mod tests {
             lock_dir_from(sd, Some(Path::new("")), Some(Path::new(""))),
             sd.join("locks")
         );
+    }
+
+    /// The lock file appears with its holder in it or not at all: a reader
+    /// racing a stream of acquires and releases never sees it empty or
+    /// partial (the two-step create-then-write left an empty, unreadable lock
+    /// behind a process that died in between), and what a dead process left
+    /// under its temporary name does not hold the lock.
+    #[test]
+    fn a_lock_file_is_never_seen_without_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock_dir = dir.path().to_path_buf();
+        let path = lock_path(&lock_dir, "p");
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut seen = 0u32;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(bytes) = fs::read(&path) {
+                        seen += 1;
+                        assert!(
+                            serde_json::from_slice::<LockHolder>(&bytes).is_ok(),
+                            "a lock file without its holder: {:?}",
+                            String::from_utf8_lossy(&bytes)
+                        );
+                    }
+                }
+                seen
+            })
+        };
+        for i in 0..300 {
+            drop(PlanLock::acquire(&lock_dir, "p", &format!("run-{i}")).unwrap());
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
+        // Only the lock itself was ever left: no temporary names.
+        assert_eq!(fs::read_dir(&lock_dir).unwrap().count(), 0);
+        // A process that died after writing its temporary file, before the
+        // link: nothing holds the lock.
+        fs::write(lock_dir.join(".4242.deadbeef.tmp"), "{}").unwrap();
+        assert!(PlanLock::check(&lock_dir, "p").is_ok());
+        assert!(PlanLock::acquire(&lock_dir, "p", "run-x").is_ok());
     }
 
     #[test]
