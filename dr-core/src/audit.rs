@@ -240,6 +240,11 @@ pub struct AuditWriter {
     log_path: PathBuf,
     head: File,
     key: Option<Vec<u8>>,
+    /// The entry this writer appended last and the log's length right after
+    /// it: while the log still has that length (no other writer appended, no
+    /// one cut it), the next append continues from it without reading the
+    /// log's tail and the head back.
+    last: Option<(u64, AuditHead)>,
 }
 
 impl std::fmt::Debug for AuditWriter {
@@ -284,6 +289,7 @@ impl AuditWriter {
                 .write(true)
                 .open(head)?,
             key: key.map(<[u8]>::to_vec),
+            last: None,
         };
         // Without the file lock (another process may hold it for a while, and a
         // run opens the log before it starts): an append is one write of a
@@ -303,24 +309,33 @@ impl AuditWriter {
             log_path,
             head,
             key,
+            last,
         } = self;
         let _held = lock.write()?;
-        // The chain continues from the log's real last entry: a head that was not
-        // written (a crash between the two writes) or cannot be read (a full
-        // disk) must not fork the chain or restart it at 1.
-        let tail = read_tail(log, log_path, true)?;
-        check_key(tail.as_ref(), key.as_deref(), log_path)?;
-        let logged = tail.as_ref().map_or(0, |t| t.head.seq);
-        let prev = match (read_head(head).ok().flatten(), tail) {
-            // The head records entries the log no longer has (lines were cut
-            // from the end): continue after the head, so the gap stays visible
-            // to `verify` instead of being papered over.
-            (Some(h), _) if h.seq > logged => h,
-            (_, Some(t)) => t.head,
-            (_, None) => AuditHead {
-                seq: 0,
-                hash: GENESIS.into(),
-            },
+        let len = log.metadata()?.len();
+        let prev = match last.take() {
+            // Nothing happened to the log since this writer's last entry.
+            Some((end, prev)) if end == len => prev,
+            _ => {
+                // The chain continues from the log's real last entry: a head
+                // that was not written (a crash between the two writes) or
+                // cannot be read (a full disk) must not fork the chain or
+                // restart it at 1.
+                let tail = read_tail(log, log_path, true)?;
+                check_key(tail.as_ref(), key.as_deref(), log_path)?;
+                let logged = tail.as_ref().map_or(0, |t| t.head.seq);
+                match (read_head(head).ok().flatten(), tail) {
+                    // The head records entries the log no longer has (lines were
+                    // cut from the end): continue after the head, so the gap
+                    // stays visible to `verify` instead of being papered over.
+                    (Some(h), _) if h.seq > logged => h,
+                    (_, Some(t)) => t.head,
+                    (_, None) => AuditHead {
+                        seq: 0,
+                        hash: GENESIS.into(),
+                    },
+                }
+            }
         };
         let mut entry = serde_json::json!({
             "seq": prev.seq + 1,
@@ -345,13 +360,15 @@ impl AuditWriter {
         // Then the head, rewritten in place with one fixed-size write, which a
         // dying process cannot tear. Dying before it leaves the head one entry
         // behind: `verify` accepts that, and the next append rewrites it.
-        let mut buf = serde_json::to_vec(&AuditHead {
+        let now = AuditHead {
             seq: prev.seq + 1,
             hash,
-        })
-        .map_err(std::io::Error::other)?;
+        };
+        let mut buf = serde_json::to_vec(&now).map_err(std::io::Error::other)?;
         buf.resize(HEAD_LEN, b' ');
-        write_at(head, &buf, 0)
+        write_at(head, &buf, 0)?;
+        *last = Some((len + line.len() as u64, now));
+        Ok(())
     }
 
     /// The chain's last entry (`None` before the first entry): the log's last
@@ -937,6 +954,33 @@ mod tests {
         append(dir.path(), None, &rec("d"), &Redactor::default()).unwrap();
         assert_eq!(seqs(dir.path()), vec![1, 2, 3, 4]);
         assert_eq!(verify(dir.path(), None).unwrap().entries, 4);
+    }
+
+    /// A writer continues from the entry it wrote last only while the log is
+    /// as it left it: entries another writer (another process) appended in
+    /// between, or a cut, are read back first.
+    #[test]
+    fn a_long_lived_writer_sees_what_others_appended_or_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Redactor::default();
+        let mut mine = AuditWriter::open(dir.path(), None).unwrap();
+        mine.append(&rec("a"), &r).unwrap();
+        mine.append(&rec("b"), &r).unwrap();
+        append(dir.path(), None, &rec("other"), &r).unwrap();
+        mine.append(&rec("c"), &r).unwrap();
+        assert_eq!(seqs(dir.path()), vec![1, 2, 3, 4]);
+        assert_eq!(verify(dir.path(), None).unwrap().entries, 4);
+        // The last line cut off: the head (4) is ahead of the log (3), and
+        // the writer continues after the head so the cut stays visible.
+        let l = lines(dir.path());
+        fs::write(
+            dir.path().join("audit.jsonl"),
+            format!("{}\n{}\n{}\n", l[0], l[1], l[2]),
+        )
+        .unwrap();
+        mine.append(&rec("d"), &r).unwrap();
+        assert_eq!(seqs(dir.path()), vec![1, 2, 3, 5]);
+        assert!(verify(dir.path(), None).is_err());
     }
 
     #[test]
