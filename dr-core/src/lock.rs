@@ -117,7 +117,14 @@ fn publish(lock_dir: &Path, path: &Path, me: &LockHolder) -> std::io::Result<()>
     let linked = written.and_then(|()| fs::hard_link(&tmp, path));
     let _ = fs::remove_file(&tmp);
     match linked {
-        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+        // No hard links here (EPERM from link(2) on FAT-like file systems):
+        // the temporary file could be written, so the directory is writable.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
             let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
             let written = f.write_all(&body).and_then(|()| f.sync_all());
             if written.is_err() {
