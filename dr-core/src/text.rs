@@ -138,12 +138,15 @@ pub mod markdown {
     use super::line;
 
     /// ASCII punctuation that means something to Markdown, escaped with a
-    /// backslash; `<`, `>` and `&` as HTML entities.
+    /// backslash; `<` and `&` as HTML entities (no tag or entity can start
+    /// without them). A `>` is left as it is (`east 100 -> west 100` reads
+    /// the same on a terminal and on a page) except first, where it could
+    /// open a block quote.
     fn escape_into(out: &mut String, s: &str, pipe: bool) {
-        for c in line(s).chars() {
+        for (i, c) in line(s).chars().enumerate() {
             match c {
                 '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
+                '>' if i == 0 => out.push_str("\\>"),
                 '&' => out.push_str("&amp;"),
                 '|' if pipe => out.push_str("\\|"),
                 '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' | '|' => {
@@ -260,12 +263,17 @@ mod tests {
         assert_eq!(markdown::cell("a|b\nc"), "a\\|b\\\\x0ac");
         assert_eq!(
             markdown::cell("<script>alert(1)</script>"),
-            "&lt;script&gt;alert(1)&lt;/script&gt;"
+            "&lt;script>alert(1)&lt;/script>"
         );
         assert_eq!(
             markdown::text("<img src=x onerror=alert(1)>"),
-            "&lt;img src=x onerror=alert(1)&gt;"
+            "&lt;img src=x onerror=alert(1)>"
         );
+        assert_eq!(
+            markdown::text("east 100 -> west 100"),
+            "east 100 -> west 100"
+        );
+        assert_eq!(markdown::text("> quoted"), "\\> quoted");
         assert_eq!(markdown::text("[x](javascript:1)"), "\\[x\\](javascript:1)");
         assert_eq!(markdown::cell("```"), "\\`\\`\\`");
     }
