@@ -21,7 +21,7 @@ pub async fn check(g: &Global, path: &Path) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let findings = check::check(&plan).await;
+    let findings = check::check_in(&plan, &g.state_dir()).await;
     let ready = check::ready(&findings);
     if g.json {
         for f in &findings {

@@ -280,3 +280,73 @@ fn an_invalid_plan_exits_2() {
             .contains("unknown resource `dbx`")
     );
 }
+
+/// With no history, `rto` is the static bound of waits and gates (none here:
+/// ready). After a run measured what the steps take (a sim router answering
+/// in 150 ms, three chained steps), the forecast from that run exceeds the
+/// 300 ms rto and the plan is not ready, saying which runs and percentile.
+#[test]
+fn the_rto_forecast_uses_what_earlier_runs_measured() {
+    const TIMED: &str = r#"
+[plan]
+name = "timed"
+rto = "300ms"
+
+[resources.front]
+provider = "sim.router"
+targets = ["east", "west"]
+initial = { east = 100 }
+latency = "150ms"
+state_file = "sim.json"
+
+[[steps]]
+id = "a"
+action = "traffic.set"
+router = "front"
+split = { west = 100 }
+
+[[steps]]
+id = "b"
+action = "traffic.set"
+router = "front"
+split = { east = 100 }
+depends_on = ["a"]
+
+[[steps]]
+id = "c"
+action = "traffic.set"
+router = "front"
+split = { west = 100 }
+depends_on = ["b"]
+"#;
+    let tmp = with_plan(TIMED);
+    let dir = tmp.path();
+    let rto = |dir: &Path| -> (i32, Value) {
+        let out = dr(dir, &["check", "p.toml", "--json"]).output().unwrap();
+        let rto = json_lines(&out.stdout)
+            .into_iter()
+            .find(|f| f["check"] == "rto")
+            .unwrap();
+        (out.status.code().unwrap(), rto)
+    };
+    let (code, before) = rto(dir);
+    assert_eq!(before["ok"], true, "{before}");
+    assert_eq!(code, 0, "{before}");
+    assert!(
+        before["message"].as_str().unwrap().contains("at least"),
+        "{before}"
+    );
+
+    dr(dir, &["run", "p.toml", "--yes"]).assert().code(0);
+    let (code, after) = rto(dir);
+    let msg = after["message"].as_str().unwrap();
+    assert_eq!(after["ok"], false, "{after}");
+    assert_eq!(code, 1, "{after}");
+    assert!(
+        msg.contains("p90 of each step's time in the 1 earlier run of this plan"),
+        "{msg}"
+    );
+    assert!(msg.contains("p90"), "{msg}");
+    assert!(msg.contains("a → b → c"), "{msg}");
+    assert!(msg.contains("static lower bound is 0s"), "{msg}");
+}

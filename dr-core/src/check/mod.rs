@@ -14,7 +14,7 @@
 //! | `gate_probe` | every gate's and `probe.wait`'s probe, and the health probe linked to the target a traffic step moves to, is healthy now |
 //! | `capability` | every provider can do what its steps ask (weights, scopes, promote, fence, flush, stop, reverse) |
 //! | `step_timeout` | no step's (or gate's) timeout is shorter than the least time its waits and gates take |
-//! | `rto` | the plan's critical path of waits and gates can finish within `rto` (the arithmetic is in the message) |
+//! | `rto` | the plan's critical path can finish within `rto`: of waits and gates (the arithmetic is in the message), or with [`check_in`] forecast from what the plan's earlier runs measured |
 //!
 //! The plan is ready when every finding is `ok`.
 
@@ -29,7 +29,10 @@ use crate::{
     Health, HealthStatus, Kind, ReplicationState, ReplicationStatus, Role, format_duration,
 };
 
+mod history;
 mod time;
+
+pub use history::{MAX_RUNS as HISTORY_RUNS, PERCENTILE as HISTORY_PERCENTILE};
 
 /// Most probes read at once.
 const MAX_CONCURRENT_READS: usize = 256;
@@ -100,7 +103,26 @@ fn tag(plan: &Plan, resource: &str, op: &str, e: crate::ProviderError) -> String
 }
 
 /// Checks that `plan` is ready to run now; reads only. See the module docs.
+/// The `rto` finding is the static bound of waits and gates; see
+/// [`check_in`] for a forecast from the plan's earlier runs.
 pub async fn check(plan: &Plan) -> Vec<Finding> {
+    check_with(plan, &history::History::default()).await
+}
+
+/// [`check`], with the `rto` finding forecast from what the plan's last
+/// [`HISTORY_RUNS`] runs (and drills) in `state_dir` measured: each step
+/// takes the [`HISTORY_PERCENTILE`]th percentile of its measured times, at
+/// least its static least time; the plan is not ready when that critical
+/// path exceeds `rto`. Without earlier runs, the static bound as in [`check`].
+pub async fn check_in(plan: &Plan, state_dir: &std::path::Path) -> Vec<Finding> {
+    let (dir, name) = (state_dir.to_path_buf(), plan.name.clone());
+    let history = tokio::task::spawn_blocking(move || history::History::load(&dir, &name))
+        .await
+        .unwrap_or_default();
+    check_with(plan, &history).await
+}
+
+async fn check_with(plan: &Plan, history: &history::History) -> Vec<Finding> {
     let mut out = Out {
         plan,
         findings: Vec::new(),
@@ -109,7 +131,7 @@ pub async fn check(plan: &Plan) -> Vec<Finding> {
     for step in &plan.steps {
         check_step(plan, step, &seen, &mut out);
     }
-    time::check_time(plan, &mut out);
+    time::check_time(plan, history, &mut out);
     out.findings
 }
 

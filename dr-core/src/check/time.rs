@@ -1,9 +1,11 @@
-//! Static time: the least time each step takes, the critical path, the RTO.
+//! Time: the least time each step takes, the critical path, the RTO; with
+//! the plan's earlier runs, a forecast from what they measured.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use super::Out;
+use super::history::{History, PERCENTILE};
 use crate::format_duration;
 use crate::plan::{Gate, Plan, Step, StepAction};
 
@@ -51,7 +53,7 @@ fn step_min(step: &Step) -> (Duration, String) {
 }
 
 /// `step_timeout` and `rto` findings.
-pub(super) fn check_time(plan: &Plan, out: &mut Out<'_>) {
+pub(super) fn check_time(plan: &Plan, history: &History, out: &mut Out<'_>) {
     for step in &plan.steps {
         let (min, how) = step_min(step);
         if let Some(t) = step.timeout
@@ -84,7 +86,10 @@ pub(super) fn check_time(plan: &Plan, out: &mut Out<'_>) {
             ));
         }
     }
-    let (total, path) = critical_path(plan);
+    let (total, path) = critical_path(plan, |s| step_min(s).0);
+    if !history.runs.is_empty() {
+        return forecast(plan, history, total, out);
+    }
     let mut parts: Vec<String> = path
         .iter()
         .filter_map(|s| {
@@ -100,9 +105,7 @@ pub(super) fn check_time(plan: &Plan, out: &mut Out<'_>) {
     } else {
         format!("{} = {}", parts.join(" + "), format_duration(total))
     };
-    let mut ids: Vec<String> = path.iter().map(|s| s.id.clone()).collect();
-    summarise(&mut ids, "step");
-    let route = ids.join(" → ");
+    let route = route_of(&path);
     match plan.rto {
         None => out.add("rto", None, None, true, format!(
             "no rto set; the critical path ({route}) takes at least {}: {arithmetic}",
@@ -114,6 +117,66 @@ pub(super) fn check_time(plan: &Plan, out: &mut Out<'_>) {
         )),
         Some(rto) => out.add("rto", None, None, true, format!(
             "the critical path ({route}) takes at least {} of rto {}: {arithmetic}",
+            format_duration(total), format_duration(rto)
+        )),
+    }
+}
+
+/// `a → b → c`, summarised when long.
+fn route_of(path: &[&Step]) -> String {
+    let mut ids: Vec<String> = path.iter().map(|s| s.id.clone()).collect();
+    summarise(&mut ids, "step");
+    ids.join(" → ")
+}
+
+/// The `rto` finding from the plan's earlier runs: each step takes the
+/// [`PERCENTILE`]th percentile of its measured times (at least its static
+/// least time; the static least time alone when it never succeeded), and
+/// the plan is not ready when the critical path of those exceeds `rto`.
+fn forecast(plan: &Plan, history: &History, bound: Duration, out: &mut Out<'_>) {
+    let weight = |s: &Step| {
+        let least = step_min(s).0;
+        history.step(&s.id).map_or(least, |t| t.max(least))
+    };
+    let (total, path) = critical_path(plan, weight);
+    let mut parts: Vec<String> = path
+        .iter()
+        .filter_map(|s| {
+            let d = weight(s);
+            (!d.is_zero()).then(|| format!("`{}` {}", s.id, format_duration(d)))
+        })
+        .collect();
+    summarise(&mut parts, "term");
+    let route = route_of(&path);
+    let runs = &history.runs;
+    let source = format!(
+        "forecast: p{PERCENTILE} of each step's time in the {} earlier run{} of this plan, {}{}",
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" },
+        runs[0],
+        if runs.len() > 1 {
+            format!(" … {}", runs[runs.len() - 1])
+        } else {
+            String::new()
+        },
+    );
+    let sum = if parts.len() > 1 {
+        format!(": {} = {}", parts.join(" + "), format_duration(total))
+    } else {
+        String::new()
+    };
+    let bound = format!("the static lower bound is {}", format_duration(bound));
+    match plan.rto {
+        None => out.add("rto", None, None, true, format!(
+            "no rto set; the critical path ({route}) takes about {} ({source}){sum}; {bound}",
+            format_duration(total)
+        )),
+        Some(rto) if total > rto => out.add("rto", None, None, false, format!(
+            "the plan is forecast not to finish within rto {}: its critical path ({route}) takes about {}, {} over ({source}){sum}; {bound}",
+            format_duration(rto), format_duration(total), format_duration(total - rto)
+        )),
+        Some(rto) => out.add("rto", None, None, true, format!(
+            "the critical path ({route}) takes about {} of rto {} ({source}){sum}; {bound}",
             format_duration(total), format_duration(rto)
         )),
     }
@@ -137,10 +200,11 @@ fn summarise(items: &mut Vec<String>, what: &str) {
     items.extend(last);
 }
 
-/// The longest path of least times through the DAG (validation ruled out
-/// cycles), in steps order from the first. Linear in steps and edges: Kahn's
-/// topological order, and for each step only its best predecessor.
-fn critical_path(plan: &Plan) -> (Duration, Vec<&Step>) {
+/// The longest path through the DAG with each step taking `weight` of it
+/// (validation ruled out cycles), in steps order from the first. Linear in
+/// steps and edges: Kahn's topological order, and for each step only its
+/// best predecessor.
+fn critical_path(plan: &Plan, weight: impl Fn(&Step) -> Duration) -> (Duration, Vec<&Step>) {
     let n = plan.steps.len();
     let index: HashMap<&str, usize> = plan
         .steps
@@ -163,7 +227,7 @@ fn critical_path(plan: &Plan) -> (Duration, Vec<&Step>) {
     let mut best: Vec<Option<usize>> = vec![None; n];
     let mut ready: Vec<usize> = (0..n).filter(|i| waiting[*i] == 0).collect();
     while let Some(i) = ready.pop() {
-        finish[i] = start[i].saturating_add(step_min(&plan.steps[i]).0);
+        finish[i] = start[i].saturating_add(weight(&plan.steps[i]));
         for &k in &next[i] {
             if best[k].is_none() || finish[i] > start[k] {
                 start[k] = finish[i];
@@ -221,7 +285,7 @@ mod tests {
             plan,
             findings: Vec::new(),
         };
-        check_time(plan, &mut out);
+        check_time(plan, &History::default(), &mut out);
         out.findings
             .into_iter()
             .find(|f| f.check == "rto")
@@ -256,7 +320,7 @@ mod tests {
             &LoadOptions::default(),
         )
         .unwrap();
-        let (total, path) = critical_path(&plan);
+        let (total, path) = critical_path(&plan, |s| step_min(s).0);
         assert_eq!(total, Duration::from_secs(7));
         let ids: Vec<&str> = path.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["a", "slow", "z"]);

@@ -45,7 +45,7 @@
 //! returns [`WatchEnd::Stopped`]. Once the plan runs, the same token
 //! interrupts the run at its next safe point, as it does for `dr run`.
 //!
-//! Every `check_every`, the watch runs [`crate::check::check`] in the
+//! Every `check_every`, the watch runs [`crate::check::check_in`] in the
 //! background and reports [`WatchEvent::WatchCheck`]; [`metrics`] exports all
 //! of it for Prometheus.
 
@@ -500,7 +500,7 @@ impl Watcher {
         if self.checking.as_ref().is_none_or(|h| h.is_finished()) {
             let c = self.ctx.clone();
             self.checking = Some(tokio::spawn(async move {
-                let findings = check::check(&c.plan).await;
+                let findings = check::check_in(&c.plan, &c.opts.run.state_dir).await;
                 let ready = check::ready(&findings);
                 #[cfg(feature = "metrics")]
                 if let Some(m) = &c.opts.metrics {
