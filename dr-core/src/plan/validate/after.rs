@@ -1,7 +1,6 @@
 //! `[plan.after]`: probes that name probe resources, `for` and `every`.
 
 use super::{Use, Validator, key};
-use crate::Kind;
 use crate::plan::model::{After, AfterTable};
 use crate::plan::source::{Node, Seg};
 
@@ -19,29 +18,7 @@ impl Validator<'_> {
         a: AfterTable,
         uses: &mut Vec<Use>,
     ) -> Option<After> {
-        let mut ok = true;
-        if a.probes.is_empty() {
-            ok = false;
-            self.err(
-                root,
-                &at("probes"),
-                false,
-                "`probes` needs at least one probe resource (the new side's health)",
-            );
-        }
-        for (i, p) in a.probes.iter().enumerate() {
-            let path = vec![key("plan"), key("after"), key("probes"), Seg::Index(i)];
-            if a.probes[..i].contains(p) {
-                ok = false;
-                self.err(root, &path, false, format!("probe `{p}` is listed twice"));
-                continue;
-            }
-            uses.push(Use {
-                resource: p.clone(),
-                kind: Kind::Probe,
-                at: path,
-            });
-        }
+        let mut ok = self.check_probe_list(root, "after", &a.probes, "the new side's health", uses);
         let (window, every) = (a.window.0, a.every.0);
         for (k, d) in [("for", window), ("every", every)] {
             if d.is_zero() {

@@ -24,28 +24,31 @@ fn at(k: &str) -> Vec<Seg> {
 }
 
 impl Validator<'_> {
-    /// The typed `[plan.watch]`, with its probes recorded as probe uses (so
-    /// unknown resources and resources that are no probe are reported where
-    /// they are named); `None` when it is invalid.
-    pub(super) fn check_watch(
+    /// The `probes` list of `[plan.<table>]`: at least one (`what` says whose
+    /// health they are), none twice, each recorded as a probe use (so unknown
+    /// resources and resources that are no probe are reported where they are
+    /// named). Whether it is valid.
+    pub(super) fn check_probe_list(
         &mut self,
         root: &Node,
-        w: WatchTable,
+        table: &str,
+        probes: &[String],
+        what: &str,
         uses: &mut Vec<Use>,
-    ) -> Option<Watch> {
+    ) -> bool {
         let mut ok = true;
-        if w.probes.is_empty() {
+        if probes.is_empty() {
             ok = false;
             self.err(
                 root,
-                &at("probes"),
+                &[key("plan"), key(table), key("probes")],
                 false,
-                "`probes` needs at least one probe resource (the active side's health)",
+                format!("`probes` needs at least one probe resource ({what})"),
             );
         }
-        for (i, p) in w.probes.iter().enumerate() {
-            let path = vec![key("plan"), key("watch"), key("probes"), Seg::Index(i)];
-            if w.probes[..i].contains(p) {
+        for (i, p) in probes.iter().enumerate() {
+            let path = vec![key("plan"), key(table), key("probes"), Seg::Index(i)];
+            if probes[..i].contains(p) {
                 ok = false;
                 self.err(root, &path, false, format!("probe `{p}` is listed twice"));
                 continue;
@@ -56,6 +59,20 @@ impl Validator<'_> {
                 at: path,
             });
         }
+        ok
+    }
+
+    /// The typed `[plan.watch]`, with its probes recorded as probe uses (so
+    /// unknown resources and resources that are no probe are reported where
+    /// they are named); `None` when it is invalid.
+    pub(super) fn check_watch(
+        &mut self,
+        root: &Node,
+        w: WatchTable,
+        uses: &mut Vec<Use>,
+    ) -> Option<Watch> {
+        let mut ok =
+            self.check_probe_list(root, "watch", &w.probes, "the active side's health", uses);
         let n = u32::try_from(w.probes.len()).unwrap_or(u32::MAX);
         let quorum = w.quorum.unwrap_or(n);
         if w.quorum.is_some() && !(1..=n.max(1)).contains(&quorum) {
