@@ -20,19 +20,16 @@ use crate::{AuditCommand, Cli, Command, Global, ReportFormat, SimCommand, SimTar
 pub async fn dispatch(cli: Cli) -> u8 {
     let mut global = cli.global.clone();
     match &cli.command {
-        Command::Run { yes, consent, .. } => {
+        Command::Run { yes, consent, .. } | Command::Drill { yes, consent, .. } => {
             global.yes = *yes || cli.early.yes;
             global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
             global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
-        }
-        Command::Drill { yes, consent, .. } => {
-            global.yes = *yes || cli.early.yes;
-            global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
-            global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
+            global.ungraceful = consent.ungraceful;
         }
         Command::Resume { consent, .. } | Command::Watch { consent, .. } => {
             global.approve = [cli.early.approve.clone(), consent.approve.clone()].concat();
             global.accept_data_loss = consent.accept_data_loss || cli.early.accept_data_loss;
+            global.ungraceful = consent.ungraceful;
         }
         _ => {}
     }

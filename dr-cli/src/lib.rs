@@ -97,6 +97,9 @@ pub(crate) struct Global {
     /// `--accept-data-loss` of `dr run` and `dr resume`.
     #[arg(skip)]
     pub accept_data_loss: bool,
+    /// `--ungraceful` of `dr run`, `dr resume`, `dr watch` and `dr drill`.
+    #[arg(skip)]
+    pub ungraceful: bool,
 }
 
 /// Consent a run may need: approvals given up front, data loss accepted.
@@ -108,6 +111,13 @@ pub(crate) struct Consent {
     /// Let an RPO gate pass (with a logged warning) when replication lag is too large.
     #[arg(long)]
     pub accept_data_loss: bool,
+    /// Fail over ungracefully: every promote is a forced failover (Redis
+    /// REPLICAOF NO ONE, Aurora failover, Azure PostgreSQL forced, an unplanned
+    /// storage account failover), steps with `ungraceful = "skip"` do not run.
+    /// On `dr resume`, switches a halted, failed or interrupted run to
+    /// ungraceful from here on (recorded with who and when).
+    #[arg(long)]
+    pub ungraceful: bool,
 }
 
 impl Global {
@@ -149,7 +159,8 @@ pub(crate) enum Command {
         consent: Consent,
     },
     /// Continue a run that died, was interrupted (Ctrl-C) or halted (a rollback
-    /// stopped at a one-way step), or a failed one with `--skip`.
+    /// stopped at a one-way step), or a failed one with `--skip` or
+    /// `--ungraceful`.
     Resume {
         /// The run id (`dr run` printed it; see `<state-dir>/runs/`).
         run_id: String,

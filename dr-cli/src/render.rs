@@ -56,6 +56,16 @@ pub fn event_line(e: &Event, p: Palette) -> String {
         Event::StepSkipped { step, reason } => {
             format!("{} step {} skipped: {}", p.dim("↷"), t(step), m(reason))
         }
+        Event::ModeChanged { from, to, operator } => format!(
+            "{} mode switched from {from} to {to} by {}: promotes from here on are {}",
+            p.yellow("⚠"),
+            t(operator),
+            if *to == dr_core::RunMode::Ungraceful {
+                "forced failovers"
+            } else {
+                "planned switchovers"
+            }
+        ),
         Event::Retrying {
             step,
             operation,

@@ -78,7 +78,9 @@ pub fn options(
     output: &Output,
     also: Option<EventSink>,
 ) -> RunOptions {
-    let mut opts = RunOptions::new(state_dir).accept_data_loss(global.accept_data_loss);
+    let mut opts = RunOptions::new(state_dir)
+        .accept_data_loss(global.accept_data_loss)
+        .ungraceful(global.ungraceful);
     for step in &global.approve {
         opts = opts.approve(step.clone());
     }

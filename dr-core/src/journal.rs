@@ -56,6 +56,19 @@ pub enum Record {
         /// (never the value): `dr resume` refuses when a value changed.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         env: BTreeMap<String, String>,
+        /// How the run fails over (`[plan] mode`, `dr run --ungraceful`).
+        #[serde(default)]
+        mode: crate::RunMode,
+    },
+    /// The operator switched the run's mode on resume (`dr resume RUN_ID
+    /// --ungraceful`); the entry's time is when.
+    ModeChanged {
+        /// The mode before.
+        from: crate::RunMode,
+        /// The mode from now on.
+        to: crate::RunMode,
+        /// Who switched it.
+        operator: String,
     },
     /// A process continued the run.
     Resumed {

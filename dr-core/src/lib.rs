@@ -198,7 +198,7 @@ pub use registry::{Kind, Registry};
 pub use replicator::{ReplicationState, ReplicationStatus, Replicator, ReplicatorCapabilities};
 pub use router::{RouterCapabilities, TrafficRouter, TrafficSplit, apportion};
 pub use settings::{Settings, check_length};
-pub use store::{DataStore, Role, StoreCapabilities};
+pub use store::{DataStore, Promotion, Role, RunMode, StoreCapabilities};
 
 /// Re-exported so provider crates use the same version.
 pub use async_trait::async_trait;

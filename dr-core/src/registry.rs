@@ -8,6 +8,9 @@ use crate::{Action, ConfigError, DataStore, HealthProbe, Replicator, Settings, T
 
 type Factory<T> = Arc<dyn Fn(&Settings) -> Result<Arc<T>, ConfigError> + Send + Sync>;
 type CallCounter = Arc<dyn Fn(&Settings) -> Option<BTreeMap<String, u64>> + Send + Sync>;
+type StatusFacts = Arc<
+    dyn Fn(&Settings, Kind) -> Option<serde_json::Map<String, serde_json::Value>> + Send + Sync,
+>;
 
 /// The roles a resource can play in a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -66,6 +69,7 @@ pub struct Registry {
     actions: BTreeMap<String, Factory<dyn Action>>,
     compiled_out: BTreeMap<String, String>,
     call_counters: BTreeMap<String, CallCounter>,
+    status_facts: BTreeMap<String, StatusFacts>,
 }
 
 impl Registry {
@@ -107,6 +111,33 @@ impl Registry {
         self.call_counters
             .insert(provider.to_string(), Arc::new(counter));
         self
+    }
+
+    /// Registers what else `dr status --json` shows about a resource of
+    /// `provider` in one of its kinds (keys beside `role`, `split`, ..): the
+    /// `sim.store` says `last_promote` (`planned` or `forced`).
+    pub fn status_facts<F>(&mut self, provider: &str, facts: F) -> &mut Self
+    where
+        F: Fn(&Settings, Kind) -> Option<serde_json::Map<String, serde_json::Value>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.status_facts
+            .insert(provider.to_string(), Arc::new(facts));
+        self
+    }
+
+    /// The [`status_facts`](Registry::status_facts) of the resource `settings`
+    /// describe, in `kind`, when its provider registered some and can tell.
+    pub fn facts(
+        &self,
+        settings: &Settings,
+        kind: Kind,
+    ) -> Option<serde_json::Map<String, serde_json::Value>> {
+        self.status_facts
+            .get(settings.provider())
+            .and_then(|f| f(settings, kind))
     }
 
     /// The call counts of the resource `settings` describe, when its provider

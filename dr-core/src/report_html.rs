@@ -365,13 +365,15 @@ impl Report {
         }
         let _ = writeln!(
             h,
-            "<p>Started {} by {}; {}.</p>\n</section>",
+            "<p>Started {} by {}; {}.</p>\n<p>Mode: {}{}.</p>\n</section>",
             esc(&ts(self.started_at)),
             esc(&self.operator),
             match self.finished_at {
                 Some(f) => format!("finished {}", esc(&ts(f))),
                 None => "not finished".into(),
-            }
+            },
+            self.mode,
+            esc(&self.mode_text())
         );
     }
 
@@ -702,6 +704,8 @@ mod tests {
             failed_steps: Vec::new(),
             resumed: 0,
             operator: "op".into(),
+            mode: crate::RunMode::Graceful,
+            mode_changes: Vec::new(),
             steps,
             timeline: Vec::new(),
             phases: Vec::new(),
@@ -881,6 +885,7 @@ mod tests {
                     rpo_target_ms: None,
                     steps: vec!["shift".into()],
                     env: Default::default(),
+                    mode: crate::RunMode::Graceful,
                 },
             },
             Entry {

@@ -238,6 +238,11 @@ impl DataStore for Retrying<dyn DataStore> {
     async fn promote(&self) -> Result<(), ProviderError> {
         self.ctx.call("promote", || self.inner.promote()).await
     }
+    async fn promote_with(&self, how: crate::Promotion) -> Result<(), ProviderError> {
+        self.ctx
+            .call("promote", || self.inner.promote_with(how))
+            .await
+    }
     async fn fence(&self) -> Result<(), ProviderError> {
         self.ctx.call("fence", || self.inner.fence()).await
     }

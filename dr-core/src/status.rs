@@ -59,6 +59,10 @@ pub struct ResourceStatus {
     /// took effect.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calls: Option<BTreeMap<String, u64>>,
+    /// What else the provider tells about the resource in this kind (see
+    /// [`Registry::status_facts`]), e.g. a sim store's `last_promote`.
+    #[serde(flatten)]
+    pub facts: serde_json::Map<String, Value>,
 }
 
 impl ResourceStatus {
@@ -78,6 +82,7 @@ impl ResourceStatus {
             detail: None,
             error: None,
             calls: None,
+            facts: serde_json::Map::new(),
         }
     }
 
@@ -116,6 +121,7 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<ResourceStatus> {
         for kind in kinds {
             let mut st = ResourceStatus::new(r, kind);
             st.calls = registry.call_counts(&r.settings);
+            st.facts = registry.facts(&r.settings, kind).unwrap_or_default();
             let reader = match kind {
                 Kind::Router => r
                     .router()

@@ -26,6 +26,7 @@ mod polish;
 mod report_html;
 mod report_screenshot;
 mod resume_integrity;
+mod run_modes;
 mod signals;
 mod status_readonly;
 mod support;

@@ -26,6 +26,8 @@ pub(crate) struct Ctx {
     pub host: String,
     pub digest: String,
     pub audit: Arc<std::sync::Mutex<AuditWriter>>,
+    /// How this run fails over now (graceful or ungraceful).
+    pub mode: crate::RunMode,
     /// The lag each replicator had when this run stopped it (journaled, so a
     /// resumed run knows it too): the RPO gate of a later promote uses it when
     /// the stopped link reports no lag any more.
@@ -62,6 +64,7 @@ impl Ctx {
         run_id: &str,
         seq: u64,
         stop_lags: HashMap<String, StopLag>,
+        mode: crate::RunMode,
     ) -> Result<Arc<Ctx>, ExecError> {
         let dir = run_dir(&opts.state_dir, run_id);
         let journal = Journal::open(&dir, seq, plan.redactor().clone(), opts.crash_hook())?;
@@ -71,6 +74,7 @@ impl Ctx {
             host: host(),
             digest: plan.digest(),
             audit: Arc::new(std::sync::Mutex::new(audit)),
+            mode,
             plan,
             opts,
             run_id: run_id.to_string(),
@@ -157,6 +161,12 @@ impl Ctx {
             });
         }
         Ok(())
+    }
+
+    /// The promotion a `datastore.promote` step asks of its store: this run's
+    /// mode, and whether it accepts data loss.
+    pub fn promotion(&self) -> crate::Promotion {
+        crate::Promotion::new(self.mode).accept_data_loss(self.opts.accept_data_loss)
     }
 
     fn audit_record(

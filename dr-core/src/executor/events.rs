@@ -21,6 +21,17 @@ pub enum Event {
         plan: String,
         /// Whether this continues a run whose process died.
         resumed: bool,
+        /// How the run fails over: `graceful` or `ungraceful`.
+        mode: crate::RunMode,
+    },
+    /// The operator switched the run's mode (`dr resume RUN_ID --ungraceful`).
+    ModeChanged {
+        /// The mode before.
+        from: crate::RunMode,
+        /// The mode from now on.
+        to: crate::RunMode,
+        /// Who switched it.
+        operator: String,
     },
     /// A step began.
     StepStarted {

@@ -46,6 +46,9 @@ pub(super) fn audited(record: &Record) -> Option<(String, String, String)> {
         Record::RunFinished { status, .. } => {
             Some(("-".to_string(), "run".to_string(), status.clone()))
         }
+        Record::ModeChanged { to, .. } => {
+            Some(("-".to_string(), "mode".to_string(), to.as_str().to_string()))
+        }
         _ => None,
     }
 }
@@ -220,6 +223,7 @@ mod tests {
             rpo_target_ms: None,
             steps: vec!["cmd".into()],
             env: BTreeMap::new(),
+            mode: crate::RunMode::Graceful,
         }
     }
 

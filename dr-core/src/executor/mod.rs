@@ -93,6 +93,11 @@ pub struct RunOptions {
     /// succeeded. A `failed` run (a step failed with `on_failure = "abort"`)
     /// can be resumed with `--skip`.
     pub skip: BTreeSet<String>,
+    /// Ungraceful (`dr run --ungraceful`, `dr resume RUN_ID --ungraceful`):
+    /// a new run is ungraceful whatever `[plan] mode` says; a resumed graceful
+    /// run is switched to ungraceful from here on, the switch (who, when)
+    /// journaled, audited and in the report (`mode_changes`).
+    pub ungraceful: bool,
     /// Overrides the plan's `max_parallel`.
     pub max_parallel: Option<usize>,
     /// Retry policy for provider calls.
@@ -128,6 +133,7 @@ impl RunOptions {
             rerun: BTreeSet::new(),
             done: BTreeSet::new(),
             skip: BTreeSet::new(),
+            ungraceful: false,
             max_parallel: None,
             retry: RetryPolicy::default(),
             #[cfg(feature = "testing")]
@@ -208,6 +214,12 @@ impl RunOptions {
         self
     }
 
+    /// Makes the run ungraceful (see [`RunOptions::ungraceful`]).
+    pub fn ungraceful(mut self, yes: bool) -> Self {
+        self.ungraceful = yes;
+        self
+    }
+
     /// Allows `dr resume` to run `step` again although it may have taken effect.
     pub fn rerun(mut self, step: impl Into<String>) -> Self {
         self.rerun.insert(step.into());
@@ -243,6 +255,7 @@ impl fmt::Debug for RunOptions {
             .field("state_dir", &self.state_dir)
             .field("approvals", &self.approvals)
             .field("accept_data_loss", &self.accept_data_loss)
+            .field("ungraceful", &self.ungraceful)
             .field("operator", &self.operator)
             .field("max_parallel", &self.max_parallel)
             .field("audit_key", &self.audit_key.as_ref().map(|_| "******"))

@@ -31,23 +31,29 @@ pub(super) struct Progress {
     pub(super) stop_lags: HashMap<String, StopLag>,
     /// `exec` steps whose command was started: step → process group id.
     pub(super) spawned: HashMap<String, u32>,
+    /// The run's mode as journaled (at `run_started`, then each `mode_changed`).
+    pub(super) mode: crate::RunMode,
 }
 
 impl Progress {
     /// Rebuilds a run's progress from its journal. Errors when the run finished
     /// in a way that cannot be continued (`succeeded`, `rolled_back`, and
-    /// `failed` unless the operator is `skipping` steps: then a failed run goes
-    /// forward again as a halted one does).
+    /// `failed` unless the operator is `skipping` steps or switching a graceful
+    /// run to `ungraceful`: then a failed run goes forward again as a halted
+    /// one does, its failed steps run again).
     pub(super) fn replay(
         plan: &Plan,
         run_id: &str,
         entries: &[journal::Entry],
         skipping: bool,
+        ungraceful: bool,
     ) -> Result<Progress, ExecError> {
         let mut p = Progress::default();
         let mut ended: Option<RunStatus> = None;
         for e in entries {
             match &e.record {
+                Record::RunStarted { mode, .. } => p.mode = *mode,
+                Record::ModeChanged { to, .. } => p.mode = *to,
                 Record::StepStarted { step, before, .. } => {
                     p.in_flight.entry(step.clone()).or_insert_with(|| InFlight {
                         before: before.clone(),
@@ -89,7 +95,8 @@ impl Progress {
                         continue;
                     }
                     p.done.insert(step.clone(), false);
-                    if s.map(|s| s.on_failure) == Some(OnFailure::Continue) {
+                    let on_failure = s.map(|s| s.on_failure_in(p.mode));
+                    if on_failure == Some(OnFailure::Continue) {
                         p.failed_continue.push(step.clone());
                     } else {
                         p.failure.get_or_insert_with(|| StepError {
@@ -100,7 +107,7 @@ impl Progress {
                             kind: error_kind.clone(),
                             request_id: request_id.clone(),
                         });
-                        if s.map(|s| s.on_failure) == Some(OnFailure::Rollback) {
+                        if on_failure == Some(OnFailure::Rollback) {
                             p.rollback_cause.get_or_insert_with(|| step.clone());
                         }
                     }
@@ -117,7 +124,8 @@ impl Progress {
                     ended = Some(RunStatus::parse(status).unwrap_or(RunStatus::Failed));
                 }
                 Record::Resumed { .. } => {
-                    // A resumed failed run was resumed with `--skip`.
+                    // A resumed failed run was resumed with `--skip` or
+                    // switched to ungraceful.
                     if matches!(ended, Some(RunStatus::Halted | RunStatus::Failed)) {
                         p.reopen_halted(plan);
                     }
@@ -129,7 +137,22 @@ impl Progress {
         match ended {
             None | Some(RunStatus::Interrupted) => {}
             Some(RunStatus::Halted) => p.reopen_halted(plan),
-            Some(RunStatus::Failed) if skipping => p.reopen_halted(plan),
+            Some(RunStatus::Failed)
+                if skipping || (ungraceful && p.mode == crate::RunMode::Graceful) =>
+            {
+                p.reopen_halted(plan)
+            }
+            Some(RunStatus::Failed) => {
+                let how = if p.mode == crate::RunMode::Graceful {
+                    "--skip STEP_ID (go on without the failed step) or --ungraceful \
+                     (run the failed steps again as a forced failover)"
+                } else {
+                    "--skip STEP_ID (go on without the failed step)"
+                };
+                return Err(ExecError::Resume(format!(
+                    "run `{run_id}` already finished (failed); it goes on only with {how}"
+                )));
+            }
             Some(status) => {
                 return Err(ExecError::Resume(format!(
                     "run `{run_id}` already finished ({status}); nothing to resume"
@@ -171,6 +194,7 @@ impl Progress {
     /// A halted run goes forward again: the failed steps run again, and so do the
     /// steps its rollback undid; what the rollback could not undo stays done.
     fn reopen_halted(&mut self, plan: &Plan) {
+        let mode = self.mode;
         let undone: HashSet<String> = self
             .compensated
             .iter()
@@ -178,7 +202,8 @@ impl Progress {
             .map(|(s, _)| s.clone())
             .collect();
         self.done.retain(|step, ok| {
-            let failed = !*ok && plan.step(step).map(|s| s.on_failure) != Some(OnFailure::Continue);
+            let failed =
+                !*ok && plan.step(step).map(|s| s.on_failure_in(mode)) != Some(OnFailure::Continue);
             !failed && !undone.contains(step)
         });
         self.completed.retain(|(s, _)| !undone.contains(s));

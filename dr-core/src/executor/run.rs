@@ -42,11 +42,17 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         RunDir::new(&opts.state_dir, &run_id).plan_copy(&plan.source.name),
         &plan.source.text,
     )?;
-    let ctx = Ctx::open(plan.clone(), opts, audit, &run_id, 0, HashMap::new())?;
+    let mode = if opts.ungraceful {
+        crate::RunMode::Ungraceful
+    } else {
+        plan.mode
+    };
+    let ctx = Ctx::open(plan.clone(), opts, audit, &run_id, 0, HashMap::new(), mode)?;
     ctx.emit(Event::RunStarted {
         run_id: run_id.clone(),
         plan: plan.name.clone(),
         resumed: false,
+        mode,
     });
     ctx.journal(Record::RunStarted {
         run_id: run_id.clone(),
@@ -59,6 +65,7 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         rpo_target_ms: plan.rpo.map(duration_ms),
         steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
         env: env_digests(&plan, &run_id),
+        mode,
     })
     .await?;
     let outcome = execute(ctx, Progress::default()).await;
@@ -127,7 +134,13 @@ pub(crate) async fn resume(
     let plan = parsed.map_err(ExecError::Plan)?;
     let audit = Ctx::open_audit(&opts)?;
     let plan = Arc::new(plan);
-    let p = Progress::replay(&plan, run_id, &entries, !opts.skip.is_empty())?;
+    let p = Progress::replay(
+        &plan,
+        run_id,
+        &entries,
+        !opts.skip.is_empty(),
+        opts.ungraceful,
+    )?;
     // A command or provider action that was in flight may have taken effect:
     // repeat it only when that is safe or the operator said so.
     check_decisions(&plan, run_id, &p, &opts)?;
@@ -161,6 +174,11 @@ pub(crate) async fn resume(
         &plan.name,
         run_id,
     )?;
+    let mode = if opts.ungraceful {
+        crate::RunMode::Ungraceful
+    } else {
+        p.mode
+    };
     let ctx = Ctx::open(
         plan.clone(),
         opts,
@@ -168,11 +186,13 @@ pub(crate) async fn resume(
         run_id,
         entries.last().map(|e| e.seq).unwrap_or(0),
         p.stop_lags.clone(),
+        mode,
     )?;
     ctx.emit(Event::RunStarted {
         run_id: run_id.to_string(),
         plan: plan.name.clone(),
         resumed: true,
+        mode: ctx.mode,
     });
     ctx.journal(Record::Resumed {
         operator: ctx.opts.operator.clone(),
@@ -182,6 +202,9 @@ pub(crate) async fn resume(
         skip: ctx.opts.skip.iter().cloned().collect(),
     })
     .await?;
+    if ctx.mode != p.mode {
+        change_mode(&ctx, p.mode).await?;
+    }
     // What the dead process started must not go on acting beside this one.
     for (step, pid) in &p.spawned {
         if p.in_flight.contains_key(step) && super::child::kill_leftover(*pid) {
@@ -215,6 +238,33 @@ pub(crate) async fn resume(
     let outcome = execute(ctx, p).await;
     drop(lock);
     outcome
+}
+
+/// The operator switched the run from `from` to the context's mode: journaled
+/// (who, when), then audited, then said.
+async fn change_mode(ctx: &Ctx, from: crate::RunMode) -> Result<(), ExecError> {
+    let to = ctx.mode;
+    ctx.journal_and_audit(
+        Record::ModeChanged {
+            from,
+            to,
+            operator: ctx.opts.operator.clone(),
+        },
+        (
+            "-",
+            "mode",
+            &serde_json::json!({ "mode": from }),
+            &serde_json::json!({ "mode": to }),
+            to.as_str(),
+        ),
+    )
+    .await?;
+    ctx.emit(Event::ModeChanged {
+        from,
+        to,
+        operator: ctx.opts.operator.clone(),
+    });
+    Ok(())
 }
 
 /// `--done STEP` names only steps that were in flight when the run stopped
@@ -366,7 +416,7 @@ struct Schedule {
 
 impl Schedule {
     /// The queue of `plan`, given the steps already `done` (a resume).
-    fn new(plan: &Plan, done: &HashMap<String, bool>) -> Schedule {
+    fn new(plan: &Plan, done: &HashMap<String, bool>, mode: crate::RunMode) -> Schedule {
         let index: HashMap<&str, usize> = plan
             .steps
             .iter()
@@ -377,7 +427,7 @@ impl Schedule {
         let mut waiting: Vec<usize> = vec![0; plan.steps.len()];
         let satisfied = |i: usize| match done.get(&plan.steps[i].id) {
             Some(true) => true,
-            Some(false) => plan.steps[i].on_failure == OnFailure::Continue,
+            Some(false) => plan.steps[i].on_failure_in(mode) == OnFailure::Continue,
             None => false,
         };
         for (i, s) in plan.steps.iter().enumerate() {
@@ -426,6 +476,9 @@ struct Execution {
     stopping: bool,
     /// The run was interrupted (or a step stopped at a safe point).
     interrupted: bool,
+    /// Ready steps an ungraceful run leaves out (`ungraceful = "skip"`), to be
+    /// journaled as skipped.
+    left_out: Vec<usize>,
 }
 
 /// How a run ended, decided once no step runs any more.
@@ -445,7 +498,7 @@ impl Execution {
             .unwrap_or(ctx.plan.max_parallel)
             .max(1);
         let stopping = p.failure.is_some() || p.rollback_cause.is_some();
-        let schedule = Schedule::new(&ctx.plan, &p.done);
+        let schedule = Schedule::new(&ctx.plan, &p.done, ctx.mode);
         Execution {
             ctx,
             p,
@@ -454,6 +507,7 @@ impl Execution {
             max_parallel,
             stopping,
             interrupted: false,
+            left_out: Vec::new(),
         }
     }
 
@@ -469,6 +523,10 @@ impl Execution {
                 self.interrupted = true;
             }
             self.start_ready();
+            if !self.left_out.is_empty() {
+                self.leave_out().await?;
+                continue;
+            }
             let Some(joined) = self.running.join_next().await else {
                 return Ok(());
             };
@@ -489,6 +547,10 @@ impl Execution {
         while !self.stopping && self.running.len() < self.max_parallel {
             let Some(i) = self.schedule.next() else { break };
             let step = &self.ctx.plan.steps[i];
+            if step.skipped_in(self.ctx.mode) {
+                self.left_out.push(i);
+                continue;
+            }
             self.ctx.emit(Event::StepStarted {
                 step: step.id.clone(),
                 action: step.action.name().into(),
@@ -502,6 +564,49 @@ impl Execution {
                 (i, res, attempts, t0)
             });
         }
+    }
+
+    /// The steps an ungraceful run leaves out end `skipped` (journaled,
+    /// audited, said); their dependents become ready.
+    async fn leave_out(&mut self) -> Result<(), ExecError> {
+        let ctx = self.ctx.clone();
+        for i in std::mem::take(&mut self.left_out) {
+            let step = &ctx.plan.steps[i];
+            let detail = "not run: the run is ungraceful and the step says `ungraceful = \"skip\"`";
+            let now = chrono::Utc::now();
+            ctx.journal_and_audit(
+                Record::StepFinished {
+                    step: step.id.clone(),
+                    action: step.action.name().into(),
+                    status: StepStatus::Skipped,
+                    attempts: 0,
+                    after: Value::Null,
+                    detail: Some(detail.into()),
+                    error: None,
+                    error_kind: None,
+                    request_id: None,
+                    lag_ms: None,
+                    traffic: false,
+                    started_at: now,
+                    attested: None,
+                },
+                (
+                    &step.id,
+                    step.action.name(),
+                    &Value::Null,
+                    &Value::Null,
+                    StepStatus::Skipped.as_str(),
+                ),
+            )
+            .await?;
+            self.p.skipped(&step.id);
+            self.schedule.satisfied(i);
+            ctx.emit(Event::StepSkipped {
+                step: step.id.clone(),
+                reason: detail.into(),
+            });
+        }
+        Ok(())
     }
 
     /// A step's task ended: journal it, and go on by its outcome and its
@@ -531,12 +636,13 @@ impl Execution {
         let ok = res.error.is_none();
         step_finished(&ctx, step, &res, attempts, t0).await?;
         self.p.done.insert(step.id.clone(), ok);
-        if ok || step.on_failure == OnFailure::Continue {
+        let on_failure = step.on_failure_in(ctx.mode);
+        if ok || on_failure == OnFailure::Continue {
             self.schedule.satisfied(i);
         }
         if ok {
             self.p.completed.push((step.id.clone(), res.before));
-        } else if step.on_failure == OnFailure::Continue {
+        } else if on_failure == OnFailure::Continue {
             self.p.failed_continue.push(step.id.clone());
         } else {
             self.stopping = true;
@@ -545,7 +651,7 @@ impl Execution {
                     .failure
                     .get_or_insert_with(|| e.prefixed(&format!("step `{}` failed: ", step.id)));
             }
-            if step.on_failure == OnFailure::Rollback {
+            if on_failure == OnFailure::Rollback {
                 self.p.rollback_cause.get_or_insert_with(|| step.id.clone());
             }
         }

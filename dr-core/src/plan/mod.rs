@@ -16,7 +16,7 @@ mod validate;
 
 pub use load::LoadOptions;
 pub use model::{
-    After, BUILTIN_ACTIONS, Gate, OnFailure, Plan, Resource, Safety, Step, StepAction, Watch,
-    WatchMode, json_schema,
+    After, BUILTIN_ACTIONS, Gate, OnFailure, Plan, Resource, Safety, Step, StepAction, Ungraceful,
+    Watch, WatchMode, json_schema,
 };
 pub use source::{Diagnostic, Diagnostics, SourceFile};

@@ -40,6 +40,9 @@ pub struct Plan {
     /// `[plan.after]`: the probes a succeeded run keeps watching, and for how
     /// long, after its last step.
     pub after: Option<After>,
+    /// `[plan] mode`: how a run of this plan fails over unless `dr run
+    /// --ungraceful` says otherwise (default graceful).
+    pub mode: crate::RunMode,
     /// What validation warns about without refusing the plan (e.g. a rollback
     /// that a one-way step would cut short); `dr validate` prints them.
     pub warnings: Vec<super::Diagnostic>,
@@ -285,6 +288,17 @@ pub enum OnFailure {
     Rollback,
 }
 
+/// What a step does in an ungraceful run (`ungraceful = "skip" | "continue"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Ungraceful {
+    /// The step does not run: it ends `skipped` (it needs the old region).
+    Skip,
+    /// The step runs; its failure does not stop the run (as `on_failure =
+    /// "continue"`).
+    Continue,
+}
+
 /// One step of a plan.
 #[derive(Debug, Clone)]
 pub struct Step {
@@ -296,8 +310,11 @@ pub struct Step {
     pub timeout: Option<Duration>,
     /// Retries of retryable provider errors (default 3).
     pub retries: Option<u32>,
-    /// What a failure does to the run.
+    /// What a failure does to the run (in a graceful run; see
+    /// [`Step::on_failure_in`]).
     pub on_failure: OnFailure,
+    /// What the step does in an ungraceful run (default: as in a graceful one).
+    pub ungraceful: Option<Ungraceful>,
     /// Whether going back past this step once it has succeeded is unsafe (a
     /// promote, a fence, a reverse, or a step that declares `one_way = true`):
     /// a rollback stops at the latest completed one-way step ("One-way doors").
@@ -309,6 +326,21 @@ pub struct Step {
 }
 
 impl Step {
+    /// What a failure of this step does to a run in `mode`: `ungraceful =
+    /// "continue"` makes it `continue` in an ungraceful run.
+    pub fn on_failure_in(&self, mode: crate::RunMode) -> OnFailure {
+        match (mode, self.ungraceful) {
+            (crate::RunMode::Ungraceful, Some(Ungraceful::Continue)) => OnFailure::Continue,
+            _ => self.on_failure,
+        }
+    }
+
+    /// Whether the step is left out of a run in `mode` (`ungraceful = "skip"`
+    /// in an ungraceful run).
+    pub fn skipped_in(&self, mode: crate::RunMode) -> bool {
+        mode == crate::RunMode::Ungraceful && self.ungraceful == Some(Ungraceful::Skip)
+    }
+
     /// Whether the step may be run again after it was in flight when the process
     /// died, or retried after a failure that may have taken effect: built-in
     /// steps are (they capture, compare and verify), an `exec` step only with
@@ -580,6 +612,10 @@ pub(crate) struct PlanTable {
     /// What a succeeded run keeps probing after its last step, and how long.
     #[serde(default)]
     pub after: Option<AfterTable>,
+    /// `graceful` (default: planned switchovers, the old primary is there) or
+    /// `ungraceful` (forced failovers); `dr run --ungraceful` overrides it.
+    #[serde(default)]
+    pub mode: Option<crate::RunMode>,
 }
 
 /// `[plan.after]`.
@@ -661,6 +697,10 @@ pub(crate) struct StepCommon {
     /// actions that declare it; false otherwise).
     #[serde(default)]
     pub one_way: Option<bool>,
+    /// In an ungraceful run: `skip` (the step does not run) or `continue`
+    /// (its failure does not stop the run).
+    #[serde(default)]
+    pub ungraceful: Option<Ungraceful>,
 }
 
 pub(crate) const COMMON_KEYS: &[&str] = &[
@@ -671,6 +711,7 @@ pub(crate) const COMMON_KEYS: &[&str] = &[
     "retries",
     "on_failure",
     "one_way",
+    "ungraceful",
 ];
 
 /// A gate table.
@@ -916,6 +957,9 @@ pub(crate) struct StepDoc {
     /// Going back past this step is unsafe once it succeeded.
     #[serde(default)]
     pub one_way: Option<bool>,
+    /// In an ungraceful run: `skip` or `continue`.
+    #[serde(default)]
+    pub ungraceful: Option<Ungraceful>,
     #[serde(flatten)]
     pub action: BuiltinStep,
 }
@@ -959,7 +1003,8 @@ pub fn json_schema() -> serde_json::Value {
             "timeout": {"$ref": "#/$defs/Duration"},
             "retries": {"type": "integer", "minimum": 0},
             "on_failure": {"$ref": "#/$defs/OnFailure"},
-            "one_way": {"type": "boolean"}
+            "one_way": {"type": "boolean"},
+            "ungraceful": {"$ref": "#/$defs/Ungraceful"}
         }
     });
     if let Some(defs) = v.get_mut("$defs").and_then(|d| d.as_object_mut())

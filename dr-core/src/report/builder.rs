@@ -35,6 +35,9 @@ pub(crate) struct ReportBuilder {
     in_flight: Vec<String>,
     /// The `[plan.after]` window, once it began.
     after: Option<super::AfterReport>,
+    /// The run's mode now, and each switch.
+    mode: crate::RunMode,
+    mode_changes: Vec<super::ModeChange>,
 }
 
 /// The `run_started` entry.
@@ -93,6 +96,8 @@ impl Default for ReportBuilder {
             phases: Vec::new(),
             in_flight: Vec::new(),
             after: None,
+            mode: crate::RunMode::default(),
+            mode_changes: Vec::new(),
         }
     }
 }
@@ -108,7 +113,20 @@ impl ReportBuilder {
             return;
         };
         let what = match &e.record {
-            Record::RunStarted { plan, .. } => format!("run started (plan `{plan}`)"),
+            Record::RunStarted { plan, mode, .. } => {
+                self.mode = *mode;
+                format!("run started (plan `{plan}`, {mode})")
+            }
+            Record::ModeChanged { from, to, operator } => {
+                self.mode = *to;
+                self.mode_changes.push(super::ModeChange {
+                    from: *from,
+                    to: *to,
+                    by: operator.clone(),
+                    at: e.ts,
+                });
+                format!("mode switched from {from} to {to} by {operator}")
+            }
             Record::Resumed {
                 operator,
                 rerun,
@@ -470,6 +488,8 @@ impl ReportBuilder {
             failed_steps,
             resumed: self.resumed,
             operator: run.operator,
+            mode: self.mode,
+            mode_changes: self.mode_changes,
             steps,
             timeline,
             phases: self.phases,

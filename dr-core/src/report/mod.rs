@@ -150,6 +150,19 @@ pub struct AfterReport {
     pub failures: Vec<journal::AfterFailure>,
 }
 
+/// The operator switched a run's mode (`dr resume RUN_ID --ungraceful`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModeChange {
+    /// The mode before.
+    pub from: crate::RunMode,
+    /// The mode after.
+    pub to: crate::RunMode,
+    /// Who switched it.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// One line of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
@@ -232,6 +245,13 @@ pub struct Report {
     pub resumed: u32,
     /// Who started it.
     pub operator: String,
+    /// How the run failed over in the end: `graceful` or `ungraceful`.
+    #[serde(default)]
+    pub mode: crate::RunMode,
+    /// Each switch of the mode, in order (empty: the run kept the mode it
+    /// started with).
+    #[serde(default)]
+    pub mode_changes: Vec<ModeChange>,
     /// Every step of the plan, in plan order.
     pub steps: Vec<StepReport>,
     /// What happened, in order.
@@ -274,6 +294,23 @@ impl Report {
         builder.finish()
     }
 
+    /// How the mode came to be, for the Markdown and HTML reports: empty, or
+    /// `` (switched from graceful by alice at ...)`` per change.
+    pub(crate) fn mode_text(&self) -> String {
+        self.mode_changes
+            .iter()
+            .map(|c| {
+                format!(
+                    " (switched from {} to {} by {} at {})",
+                    c.from,
+                    c.to,
+                    c.by,
+                    c.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                )
+            })
+            .collect()
+    }
+
     /// The report as Markdown, with a timeline. Every id, name and message
     /// is escaped for where it stands ([`crate::text::markdown`]): none can
     /// add a table column, end a row, open a code block or reach a page as
@@ -307,6 +344,11 @@ impl Report {
                 ),
                 None => "not finished".into(),
             }
+        ));
+        out.push_str(&format!(
+            "Mode: {}{}.\n\n",
+            self.mode,
+            text(&self.mode_text())
         ));
         if let Some(h) = &self.halted_by {
             out.push_str(&format!(

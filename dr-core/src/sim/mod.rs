@@ -125,6 +125,14 @@ impl SimWorld {
         for provider in ["sim.router", "sim.probe", "sim.store", "sim.replicator"] {
             registry.call_counter(provider, calls_of);
         }
+        registry.status_facts("sim.store", |s, kind| {
+            let file = state_file_of(s).filter(|_| kind == crate::Kind::Store)?;
+            let world = state::read_file(&file).ok()?;
+            let last = world.resources.get(s.name())?.last_promote.clone()?;
+            let mut facts = serde_json::Map::new();
+            facts.insert("last_promote".into(), last.into());
+            Some(facts)
+        });
     }
 
     fn read<R>(&self, f: impl FnOnce(&World) -> R) -> R {
@@ -293,7 +301,7 @@ impl Common {
     async fn mutate(
         &self,
         op: &str,
-        f: impl FnOnce(&mut ResourceState) -> Result<bool, String>,
+        f: impl FnOnce(&mut ResourceState) -> Result<bool, Rejected>,
     ) -> Result<(), ProviderError> {
         self.pause().await;
         let fail_first = self.fail_first;
@@ -313,7 +321,8 @@ impl Common {
                         }
                         Outcome::Done
                     }
-                    Err(why) => Outcome::Invalid(why),
+                    Err(Rejected::Invalid(why)) => Outcome::Invalid(why),
+                    Err(Rejected::Refused(why)) => Outcome::Refused(why),
                 }
             })
             .map_err(|e| self.io_error(op, e))?;
@@ -326,7 +335,24 @@ impl Common {
                 )),
             )),
             Outcome::Invalid(why) => Err(self.error(op, ProviderError::invalid(why))),
+            Outcome::Refused(why) => {
+                Err(self.error(op, ProviderError::new(crate::ErrorKind::Conflict, why)))
+            }
         }
+    }
+}
+
+/// Why a mutating call changed nothing: the request is wrong (`Invalid`, an
+/// `InvalidRequest` error), or the resource's state forbids it (`Refused`, a
+/// `Conflict`).
+pub(crate) enum Rejected {
+    Invalid(String),
+    Refused(String),
+}
+
+impl From<String> for Rejected {
+    fn from(why: String) -> Self {
+        Rejected::Invalid(why)
     }
 }
 
@@ -335,6 +361,7 @@ enum Outcome {
     Done,
     Injected(u64),
     Invalid(String),
+    Refused(String),
 }
 
 fn opt_duration(key: &str, text: Option<&str>) -> Result<Duration, ConfigError> {

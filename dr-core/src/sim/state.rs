@@ -70,6 +70,10 @@ pub(crate) struct ResourceState {
     /// Store: fenced (refuses writes).
     #[serde(default, skip_serializing_if = "is_false")]
     pub fenced: bool,
+    /// Store: how its last promote went: `planned` (a graceful run) or
+    /// `forced` (an ungraceful one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_promote: Option<String>,
     /// Store: flushed since it last became writable.
     #[serde(default, skip_serializing_if = "is_false")]
     pub flushed: bool,

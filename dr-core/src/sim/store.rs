@@ -7,10 +7,10 @@ use serde::Deserialize;
 
 use super::replicator::Link;
 use super::state::{ResourceState, SimRole};
-use super::{Common, SimWorld, opt_duration};
+use super::{Common, Rejected, SimWorld, opt_duration};
 use crate::{
-    ConfigError, DataStore, ProviderError, ReplicationState, ReplicationStatus, Replicator,
-    ReplicatorCapabilities, Role, Settings, StoreCapabilities,
+    ConfigError, DataStore, Promotion, ProviderError, ReplicationState, ReplicationStatus,
+    Replicator, ReplicatorCapabilities, Role, RunMode, Settings, StoreCapabilities,
 };
 
 #[derive(Deserialize)]
@@ -25,13 +25,28 @@ struct StoreConfig {
     fail_first: Option<u64>,
     #[serde(default)]
     state_file: Option<PathBuf>,
+    #[serde(default)]
+    planned_promote: Option<PlannedPromote>,
 }
 
-/// A simulated store: `role = "primary"|"replica"`, `lag = "3s"`.
+/// `planned_promote = "fails"`: the old primary does not answer, so only a
+/// forced (ungraceful) promote works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum PlannedPromote {
+    Fails,
+}
+
+/// A simulated store: `role = "primary"|"replica"`, `lag = "3s"`,
+/// `planned_promote = "fails"`.
 ///
-/// As a [`DataStore`] (capabilities: promote, fence, flush):
+/// As a [`DataStore`] (capabilities: promote, fence, flush; the two modes differ):
 /// - `promote()` makes it a writable primary (and unfences it, stops the link
-///   into it); a no-op on a primary;
+///   into it); a no-op on a primary. In a graceful run it is `planned`, in an
+///   ungraceful one `forced` (the state file keeps which, `dr status --json`
+///   shows it as `last_promote`); with `planned_promote = "fails"` a planned
+///   promote is refused (a `Conflict`: "old primary unreachable") and changes
+///   nothing;
 /// - `fence()` makes it refuse writes; a no-op when already fenced;
 /// - `flush()` takes effect once until the store is promoted again;
 /// - `writable()` is `primary && !fenced`.
@@ -50,6 +65,7 @@ pub struct SimStore {
     common: Common,
     role: SimRole,
     link: Link,
+    planned_fails: bool,
 }
 
 impl SimStore {
@@ -75,6 +91,7 @@ impl SimStore {
                 },
                 lag: opt_duration("lag", cfg.lag.as_deref())?,
             },
+            planned_fails: cfg.planned_promote == Some(PlannedPromote::Fails),
         })
     }
 
@@ -86,7 +103,9 @@ impl SimStore {
 #[async_trait]
 impl DataStore for SimStore {
     fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities::full()
+        let mut caps = StoreCapabilities::full();
+        caps.modes = true;
+        caps
     }
 
     async fn role(&self) -> Result<Role, ProviderError> {
@@ -107,11 +126,31 @@ impl DataStore for SimStore {
     }
 
     async fn promote(&self) -> Result<(), ProviderError> {
+        self.promote_with(Promotion::new(RunMode::Graceful)).await
+    }
+
+    async fn promote_with(&self, how: Promotion) -> Result<(), ProviderError> {
         self.common
             .mutate("promote", |state| {
                 if self.role_in(state) == SimRole::Primary {
                     return Ok(false);
                 }
+                if self.planned_fails && !how.ungraceful() {
+                    return Err(Rejected::Refused(
+                        "old primary unreachable: a planned promote needs it \
+                         (`planned_promote = \"fails\"`); only an ungraceful run's forced \
+                         promote can go on (`dr resume RUN_ID --ungraceful`)"
+                            .into(),
+                    ));
+                }
+                state.last_promote = Some(
+                    if how.ungraceful() {
+                        "forced"
+                    } else {
+                        "planned"
+                    }
+                    .to_string(),
+                );
                 state.role = Some(SimRole::Primary);
                 state.fenced = false;
                 state.flushed = false;

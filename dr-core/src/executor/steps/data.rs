@@ -127,10 +127,15 @@ pub(super) async fn promote(
     };
     res.before = before.clone();
     res.lag_ms = before.get("lag_ms").and_then(Value::as_u64);
-    ctx.journal(started(step, &before, json!({ "role": "primary" })))
-        .await?;
+    let how = ctx.promotion();
+    ctx.journal(started(
+        step,
+        &before,
+        json!({ "role": "primary", "mode": how.mode }),
+    ))
+    .await?;
     if role != Role::Primary {
-        db.promote().await?;
+        db.promote_with(how).await?;
     }
     let (after, writable) = (db.role().await?, db.writable().await?);
     if after != Role::Primary || !writable {
@@ -139,8 +144,12 @@ pub(super) async fn promote(
         )
         .into());
     }
-    res.after = json!({ "role": after, "writable": writable });
-    res.detail = Some(format!("{store}: {role} -> primary"));
+    res.after = json!({ "role": after, "writable": writable, "mode": how.mode });
+    res.detail = Some(if role != Role::Primary && db.capabilities().modes {
+        format!("{store}: {role} -> primary ({} promote)", how.mode)
+    } else {
+        format!("{store}: {role} -> primary")
+    });
     Ok(())
 }
 

@@ -186,6 +186,7 @@ impl Validator<'_> {
             steps: out_steps,
             watch,
             after,
+            mode: meta.mode.unwrap_or_default(),
             warnings,
             source: self.src.clone(),
             lock_dir: meta.lock_dir.map(std::path::PathBuf::from),

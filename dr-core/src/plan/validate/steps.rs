@@ -199,6 +199,7 @@ impl Validator<'_> {
                 timeout: c.timeout.map(|d| d.0),
                 retries: c.retries,
                 on_failure: c.on_failure.unwrap_or_default(),
+                ungraceful: c.ungraceful,
                 one_way: c.one_way.unwrap_or_else(|| action.one_way_by_default()),
                 action,
                 line,
