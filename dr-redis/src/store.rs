@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dr_core::poll::{self, CancellationToken, Poll, PollError};
-use dr_core::{DataStore, ProviderError, Role, Settings, StoreCapabilities};
+use dr_core::{DataStore, Promotion, ProviderError, Role, RunMode, Settings, StoreCapabilities};
 use redis::aio::MultiplexedConnection;
 use tokio::time::Instant;
 
@@ -32,6 +32,10 @@ const POLL: Duration = Duration::from_millis(50);
 ///   primary, which waits until this replica has every write and then becomes its
 ///   replica) when the primary is reachable and the link is up, and an unplanned one
 ///   (`REPLICAOF NO ONE`) otherwise. A fence left by `fence()` is lifted.
+///   That is a graceful run's promote; in an ungraceful run (`promote_with`
+///   with [`RunMode::Ungraceful`]) it is always `REPLICAOF NO ONE`, whatever
+///   `promote` says: the old primary is not asked, and what it accepted but
+///   did not replicate is lost.
 /// - `fence()`: a primary stops accepting writes: it becomes a replica of `peer`
 ///   when `peer` is a reachable primary (`REPLICAOF`), else `min-replicas-to-write`
 ///   is set to an unreachable number so every write fails with `NOREPLICAS`. A server
@@ -106,12 +110,17 @@ impl RedisStore {
         Ok(())
     }
 
-    async fn promote_inner(&self) -> Result<(), ProviderError> {
+    async fn promote_inner(&self, mode: RunMode) -> Result<(), ProviderError> {
         self.refuse_if_managed("REPLICAOF")?;
         let mut conn = self.node.connect().await?;
         let info = self.node.info(&mut conn).await?;
         if let Some(side) = info.replica() {
-            match self.config.promote {
+            // An ungraceful run forces the promotion whatever `promote` says.
+            let how = match mode {
+                RunMode::Ungraceful => PromoteMode::Force,
+                RunMode::Graceful => self.config.promote,
+            };
+            match how {
                 PromoteMode::Force => self.replicaof_no_one(&mut conn).await?,
                 PromoteMode::Failover => {
                     let primary = self.primary_of(side).map_err(invalid)?;
@@ -463,7 +472,9 @@ impl DataStore for RedisStore {
             caps.fence = false;
             caps
         } else {
-            StoreCapabilities::full()
+            let mut caps = StoreCapabilities::full();
+            caps.modes = true;
+            caps
         }
     }
 
@@ -476,7 +487,11 @@ impl DataStore for RedisStore {
     }
 
     async fn promote(&self) -> Result<(), ProviderError> {
-        self.promote_inner().await
+        self.promote_inner(RunMode::Graceful).await
+    }
+
+    async fn promote_with(&self, how: Promotion) -> Result<(), ProviderError> {
+        self.promote_inner(how.mode).await
     }
 
     async fn fence(&self) -> Result<(), ProviderError> {

@@ -6,7 +6,8 @@
 use aws_sdk_rds::types::GlobalCluster;
 use dr_core::poll::{self, CancellationToken, Poll};
 use dr_core::{
-    ConfigError, DataStore, ProviderError, Role, Settings, StoreCapabilities, async_trait,
+    ConfigError, DataStore, Promotion, ProviderError, Role, RunMode, Settings, StoreCapabilities,
+    async_trait,
 };
 use tokio::time::Instant;
 
@@ -25,7 +26,10 @@ pub const AURORA_PROVIDER: &str = crate::names::AURORA;
 /// - `promote()`: nothing when it is the writer; else `SwitchoverGlobalCluster`
 ///   (`mode = "switchover"`, planned, no data loss) or `FailoverGlobalCluster`
 ///   with `AllowDataLoss=true` (`mode = "failover"`, only with `allow_data_loss =
-///   true`), skipped when a switchover/failover to this member is already under
+///   true`) in a graceful run; in an ungraceful one always `FailoverGlobalCluster`
+///   with `AllowDataLoss=true`, only with `allow_data_loss = true` or the run's
+///   `--accept-data-loss` (else refused before any call); skipped when a
+///   switchover/failover to this member is already under
 ///   way (`FailoverState`), then `DescribeGlobalClusters` until this member is the
 ///   writer and no `FailoverState` is left.
 /// - `fence()`, `flush()`: not offered (the switchover demotes the old writer itself).
@@ -105,6 +109,7 @@ impl DataStore for AuroraGlobalStore {
     fn capabilities(&self) -> StoreCapabilities {
         let mut caps = StoreCapabilities::promote_and_fence();
         caps.fence = false;
+        caps.modes = true;
         caps
     }
 
@@ -122,6 +127,28 @@ impl DataStore for AuroraGlobalStore {
     }
 
     async fn promote(&self) -> Result<(), ProviderError> {
+        self.promote_with(Promotion::new(RunMode::Graceful)).await
+    }
+
+    /// `mode` in a graceful run; `FailoverGlobalCluster` with `AllowDataLoss`
+    /// in an ungraceful one, which needs consent (`allow_data_loss = true` or
+    /// the run's `--accept-data-loss`) and is refused before any call without.
+    async fn promote_with(&self, how: Promotion) -> Result<(), ProviderError> {
+        let mode = match how.mode {
+            RunMode::Graceful => self.cfg.mode,
+            RunMode::Ungraceful => {
+                if !self.cfg.allow_data_loss && !how.accept_data_loss {
+                    return Err(invalid(format!(
+                        "an ungraceful promote of `{}` is FailoverGlobalCluster with \
+                         AllowDataLoss: writes `{}` has not received are lost; give \
+                         --accept-data-loss (or set allow_data_loss = true) to accept that \
+                         (nothing was changed)",
+                        self.cfg.cluster, self.cfg.cluster
+                    )));
+                }
+                AuroraMode::Failover
+            }
+        };
         let g = self.global().await?;
         let (arn, writer, _) = self.member(&g)?;
         let under_way = g
@@ -132,7 +159,7 @@ impl DataStore for AuroraGlobalStore {
         }
         if !under_way && !writer {
             let rds = self.aws.rds().await;
-            match self.cfg.mode {
+            match mode {
                 AuroraMode::Switchover => {
                     rds.switchover_global_cluster()
                         .global_cluster_identifier(&self.cfg.global_cluster)

@@ -27,6 +27,9 @@ const STOPPED: &[&str] = &["stopped", "stopping", "deleting", "failed"];
 /// - `promote()`: nothing when it is no replica; else `PromoteReadReplica`
 ///   (skipped when the instance is already `modifying`, i.e. a promotion is under
 ///   way), then `DescribeDBInstances` until `available` and no longer a replica.
+///   The same in a graceful and an ungraceful run: `PromoteReadReplica` is the
+///   only promotion RDS offers, and it never waits for the source (a graceful
+///   plan stops writes and checks `ReplicaLag` with an RPO gate first).
 /// - `fence()`: `StopDBInstance` (writes are refused from `stopping` on); a
 ///   stopped or stopping instance, or a replica, is left as it is. AWS refuses to
 ///   stop an instance that still has read replicas or is Multi-AZ SQL Server:

@@ -201,3 +201,69 @@ async fn aurora_failover_mode_needs_consent_and_sends_allow_data_loss() {
         &ErrorKind::InvalidRequest
     );
 }
+
+/// The run's mode: a graceful run switches over (`mode` default), an
+/// ungraceful one fails over with `AllowDataLoss`, and only with consent (the
+/// run's `--accept-data-loss` or `allow_data_loss = true`): without it the
+/// promote is refused before any call.
+#[tokio::test]
+async fn aurora_switches_over_in_a_graceful_run_and_fails_over_in_an_ungraceful_one_with_consent() {
+    use dr_core::{Promotion, RunMode};
+    let east = "arn:aws:rds:us-east-1:123456789012:cluster:app-east";
+    let west = "arn:aws:rds:us-west-2:123456789012:cluster:app-west";
+    let start = || async {
+        let fake = FakeAws::start().await;
+        fake.state().globals.insert(
+            "app-global".into(),
+            FakeGlobal {
+                members: vec![(east.into(), true), (west.into(), false)],
+                switching: None,
+            },
+        );
+        let s = store(&settings(
+            "aurora",
+            "aws.aurora_global",
+            &fake.url(),
+            json!({"global_cluster": "app-global", "cluster": "app-west"}),
+        ));
+        (fake, s)
+    };
+    let ops = |reqs: Vec<(String, serde_json::Value)>| -> Vec<(String, serde_json::Value)> {
+        reqs.into_iter()
+            .filter(|(op, _)| op.ends_with("GlobalCluster"))
+            .collect()
+    };
+
+    let (fake, s) = start().await;
+    assert!(s.capabilities().modes);
+    s.promote_with(Promotion::new(RunMode::Graceful))
+        .await
+        .unwrap();
+    let calls = ops(fake.requests_with_params().await);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].0, "SwitchoverGlobalCluster");
+
+    let (fake, s) = start().await;
+    let e = s
+        .promote_with(Promotion::new(RunMode::Ungraceful))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::InvalidRequest);
+    assert!(e.message().contains("--accept-data-loss"), "{e}");
+    assert!(ops(fake.requests_with_params().await).is_empty());
+    assert_eq!(
+        s.role().await.unwrap(),
+        Role::Replica {
+            of: Some(east.into())
+        }
+    );
+
+    s.promote_with(Promotion::new(RunMode::Ungraceful).accept_data_loss(true))
+        .await
+        .unwrap();
+    let calls = ops(fake.requests_with_params().await);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].0, "FailoverGlobalCluster");
+    assert_eq!(calls[0].1["AllowDataLoss"], "true");
+    assert_eq!(s.role().await.unwrap(), Role::Primary);
+}

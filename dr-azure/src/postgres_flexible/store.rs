@@ -3,7 +3,8 @@
 //! The role comes from `replicationRole` (`Primary` and `None` are writable
 //! servers, reported as `primary`; `AsyncReplica`/`GeoAsyncReplica` a replica of
 //! `sourceServerResourceId`). `promote()` PATCHes `replica.promoteMode` /
-//! `replica.promoteOption` and polls the operation; `fence()` stops the server
+//! `replica.promoteOption` (`promote_option` in a graceful run, `Forced` in an
+//! ungraceful one) and polls the operation; `fence()` stops the server
 //! (`POST .../stop`): a stopped server accepts no connection at all, which is the
 //! only write fence ARM offers. `writable()` is a primary whose `state` is `Ready`.
 
@@ -11,8 +12,8 @@ use std::sync::Arc;
 
 use dr_core::http::Method;
 use dr_core::{
-    ConfigError, DataStore, ErrorKind, ProviderError, Role, Settings, StoreCapabilities,
-    async_trait,
+    ConfigError, DataStore, ErrorKind, Promotion, ProviderError, Role, RunMode, Settings,
+    StoreCapabilities, async_trait,
 };
 use serde_json::json;
 
@@ -53,7 +54,9 @@ impl PostgresStore {
 #[async_trait]
 impl DataStore for PostgresStore {
     fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities::promote_and_fence()
+        let mut caps = StoreCapabilities::promote_and_fence();
+        caps.modes = true;
+        caps
     }
 
     async fn role(&self) -> Result<Role, ProviderError> {
@@ -71,6 +74,12 @@ impl DataStore for PostgresStore {
     }
 
     async fn promote(&self) -> Result<(), ProviderError> {
+        self.promote_with(Promotion::new(RunMode::Graceful)).await
+    }
+
+    /// `promote_option` in a graceful run (default `planned`); `Forced` in an
+    /// ungraceful one, whatever `promote_option` says.
+    async fn promote_with(&self, how: Promotion) -> Result<(), ProviderError> {
         let s = &self.server;
         let st = s.read().await?;
         if !st.is_replica() {
@@ -80,9 +89,9 @@ impl DataStore for PostgresStore {
             PromoteMode::Standalone => "Standalone",
             PromoteMode::Switchover => "Switchover",
         };
-        let option = match s.cfg.promote_option {
-            PromoteOption::Planned => "Planned",
-            PromoteOption::Forced => "Forced",
+        let option = match (how.mode, s.cfg.promote_option) {
+            (RunMode::Graceful, PromoteOption::Planned) => "Planned",
+            (RunMode::Graceful, PromoteOption::Forced) | (RunMode::Ungraceful, _) => "Forced",
         };
         let body = json!({ "properties": { "replica": { "promoteMode": mode, "promoteOption": option } } });
         s.arm

@@ -1,7 +1,8 @@
 //! One region of a storage account as a [`DataStore`].
 //!
 //! `promote()` is an account failover (`POST .../failover`,
-//! `failoverType=Planned` for `failover_type = "planned"`), refused before any call
+//! `failoverType=Planned` for `failover_type = "planned"` in a graceful run; an
+//! ungraceful run's failover is always unplanned), refused before any call
 //! when `geoReplicationStats.canFailover` (`canPlannedFailover`) is false, polled
 //! to the end and verified by reading `primaryLocation` back. A storage account
 //! cannot refuse writes on request, so `fence` is not offered, and neither is
@@ -11,8 +12,8 @@ use std::sync::Arc;
 
 use dr_core::http::Method;
 use dr_core::{
-    ConfigError, DataStore, ErrorKind, ProviderError, Role, Settings, StoreCapabilities,
-    async_trait,
+    ConfigError, DataStore, ErrorKind, Promotion, ProviderError, Role, RunMode, Settings,
+    StoreCapabilities, async_trait,
 };
 use serde_json::Value;
 
@@ -55,6 +56,7 @@ impl DataStore for StorageAccountStore {
     fn capabilities(&self) -> StoreCapabilities {
         let mut caps = StoreCapabilities::default();
         caps.promote = true;
+        caps.modes = true;
         caps
     }
 
@@ -68,12 +70,18 @@ impl DataStore for StorageAccountStore {
     }
 
     async fn promote(&self) -> Result<(), ProviderError> {
+        self.promote_with(Promotion::new(RunMode::Graceful)).await
+    }
+
+    /// `failover_type` in a graceful run (default unplanned); an unplanned
+    /// failover in an ungraceful one, whatever `failover_type` says.
+    async fn promote_with(&self, how: Promotion) -> Result<(), ProviderError> {
         let a = &self.account;
         let acct = a.read().await?;
         if a.role_of(&acct)? == Role::Primary {
             return Ok(());
         }
-        let planned = a.cfg.failover_type == FailoverType::Planned;
+        let planned = !how.ungraceful() && a.cfg.failover_type == FailoverType::Planned;
         let flag = if planned {
             "canPlannedFailover"
         } else {

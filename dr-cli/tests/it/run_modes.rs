@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use dr_redis::testing::RedisServer;
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -315,4 +316,60 @@ fn a_failed_ungraceful_run_is_not_switched_again_and_bad_modes_are_refused_where
     assert!(err.contains("p.toml:4:"), "{err}");
     assert!(err.contains("sideways"), "{err}");
     assert!(err.contains("maybe"), "{err}");
+}
+
+/// Two real Redis servers, `west` a replica of `east`, the primary alive: a
+/// graceful run's promote is a `FAILOVER` (east follows west afterwards, no
+/// write lost), an ungraceful run's a `REPLICAOF NO ONE` (east is not asked
+/// and stays a primary: the fence step is what stops it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_promotes_with_failover_in_a_graceful_run_and_replicaof_no_one_in_an_ungraceful_one()
+{
+    for ungraceful in [false, true] {
+        let east = RedisServer::start().await;
+        let west = RedisServer::start().await;
+        west.replicate_from(&east).await;
+        east.set("order:1", "paid").await;
+        let tmp = with_plan(&format!(
+            r#"
+[plan]
+name = "cache"
+
+[resources.cache_west]
+provider = "redis"
+url = "{}"
+
+[[steps]]
+id = "promote"
+action = "datastore.promote"
+store = "cache_west"
+"#,
+            west.url()
+        ));
+        let dir = tmp.path().to_path_buf();
+        let mut args = vec!["run", "p.toml", "--yes"];
+        if ungraceful {
+            args.push("--ungraceful");
+        }
+        let out = tokio::task::spawn_blocking(move || {
+            dr(&dir, &args).assert().code(0).get_output().stdout.clone()
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&out).to_string();
+        assert_eq!(
+            west.info_field("role").await.as_deref(),
+            Some("master"),
+            "{text}"
+        );
+        assert_eq!(west.get("order:1").await.as_deref(), Some("paid"));
+        let east_role = east.info_field("role").await;
+        if ungraceful {
+            assert!(text.contains("(ungraceful promote)"), "{text}");
+            assert_eq!(east_role.as_deref(), Some("master"), "not asked: {text}");
+        } else {
+            assert!(text.contains("(graceful promote)"), "{text}");
+            assert_eq!(east_role.as_deref(), Some("slave"), "switched over: {text}");
+        }
+    }
 }

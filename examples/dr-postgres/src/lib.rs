@@ -68,6 +68,7 @@
 //! treats it so.
 #![warn(missing_docs)]
 
+mod catchup;
 mod client;
 mod config;
 mod error;

@@ -103,53 +103,9 @@ impl PostgresReplicator {
     /// (after a fence, nothing at all). A primary that cannot be reached sends
     /// nothing more: there is nothing to wait for.
     async fn drain(&self) -> Result<(), ProviderError> {
-        let Ok(conn) = self.primary.connect().await else {
-            return Ok(());
-        };
-        let Ok(row) = conn
-            .row(
-                "read the primary's WAL position",
-                "SELECT CASE WHEN pg_is_in_recovery() THEN NULL \
-                             ELSE pg_current_wal_lsn()::text END",
-                &[],
-            )
+        crate::catchup::catch_up(&self.node, &self.primary, self.config.timeout)
             .await
-        else {
-            return Ok(());
-        };
-        let Some(target) = row.get::<_, Option<String>>(0) else {
-            return Ok(());
-        };
-        drop(conn);
-        let what = format!(
-            "{}: the standby to replay the primary's WAL up to {target}",
-            self.node.addr()
-        );
-        let deadline = Instant::now() + self.config.timeout;
-        let target = &target;
-        poll::until(
-            &what,
-            deadline,
-            POLL,
-            &CancellationToken::new(),
-            || async move {
-                let conn = self.node.connect().await?;
-                let row = conn
-                    .row(
-                        "read the standby's replay position",
-                        "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), $1::text::pg_lsn) >= 0",
-                        &[target],
-                    )
-                    .await?;
-                Ok(if row.get::<_, Option<bool>>(0).unwrap_or(false) {
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                })
-            },
-        )
-        .await
-        .map_err(from_poll)
+            .map(|_| ())
     }
 
     /// Bytes of WAL the primary has that the standby has not replayed, or `None`

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dr_core::poll::{self, CancellationToken, Poll};
-use dr_core::{DataStore, ProviderError, Role, Settings, StoreCapabilities};
+use dr_core::{DataStore, Promotion, ProviderError, Role, RunMode, Settings, StoreCapabilities};
 use tokio::time::Instant;
 
 use crate::client::{PgNode, ServerState, quote_ident};
@@ -23,7 +23,10 @@ const POLL: Duration = Duration::from_millis(25);
 ///   session, and every role of `fence_roles` may log in. Nothing is written to
 ///   find out.
 /// - `promote()`: `SELECT pg_promote(wait => true, wait_seconds => promote_timeout)`
-///   on a standby; then lifts a fence this crate left (the server may have been a
+///   on a standby; in a graceful run with `peer` set, first waits (within
+///   `promote_timeout`) until the standby has replayed everything the peer (the
+///   primary) had written, and fails without changing anything when the peer
+///   does not answer; an ungraceful run (or no `peer`) promotes at once; then lifts a fence this crate left (the server may have been a
 ///   fenced primary before it followed the other region), and checks from a new
 ///   session that the server takes writes. A primary is left as it is.
 /// - `fence()`: see [the crate docs](crate#the-fence).
@@ -32,13 +35,17 @@ const POLL: Duration = Duration::from_millis(25);
 pub struct PostgresStore {
     config: PostgresConfig,
     node: PgNode,
+    /// The other region's server (`peer`): a graceful promote waits until this
+    /// standby has replayed everything it had written.
+    peer: Option<PgNode>,
 }
 
 impl PostgresStore {
     /// A store for the server in `config`.
     pub fn new(config: PostgresConfig) -> Result<Self, dr_core::ConfigError> {
         let node = config.node()?;
-        Ok(PostgresStore { config, node })
+        let peer = config.peer_node()?;
+        Ok(PostgresStore { config, node, peer })
     }
 
     /// Reads the resource's settings (see [`PostgresConfig`]).
@@ -81,6 +88,25 @@ impl PostgresStore {
         )
         .await
         .map_err(from_poll)
+    }
+
+    /// A graceful promote's wait: the primary (`peer`) must answer, and this
+    /// standby replays everything it had written (within `promote_timeout`).
+    async fn catch_up(&self, primary: &PgNode) -> Result<(), ProviderError> {
+        if crate::catchup::catch_up(&self.node, primary, self.config.promote_timeout).await? {
+            return Ok(());
+        }
+        Err(crate::error::error(
+            dr_core::ErrorKind::Conflict,
+            format!(
+                "{}: a graceful promote waits until this standby has replayed everything \
+                 the primary {} wrote, and the primary does not answer (or is not a primary); \
+                 nothing was changed. An ungraceful run promotes without it (`dr resume \
+                 RUN_ID --ungraceful`), losing what the standby has not received",
+                self.node.addr(),
+                primary.addr()
+            ),
+        ))
     }
 
     /// Undoes what [`fence`](DataStore::fence) did: the read-only default set by
@@ -126,7 +152,9 @@ impl PostgresStore {
 #[async_trait]
 impl DataStore for PostgresStore {
     fn capabilities(&self) -> StoreCapabilities {
-        StoreCapabilities::promote_and_fence()
+        let mut caps = StoreCapabilities::promote_and_fence();
+        caps.modes = self.peer.is_some();
+        caps
     }
 
     async fn role(&self) -> Result<Role, ProviderError> {
@@ -143,8 +171,15 @@ impl DataStore for PostgresStore {
     }
 
     async fn promote(&self) -> Result<(), ProviderError> {
+        self.promote_with(Promotion::new(RunMode::Graceful)).await
+    }
+
+    async fn promote_with(&self, how: Promotion) -> Result<(), ProviderError> {
         let state = self.state().await?;
         if state.in_recovery {
+            if let (RunMode::Graceful, Some(primary)) = (how.mode, &self.peer) {
+                self.catch_up(primary).await?;
+            }
             let conn = self.node.connect().await?;
             let wait_seconds =
                 i32::try_from(self.config.promote_timeout.as_secs().max(1)).unwrap_or(i32::MAX);

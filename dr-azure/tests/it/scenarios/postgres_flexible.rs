@@ -99,3 +99,37 @@ async fn the_reverse_replica_already_existing_is_ok_and_another_server_of_that_n
     rep.reverse().await.unwrap();
     assert!(arm.take_requests().iter().all(|r| r.method == "GET"));
 }
+
+/// The run's mode picks the promote option: `promote_option` (default
+/// planned) in a graceful run, `Forced` in an ungraceful one whatever
+/// `promote_option` says.
+#[tokio::test]
+async fn the_run_mode_picks_a_planned_or_a_forced_promote() {
+    use dr_core::{Promotion, RunMode};
+    for (mode, option) in [
+        (RunMode::Graceful, "Planned"),
+        (RunMode::Ungraceful, "Forced"),
+    ] {
+        let arm = ArmStandIn::proseware().await;
+        let mut extra = common::pg_settings(names::DB_WEST, None);
+        extra["promote_option"] = json!("planned");
+        let s = common::settings(&arm, "db", "azure.postgres_flexible", extra);
+        let store = common::registry().build_store(&s).unwrap().unwrap();
+        assert!(store.capabilities().modes);
+        arm.take_requests();
+        store.promote_with(Promotion::new(mode)).await.unwrap();
+        let patch = arm
+            .take_requests()
+            .into_iter()
+            .find(|r| r.method == "PATCH")
+            .unwrap();
+        assert_eq!(
+            patch.body,
+            Some(
+                json!({"properties": {"replica": {"promoteMode": "Standalone", "promoteOption": option}}})
+            ),
+            "{mode}"
+        );
+        assert_eq!(store.role().await.unwrap(), dr_core::Role::Primary);
+    }
+}

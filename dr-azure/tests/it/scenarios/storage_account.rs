@@ -67,3 +67,27 @@ async fn the_planned_failover_type_is_sent_as_the_query() {
         "a planned failover stays geo-redundant"
     );
 }
+
+/// An ungraceful run's failover is unplanned even when `failover_type =
+/// "planned"`: the account ends locally redundant, as after any unplanned
+/// failover (a planned one stays geo-redundant: above).
+#[tokio::test]
+async fn an_ungraceful_run_fails_over_unplanned_whatever_failover_type_says() {
+    use dr_core::{Promotion, RunMode};
+    let arm = ArmStandIn::proseware().await;
+    let mut extra = common::storage_settings("westus");
+    extra["failover_type"] = json!("planned");
+    let s = common::settings(&arm, "videos", "azure.storage_account", extra);
+    let store = common::registry().build_store(&s).unwrap().unwrap();
+    store
+        .promote_with(Promotion::new(RunMode::Ungraceful))
+        .await
+        .unwrap();
+    let acct = arm.get(&storage_path()).unwrap();
+    assert_eq!(acct["properties"]["primaryLocation"], json!("westus"));
+    assert_eq!(
+        acct["sku"]["name"],
+        json!("Standard_LRS"),
+        "an unplanned failover leaves the account locally redundant"
+    );
+}

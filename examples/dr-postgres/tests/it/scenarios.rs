@@ -252,3 +252,49 @@ async fn a_stop_right_after_a_burst_of_writes_waits_for_the_standby_and_loses_no
         .get(0);
     assert_eq!(rows, 50_000);
 }
+
+/// With `peer` set, a graceful run's promote waits for the standby to replay
+/// what the primary wrote, and refuses (changing nothing) when the primary
+/// does not answer; an ungraceful run's promotes at once.
+#[tokio::test]
+async fn a_graceful_promote_needs_the_primary_and_an_ungraceful_one_does_not() {
+    use dr_core::{Promotion, RunMode};
+    let (primary, standby) = pair().await;
+    common::app_schema(&primary).await;
+    let client = primary.client().await;
+    for id in 0..200 {
+        insert_as(&client, id).await.unwrap();
+    }
+    let store = common::store(&standby, json!({ "peer": primary.url() }));
+    assert!(store.capabilities().modes);
+    store
+        .promote_with(Promotion::new(RunMode::Graceful))
+        .await
+        .unwrap();
+    assert!(store.writable().await.unwrap());
+    let rows: i64 = standby
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 200, "the graceful promote waited for every write");
+
+    let (mut primary, standby) = pair().await;
+    let store = common::store(&standby, json!({ "peer": primary.url() }));
+    primary.kill();
+    let e = store
+        .promote_with(Promotion::new(RunMode::Graceful))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+    assert!(e.message().contains("--ungraceful"), "{e}");
+    assert!(matches!(store.role().await.unwrap(), Role::Replica { .. }));
+    store
+        .promote_with(Promotion::new(RunMode::Ungraceful))
+        .await
+        .unwrap();
+    assert_eq!(store.role().await.unwrap(), Role::Primary);
+    assert!(store.writable().await.unwrap());
+}
