@@ -123,6 +123,21 @@ impl RunDir {
     }
 }
 
+impl RunDir {
+    /// Where the run keeps its copy of the child plan file `name` (as the
+    /// plan's `plan.run` step resolved it), which `dr resume` reads.
+    pub fn child_copy(&self, name: &str) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(&Sha256::digest(name.as_bytes())[..8]);
+        let ext = if name.ends_with(".json") {
+            "json"
+        } else {
+            "toml"
+        };
+        self.path.join("children").join(format!("{digest}.{ext}"))
+    }
+}
+
 /// The journal file in a run directory.
 pub(crate) fn journal_in(run_dir: &Path) -> PathBuf {
     run_dir.join("journal.jsonl")

@@ -10,6 +10,7 @@
 
 mod after_window;
 mod check;
+mod child_plans;
 mod cli;
 mod drill;
 mod epipe;

@@ -87,10 +87,11 @@ pub(super) fn check(
              another run's folder)"
         ));
     }
-    let now = {
+    // With child plans, the digest covers their copies too.
+    let now = plan.map(Plan::digest).unwrap_or_else(|| {
         use sha2::{Digest, Sha256};
         hex::encode(Sha256::digest(plan_text.as_bytes()))
-    };
+    });
     if now != *digest {
         reasons.push(format!(
             "the plan copy of the run ({}) is not the plan the run started with (SHA-256 \

@@ -192,6 +192,13 @@ impl Lookahead<'_> {
                 (format!("wait {}", crate::format_duration(*duration)), None)
             }
             StepAction::Notify { message, .. } => (format!("notify webhook: {message}"), None),
+            StepAction::PlanRun { plan, steps } => (
+                format!(
+                    "child plan `{plan}`: {} step(s), shown with its prefix",
+                    steps.len()
+                ),
+                None,
+            ),
             StepAction::Exec { command, .. } => (format!("run `{}`", command.join(" ")), None),
             StepAction::Provider { action, .. } => {
                 match self.live.get(&Read::Verify(step.id.clone())) {

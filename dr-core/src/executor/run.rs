@@ -38,10 +38,15 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         &run_id,
     )?;
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(
-        RunDir::new(&opts.state_dir, &run_id).plan_copy(&plan.source.name),
-        &plan.source.text,
-    )?;
+    let run_dir = RunDir::new(&opts.state_dir, &run_id);
+    std::fs::write(run_dir.plan_copy(&plan.source.name), &plan.source.text)?;
+    for child in &plan.children {
+        let copy = run_dir.child_copy(&child.name);
+        if let Some(parent) = copy.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(copy, &child.text)?;
+    }
     let mode = if opts.ungraceful {
         crate::RunMode::Ungraceful
     } else {
@@ -119,7 +124,12 @@ pub(crate) async fn resume(
     let copy = RunDir::new(&opts.state_dir, run_id).plan_copy(file);
     let text = std::fs::read_to_string(&copy)
         .map_err(|e| ExecError::Resume(format!("cannot read {}: {e}", copy.display())))?;
-    let parsed = Plan::parse(file, &text, registry, load);
+    // Child plans as the run started with them: its copies.
+    let copies = RunDir::new(&opts.state_dir, run_id);
+    let load = load
+        .clone()
+        .read_children_with(move |name| std::fs::read_to_string(copies.child_copy(name)));
+    let parsed = Plan::parse(file, &text, registry, &load);
     // Before the plan's own diagnostics: an edited copy is the reason it fails.
     integrity::refuse(
         run_id,

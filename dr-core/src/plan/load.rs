@@ -17,9 +17,11 @@ use crate::redact::Redactor;
 pub struct LoadOptions {
     env: EnvLookup,
     allow_unset_env: bool,
+    children: Option<ChildReader>,
 }
 
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+type ChildReader = Arc<dyn Fn(&str) -> std::io::Result<String> + Send + Sync>;
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -41,6 +43,27 @@ impl LoadOptions {
         LoadOptions {
             env: Arc::new(lookup),
             allow_unset_env: false,
+            children: None,
+        }
+    }
+
+    /// Reads child plans (`plan.run`) with `reader` instead of from the file
+    /// system: it gets the child's file name (the parent's directory joined
+    /// with the step's `plan`, `.` and `..` resolved) and returns its text.
+    /// `dr resume` reads them from the run's copies so.
+    pub fn read_children_with(
+        mut self,
+        reader: impl Fn(&str) -> std::io::Result<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.children = Some(Arc::new(reader));
+        self
+    }
+
+    /// The text of the child plan file `name`.
+    pub(crate) fn read_child(&self, name: &str) -> std::io::Result<String> {
+        match &self.children {
+            Some(read) => read(name),
+            None => std::fs::read_to_string(name),
         }
     }
 
@@ -112,6 +135,18 @@ impl Plan {
         registry: &Registry,
         opts: &LoadOptions,
     ) -> Result<Plan, Diagnostics> {
+        Self::parse_within(name, text, registry, opts, &[])
+    }
+
+    /// [`Plan::parse`] of a plan that the plans of `chain` (their file names,
+    /// outermost first) include as a child.
+    pub(super) fn parse_within(
+        name: &str,
+        text: &str,
+        registry: &Registry,
+        opts: &LoadOptions,
+        chain: &[String],
+    ) -> Result<Plan, Diagnostics> {
         // A byte-order mark (editors on Windows write one) is not part of the plan.
         let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         let src = SourceFile {
@@ -140,12 +175,17 @@ impl Plan {
             &mut found,
         );
         let env_values = found.env_values();
-        let plan = v
+        let mut plan = v
             .plan(&root, registry, Redactor::default(), env_values)
             .map(|mut plan| {
                 plan.redactor = redactor_for(std::mem::take(&mut found.secrets), &plan);
                 plan
             });
+        if v.errors.is_empty()
+            && let Some(p) = plan.as_mut()
+        {
+            super::children::expand(p, &mut v, &root, registry, opts, chain);
+        }
         let mut errors = v.errors;
         if errors.is_empty()
             && let Some(mut plan) = plan
@@ -157,6 +197,7 @@ impl Plan {
                 .iter()
                 .flat_map(|p| p.vars.iter().map(|(name, _)| name.clone()))
                 .collect();
+            unset.append(&mut plan.unset_env); // the child plans'
             unset.sort();
             unset.dedup();
             plan.unset_env = unset;

@@ -6,6 +6,7 @@
 //! provider can do. It returns every problem it finds at once, each as a
 //! [`Diagnostic`] with file, line, column and key; nothing runs while there is one.
 
+mod children;
 mod graph;
 mod interp;
 mod load;

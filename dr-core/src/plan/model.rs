@@ -48,6 +48,9 @@ pub struct Plan {
     pub warnings: Vec<super::Diagnostic>,
     /// The plan's text and file name.
     pub source: SourceFile,
+    /// The child plans' texts and file names (`plan.run` steps, nested ones
+    /// too), in the order they were read.
+    pub children: Vec<SourceFile>,
     /// `[plan] lock_dir`: where the plan's lock file lives, shared by every
     /// state dir (see [`crate::lock::lock_dir`]).
     pub lock_dir: Option<PathBuf>,
@@ -115,7 +118,20 @@ impl Plan {
     /// SHA-256 of the plan's text, hex: identifies exactly what ran.
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(self.source.text.as_bytes()))
+        if self.children.is_empty() {
+            return hex::encode(Sha256::digest(self.source.text.as_bytes()));
+        }
+        // With child plans: every file, each with its name, so that an edited
+        // child changes the digest too.
+        let mut h = Sha256::new();
+        h.update(self.source.text.as_bytes());
+        for c in &self.children {
+            h.update([0]);
+            h.update(c.name.as_bytes());
+            h.update([0]);
+            h.update(c.text.as_bytes());
+        }
+        hex::encode(h.finalize())
     }
 
     /// Hides the plan's secrets: `${env:..}` values that are secret by their
@@ -469,6 +485,15 @@ pub enum StepAction {
         /// true`): only then is it re-run by `dr resume` after it was in flight.
         idempotent: bool,
     },
+    /// `plan.run`: the steps of a child plan run as part of this run (they
+    /// are in [`Plan::steps`], with ids prefixed `STEP_ID/`); this step ends
+    /// once every one of them ended.
+    PlanRun {
+        /// The child plan's file as the plan names it (relative to the plan).
+        plan: String,
+        /// The child's steps, as ids of this plan (`data-tier/promote`).
+        steps: Vec<String>,
+    },
     /// A provider action (`aws.ec2.start_instances`).
     Provider {
         /// The action name.
@@ -508,6 +533,7 @@ impl StepAction {
             StepAction::Wait { .. } => "wait",
             StepAction::Notify { .. } => "notify",
             StepAction::Exec { .. } => "exec",
+            StepAction::PlanRun { .. } => "plan.run",
             StepAction::Provider { name, .. } => name,
         }
     }
@@ -545,6 +571,7 @@ pub const BUILTIN_ACTIONS: &[&str] = &[
     "wait",
     "notify",
     "exec",
+    "plan.run",
 ];
 
 // ---------------------------------------------------------------------------
@@ -884,6 +911,12 @@ pub(crate) enum BuiltinStep {
         /// it after it was in flight when the process died (default false).
         #[serde(default)]
         idempotent: Option<bool>,
+    },
+    /// Run another plan's steps as part of this run.
+    #[serde(rename = "plan.run")]
+    PlanRun {
+        /// The child plan's file, relative to this plan's.
+        plan: String,
     },
 }
 

@@ -92,6 +92,12 @@ impl Redactor {
         }
     }
 
+    /// A redactor hiding this one's secrets and `other`'s (a plan and its
+    /// child plans).
+    pub(crate) fn merged(&self, other: &Redactor) -> Redactor {
+        Redactor::new(self.secrets.iter().chain(other.secrets.iter()).cloned())
+    }
+
     /// Whether there is nothing to hide: no secret of its own and none
     /// registered process-wide ([`hide_secret`]).
     pub fn is_empty(&self) -> bool {

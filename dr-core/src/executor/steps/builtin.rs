@@ -75,6 +75,16 @@ pub(super) async fn wait(s: &mut StepRun<'_>, duration: &Duration) -> R<()> {
     Ok(())
 }
 
+/// `plan.run`: the child's steps are steps of this run, which this one
+/// depends on; it ends once they all ended, and changes nothing itself.
+pub(super) async fn plan_run(s: &mut StepRun<'_>, plan: &str, steps: &[String]) -> R<()> {
+    s.res.detail = Some(format!(
+        "child plan `{plan}`: its {} step(s) ended",
+        steps.len()
+    ));
+    Ok(())
+}
+
 pub(super) async fn notify_step(
     s: &mut StepRun<'_>,
     url: &str,

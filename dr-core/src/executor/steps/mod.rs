@@ -256,6 +256,7 @@ async fn act(
         StepAction::DatastoreFlush { store } => data::flush(s, store).await,
         StepAction::Approval { message } => builtin::approval(s, message).await,
         StepAction::Wait { duration } => builtin::wait(s, duration).await,
+        StepAction::PlanRun { plan, steps } => builtin::plan_run(s, plan, steps).await,
         StepAction::Notify {
             url,
             message,
@@ -365,6 +366,7 @@ pub(crate) async fn compensate(
         | StepAction::ReplicationCheck { .. }
         | StepAction::Approval { .. }
         | StepAction::Wait { .. }
+        | StepAction::PlanRun { .. }
         | StepAction::Notify { .. } => (CompensationStatus::Skipped, "nothing to undo".into()),
         other => {
             let msg = format!(

@@ -87,6 +87,13 @@ impl Validator<'_> {
                 (StepAction::DatastoreFlush { store }, ok)
             }
             BuiltinStep::Approval { message } => (StepAction::Approval { message }, true),
+            BuiltinStep::PlanRun { plan } => (
+                StepAction::PlanRun {
+                    plan,
+                    steps: Vec::new(),
+                },
+                true,
+            ),
             BuiltinStep::Wait { duration } => (
                 StepAction::Wait {
                     duration: duration.0,

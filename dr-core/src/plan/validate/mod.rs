@@ -108,6 +108,17 @@ impl Validator<'_> {
     }
 
     /// Records an error at `path`: on the key itself when `on_key`, else on its value.
+    /// An error at `steps[index].KEY` (a child plan that cannot be merged).
+    pub(in crate::plan) fn step_error(
+        &mut self,
+        root: &Node,
+        index: usize,
+        k: &str,
+        msg: impl Into<String>,
+    ) {
+        self.err(root, &[key("steps"), Seg::Index(index), key(k)], false, msg);
+    }
+
     fn err(&mut self, root: &Node, path: &[Seg], on_key: bool, msg: impl Into<String>) {
         if root
             .locate_node(path)
@@ -189,6 +200,7 @@ impl Validator<'_> {
             mode: meta.mode.unwrap_or_default(),
             warnings,
             source: self.src.clone(),
+            children: Vec::new(),
             lock_dir: meta.lock_dir.map(std::path::PathBuf::from),
             redactor,
             env_values,
