@@ -330,3 +330,34 @@ fn ctrl_c_during_the_hold_ends_the_drill_where_it_is() {
     );
     assert_eq!(env.saved_reports().len(), 2, "the report is saved");
 }
+
+/// A failover whose `[plan.after]` window finds the new side unhealthy
+/// succeeded (nothing is undone), but the drill has not met its targets.
+#[test]
+fn an_unhealthy_after_window_of_the_failover_misses_the_drill() {
+    let with_after = failover("1m", true).replace(
+        "[resources.front]",
+        "[plan.after]\nprobes = [\"web_after\"]\nfor = \"50ms\"\nevery = \"10ms\"\n\n\
+         [resources.web_after]\nprovider = \"sim.probe\"\nhealthy = false\n\n[resources.front]",
+    );
+    let env = Env::new(&with_after, FAILBACK);
+    let out = env.drill(&[]);
+    let report = finished(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["status"], "missed");
+    assert_eq!(report["failover"]["status"], "succeeded");
+    assert_eq!(report["failover"]["after"], "unhealthy");
+    assert_eq!(report["failback"]["status"], "succeeded");
+    let reasons = report["reasons"].to_string();
+    assert!(reasons.contains("[plan.after] window"), "{reasons}");
+
+    // The same window, healthy: met.
+    let env = Env::new(
+        &with_after.replace("healthy = false", "healthy = true"),
+        FAILBACK,
+    );
+    let out = env.drill(&[]);
+    let report = finished(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["failover"]["after"], "healthy");
+}

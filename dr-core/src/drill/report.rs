@@ -40,6 +40,10 @@ pub struct DrillRun {
     /// The steps that failed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_steps: Vec<String>,
+    /// How the run's `[plan.after]` window ended (`healthy`, `unhealthy`,
+    /// `interrupted`), when the plan has one and the run succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 impl DrillRun {
@@ -57,6 +61,7 @@ impl DrillRun {
             rpo_target_ms: r.rpo_target_ms,
             rpo_met: r.rpo_met,
             failed_steps: r.failed_steps.clone(),
+            after: r.after.as_ref().map(|a| a.status.clone()),
         }
     }
 }
@@ -164,6 +169,13 @@ impl DrillReport {
                     "{which} RPO {} > target {}",
                     ms(run.rpo_ms),
                     ms(run.rpo_target_ms)
+                ));
+            }
+            if run.after.as_deref() == Some("unhealthy") {
+                missed.push(format!(
+                    "{which}: the new side was unhealthy during its [plan.after] window \
+                     (`dr report {}` lists the failed rounds)",
+                    run.run_id
                 ));
             }
         }
@@ -306,6 +318,7 @@ mod tests {
             rpo_target_ms: None,
             rpo_met: None,
             failed_steps: Vec::new(),
+            after: None,
         };
         let report = DrillReport {
             drill_id: "drill-r1".into(),
