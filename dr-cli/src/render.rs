@@ -165,6 +165,17 @@ pub fn event_line(e: &Event, p: Palette) -> String {
                 failures.len()
             )
         }
+        Event::NotifyFailed {
+            notified,
+            target,
+            error,
+        } => format!(
+            "{} could not notify {} of {}: {} (the run goes on)",
+            p.yellow("! warning:"),
+            t(target),
+            t(notified),
+            m(error)
+        ),
         Event::RunFinished { .. } => run_finished_line(e, p),
         other => t(&format!("{other:?}")).into_owned(),
     }

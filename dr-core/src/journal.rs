@@ -60,6 +60,15 @@ pub enum Record {
         #[serde(default)]
         mode: crate::RunMode,
     },
+    /// A `[plan.notify]` target could not be told of a run event.
+    NotifyFailed {
+        /// The run event (`failed`, `after_finished`, ..).
+        event: String,
+        /// The target, as its origin only.
+        target: String,
+        /// Why (redacted).
+        error: String,
+    },
     /// The operator switched the run's mode on resume (`dr resume RUN_ID
     /// --ungraceful`); the entry's time is when.
     ModeChanged {

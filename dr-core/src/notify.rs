@@ -140,3 +140,61 @@ mod tests {
         assert_eq!(shown_url("not a url"), "******");
     }
 }
+
+/// What a `[plan.notify]` target could not be told: the target as shown
+/// ([`shown_url`]) and the error (redacted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Undelivered {
+    pub target: String,
+    pub error: String,
+}
+
+/// Sends `event` to every `[plan.notify]` target of `plan` that listens for
+/// it: `{"plan","run_id","event","text","delivery_id"}` plus the fields of
+/// `extra`. The delivery id is derived from `scope` (the run id, or the watch's
+/// trigger), the event, the target's place and `occurrence` (an event that may
+/// happen again in one run: `halted` in two processes), so a retry or a
+/// resend of the same notification shares it. One attempt per target (30 s at
+/// most): a failure is returned, never raised; notifying never fails a run.
+pub(crate) async fn send_plan_event(
+    plan: &crate::Plan,
+    run_id: Option<&str>,
+    scope: &str,
+    occurrence: u64,
+    event: crate::plan::NotifyEvent,
+    text: &str,
+    extra: Value,
+) -> Vec<Undelivered> {
+    let Some(n) = &plan.notify else {
+        return Vec::new();
+    };
+    if !n.on.contains(&event) {
+        return Vec::new();
+    }
+    let mut failed = Vec::new();
+    for (i, t) in n.targets.iter().enumerate() {
+        let delivery = notify_delivery_id(
+            scope,
+            &format!("{} target {i} occurrence {occurrence}", event.as_str()),
+        );
+        let mut body = serde_json::json!({
+            "plan": plan.name,
+            "run_id": run_id,
+            "event": event.as_str(),
+            "text": plan.redactor().redact(text),
+            "delivery_id": delivery,
+        });
+        if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), &extra) {
+            for (k, v) in extra {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        if let Err(e) = notify(&t.url, &t.headers, &body, &delivery).await {
+            failed.push(Undelivered {
+                target: shown_url(&t.url),
+                error: plan.redactor().redact(&e.to_string()),
+            });
+        }
+    }
+    failed
+}

@@ -706,6 +706,7 @@ mod tests {
             operator: "op".into(),
             mode: crate::RunMode::Graceful,
             mode_changes: Vec::new(),
+            notify_failed: Vec::new(),
             steps,
             timeline: Vec::new(),
             phases: Vec::new(),

@@ -18,6 +18,7 @@ mod lock_and_audit_cli;
 mod log_secrets;
 mod operator_skip;
 mod output_safety;
+mod plan_notify;
 mod playbook;
 mod playbook_aws_pilot_light;
 mod playbook_guiding_care;

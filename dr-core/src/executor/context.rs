@@ -28,6 +28,11 @@ pub(crate) struct Ctx {
     pub audit: Arc<std::sync::Mutex<AuditWriter>>,
     /// How this run fails over now (graceful or ungraceful).
     pub mode: crate::RunMode,
+    /// How many journal entries the run had when this process took it on
+    /// (0 for a new run): tells this process's notifications from another's.
+    pub opened_at: u64,
+    /// Notifications sent in the background (`run_started`).
+    pub(super) notices: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The lag each replicator had when this run stopped it (journaled, so a
     /// resumed run knows it too): the RPO gate of a later promote uses it when
     /// the stopped link reports no lag any more.
@@ -75,6 +80,8 @@ impl Ctx {
             digest: plan.digest(),
             audit: Arc::new(std::sync::Mutex::new(audit)),
             mode,
+            opened_at: seq,
+            notices: std::sync::Mutex::new(Vec::new()),
             plan,
             opts,
             run_id: run_id.to_string(),
@@ -161,6 +168,14 @@ impl Ctx {
             });
         }
         Ok(())
+    }
+
+    /// Waits for the notifications sent in the background.
+    pub(super) async fn settle_notices(&self) {
+        let tasks = std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
     }
 
     /// The promotion a `datastore.promote` step asks of its store: this run's

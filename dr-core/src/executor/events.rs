@@ -24,6 +24,16 @@ pub enum Event {
         /// How the run fails over: `graceful` or `ungraceful`.
         mode: crate::RunMode,
     },
+    /// A `[plan.notify]` target could not be told of `notified` (the run goes
+    /// on; the report has a line for it).
+    NotifyFailed {
+        /// The run event that was to be sent (`failed`, `after_finished`, ..).
+        notified: String,
+        /// The target, as its origin only.
+        target: String,
+        /// Why (redacted).
+        error: String,
+    },
     /// The operator switched the run's mode (`dr resume RUN_ID --ungraceful`).
     ModeChanged {
         /// The mode before.

@@ -18,6 +18,7 @@ mod context;
 mod events;
 mod gate;
 mod integrity;
+mod notices;
 mod preview;
 mod progress;
 mod run;

@@ -73,6 +73,7 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         mode,
     })
     .await?;
+    super::notices::run_started(&ctx, false);
     let outcome = execute(ctx, Progress::default()).await;
     drop(lock);
     outcome
@@ -215,6 +216,7 @@ pub(crate) async fn resume(
     if ctx.mode != p.mode {
         change_mode(&ctx, p.mode).await?;
     }
+    super::notices::run_started(&ctx, true);
     // What the dead process started must not go on acting beside this one.
     for (step, pid) in &p.spawned {
         if p.in_flight.contains_key(step) && super::child::kill_leftover(*pid) {
@@ -736,6 +738,7 @@ impl Execution {
             _ => None,
         };
         let failure = self.p.failure.clone();
+        notify_end(ctx, status, after, failure.as_ref(), &halted_by, &decision).await;
         ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str())
             .await;
         let audit = ctx.audit.clone();
@@ -781,6 +784,65 @@ impl Execution {
             after,
         })
     }
+}
+
+/// `[plan.notify]` of the run's end: `after_finished` (when the window ran),
+/// then the status (`succeeded`, `failed`, `halted`, ..), after the
+/// background `run_started` was sent. Not after a hard stop (a second
+/// Ctrl-C): the operator wants dr gone.
+async fn notify_end(
+    ctx: &Ctx,
+    status: RunStatus,
+    after: Option<super::after::AfterStatus>,
+    failure: Option<&StepError>,
+    halted_by: &Option<String>,
+    decision: &Option<String>,
+) {
+    use crate::plan::NotifyEvent;
+    ctx.settle_notices().await;
+    if ctx.plan.notify.is_none() || ctx.opts.abort.is_cancelled() {
+        return;
+    }
+    let plan = &ctx.plan.name;
+    let run_id = &ctx.run_id;
+    if let Some(a) = after {
+        let text = format!(
+            "dr: after run {run_id} of plan `{plan}`, the new side was {} during the [plan.after] window",
+            a.as_str()
+        );
+        super::notices::send(
+            ctx,
+            NotifyEvent::AfterFinished,
+            &text,
+            serde_json::json!({ "status": a.as_str() }),
+        )
+        .await;
+    }
+    let event = match status {
+        RunStatus::Succeeded => NotifyEvent::Succeeded,
+        RunStatus::Failed => NotifyEvent::Failed,
+        RunStatus::RolledBack => NotifyEvent::RolledBack,
+        RunStatus::Halted => NotifyEvent::Halted,
+        RunStatus::Interrupted => NotifyEvent::Interrupted,
+    };
+    let mut text = format!("dr: run {run_id} of plan `{plan}` {}", status.as_str());
+    if let Some(f) = failure {
+        text.push_str(&format!(": {}", f.message));
+    }
+    if let Some(d) = decision {
+        text.push_str(&format!(". {d}"));
+    }
+    super::notices::send(
+        ctx,
+        event,
+        &text,
+        serde_json::json!({
+            "status": status.as_str(),
+            "error": failure.map(|f| f.message.clone()),
+            "halted_by": halted_by,
+        }),
+    )
+    .await;
 }
 
 /// Journals, audits and reports (event) the end of a step that ran to its end.

@@ -43,6 +43,8 @@ pub struct Plan {
     /// `[plan] mode`: how a run of this plan fails over unless `dr run
     /// --ungraceful` says otherwise (default graceful).
     pub mode: crate::RunMode,
+    /// `[plan.notify]`: who is told of which run events.
+    pub notify: Option<PlanNotify>,
     /// What validation warns about without refusing the plan (e.g. a rollback
     /// that a one-way step would cut short); `dr validate` prints them.
     pub warnings: Vec<super::Diagnostic>,
@@ -157,6 +159,11 @@ impl Plan {
                 StepAction::Notify { url, .. } => Some(url.as_str()),
                 _ => None,
             })
+            .chain(
+                self.notify
+                    .iter()
+                    .flat_map(|n| n.targets.iter().map(|t| t.url.as_str())),
+            )
             .filter(|u| seen.insert(*u))
             .collect()
     }
@@ -226,6 +233,79 @@ pub struct After {
     /// One round of probes every ... (at most `for`).
     #[serde(rename = "every_ms", with = "crate::duration::millis")]
     pub every: Duration,
+}
+
+/// `[plan.notify]`: one message per event of `on` to every target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanNotify {
+    /// The events that are sent.
+    pub on: Vec<NotifyEvent>,
+    /// Where they are sent.
+    pub targets: Vec<NotifyTarget>,
+}
+
+/// A run event `[plan.notify]` can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyEvent {
+    /// A run (or a resumed run) began.
+    RunStarted,
+    /// An `approval` step waits for a person.
+    ApprovalNeeded,
+    /// A rollback stopped at a one-way step.
+    Halted,
+    /// The run failed.
+    Failed,
+    /// The run was rolled back.
+    RolledBack,
+    /// Every step succeeded.
+    Succeeded,
+    /// The run was interrupted (Ctrl-C, SIGTERM).
+    Interrupted,
+    /// `dr watch` triggered the plan.
+    WatchTriggered,
+    /// The `[plan.after]` window ended (with its status).
+    AfterFinished,
+}
+
+impl NotifyEvent {
+    /// The name in `on` and in the message (`after_finished`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NotifyEvent::RunStarted => "run_started",
+            NotifyEvent::ApprovalNeeded => "approval_needed",
+            NotifyEvent::Halted => "halted",
+            NotifyEvent::Failed => "failed",
+            NotifyEvent::RolledBack => "rolled_back",
+            NotifyEvent::Succeeded => "succeeded",
+            NotifyEvent::Interrupted => "interrupted",
+            NotifyEvent::WatchTriggered => "watch_triggered",
+            NotifyEvent::AfterFinished => "after_finished",
+        }
+    }
+}
+
+/// The body a notification target gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyFormat {
+    /// `{"plan","run_id","event","text","delivery_id",..}` (as a `notify`
+    /// step's, with `event`).
+    #[default]
+    Webhook,
+}
+
+/// One `[plan.notify]` target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotifyTarget {
+    /// The URL (a secret: shown as its origin only).
+    #[serde(skip)]
+    pub url: String,
+    /// Extra headers (their values are secret).
+    #[serde(skip)]
+    pub headers: BTreeMap<String, String>,
+    /// The body's format.
+    pub format: NotifyFormat,
 }
 
 /// What a watch does when it triggers.
@@ -643,6 +723,35 @@ pub(crate) struct PlanTable {
     /// `ungraceful` (forced failovers); `dr run --ungraceful` overrides it.
     #[serde(default)]
     pub mode: Option<crate::RunMode>,
+    /// Who is told of which run events.
+    #[serde(default)]
+    pub notify: Option<NotifyTable>,
+}
+
+/// `[plan.notify]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotifyTable {
+    /// The events to send (`run_started`, `approval_needed`, `halted`,
+    /// `failed`, `rolled_back`, `succeeded`, `interrupted`, `watch_triggered`,
+    /// `after_finished`).
+    pub on: Vec<NotifyEvent>,
+    /// Where to send them.
+    pub targets: Vec<NotifyTargetTable>,
+}
+
+/// One target of `[plan.notify]`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NotifyTargetTable {
+    /// The webhook URL (write it as `${env:VAR}`).
+    pub url: String,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// The body's format (`webhook`, the default).
+    #[serde(default)]
+    pub format: Option<NotifyFormat>,
 }
 
 /// `[plan.after]`.

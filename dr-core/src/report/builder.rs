@@ -38,6 +38,7 @@ pub(crate) struct ReportBuilder {
     /// The run's mode now, and each switch.
     mode: crate::RunMode,
     mode_changes: Vec<super::ModeChange>,
+    notify_failed: Vec<super::NotifyFailure>,
 }
 
 /// The `run_started` entry.
@@ -98,6 +99,7 @@ impl Default for ReportBuilder {
             after: None,
             mode: crate::RunMode::default(),
             mode_changes: Vec::new(),
+            notify_failed: Vec::new(),
         }
     }
 }
@@ -116,6 +118,19 @@ impl ReportBuilder {
             Record::RunStarted { plan, mode, .. } => {
                 self.mode = *mode;
                 format!("run started (plan `{plan}`, {mode})")
+            }
+            Record::NotifyFailed {
+                event,
+                target,
+                error,
+            } => {
+                self.notify_failed.push(super::NotifyFailure {
+                    event: event.clone(),
+                    target: target.clone(),
+                    error: error.clone(),
+                    at: e.ts,
+                });
+                format!("could not notify {target} of `{event}`: {error}")
             }
             Record::ModeChanged { from, to, operator } => {
                 self.mode = *to;
@@ -490,6 +505,7 @@ impl ReportBuilder {
             operator: run.operator,
             mode: self.mode,
             mode_changes: self.mode_changes,
+            notify_failed: self.notify_failed,
             steps,
             timeline,
             phases: self.phases,

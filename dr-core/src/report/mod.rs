@@ -163,6 +163,19 @@ pub struct ModeChange {
     pub at: DateTime<Utc>,
 }
 
+/// A `[plan.notify]` target that could not be told of a run event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifyFailure {
+    /// The run event (`failed`, `after_finished`, ..).
+    pub event: String,
+    /// The target, as its origin only.
+    pub target: String,
+    /// Why.
+    pub error: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// One line of the timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
@@ -252,6 +265,10 @@ pub struct Report {
     /// started with).
     #[serde(default)]
     pub mode_changes: Vec<ModeChange>,
+    /// `[plan.notify]` messages that could not be delivered (the run went
+    /// on without them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify_failed: Vec<NotifyFailure>,
     /// Every step of the plan, in plan order.
     pub steps: Vec<StepReport>,
     /// What happened, in order.
@@ -350,6 +367,14 @@ impl Report {
             self.mode,
             text(&self.mode_text())
         ));
+        for f in &self.notify_failed {
+            out.push_str(&format!(
+                "**Not notified:** {} of {} ({}).\n\n",
+                text(&f.target),
+                code(&f.event),
+                text(&f.error)
+            ));
+        }
         if let Some(h) = &self.halted_by {
             out.push_str(&format!(
                 "**Halted at one-way step {}.** {}\n\n",

@@ -676,6 +676,36 @@ impl Watcher {
             mode: ctx.w.mode.as_str(),
             dry_run: ctx.opts.dry_run,
         });
+        if !ctx.opts.dry_run {
+            let text = format!(
+                "dr watch: plan `{}` triggered after {} failed round(s) (first failure at {})",
+                ctx.plan.name,
+                d.failed_rounds,
+                stamp(d.first_failure_at)
+            );
+            let undelivered = crate::notify::send_plan_event(
+                &ctx.plan,
+                None,
+                &format!("watch {} {}", ctx.plan.name, stamp(d.decided_at)),
+                0,
+                crate::plan::NotifyEvent::WatchTriggered,
+                &text,
+                serde_json::json!({
+                    "first_failure_at": stamp(d.first_failure_at),
+                    "failed_rounds": d.failed_rounds,
+                    "mode": ctx.w.mode.as_str(),
+                }),
+            )
+            .await;
+            for u in undelivered {
+                ctx.emit(WatchEvent::WatchWarning {
+                    message: format!(
+                        "could not notify {} of `watch_triggered`: {}",
+                        u.target, u.error
+                    ),
+                });
+            }
+        }
         if let Err(e) = ctx.lock_free() {
             self.refused(&e).await;
             return None;

@@ -27,6 +27,20 @@ pub(super) async fn probe_wait(s: &mut StepRun<'_>, g: &Gate) -> R<()> {
     Ok(())
 }
 
+/// `[plan.notify]` of `approval_needed`: the step and what to approve.
+async fn notify_approval(ctx: &Ctx, step: &str, message: &str) {
+    crate::executor::notices::send(
+        ctx,
+        crate::plan::NotifyEvent::ApprovalNeeded,
+        &format!(
+            "dr: run {} of plan `{}` waits for an approval of step `{step}`: {message}",
+            ctx.run_id, ctx.plan.name
+        ),
+        serde_json::json!({ "step": step }),
+    )
+    .await;
+}
+
 pub(super) async fn approval(s: &mut StepRun<'_>, message: &Option<String>) -> R<()> {
     let ctx = s.ctx;
     let id = s.step.id.as_str();
@@ -41,6 +55,7 @@ pub(super) async fn approval(s: &mut StepRun<'_>, message: &Option<String>) -> R
             step: id.into(),
             message: message.clone(),
         });
+        notify_approval(ctx, id, &message).await;
         let ok = tokio::select! {
             ok = approver.approve(id, &message) => ok,
             _ = ctx.opts.cancel.cancelled() => {
@@ -56,6 +71,7 @@ pub(super) async fn approval(s: &mut StepRun<'_>, message: &Option<String>) -> R
             step: id.into(),
             message: message.clone(),
         });
+        notify_approval(ctx, id, &message).await;
         return Err(format!("approval required and not given: rerun with `--approve {id}` (or run on a terminal to be asked)").into());
     }
     res.after = json!({ "approved": true });

@@ -46,3 +46,43 @@ impl Validator<'_> {
         })
     }
 }
+
+impl Validator<'_> {
+    /// The typed `[plan.notify]`: at least one event and one target, each
+    /// target's `url` a URL; `None` when it is invalid.
+    pub(super) fn check_notify_table(
+        &mut self,
+        root: &Node,
+        n: crate::plan::model::NotifyTable,
+    ) -> Option<crate::plan::model::PlanNotify> {
+        use crate::plan::model::{NotifyTarget, PlanNotify};
+        let at = |k: &str| vec![key("plan"), key("notify"), key(k)];
+        let mut ok = true;
+        for (k, empty) in [("on", n.on.is_empty()), ("targets", n.targets.is_empty())] {
+            if empty {
+                ok = false;
+                self.err(root, &at(k), false, format!("{k} must not be empty"));
+            }
+        }
+        let mut targets = Vec::new();
+        for (i, t) in n.targets.into_iter().enumerate() {
+            if reqwest::Url::parse(&t.url)
+                .ok()
+                .is_none_or(|u| !matches!(u.scheme(), "http" | "https"))
+            {
+                ok = false;
+                let mut path = at("targets");
+                path.extend([Seg::Index(i), key("url")]);
+                self.err(root, &path, false, "not an http or https URL");
+            }
+            targets.push(NotifyTarget {
+                url: t.url,
+                headers: t.headers.unwrap_or_default(),
+                format: t.format.unwrap_or_default(),
+            });
+        }
+        let mut on = n.on;
+        on.dedup();
+        ok.then_some(PlanNotify { on, targets })
+    }
+}

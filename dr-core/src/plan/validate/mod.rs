@@ -177,6 +177,10 @@ impl Validator<'_> {
             .as_mut()
             .and_then(|m| m.after.take())
             .and_then(|a| self.check_after(root, a, &mut uses));
+        let notify = meta
+            .as_mut()
+            .and_then(|m| m.notify.take())
+            .and_then(|n| self.check_notify_table(root, n));
         let kinds_used = self.resolve_uses(root, registry, &resources, &uses);
         let built = self.build_resources(root, registry, resources, kinds_used);
         let out_steps = self.typed_steps(root, registry, steps, &built, meta.as_ref());
@@ -198,6 +202,7 @@ impl Validator<'_> {
             watch,
             after,
             mode: meta.mode.unwrap_or_default(),
+            notify,
             warnings,
             source: self.src.clone(),
             children: Vec::new(),
