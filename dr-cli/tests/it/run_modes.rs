@@ -373,3 +373,17 @@ store = "cache_west"
         }
     }
 }
+
+#[test]
+fn dr_plan_of_an_ungraceful_plan_says_which_steps_it_leaves_out() {
+    let tmp = with_plan(&plan("mode = \"ungraceful\"", ""));
+    let out = dr_stdout(tmp.path(), &["plan", "p.toml"], 0);
+    let fence = out
+        .lines()
+        .find(|l| l.contains("fence_east"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(fence.contains("not run: the plan is ungraceful"), "{out}");
+    let tmp = with_plan(&plan("", ""));
+    let out = dr_stdout(tmp.path(), &["plan", "p.toml"], 0);
+    assert!(!out.contains("not run"), "{out}");
+}

@@ -42,7 +42,15 @@ pub(crate) async fn preview(plan: &Plan) -> Vec<StepPreview> {
     };
     let mut out = Vec::new();
     for step in &plan.steps {
-        let (change, warning) = ahead.change(step);
+        let (change, warning) = if step.skipped_in(plan.mode) {
+            (
+                "not run: the plan is ungraceful and the step says `ungraceful = \"skip\"`"
+                    .to_string(),
+                None,
+            )
+        } else {
+            ahead.change(step)
+        };
         out.push(StepPreview {
             step: step.id.clone(),
             action: step.action.name().into(),
