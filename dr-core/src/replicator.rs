@@ -77,6 +77,13 @@ pub struct ReplicatorCapabilities {
     pub stop: bool,
     /// `reverse()` is supported.
     pub reverse: bool,
+    /// `reverse()` makes the old source a copy of the new primary, so what only
+    /// the old source has (what it accepted after the new primary's last
+    /// replicated byte) is thrown away; [`Replicator::divergence`] says how
+    /// much, and the executor refuses a reverse that would discard writes
+    /// (or cannot tell) unless the run accepts data loss. False (the
+    /// default): the reverse keeps every write (a mirror rule, a SKU change).
+    pub discards: bool,
 }
 
 impl ReplicatorCapabilities {
@@ -85,6 +92,7 @@ impl ReplicatorCapabilities {
         ReplicatorCapabilities {
             stop: true,
             reverse: true,
+            discards: false,
         }
     }
 
@@ -104,6 +112,12 @@ impl ReplicatorCapabilities {
 ///   is not `Replicating`. Stopping a stopped link is `Ok` and changes nothing.
 /// - `reverse()` re-protects after a failover: the old source becomes a replica of
 ///   the new primary. Reversing an already reversed link is `Ok` and changes nothing.
+/// - `divergence()` (for a replicator whose reverse [`discards`]) has no side
+///   effect: how many bytes the old source accepted after the last byte the new
+///   primary received, which a reverse would throw away; `Some(0)` when nothing
+///   (also once the link is reversed), `None` when it cannot tell.
+///
+/// [`discards`]: ReplicatorCapabilities::discards
 /// - An operation the provider does not declare in [`capabilities`](Self::capabilities)
 ///   returns [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest) (plans
 ///   asking for it are rejected by validation before anything runs).
@@ -120,4 +134,10 @@ pub trait Replicator: Send + Sync + Debug {
 
     /// Replicates from the new primary back to the old one.
     async fn reverse(&self) -> Result<(), ProviderError>;
+
+    /// What a reverse would discard on the old source, in bytes (`None`:
+    /// unknown). Default: unknown.
+    async fn divergence(&self) -> Result<Option<u64>, ProviderError> {
+        Ok(None)
+    }
 }

@@ -675,6 +675,7 @@ mod tests {
             error_kind: None,
             request_id: None,
             lag_ms: None,
+            divergence_bytes: None,
             compensation: None,
             compensation_status: None,
             done_by_operator: false,

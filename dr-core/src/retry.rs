@@ -265,6 +265,11 @@ impl Replicator for Retrying<dyn Replicator> {
     async fn reverse(&self) -> Result<(), ProviderError> {
         self.ctx.call("reverse", || self.inner.reverse()).await
     }
+    async fn divergence(&self) -> Result<Option<u64>, ProviderError> {
+        self.ctx
+            .call("divergence", || self.inner.divergence())
+            .await
+    }
 }
 
 #[async_trait]

@@ -367,6 +367,14 @@ pub(crate) struct ReplInfo {
     pub role: NodeRole,
     /// The server's replication offset (on a replica: what it has applied).
     pub master_repl_offset: u64,
+    /// `master_replid`: the current replication history's id.
+    pub replid: Option<String>,
+    /// `master_replid2`: the history this server followed before it was
+    /// promoted (all zeros when none).
+    pub replid2: Option<String>,
+    /// `second_repl_offset`: one past the last offset of `replid2`'s history
+    /// this server has (`-1` when none).
+    pub second_repl_offset: Option<i64>,
     /// `min_slaves_good_slaves`, present only while the min-replicas guard is on.
     pub min_slaves_good_slaves: Option<u64>,
     /// `master_failover_state` (Redis ≥ 6.2): `no-failover`, `waiting-for-sync`, `failover-in-progress`.
@@ -493,6 +501,9 @@ impl ReplInfo {
         Ok(ReplInfo {
             role,
             master_repl_offset: num("master_repl_offset")?,
+            replid: get("master_replid").map(str::to_string),
+            replid2: get("master_replid2").map(str::to_string),
+            second_repl_offset: get("second_repl_offset").and_then(|v| v.trim().parse().ok()),
             min_slaves_good_slaves: opt_num("min_slaves_good_slaves"),
             failover_state: get("master_failover_state").map(str::to_string),
         })

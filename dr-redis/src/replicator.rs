@@ -185,6 +185,43 @@ impl RedisReplicator {
         }
     }
 
+    /// What a reverse would discard on the old primary (`peer`): the bytes of
+    /// its history past the point where the new primary left it. The new
+    /// primary's `master_replid2` is the history it followed and
+    /// `second_repl_offset` one past the last byte of it that it has; when the
+    /// old primary still writes that history (`master_replid` equal), its
+    /// `master_repl_offset` beyond that point is what only it has. 0 when the
+    /// old primary already follows the new one; unknown when the histories
+    /// cannot be matched (the old primary restarted, or was never the source).
+    async fn divergence_inner(&self) -> Result<Option<u64>, ProviderError> {
+        let Some(source) = &self.source else {
+            return Ok(None);
+        };
+        let target = self.target.replication().await?;
+        if !target.is_master() {
+            return Err(conflict(format!(
+                "{} is still a replica: promote it (or stop the link) before reversing",
+                self.target.addr()
+            )));
+        }
+        let old = source.replication().await?;
+        if let Some(side) = old.replica() {
+            let follows =
+                side.master_port == self.target.port() && side.master_host == self.target.host();
+            return Ok(follows.then_some(0));
+        }
+        let (Some(old_id), Some(fork_id), Some(fork)) =
+            (&old.replid, &target.replid2, target.second_repl_offset)
+        else {
+            return Ok(None);
+        };
+        if fork <= 0 || old_id != fork_id {
+            return Ok(None);
+        }
+        let had = u64::try_from(fork - 1).unwrap_or(0);
+        Ok(Some(old.master_repl_offset.saturating_sub(had)))
+    }
+
     async fn reverse_inner(&self) -> Result<(), ProviderError> {
         if self.config.managed {
             return Err(managed_forbids(&self.target.addr(), "REPLICAOF"));
@@ -260,6 +297,7 @@ impl Replicator for RedisReplicator {
         }
         let mut caps = ReplicatorCapabilities::full();
         caps.reverse = self.source.is_some();
+        caps.discards = true;
         caps
     }
 
@@ -273,6 +311,10 @@ impl Replicator for RedisReplicator {
 
     async fn reverse(&self) -> Result<(), ProviderError> {
         self.reverse_inner().await
+    }
+
+    async fn divergence(&self) -> Result<Option<u64>, ProviderError> {
+        self.divergence_inner().await
     }
 }
 

@@ -12,6 +12,7 @@ mod after_window;
 mod check;
 mod child_plans;
 mod cli;
+mod divergence;
 mod drill;
 mod epipe;
 mod lock_and_audit_cli;

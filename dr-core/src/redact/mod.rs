@@ -94,6 +94,7 @@ impl Redactor {
 
     /// A redactor hiding this one's secrets and `other`'s (a plan and its
     /// child plans).
+    #[cfg(feature = "engine")]
     pub(crate) fn merged(&self, other: &Redactor) -> Redactor {
         Redactor::new(self.secrets.iter().chain(other.secrets.iter()).cloned())
     }

@@ -72,6 +72,8 @@ struct StepEnd<'a> {
     at: DateTime<Utc>,
     /// The operator attested it done (`dr resume --done`).
     attested: &'a Option<crate::journal::Attestation>,
+    /// A reverse's divergence (`after.divergence_bytes`), when it measured one.
+    divergence: Option<&'a serde_json::Value>,
 }
 
 /// Milliseconds from `a` to `b`, 0 when `b` is earlier.
@@ -176,6 +178,7 @@ impl ReportBuilder {
                 traffic,
                 started_at,
                 attested,
+                after,
                 ..
             } => self.step_finished(StepEnd {
                 step,
@@ -191,6 +194,7 @@ impl ReportBuilder {
                 started_at: *started_at,
                 at: e.ts,
                 attested,
+                divergence: after.get("divergence_bytes"),
             }),
             Record::AfterStarted {
                 probes,
@@ -372,6 +376,7 @@ impl ReportBuilder {
             s.error_kind = f.error_kind.clone();
             s.request_id = f.request_id.clone();
             s.lag_ms = f.lag_ms;
+            s.divergence_bytes = f.divergence.cloned();
             let decided = f.attested.as_ref().map(|a| a.decision);
             s.done_by_operator = decided == Some(OperatorDecision::Done);
             s.skipped_by_operator = decided == Some(OperatorDecision::Skip);
@@ -569,6 +574,7 @@ impl StepReport {
             error_kind: None,
             request_id: None,
             lag_ms: None,
+            divergence_bytes: None,
             compensation: None,
             compensation_status: None,
             done_by_operator: false,

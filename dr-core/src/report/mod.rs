@@ -49,6 +49,16 @@ pub struct StepReport {
     /// Replication lag observed (stop, promote).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag_ms: Option<u64>,
+    /// `replication.reverse` of a link whose reverse discards: the bytes the
+    /// old primary accepted after the new primary's last replicated one (what
+    /// the reverse threw away, or would have), `null` when the store cannot
+    /// tell. Absent for other steps.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub divergence_bytes: Option<serde_json::Value>,
     /// What rollback did to it, if it ran (`succeeded: front: restored east 100`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compensation: Option<String>,
@@ -161,6 +171,11 @@ pub struct ModeChange {
     pub by: String,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// A field that may be `null` and still be there (`Some(Value::Null)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// A `[plan.notify]` target that could not be told of a run event.

@@ -27,10 +27,40 @@ struct ReplicatorConfig {
     fail_first: Option<u64>,
     #[serde(default)]
     state_file: Option<PathBuf>,
+    #[serde(default)]
+    divergence: Option<SimDivergence>,
+}
+
+/// `divergence = 4096` (bytes the old source accepted that a reverse would
+/// throw away) or `divergence = "unknown"`; default 0.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub(super) enum SimDivergence {
+    Bytes(u64),
+    Unknown(UnknownWord),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum UnknownWord {
+    Unknown,
+}
+
+impl SimDivergence {
+    /// The bytes, `None` for unknown; 0 when not set.
+    pub fn of(setting: Option<SimDivergence>) -> Option<u64> {
+        match setting {
+            None => Some(0),
+            Some(SimDivergence::Bytes(n)) => Some(n),
+            Some(SimDivergence::Unknown(_)) => None,
+        }
+    }
 }
 
 /// A simulated replication link: `lag = "3s"` (default 0s), `state =
-/// "replicating"|"paused"|"broken"|"unknown"` (default replicating).
+/// "replicating"|"paused"|"broken"|"unknown"` (default replicating),
+/// `divergence = N | "unknown"` (bytes a reverse would discard, default 0;
+/// 0 once reversed).
 ///
 /// Capabilities: stop, reverse. `stop()` pauses the link (counted when it was not
 /// paused); `reverse()` makes it replicate again, reversed (counted when it was
@@ -59,6 +89,7 @@ impl SimReplicator {
             link: Link {
                 initial: cfg.state.unwrap_or(ReplicationState::Replicating),
                 lag: opt_duration("lag", cfg.lag.as_deref())?,
+                divergence: SimDivergence::of(cfg.divergence),
             },
         })
     }
@@ -81,6 +112,10 @@ impl Replicator for SimReplicator {
     async fn reverse(&self) -> Result<(), ProviderError> {
         self.link.reverse(&self.common).await
     }
+
+    async fn divergence(&self) -> Result<Option<u64>, ProviderError> {
+        self.link.divergence(&self.common).await
+    }
 }
 
 /// The replicator behaviour of every sim resource that is one (`sim.replicator`,
@@ -100,11 +135,28 @@ pub(super) struct Link {
     pub initial: ReplicationState,
     /// The lag `status()` reports.
     pub lag: Duration,
+    /// What a reverse would discard (`divergence`; `None`: unknown).
+    pub divergence: Option<u64>,
 }
 
 impl Link {
     pub fn capabilities() -> ReplicatorCapabilities {
-        ReplicatorCapabilities::full()
+        let mut caps = ReplicatorCapabilities::full();
+        caps.discards = true;
+        caps
+    }
+
+    /// `divergence` until the link is reversed, then 0.
+    pub async fn divergence(&self, common: &Common) -> Result<Option<u64>, ProviderError> {
+        common
+            .read("divergence", |state, _| {
+                if state.reversed {
+                    Some(0)
+                } else {
+                    self.divergence
+                }
+            })
+            .await
     }
 
     /// The link's state in `state`.

@@ -27,6 +27,8 @@ struct StoreConfig {
     state_file: Option<PathBuf>,
     #[serde(default)]
     planned_promote: Option<PlannedPromote>,
+    #[serde(default)]
+    divergence: Option<super::replicator::SimDivergence>,
 }
 
 /// `planned_promote = "fails"`: the old primary does not answer, so only a
@@ -90,6 +92,7 @@ impl SimStore {
                     SimRole::Primary => ReplicationState::Paused,
                 },
                 lag: opt_duration("lag", cfg.lag.as_deref())?,
+                divergence: super::replicator::SimDivergence::of(cfg.divergence),
             },
             planned_fails: cfg.planned_promote == Some(PlannedPromote::Fails),
         })
@@ -197,5 +200,9 @@ impl Replicator for SimStore {
 
     async fn reverse(&self) -> Result<(), ProviderError> {
         self.link.reverse(&self.common).await
+    }
+
+    async fn divergence(&self) -> Result<Option<u64>, ProviderError> {
+        self.link.divergence(&self.common).await
     }
 }

@@ -74,6 +74,16 @@ pub(super) async fn reverse(s: &mut StepRun<'_>, replicator: &str) -> R<()> {
     let res = &mut *s.res;
     let rep = w.replicator(ctx, replicator)?;
     let st = rep.status().await?;
+    // What the reverse would throw away on the old primary, judged before
+    // anything changes (measured again on resume: 0 once reversed).
+    let divergence = if rep.capabilities().discards {
+        let d = rep.divergence().await?;
+        res.after = json!({ "divergence_bytes": d });
+        divergence_gate(ctx, &step.id, replicator, d)?;
+        Some(d)
+    } else {
+        None
+    };
     res.before = captured(
         s.resumed,
         &s.in_flight,
@@ -84,8 +94,38 @@ pub(super) async fn reverse(s: &mut StepRun<'_>, replicator: &str) -> R<()> {
     rep.reverse().await?;
     let after = rep.status().await?;
     res.after = serde_json::to_value(&after).unwrap_or_default();
-    res.detail = Some(format!("{replicator}: reversed, now {}", after.state));
+    let mut detail = format!("{replicator}: reversed, now {}", after.state);
+    if let Some(d) = divergence {
+        if let Some(obj) = res.after.as_object_mut() {
+            obj.insert("divergence_bytes".into(), json!(d));
+        }
+        detail.push_str(&match d {
+            Some(0) => "; the old primary had nothing the new one lacked".to_string(),
+            Some(n) => format!("; {n} byte(s) only the old primary had were discarded"),
+            None => "; what only the old primary had (unknown) was discarded".to_string(),
+        });
+    }
+    res.detail = Some(detail);
     Ok(())
+}
+
+/// Refuses a reverse that would discard writes the old primary accepted
+/// after the new primary's last replicated byte (`divergence` bytes, `None`:
+/// unknown), unless data loss is accepted (then warns).
+fn divergence_gate(ctx: &Ctx, step: &str, replicator: &str, divergence: Option<u64>) -> R<()> {
+    let problem = match divergence {
+        Some(0) => return Ok(()),
+        Some(n) => format!(
+            "the old primary accepted {n} byte(s) after the last one the new primary received \
+             (`{replicator}`); reversing makes it a copy of the new primary and discards them"
+        ),
+        None => format!(
+            "`{replicator}` cannot tell what the old primary accepted after the last byte the \
+             new primary received; reversing makes it a copy of the new primary and may \
+             discard writes"
+        ),
+    };
+    data_loss_consent(ctx, step, "divergence", problem)
 }
 
 pub(super) async fn promote(
@@ -238,6 +278,12 @@ pub(super) fn rpo_gate(
         ),
         Some(_) => return Ok(()),
     };
+    data_loss_consent(ctx, step, "RPO gate", problem)
+}
+
+/// `problem` loses data: a warning (journaled as an event) when the run
+/// accepts data loss, else the step's error, named `gate`.
+fn data_loss_consent(ctx: &Ctx, step: &str, gate: &str, problem: String) -> R<()> {
     if ctx.opts.accept_data_loss {
         ctx.emit(Event::Warning {
             step: Some(step.into()),
@@ -245,9 +291,9 @@ pub(super) fn rpo_gate(
         });
         Ok(())
     } else {
-        Err(format!(
-            "RPO gate: {problem}; refusing (use --accept-data-loss to accept the data loss)"
+        Err(
+            format!("{gate}: {problem}; refusing (use --accept-data-loss to accept the data loss)")
+                .into(),
         )
-        .into())
     }
 }
