@@ -311,6 +311,15 @@ impl RedisNode {
             .map_err(|e| fatal(format!("{}: unexpected INFO replication: {e}", self.addr())))
     }
 
+    /// Whether the server holds no key at all (`INFO keyspace` lists no database).
+    pub(crate) async fn holds_nothing(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> Result<bool, ProviderError> {
+        let text: String = self.query(conn, redis::cmd("INFO").arg("keyspace")).await?;
+        Ok(!text.lines().any(|l| l.starts_with("db")))
+    }
+
     /// Connects and reads `INFO replication`.
     pub(crate) async fn replication(&self) -> Result<ReplInfo, ProviderError> {
         let mut conn = self.connect().await?;
@@ -507,6 +516,21 @@ impl ReplInfo {
             min_slaves_good_slaves: opt_num("min_slaves_good_slaves"),
             failover_state: get("master_failover_state").map(str::to_string),
         })
+    }
+
+    /// How many bytes `old` wrote past the point where this server, promoted
+    /// from `old`'s history, left it: this server's `master_replid2` is that
+    /// history and `second_repl_offset` one past the last byte of it this
+    /// server has. `None` when `old` does not write that history any more (it
+    /// restarted) or this server was never promoted from it.
+    pub(crate) fn divergence_of(&self, old: &ReplInfo) -> Option<u64> {
+        match (&self.replid2, self.second_repl_offset, &old.replid) {
+            (Some(left), Some(at), Some(theirs)) if left == theirs && at > 0 => {
+                let had = u64::try_from(at - 1).ok()?;
+                Some(old.master_repl_offset.saturating_sub(had))
+            }
+            _ => None,
+        }
     }
 
     /// The replica side, when the server is a replica.

@@ -210,16 +210,7 @@ impl RedisReplicator {
                 side.master_port == self.target.port() && side.master_host == self.target.host();
             return Ok(follows.then_some(0));
         }
-        let (Some(old_id), Some(fork_id), Some(fork)) =
-            (&old.replid, &target.replid2, target.second_repl_offset)
-        else {
-            return Ok(None);
-        };
-        if fork <= 0 || old_id != fork_id {
-            return Ok(None);
-        }
-        let had = u64::try_from(fork - 1).unwrap_or(0);
-        Ok(Some(old.master_repl_offset.saturating_sub(had)))
+        Ok(target.divergence_of(&old))
     }
 
     async fn reverse_inner(&self) -> Result<(), ProviderError> {

@@ -349,12 +349,23 @@ impl RedisStore {
         })?;
         let info = self.node.info(&mut conn).await?;
         if self.node.writable(&mut conn, &info).await? {
-            let peer_is_primary = match &self.peer {
-                Some(peer) => matches!(peer.replication().await, Ok(p) if p.is_master()),
+            // Following the peer throws away what only this server has: only
+            // when the peer has all of it (it left this server's history at or
+            // past this server's offset) or there is nothing to lose (an empty
+            // server); otherwise the guard refuses writes and keeps them, for
+            // the failback's reverse to measure.
+            let peer_has_all = match &self.peer {
+                Some(peer) => match peer.replication().await {
+                    Ok(p) if p.is_master() => {
+                        p.divergence_of(&info) == Some(0)
+                            || self.node.holds_nothing(&mut conn).await?
+                    }
+                    _ => false,
+                },
                 None => false,
             };
             match &self.peer {
-                Some(peer) if peer_is_primary => {
+                Some(peer) if peer_has_all => {
                     let _: String = self
                         .node
                         .query(

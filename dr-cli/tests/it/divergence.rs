@@ -53,6 +53,27 @@ async fn a_reverse_that_would_discard_the_old_primarys_late_writes_needs_consent
         // The old primary was not asked and still takes writes.
         if late_writes {
             east.set("order:2", "paid-in-east-after-the-promote").await;
+            // Fencing it keeps them: following the new primary would throw
+            // them away, so the fence refuses writes instead.
+            std::fs::write(
+                dir.join("fence.toml"),
+                format!(
+                    "[plan]\nname = \"cache-fence\"\n\n[resources.cache_east]\nprovider = \"redis\"\nurl = \"{}\"\npeer = \"{}\"\n\n\
+                     [[steps]]\nid = \"fence\"\naction = \"datastore.fence\"\nstore = \"cache_east\"\n",
+                    east.url(),
+                    west.url()
+                ),
+            )
+            .unwrap();
+            let d = dir.clone();
+            tokio::task::spawn_blocking(move || {
+                dr(&d, &["run", "fence.toml", "--yes"]).assert().code(0);
+            })
+            .await
+            .unwrap();
+            assert_eq!(east.info_field("role").await.as_deref(), Some("master"));
+            assert!(east.get("order:2").await.is_some());
+            assert!(!east.set("order:3", "refused").await.is_ok(), "fenced");
         }
         let d = dir.clone();
         let out = tokio::task::spawn_blocking(move || {
