@@ -93,6 +93,12 @@ impl Arm {
         )
     }
 
+    /// The resource group the paths are in.
+    #[cfg(feature = "web_app")]
+    pub(crate) fn resource_group(&self) -> &str {
+        &self.cfg.resource_group
+    }
+
     fn url(&self, path: &str, api_version: &str, query: &[(&str, &str)]) -> String {
         let mut url = format!("{}{path}?api-version={api_version}", self.cfg.arm_endpoint);
         for (k, v) in query {
@@ -109,7 +115,8 @@ impl Arm {
         feature = "traffic_manager",
         feature = "front_door",
         feature = "storage_account",
-        feature = "postgres_flexible"
+        feature = "postgres_flexible",
+        feature = "web_app"
     ))]
     pub(crate) async fn get(
         &self,
@@ -126,7 +133,7 @@ impl Arm {
     }
 
     /// GET `path`; `None` when ARM answers 404.
-    #[cfg(feature = "postgres_flexible")]
+    #[cfg(any(feature = "postgres_flexible", feature = "web_app"))]
     pub(crate) async fn get_opt(
         &self,
         path: &str,

@@ -181,7 +181,7 @@ pub mod sim;
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 pub mod watch;
 
-pub use action::Action;
+pub use action::{Action, Preflight};
 pub use duration::{
     MAX_DURATION, format_duration, lag_from_secs, parse_duration, parse_retry_after,
 };

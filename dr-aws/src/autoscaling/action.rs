@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use dr_core::{Action, ConfigError, ProviderError, Settings, async_trait};
+use dr_core::{Action, ConfigError, Preflight, ProviderError, Settings, async_trait};
 use serde_json::{Value, json};
 
 use super::config::SetCapacityConfig;
@@ -50,6 +50,13 @@ impl SetCapacityAction {
     }
 
     async fn read(&self) -> Result<Capacity, ProviderError> {
+        self.read_opt()
+            .await?
+            .ok_or_else(|| not_found(format!("Auto Scaling has no group `{}`", self.cfg.group)))
+    }
+
+    /// The group's sizes; `None` when there is no such group.
+    async fn read_opt(&self) -> Result<Option<Capacity>, ProviderError> {
         let out = self
             .aws
             .autoscaling()
@@ -59,16 +66,15 @@ impl SetCapacityAction {
             .send()
             .await
             .map_err(|e| from_sdk("Auto Scaling DescribeAutoScalingGroups", e))?;
-        let g = out
+        Ok(out
             .auto_scaling_groups()
             .iter()
             .find(|g| g.auto_scaling_group_name() == Some(self.cfg.group.as_str()))
-            .ok_or_else(|| not_found(format!("Auto Scaling has no group `{}`", self.cfg.group)))?;
-        Ok(Capacity {
-            desired: g.desired_capacity().unwrap_or(0),
-            min: g.min_size().unwrap_or(0),
-            max: g.max_size().unwrap_or(0),
-        })
+            .map(|g| Capacity {
+                desired: g.desired_capacity().unwrap_or(0),
+                min: g.min_size().unwrap_or(0),
+                max: g.max_size().unwrap_or(0),
+            }))
     }
 
     fn wanted(&self, now: Capacity) -> Capacity {
@@ -118,6 +124,51 @@ impl Action for SetCapacityAction {
     async fn verify(&self) -> Result<bool, ProviderError> {
         let now = self.read().await?;
         Ok(now == self.wanted(now))
+    }
+
+    /// `DescribeAutoScalingGroups`: the group exists, and `desired` lies within
+    /// the sizes it will have (the step's `min`/`max` when it sets them, else
+    /// the group's MinSize/MaxSize). `run()` would widen a bound the step does
+    /// not set; the preflight asks for that to be a decision in the plan.
+    async fn preflight(&self) -> Result<Vec<Preflight>, ProviderError> {
+        let group = &self.cfg.group;
+        let Some(now) = self.read_opt().await? else {
+            return Ok(vec![Preflight::not_ok(format!(
+                "Auto Scaling has no group `{group}`"
+            ))]);
+        };
+        let desired = self.cfg.desired;
+        let mut found = vec![Preflight::ok(format!(
+            "Auto Scaling group `{group}` exists (desired {}, min {}, max {})",
+            now.desired, now.min, now.max
+        ))];
+        found.push(match self.cfg.max {
+            Some(max) => Preflight::ok(format!(
+                "group `{group}` max size {max} (the step's max) >= desired {desired}"
+            )),
+            None if now.max >= desired => Preflight::ok(format!(
+                "group `{group}` max size {} >= desired {desired}",
+                now.max
+            )),
+            None => Preflight::not_ok(format!(
+                "group `{group}` max size {} < desired {desired}: set max or raise the group's MaxSize",
+                now.max
+            )),
+        });
+        found.push(match self.cfg.min {
+            Some(min) => Preflight::ok(format!(
+                "group `{group}` min size {min} (the step's min) <= desired {desired}"
+            )),
+            None if now.min <= desired => Preflight::ok(format!(
+                "group `{group}` min size {} <= desired {desired}",
+                now.min
+            )),
+            None => Preflight::not_ok(format!(
+                "group `{group}` min size {} > desired {desired}: set min or lower the group's MinSize",
+                now.min
+            )),
+        });
+        Ok(found)
     }
 
     async fn run(&self) -> Result<Value, ProviderError> {

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use aws_sdk_ec2::types::InstanceStateName;
+use aws_sdk_ec2::types::{Filter, InstanceStateName, Reservation};
 use dr_core::poll::{self, CancellationToken, Poll};
-use dr_core::{Action, ConfigError, ProviderError, Settings, async_trait};
+use dr_core::{Action, ConfigError, Preflight, ProviderError, Settings, async_trait};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -57,20 +57,51 @@ impl StartInstancesAction {
             .await
             .map_err(|e| from_sdk("EC2 DescribeInstances", e))?;
         let mut states = BTreeMap::new();
-        for r in out.reservations() {
-            for i in r.instances() {
-                if let (Some(id), Some(name)) = (i.instance_id(), i.state().and_then(|s| s.name()))
-                {
-                    states.insert(id.to_string(), name.clone());
-                }
-            }
-        }
+        collect_states(out.reservations(), &mut states);
         for id in &self.cfg.instances {
             if !states.contains_key(id) {
                 return Err(not_found(format!("EC2 has no instance `{id}`")));
             }
         }
         Ok(states)
+    }
+
+    /// The state of those of the instances that exist, by id: filtered by
+    /// `instance-id`, so an id that does not exist is left out rather than
+    /// failing the whole call (as `InstanceIds` does).
+    async fn existing_states(&self) -> Result<BTreeMap<String, InstanceStateName>, ProviderError> {
+        let ec2 = self.aws.ec2().await;
+        let filter = Filter::builder()
+            .name("instance-id")
+            .set_values(Some(self.cfg.instances.clone()))
+            .build();
+        let mut states = BTreeMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = ec2
+                .describe_instances()
+                .filters(filter.clone())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk("EC2 DescribeInstances", e))?;
+            collect_states(out.reservations(), &mut states);
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return Ok(states),
+            }
+        }
+    }
+}
+
+/// The state of every instance of `reservations`, into `states` by id.
+fn collect_states(reservations: &[Reservation], states: &mut BTreeMap<String, InstanceStateName>) {
+    for r in reservations {
+        for i in r.instances() {
+            if let (Some(id), Some(name)) = (i.instance_id(), i.state().and_then(|s| s.name())) {
+                states.insert(id.to_string(), name.clone());
+            }
+        }
     }
 }
 
@@ -89,6 +120,58 @@ impl Action for StartInstancesAction {
             .await?
             .values()
             .all(|s| *s == InstanceStateName::Running))
+    }
+
+    /// `DescribeInstances`: every instance exists (the missing ones named), and
+    /// each one's state: `terminated` or `shutting-down` cannot be started (not
+    /// ok); `stopped`, `stopping`, `pending` and `running` are ok.
+    async fn preflight(&self) -> Result<Vec<Preflight>, ProviderError> {
+        let states = self.existing_states().await?;
+        let mut found = Vec::new();
+        let missing: Vec<&str> = self
+            .cfg
+            .instances
+            .iter()
+            .filter(|id| !states.contains_key(*id))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            found.push(Preflight::not_ok(format!(
+                "EC2 has no instance {}",
+                missing
+                    .iter()
+                    .map(|id| format!("`{id}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        for id in &self.cfg.instances {
+            let Some(state) = states.get(id) else {
+                continue;
+            };
+            let s = state.as_str();
+            found.push(match state {
+                InstanceStateName::Terminated | InstanceStateName::ShuttingDown => {
+                    Preflight::not_ok(format!("instance `{id}` is {s}: it cannot be started"))
+                }
+                InstanceStateName::Stopped => {
+                    Preflight::ok(format!("instance `{id}` is stopped: the step starts it"))
+                }
+                InstanceStateName::Stopping => Preflight::ok(format!(
+                    "instance `{id}` is stopping: it can be started once it has stopped"
+                )),
+                InstanceStateName::Pending => {
+                    Preflight::ok(format!("instance `{id}` is pending: it is starting"))
+                }
+                InstanceStateName::Running => {
+                    Preflight::ok(format!("instance `{id}` is running already"))
+                }
+                _ => Preflight::not_ok(format!(
+                    "instance `{id}` is in state `{s}`, which the step does not know how to start from"
+                )),
+            });
+        }
+        Ok(found)
     }
 
     async fn run(&self) -> Result<Value, ProviderError> {

@@ -59,6 +59,11 @@ pub fn storage_path() -> String {
     ))
 }
 
+/// The ARM path of a web app.
+pub fn web_app_path(app: &str) -> String {
+    rpath(&format!("Microsoft.Web/sites/{app}"))
+}
+
 /// The ARM path of a web app's connection strings.
 pub fn connection_strings_path(app: &str) -> String {
     rpath(&format!(
@@ -172,6 +177,10 @@ pub fn proseware() -> Map<String, Value> {
         pg_path(DB_WEST),
         server(DB_WEST, "westus", "GeoAsyncReplica", Some(DB_EAST)),
     );
+    m.insert(web_app_path(WEB_APP), json!({
+        "id": web_app_path(WEB_APP), "name": WEB_APP, "type": "Microsoft.Web/sites", "location": "westus",
+        "kind": "app", "properties": { "state": "Running", "defaultHostName": format!("{WEB_APP}.azurewebsites.net") }
+    }));
     m.insert(connection_strings_path(WEB_APP), json!({
         "id": connection_strings_path(WEB_APP), "name": "connectionstrings", "type": "Microsoft.Web/sites/config",
         "properties": {

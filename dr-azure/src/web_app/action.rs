@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use dr_core::http::Method;
-use dr_core::{Action, ConfigError, ErrorKind, ProviderError, Settings, async_trait};
+use dr_core::{Action, ConfigError, ErrorKind, Preflight, ProviderError, Settings, async_trait};
 use serde_json::{Map, Value, json};
 
 use super::SET_CONNECTION_STRING;
@@ -68,12 +68,16 @@ impl ConnectionStringAction {
         )
     }
 
-    fn base(&self) -> String {
-        let site = match &self.cfg.slot {
+    /// The app's (or slot's) ARM path.
+    fn site(&self) -> String {
+        self.arm.path(&match &self.cfg.slot {
             Some(slot) => format!("Microsoft.Web/sites/{}/slots/{slot}", self.cfg.app),
             None => format!("Microsoft.Web/sites/{}", self.cfg.app),
-        };
-        format!("{}/config/connectionstrings", self.arm.path(&site))
+        })
+    }
+
+    fn base(&self) -> String {
+        format!("{}/config/connectionstrings", self.site())
     }
 
     fn label(&self) -> String {
@@ -167,6 +171,41 @@ impl Action for ConnectionStringAction {
 
     async fn verify(&self) -> Result<bool, ProviderError> {
         Ok(Self::entry(&self.list().await?, &self.cfg.name) == Some(self.wanted()))
+    }
+
+    /// `GET` the app (or slot): it exists; then the list of connection strings
+    /// (`POST .../list`, read-only): the one the step sets is there. The
+    /// values are never in a message (the other entries' names may be).
+    async fn preflight(&self) -> Result<Vec<Preflight>, ProviderError> {
+        let label = self.label();
+        let name = &self.cfg.name;
+        if self.arm.get_opt(&self.site(), api::WEB).await?.is_none() {
+            return Ok(vec![Preflight::not_ok(format!(
+                "{label} does not exist in resource group `{}`",
+                self.arm.resource_group()
+            ))]);
+        }
+        let mut found = vec![Preflight::ok(format!("{label} exists"))];
+        let set = self.list().await?;
+        found.push(match Self::entry(&set, name) {
+            Some(e) => Preflight::ok(format!(
+                "{label} has connection string `{name}` (type {})",
+                e.kind
+            )),
+            None => {
+                let mut names: Vec<&str> = set.keys().map(String::as_str).collect();
+                names.sort_unstable();
+                Preflight::not_ok(format!(
+                    "{label} has no connection string `{name}` (it has: {}): the step would add a new one; check the name",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ))
+            }
+        });
+        Ok(found)
     }
 
     async fn run(&self) -> Result<Value, ProviderError> {

@@ -350,3 +350,91 @@ depends_on = ["b"]
     assert!(msg.contains("a → b → c"), "{msg}");
     assert!(msg.contains("static lower bound is 0s"), "{msg}");
 }
+
+/// `action_preflight` of `exec` steps: a bare name is looked up on the `PATH`
+/// (the step's `env`'s, else dr's), a path must be an executable file.
+const EXEC: &str = r#"
+[plan]
+name = "commands"
+
+[[steps]]
+id = "shell"
+action = "exec"
+command = "echo hi"
+
+[[steps]]
+id = "argv"
+action = "exec"
+command = ["true"]
+
+[[steps]]
+id = "script"
+action = "exec"
+command = ["./run.sh"]
+"#;
+
+fn preflights(findings: &[Value]) -> Vec<&Value> {
+    findings
+        .iter()
+        .filter(|f| f["check"] == "action_preflight")
+        .collect()
+}
+
+#[test]
+fn exec_programs_on_path_or_executable_pass_the_preflight() {
+    let tmp = with_plan(EXEC);
+    let script = tmp.path().join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let findings = check(tmp.path(), 0);
+    let pre = preflights(&findings);
+    assert_eq!(pre.len(), 3, "{findings:#?}");
+    for (f, step, says) in [
+        (pre[0], "shell", "program `sh` is on PATH"),
+        (pre[1], "argv", "program `true` is on PATH"),
+        (pre[2], "script", "program `./run.sh` is executable"),
+    ] {
+        assert_eq!(f["ok"], true, "{f:#?}");
+        assert_eq!(f["step"], step);
+        assert!(f.get("resource").is_none());
+        assert!(f["message"].as_str().unwrap().contains(says), "{f:#?}");
+    }
+}
+
+#[test]
+fn an_exec_program_not_on_path_or_not_executable_is_not_ready() {
+    let text = EXEC
+        .replace(
+            "command = [\"true\"]",
+            "command = [\"dr-no-such-program\", \"--now\"]",
+        )
+        // The step's own PATH: `sh` is in none of its directories.
+        .replace(
+            "command = \"echo hi\"",
+            "command = \"echo hi\"\nenv = { PATH = \"/nonexistent-dr-bin\" }",
+        );
+    let tmp = with_plan(&text);
+    // Not executable.
+    std::fs::write(tmp.path().join("run.sh"), "#!/bin/sh\n").unwrap();
+    let findings = check(tmp.path(), 1);
+    let bad = failed(&findings);
+    assert_eq!(bad.len(), 3, "{findings:#?}");
+    for (f, step, says) in [
+        (
+            bad[0],
+            "shell",
+            "program `sh` is not on PATH (from the step's env)",
+        ),
+        (
+            bad[1],
+            "argv",
+            "program `dr-no-such-program` is not on PATH",
+        ),
+        (bad[2], "script", "program `./run.sh` is not executable"),
+    ] {
+        assert_eq!(f["check"], "action_preflight", "{f:#?}");
+        assert_eq!(f["step"], step);
+        assert!(f["message"].as_str().unwrap().contains(says), "{f:#?}");
+    }
+}

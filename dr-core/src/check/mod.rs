@@ -15,10 +15,12 @@
 //! | `capability` | every provider can do what its steps ask (weights, scopes, promote, fence, flush, stop, reverse) |
 //! | `step_timeout` | no step's (or gate's) timeout is shorter than the least time its waits and gates take |
 //! | `rto` | the plan's critical path can finish within `rto`: of waits and gates (the arithmetic is in the message), or with [`check_in`] forecast from what the plan's earlier runs measured |
+//! | `action_preflight` | every provider action's read-only [`Action::preflight`](crate::Action::preflight) holds (one finding per thing it checked; an error is not ok), and every `exec` step's program can be run (a path: an executable file; a bare name: on the `PATH` of the step's `env`, else dr's) |
 //!
 //! The plan is ready when every finding is `ok`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -26,7 +28,8 @@ use serde::Serialize;
 use crate::concurrent::{self, Reader, Seen as Seen_};
 use crate::plan::{Plan, Step, StepAction};
 use crate::{
-    Health, HealthStatus, Kind, ReplicationState, ReplicationStatus, Role, format_duration,
+    Health, HealthStatus, Kind, Preflight, ReplicationState, ReplicationStatus, Role,
+    format_duration,
 };
 
 mod history;
@@ -37,13 +40,17 @@ pub use history::{MAX_RUNS as HISTORY_RUNS, PERCENTILE as HISTORY_PERCENTILE};
 /// Most probes read at once.
 const MAX_CONCURRENT_READS: usize = 256;
 
+/// How long one action's preflight may take: as long as a probe read.
+const PREFLIGHT_TIMEOUT: Duration = concurrent::PEEK_TIMEOUT;
+
 /// One thing `dr check` looked at. `dr check --json` prints one per line:
 /// `{"check":"store_role","resource":"db","step":"promote","ok":true,"message":".."}`
 /// (`resource` and `step` left out when they do not apply).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// What was checked (`reachable`, `router_target`, `store_role`,
-    /// `replication_lag`, `gate_probe`, `capability`, `step_timeout`, `rto`).
+    /// `replication_lag`, `gate_probe`, `capability`, `step_timeout`, `rto`,
+    /// `action_preflight`).
     pub check: &'static str,
     /// The resource, when the finding is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,9 +134,10 @@ async fn check_with(plan: &Plan, history: &history::History) -> Vec<Finding> {
         plan,
         findings: Vec::new(),
     };
-    let seen = read_all(plan, &mut out).await;
+    let (seen, mut preflights) = tokio::join!(read_all(plan, &mut out), preflight_all(plan));
     for step in &plan.steps {
         check_step(plan, step, &seen, &mut out);
+        preflight_findings(step, &mut preflights, &mut out);
     }
     time::check_time(plan, history, &mut out);
     out.findings
@@ -241,6 +249,84 @@ async fn read_all(plan: &Plan, out: &mut Out<'_>) -> Seen {
         }
     }
     seen
+}
+
+/// What one action's preflight answered (an error already tagged).
+type Preflights = HashMap<String, Result<Vec<Preflight>, String>>;
+
+/// Runs every provider action's [`Action::preflight`](crate::Action::preflight),
+/// at most the plan's `max_parallel` at once, each bounded by
+/// [`PREFLIGHT_TIMEOUT`]; by step id.
+async fn preflight_all(plan: &Plan) -> Preflights {
+    let actions: Vec<(String, String, Arc<dyn crate::Action>)> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            StepAction::Provider { name, action } => {
+                Some((s.id.clone(), name.clone(), action.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    concurrent::bounded(
+        actions,
+        plan.max_parallel,
+        |(id, name, action)| async move {
+            let got = match tokio::time::timeout(PREFLIGHT_TIMEOUT, action.preflight()).await {
+                Ok(got) => got,
+                Err(_) => Err(crate::ProviderError::transient(format!(
+                    "no answer within {}",
+                    format_duration(PREFLIGHT_TIMEOUT)
+                ))),
+            };
+            let got = got.map_err(|e| {
+                e.or_provider(&name)
+                    .in_context(&id, "preflight")
+                    .to_string()
+            });
+            (id, got)
+        },
+    )
+    .await
+    .into_iter()
+    .collect()
+}
+
+/// The `action_preflight` findings of `step`: its action's preflight, or the
+/// program of an `exec` step.
+fn preflight_findings(step: &Step, preflights: &mut Preflights, out: &mut Out<'_>) {
+    let id = Some(step.id.as_str());
+    match &step.action {
+        StepAction::Provider { name, .. } => match preflights.remove(&step.id) {
+            Some(Ok(found)) => {
+                for p in found {
+                    out.add("action_preflight", None, id, p.ok, p.message);
+                }
+            }
+            Some(Err(e)) => out.add(
+                "action_preflight",
+                None,
+                id,
+                false,
+                format!("preflight of `{name}` failed: {e}"),
+            ),
+            // Its task panicked: not a silent gap.
+            None => out.add(
+                "action_preflight",
+                None,
+                id,
+                false,
+                format!("preflight of `{name}` panicked"),
+            ),
+        },
+        StepAction::Exec {
+            command, cwd, env, ..
+        } => {
+            let p = crate::executor::exec_preflight(command, cwd.as_deref(), env);
+            out.add("action_preflight", None, id, p.ok, p.message);
+        }
+        _ => {}
+    }
 }
 
 fn lag_text(lag: Option<Duration>) -> String {

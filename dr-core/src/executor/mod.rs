@@ -24,6 +24,8 @@ mod progress;
 mod run;
 mod steps;
 
+pub(crate) use steps::exec_preflight;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};

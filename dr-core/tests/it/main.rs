@@ -6,6 +6,7 @@
 
 mod bounds_run;
 mod builtin_probes;
+mod check_preflight;
 mod common;
 mod concurrent_reads;
 mod executor;

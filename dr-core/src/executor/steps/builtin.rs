@@ -267,3 +267,73 @@ pub(super) async fn exec(
         Err(format!("command exited with {}: {}", out.status, tail(&out.stderr)).into())
     }
 }
+
+/// `dr check`'s preflight of an `exec` step: its program (the first element of
+/// `command`; `sh` for a command string) can be run. A path (with a `/`) must
+/// name an executable file, relative to the step's `cwd` when it has one; a
+/// bare name must be an executable file in a directory of `PATH`: the `PATH`
+/// the step's `env` gives, else the process's. Reads the file system only.
+pub(crate) fn exec_preflight(
+    argv: &[String],
+    cwd: Option<&str>,
+    env: &BTreeMap<String, String>,
+) -> crate::Preflight {
+    use crate::Preflight;
+    let Some(program) = argv.first() else {
+        return Preflight::not_ok("the command is empty");
+    };
+    if program.contains('/') {
+        let path = match cwd {
+            Some(dir) => std::path::Path::new(dir).join(program),
+            None => std::path::PathBuf::from(program),
+        };
+        let shown = path.display();
+        return match std::fs::metadata(&path) {
+            Ok(m) if executable(&m) => Preflight::ok(format!("program `{shown}` is executable")),
+            Ok(m) if m.is_dir() => Preflight::not_ok(format!("program `{shown}` is a directory")),
+            Ok(_) => Preflight::not_ok(format!("program `{shown}` is not executable")),
+            Err(e) => Preflight::not_ok(format!("program `{shown}` cannot be run: {e}")),
+        };
+    }
+    let (path, whose) = match env.get("PATH") {
+        Some(p) => (Some(std::ffi::OsString::from(p)), "the step's env"),
+        None => (std::env::var_os("PATH"), "dr's environment"),
+    };
+    let found = path.as_ref().and_then(|p| {
+        std::env::split_paths(p)
+            .map(|dir| {
+                // An empty entry is the working directory (POSIX); a relative
+                // one is looked up from the step's `cwd`, as the child does.
+                let dir = if dir.as_os_str().is_empty() {
+                    ".".into()
+                } else {
+                    dir
+                };
+                match cwd {
+                    Some(c) if dir.is_relative() => std::path::Path::new(c).join(dir),
+                    _ => dir,
+                }
+            })
+            .map(|dir| dir.join(program))
+            .find(|f| std::fs::metadata(f).is_ok_and(|m| executable(&m)))
+    });
+    match found {
+        Some(f) => Preflight::ok(format!("program `{program}` is on PATH: {}", f.display())),
+        None => Preflight::not_ok(format!(
+            "program `{program}` is not on PATH (from {whose}): no executable `{program}` in any of its directories"
+        )),
+    }
+}
+
+/// A regular file someone may execute.
+fn executable(m: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        m.is_file() && m.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        m.is_file()
+    }
+}

@@ -6,6 +6,8 @@ mod builtin;
 mod data;
 mod traffic;
 
+pub(crate) use builtin::exec_preflight;
+
 use traffic::{before_split, restore_shift, scope_label, verify_split};
 
 use std::sync::Arc;
