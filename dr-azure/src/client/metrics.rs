@@ -7,13 +7,27 @@ use serde_json::Value;
 
 use super::{Arm, api};
 
+/// How far back a metric is read.
+const WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+
+/// The metrics API's `timespan`: `START/END` in ISO 8601 (UTC, whole seconds),
+/// the `window` ending at `now`, e.g. `2026-12-03T16:00:00Z/2026-12-03T16:15:00Z`.
+/// A bare duration such as `PT15M` is not the specification's format.
+pub(crate) fn timespan(now: chrono::DateTime<chrono::Utc>, window: chrono::Duration) -> String {
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!("{}/{}", fmt(now - window), fmt(now))
+}
+
 impl Arm {
     /// The newest value of Azure Monitor metric `metric` of the resource `resource_id`
     /// over the last 15 minutes (`aggregation`: `Maximum`, `Average`, ...), with the
     /// time of that data point; `None` when the metric has no data.
     ///
     /// `GET {resource_id}/providers/Microsoft.Insights/metrics?api-version=2023-10-01
-    ///  &metricnames=..&aggregation=..&interval=PT1M&timespan=PT15M[&$filter=..]`.
+    ///  &metricnames=..&aggregation=..&interval=PT1M&timespan=START/END[&$filter=..]`,
+    /// the window `START/END` in ISO 8601 as the specification defines `timespan`
+    /// (an explicit window from now, see [`timespan`]).
     pub(crate) async fn latest_metric(
         &self,
         resource_id: &str,
@@ -22,11 +36,12 @@ impl Arm {
         filter: Option<&str>,
     ) -> Result<Option<(f64, String)>, ProviderError> {
         let path = format!("{resource_id}/providers/Microsoft.Insights/metrics");
+        let window = timespan(chrono::Utc::now(), WINDOW);
         let mut query = vec![
             ("metricnames", metric),
             ("aggregation", aggregation),
             ("interval", "PT1M"),
-            ("timespan", "PT15M"),
+            ("timespan", window.as_str()),
         ];
         if let Some(f) = filter {
             query.push(("$filter", f));
@@ -58,5 +73,21 @@ impl Arm {
             }
         }
         Ok(newest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timespan_is_an_explicit_iso_8601_window_ending_now() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-03T16:15:00.750Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            timespan(now, WINDOW),
+            "2026-12-03T16:00:00Z/2026-12-03T16:15:00Z"
+        );
     }
 }

@@ -53,6 +53,8 @@ pub struct Recorded {
     pub path: String,
     /// The `api-version` query parameter.
     pub api_version: Option<String>,
+    /// Every query parameter (`api-version` too).
+    pub query: BTreeMap<String, String>,
     /// The JSON body, if any.
     pub body: Option<Value>,
 }
@@ -74,6 +76,8 @@ struct Operation {
 struct State {
     resources: BTreeMap<String, Value>,
     metrics: BTreeMap<String, f64>,
+    /// Dimensional metrics: `resource|metric` -> (dimension values, newest value).
+    series: BTreeMap<String, Vec<(Vec<(String, String)>, f64)>>,
     /// What `respond` found wrong; moved to the stand-in's list after each request.
     violations: Vec<String>,
     operations: BTreeMap<u64, Operation>,
@@ -255,6 +259,7 @@ impl Service for State {
 fn recorded(c: Call) -> Recorded {
     Recorded {
         api_version: c.query("api-version").map(str::to_string),
+        query: c.query.clone(),
         method: c.method,
         path: c.path,
         body: c.body,
@@ -316,6 +321,33 @@ impl ArmStandIn {
             metric.to_ascii_lowercase()
         );
         self.with(|st| st.metrics.insert(key, value));
+    }
+
+    /// Sets the newest value of one series of the dimensional metric `metric` of
+    /// `resource_id`, the series named by its dimension values (e.g. Front Door's
+    /// `OriginHealthPercentage` with `[("OriginGroup", "og"), ("Origin", host)]`).
+    /// A metric with series is served by its `$filter` as Azure Monitor does.
+    pub fn set_metric_series(
+        &self,
+        resource_id: &str,
+        metric: &str,
+        dimensions: &[(&str, &str)],
+        value: f64,
+    ) {
+        let key = format!(
+            "{}|{}",
+            resource_id.to_ascii_lowercase(),
+            metric.to_ascii_lowercase()
+        );
+        let dims: Vec<(String, String)> = dimensions
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.with(|st| {
+            let series = st.series.entry(key).or_default();
+            series.retain(|(d, _)| d != &dims);
+            series.push((dims, value));
+        });
     }
 
     /// How the following long-running operations are announced.

@@ -73,29 +73,7 @@ impl State {
         }
         // Metrics.
         if let Some(resource) = lower.strip_suffix("/providers/microsoft.insights/metrics") {
-            let name = query.get("metricnames").cloned().unwrap_or_default();
-            let agg = query
-                .get("aggregation")
-                .cloned()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let key = format!("{resource}|{}", name.to_ascii_lowercase());
-            let data = match self.metrics.get(&key) {
-                Some(v) => json!([{ "timeStamp": State::now(), agg.clone(): v }]),
-                None => json!([]),
-            };
-            if method != "GET" || query.get("timespan").is_none() || query.get("interval").is_none()
-            {
-                self.violations.push(format!(
-                    "{method} {path}: metrics call without timespan/interval"
-                ));
-            }
-            return Answer::new(200).body(json!({
-                "cost": 0, "timespan": query.get("timespan"), "interval": "PT1M",
-                "value": [{ "id": format!("{path}/{name}"), "type": "Microsoft.Insights/metrics",
-                    "name": { "value": name, "localizedValue": name }, "unit": "Seconds",
-                    "timeseries": [{ "metadatavalues": [], "data": data }] }]
-            }));
+            return self.metrics_answer(method, path, resource, query);
         }
         let key = path.to_string();
         // Traffic Manager.
@@ -449,5 +427,178 @@ impl State {
         if let Some(src) = self.resources.get_mut(source) {
             src["properties"]["replicationRole"] = json!(if has { "Primary" } else { "None" });
         }
+    }
+
+    /// `GET {resource}/providers/Microsoft.Insights/metrics`: the documented
+    /// `timespan` (`START/END`, ISO 8601, else 400 `BadRequest`), then the metric's
+    /// series: a plain one ([`ArmStandIn::set_metric`](super::ArmStandIn::set_metric)), or
+    /// the dimensional ones ([`ArmStandIn::set_metric_series`](super::ArmStandIn::set_metric_series))
+    /// that `$filter` selects (`Dim eq 'value'`, `Dim eq '*'` splits by `Dim`).
+    fn metrics_answer(
+        &mut self,
+        method: &str,
+        path: &str,
+        resource: &str,
+        query: &BTreeMap<String, String>,
+    ) -> Answer {
+        let name = query.get("metricnames").cloned().unwrap_or_default();
+        let agg = query
+            .get("aggregation")
+            .cloned()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if method != "GET" || query.get("interval").is_none() {
+            self.violations
+                .push(format!("{method} {path}: metrics call without interval"));
+        }
+        let timespan = query.get("timespan").map(String::as_str).unwrap_or("");
+        if let Err(why) = check_timespan(timespan) {
+            self.violations
+                .push(format!("{method} {path}: timespan {timespan:?}: {why}"));
+            return arm_error(
+                400,
+                "BadRequest",
+                &format!(
+                    "Invalid timespan '{timespan}': {why}; expected an ISO 8601 interval \
+                     startTime/endTime"
+                ),
+            );
+        }
+        let key = format!("{resource}|{}", name.to_ascii_lowercase());
+        let point = |v: f64| json!([{ "timeStamp": State::now(), agg.clone(): v }]);
+        let timeseries = match self.series.get(&key) {
+            Some(series) => {
+                let filter = match parse_filter(query.get("$filter").map(String::as_str)) {
+                    Ok(f) => f,
+                    Err(why) => {
+                        self.violations.push(format!("{method} {path}: {why}"));
+                        return arm_error(400, "BadRequest", &why);
+                    }
+                };
+                series
+                    .iter()
+                    .filter(|(dims, _)| {
+                        filter.iter().all(|(d, want)| {
+                            want == "*"
+                                || dims.iter().any(|(k, v)| {
+                                    k.eq_ignore_ascii_case(d) && v.eq_ignore_ascii_case(want)
+                                })
+                        })
+                    })
+                    .map(|(dims, v)| {
+                        let meta: Vec<Value> = filter
+                            .iter()
+                            .filter_map(|(d, _)| {
+                                dims.iter().find(|(k, _)| k.eq_ignore_ascii_case(d)).map(
+                                    |(k, val)| {
+                                        json!({"name": {"value": k.to_ascii_lowercase(), "localizedValue": k}, "value": val})
+                                    },
+                                )
+                            })
+                            .collect();
+                        json!({ "metadatavalues": meta, "data": point(*v) })
+                    })
+                    .collect::<Vec<_>>()
+            }
+            None => {
+                let data = match self.metrics.get(&key) {
+                    Some(v) => point(*v),
+                    None => json!([]),
+                };
+                vec![json!({ "metadatavalues": [], "data": data })]
+            }
+        };
+        Answer::new(200).body(json!({
+            "cost": 0, "timespan": timespan, "interval": "PT1M",
+            "value": [{ "id": format!("{path}/{name}"), "type": "Microsoft.Insights/metrics",
+                "name": { "value": name, "localizedValue": name }, "unit": "Unspecified",
+                "timeseries": timeseries }]
+        }))
+    }
+}
+
+/// The metrics API's `timespan`: `START/END`, both ISO 8601 date-times, START
+/// before END.
+fn check_timespan(timespan: &str) -> Result<(), String> {
+    let (start, end) = timespan
+        .split_once('/')
+        .ok_or_else(|| "not a startTime/endTime interval".to_string())?;
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|e| format!("`{t}` is not a date-time: {e}"))
+    };
+    let (start, end) = (parse(start)?, parse(end)?);
+    if start >= end {
+        return Err("the start is not before the end".into());
+    }
+    Ok(())
+}
+
+/// `$filter` of a metrics call: `Dim eq 'value'` clauses joined by `and`.
+fn parse_filter(filter: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let Some(filter) = filter else {
+        return Ok(Vec::new());
+    };
+    filter
+        .split(" and ")
+        .map(|clause| {
+            let (dim, value) = clause
+                .trim()
+                .split_once(" eq ")
+                .ok_or_else(|| format!("unsupported $filter clause `{clause}`"))?;
+            let value = value
+                .trim()
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .ok_or_else(|| format!("$filter value not quoted in `{clause}`"))?;
+            Ok((dim.trim().to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics_call(st: &mut State, timespan: &str) -> Answer {
+        let query: BTreeMap<String, String> = [
+            ("metricnames", "physical_replication_delay_in_seconds"),
+            ("aggregation", "Maximum"),
+            ("interval", "PT1M"),
+            ("timespan", timespan),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        st.respond(
+            "GET",
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.DBforPostgreSQL/flexibleServers/db/providers/Microsoft.Insights/metrics",
+            &query,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_metrics_timespan_that_is_not_start_slash_end_is_a_400_bad_request() {
+        for bad in [
+            "PT15M",
+            "",
+            "2026-12-03T16:15:00Z/2026-12-03T16:00:00Z",
+            "x/y",
+        ] {
+            let mut st = State::default();
+            let answer = metrics_call(&mut st, bad);
+            assert_eq!(answer.status, 400, "{bad}");
+            assert_eq!(
+                answer.body.as_ref().unwrap()["error"]["code"],
+                "BadRequest",
+                "{bad}"
+            );
+            assert_eq!(st.violations.len(), 1, "{bad}");
+        }
+        let mut st = State::default();
+        let ok = metrics_call(&mut st, "2026-12-03T16:00:00Z/2026-12-03T16:15:00Z");
+        assert_eq!(ok.status, 200);
+        assert!(st.violations.is_empty(), "{:?}", st.violations);
     }
 }

@@ -76,6 +76,28 @@ async fn postgres_lag_comes_from_the_azure_monitor_metric() {
 }
 
 #[tokio::test]
+async fn metrics_are_read_over_an_explicit_iso_8601_window_ending_now() {
+    let arm = ArmStandIn::proseware().await;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    common::pg_replicator(&arm, names::DB_WEST, None)
+        .status()
+        .await
+        .unwrap();
+    let after = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let metrics = arm
+        .take_requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/providers/Microsoft.Insights/metrics"))
+        .unwrap();
+    let timespan = &metrics.query["timespan"];
+    let (start, end) = timespan.split_once('/').expect("START/END");
+    let start = chrono::DateTime::parse_from_rfc3339(start).unwrap();
+    let end = chrono::DateTime::parse_from_rfc3339(end).unwrap();
+    assert_eq!(end - start, chrono::Duration::minutes(15), "{timespan}");
+    assert!(before <= end && end <= after, "{timespan} ends now");
+}
+
+#[tokio::test]
 async fn the_reverse_replica_already_existing_is_ok_and_another_server_of_that_name_is_a_conflict()
 {
     let arm = ArmStandIn::proseware().await;
