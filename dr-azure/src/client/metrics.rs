@@ -47,14 +47,69 @@ impl Arm {
             query.push(("$filter", f));
         }
         let body = self.get(&path, api::METRICS, &query).await?;
-        let key = aggregation.to_ascii_lowercase();
-        let mut newest: Option<(f64, String)> = None;
-        let series = body
-            .pointer("/value/0/timeseries")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for ts in &series {
+        let newest = series_of(&body, aggregation, None)
+            .into_iter()
+            .filter_map(|(_, p)| p)
+            .max_by(|a, b| a.1.cmp(&b.1));
+        Ok(newest)
+    }
+
+    /// As [`latest_metric`](Self::latest_metric), one entry per time series the
+    /// `filter` splits the metric into: the value of `dimension` in that series
+    /// (`None` when Azure Monitor named none) and its newest data point.
+    #[cfg(feature = "front_door")]
+    pub(crate) async fn latest_metric_by(
+        &self,
+        resource_id: &str,
+        metric: &str,
+        aggregation: &str,
+        filter: &str,
+        dimension: &str,
+    ) -> Result<Vec<Series>, ProviderError> {
+        let path = format!("{resource_id}/providers/Microsoft.Insights/metrics");
+        let window = timespan(chrono::Utc::now(), WINDOW);
+        let query = [
+            ("metricnames", metric),
+            ("aggregation", aggregation),
+            ("interval", "PT1M"),
+            ("timespan", window.as_str()),
+            ("$filter", filter),
+        ];
+        let body = self.get(&path, api::METRICS, &query).await?;
+        Ok(series_of(&body, aggregation, Some(dimension)))
+    }
+}
+
+/// One time series: the value of the dimension asked for, and the newest
+/// (value, time) of its data.
+pub(crate) type Series = (Option<String>, Option<(f64, String)>);
+
+/// Every time series of the first metric in a metrics answer, with the value
+/// of `dimension` (names compared without case: Azure answers them lower-case).
+fn series_of(body: &Value, aggregation: &str, dimension: Option<&str>) -> Vec<Series> {
+    let key = aggregation.to_ascii_lowercase();
+    let series = body
+        .pointer("/value/0/timeseries")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    series
+        .iter()
+        .map(|ts| {
+            let dim = dimension.and_then(|d| {
+                ts.get("metadatavalues")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .find(|m| {
+                        m.pointer("/name/value")
+                            .and_then(Value::as_str)
+                            .is_some_and(|n| n.eq_ignore_ascii_case(d))
+                    })
+                    .and_then(|m| m.get("value").and_then(Value::as_str))
+                    .map(str::to_string)
+            });
+            let mut newest: Option<(f64, String)> = None;
             for point in ts
                 .get("data")
                 .and_then(Value::as_array)
@@ -71,9 +126,9 @@ impl Arm {
                     newest = Some((v, at.to_string()));
                 }
             }
-        }
-        Ok(newest)
-    }
+            (dim, newest)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -71,6 +71,11 @@ pub fn connection_strings_path(app: &str) -> String {
     ))
 }
 
+/// The ARM path of the Proseware Front Door profile.
+pub fn fd_profile_path() -> String {
+    rpath(&format!("Microsoft.Cdn/profiles/{}", names::FD_PROFILE))
+}
+
 /// The ARM path of a Front Door origin.
 pub fn fd_origin_path(origin: &str) -> String {
     rpath(&format!(
@@ -253,11 +258,26 @@ impl ArmStandIn {
         out
     }
 
+    /// Sets Front Door's `OriginHealthPercentage` of the Proseware origin `origin`
+    /// (its series: `OriginGroup` the origin group, `Origin` the origin's host name,
+    /// as Azure Monitor names them).
+    pub fn set_origin_health(&self, origin: &str, percent: f64) {
+        let host = format!("{origin}.azurewebsites.net");
+        self.set_metric_series(
+            &fd_profile_path(),
+            "OriginHealthPercentage",
+            &[("OriginGroup", names::FD_ORIGIN_GROUP), ("Origin", &host)],
+            percent,
+        );
+    }
+
     /// A stand-in seeded with [`proseware`], with 3 s of replication delay on the
-    /// westus replica.
+    /// westus replica and both Front Door origins 100% healthy.
     pub async fn proseware() -> Self {
         let s = ArmStandIn::start().await;
         s.seed(proseware());
+        s.set_origin_health("origin-eastus", 100.0);
+        s.set_origin_health("origin-westus", 100.0);
         s.set_metric(
             &pg_path(names::DB_WEST),
             "physical_replication_delay_in_seconds",

@@ -24,6 +24,9 @@ const GEO: [&str; 4] = [
     "Standard_RAGZRS",
 ];
 
+/// Front Door origins per page of the origins list.
+const ORIGIN_PAGE: usize = 2;
+
 fn pair(region: &str) -> &'static str {
     match region {
         "eastus" => "westus",
@@ -133,14 +136,30 @@ impl State {
         // Front Door origins.
         if lower.contains("/microsoft.cdn/profiles/") && lower.contains("/origins") {
             if lower.ends_with("/origins") && method == "GET" {
+                // ARM pages lists; this one after ORIGIN_PAGE items, with `nextLink`.
                 let prefix = format!("{key}/");
-                let value: Vec<Value> = self
+                let skip: usize = query
+                    .get("$skiptoken")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let all: Vec<Value> = self
                     .resources
                     .range(prefix.clone()..)
                     .take_while(|(k, _)| k.starts_with(&prefix))
+                    .filter(|(k, _)| !k[prefix.len()..].contains('/'))
                     .map(|(_, v)| v.clone())
                     .collect();
-                return Answer::new(200).body(json!({ "value": value }));
+                let value: Vec<Value> = all.iter().skip(skip).take(ORIGIN_PAGE).cloned().collect();
+                let mut page = json!({ "value": value });
+                if skip + ORIGIN_PAGE < all.len() {
+                    page["nextLink"] = json!(format!(
+                        "{}{key}?api-version={}&$skiptoken={}",
+                        self.base,
+                        crate::api::FRONT_DOOR,
+                        skip + ORIGIN_PAGE
+                    ));
+                }
+                return Answer::new(200).body(page);
             }
             return match (method, body) {
                 ("GET", _) => match self.resources.get(&key) {
