@@ -68,6 +68,12 @@ impl Arm {
         tokio::time::Instant::now() + self.cfg.operation_timeout
     }
 
+    /// For a provider's own wait on a resource's state: the deadline
+    /// (`operation_timeout` from now) and the `poll_interval`.
+    pub(crate) fn poll_bounds(&self) -> (tokio::time::Instant, Duration) {
+        (self.deadline(), self.cfg.poll_interval)
+    }
+
     /// Refuses a poll URL that is not on the ARM endpoint's scheme, host and port.
     fn check_poll_url(&self, what: &str, url: &str) -> Result<(), ProviderError> {
         let same = self.same_endpoint(url);

@@ -86,6 +86,11 @@ struct State {
     fail_next: Option<(String, String)>,
     monitor: BTreeMap<String, String>,
     base: String,
+    /// Storage SKU conversions under way: account -> (reads left `InProgress`, fails).
+    conversions: BTreeMap<String, (u32, bool)>,
+    /// How the next conversions go: reads `InProgress` after the PATCH, and whether
+    /// they end `Failed`.
+    conversion_plan: (u32, bool),
 }
 
 /// The stand-in server; stopped when dropped (and then fails the test if a
@@ -269,7 +274,11 @@ fn recorded(c: Call) -> Recorded {
 impl ArmStandIn {
     /// Starts an empty stand-in on a free 127.0.0.1 port.
     pub async fn start() -> Self {
-        let stand_in = StandIn::start(State::default()).await;
+        let stand_in = StandIn::start(State {
+            conversion_plan: (1, false),
+            ..State::default()
+        })
+        .await;
         let base = stand_in.uri();
         stand_in.with_service(|st| st.base = base);
         ArmStandIn { stand_in }
@@ -348,6 +357,13 @@ impl ArmStandIn {
             series.retain(|(d, _)| d != &dims);
             series.push((dims, value));
         });
+    }
+
+    /// How the following storage SKU conversions go (a PATCH of `sku.name`): the
+    /// account reads `InProgress` for `reads` GETs after the PATCH (default 1),
+    /// then `Succeeded`, or `Failed` when `fails`.
+    pub fn set_sku_conversion(&self, reads: u32, fails: bool) {
+        self.with(|st| st.conversion_plan = (reads, fails));
     }
 
     /// How the following long-running operations are announced.

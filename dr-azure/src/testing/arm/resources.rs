@@ -17,12 +17,7 @@ fn keys_within(body: &Value, allowed: &Value) -> bool {
     }
 }
 
-const GEO: [&str; 4] = [
-    "Standard_GRS",
-    "Standard_RAGRS",
-    "Standard_GZRS",
-    "Standard_RAGZRS",
-];
+use crate::storage_account::is_geo_sku;
 
 /// Front Door origins per page of the origins list.
 const ORIGIN_PAGE: usize = 2;
@@ -202,7 +197,8 @@ impl State {
             };
             return match (method, action) {
                 ("GET", None) => {
-                    let mut a = acct;
+                    self.advance_conversion(&acct_key);
+                    let mut a = self.resources[&acct_key].clone();
                     if query.get("$expand").map(String::as_str) != Some("geoReplicationStats") {
                         a["properties"]
                             .as_object_mut()
@@ -263,18 +259,44 @@ impl State {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
-                    let a = self.resources.get_mut(&acct_key).expect("checked");
-                    a["sku"]["name"] = json!(sku);
-                    if GEO.contains(&sku.as_str()) {
-                        let primary = a["properties"]["primaryLocation"]
-                            .as_str()
-                            .unwrap_or("")
-                            .to_string();
-                        a["properties"]["secondaryLocation"] = json!(pair(&primary));
-                        a["properties"]["statusOfSecondary"] = json!("available");
-                        a["properties"]["geoReplicationStats"] = json!({"status": "Live", "lastSyncTime": State::now(), "canFailover": true, "canPlannedFailover": true,
-                            "postFailoverRedundancy": "Standard_LRS", "postPlannedFailoverRedundancy": sku});
+                    if !crate::storage_account::GEO_SKUS
+                        .iter()
+                        .chain(
+                            [
+                                "Standard_LRS",
+                                "Standard_ZRS",
+                                "StandardV2_LRS",
+                                "StandardV2_ZRS",
+                            ]
+                            .iter(),
+                        )
+                        .any(|k| *k == sku)
+                    {
+                        return arm_error(
+                            400,
+                            "InvalidValuesForRequestParameters",
+                            &format!("`{sku}` is not a SKU this account can convert to"),
+                        );
                     }
+                    if let Some(c) = acct.pointer(
+                        "/properties/storageAccountSkuConversionStatus/skuConversionStatus",
+                    ) && c == "InProgress"
+                    {
+                        return arm_error(
+                            409,
+                            "StorageAccountOperationInProgress",
+                            "a SKU conversion is in progress",
+                        );
+                    }
+                    let a = self.resources.get_mut(&acct_key).expect("checked");
+                    if a["sku"]["name"] != json!(sku) {
+                        // A conversion: the SKU changes when it has finished, hours later on Azure.
+                        a["properties"]["storageAccountSkuConversionStatus"] = json!({
+                            "skuConversionStatus": "InProgress", "targetSkuName": sku, "startTime": State::now()});
+                        let (reads, fails) = self.conversion_plan;
+                        self.conversions.insert(acct_key.clone(), (reads, fails));
+                    }
+                    let a = &self.resources[&acct_key];
                     Answer::new(200).body(a.clone())
                 }
                 _ => arm_error(405, "MethodNotAllowed", "not served"),
@@ -434,6 +456,47 @@ impl State {
                 "ResourceNotFound",
                 &format!("the stand-in does not serve {method} on this path"),
             ),
+        }
+    }
+
+    /// One read of a storage account moves its SKU conversion on: `InProgress`
+    /// for the planned number of reads, then `Succeeded` (the SKU and the geo
+    /// replication as the target says) or `Failed` (the SKU unchanged).
+    fn advance_conversion(&mut self, acct_key: &str) {
+        let Some((reads, fails)) = self.conversions.get_mut(acct_key) else {
+            return;
+        };
+        if *reads > 0 {
+            *reads -= 1;
+            return;
+        }
+        let fails = *fails;
+        self.conversions.remove(acct_key);
+        let a = self
+            .resources
+            .get_mut(acct_key)
+            .expect("a converting account");
+        let sku = a["properties"]["storageAccountSkuConversionStatus"]["targetSkuName"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let conv = &mut a["properties"]["storageAccountSkuConversionStatus"];
+        conv["endTime"] = json!(State::now());
+        if fails {
+            conv["skuConversionStatus"] = json!("Failed");
+            return;
+        }
+        conv["skuConversionStatus"] = json!("Succeeded");
+        a["sku"]["name"] = json!(sku);
+        if is_geo_sku(&sku) {
+            let primary = a["properties"]["primaryLocation"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            a["properties"]["secondaryLocation"] = json!(pair(&primary));
+            a["properties"]["statusOfSecondary"] = json!("available");
+            a["properties"]["geoReplicationStats"] = json!({"status": "Live", "lastSyncTime": State::now(), "canFailover": true, "canPlannedFailover": true,
+                "postFailoverRedundancy": "Standard_LRS", "postPlannedFailoverRedundancy": sku});
         }
     }
 
