@@ -25,6 +25,34 @@ pub enum PromoteOption {
     Forced,
 }
 
+/// How `datastore.fence` fences a PostgreSQL flexible server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PgFence {
+    /// Server parameter `default_transaction_read_only = on` (dynamic, no restart):
+    /// persists when Azure starts the server again, but a session can still
+    /// `SET TRANSACTION READ WRITE`.
+    ReadOnly,
+    /// Stop the server: no connection at all, until Azure starts it again (after 7
+    /// days, or for maintenance).
+    Stop,
+    /// `read_only`, then `stop` (the default): nothing connects while stopped, and
+    /// the server comes back read-only if Azure starts it.
+    Both,
+}
+
+impl PgFence {
+    /// Whether the fence sets `default_transaction_read_only`.
+    pub fn read_only(self) -> bool {
+        matches!(self, PgFence::ReadOnly | PgFence::Both)
+    }
+
+    /// Whether the fence stops the server.
+    pub fn stop(self) -> bool {
+        matches!(self, PgFence::Stop | PgFence::Both)
+    }
+}
+
 /// `provider = "azure.postgres_flexible"`.
 #[non_exhaustive]
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +72,13 @@ pub struct PostgresConfig {
     /// Where `reverse_replica` is created.
     #[serde(default)]
     pub reverse_location: Option<String>,
+    /// `read_only`, `stop` or `both` (default).
+    #[serde(default = "both")]
+    pub fence: PgFence,
+}
+
+fn both() -> PgFence {
+    PgFence::Both
 }
 
 fn standalone() -> PromoteMode {
@@ -54,7 +89,7 @@ fn planned() -> PromoteOption {
 }
 
 impl PostgresConfig {
-    /// `server` with the defaults (standalone, planned; no reverse).
+    /// `server` with the defaults (standalone, planned; no reverse; fence both).
     pub fn new(server: impl Into<String>) -> Self {
         PostgresConfig {
             server: server.into(),
@@ -62,7 +97,14 @@ impl PostgresConfig {
             promote_option: PromoteOption::Planned,
             reverse_replica: None,
             reverse_location: None,
+            fence: PgFence::Both,
         }
+    }
+
+    /// Replaces the fence.
+    pub fn with_fence(mut self, fence: PgFence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Replaces the promote option.

@@ -223,10 +223,19 @@ impl ArmStandIn {
     }
 
     /// The Proseware storage account without its sync time (which moves on by
-    /// itself).
+    /// itself) and without the record of its last SKU conversion
+    /// (`storageAccountSkuConversionStatus`: when a reverse converted it back,
+    /// not what the account is; a conversion still `InProgress` or `Failed` is
+    /// kept, so it shows).
     pub fn proseware_account(&self) -> Value {
         let mut a = self.get(&storage_path()).expect("the storage account");
         a["properties"]["geoReplicationStats"]["lastSyncTime"] = Value::Null;
+        if a["properties"]["storageAccountSkuConversionStatus"]["skuConversionStatus"]
+            == "Succeeded"
+            && let Some(p) = a["properties"].as_object_mut()
+        {
+            p.remove("storageAccountSkuConversionStatus");
+        }
         a
     }
 

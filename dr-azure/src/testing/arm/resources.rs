@@ -19,6 +19,13 @@ fn keys_within(body: &Value, allowed: &Value) -> bool {
 
 use crate::storage_account::is_geo_sku;
 
+/// Server parameters of the PostgreSQL stand-in: name, default, allowed values,
+/// dynamic.
+const PG_PARAMETERS: [(&str, &str, &str, bool); 2] = [
+    ("default_transaction_read_only", "off", "on,off", true),
+    ("max_connections", "50", "25,50,100,200,5000", false),
+];
+
 /// Front Door origins per page of the origins list.
 const ORIGIN_PAGE: usize = 2;
 
@@ -302,6 +309,12 @@ impl State {
                 _ => arm_error(405, "MethodNotAllowed", "not served"),
             };
         }
+        // PostgreSQL server parameters.
+        if lower.contains("/microsoft.dbforpostgresql/flexibleservers/")
+            && lower.contains("/configurations/")
+        {
+            return self.pg_configuration(method, path, body);
+        }
         // PostgreSQL flexible servers.
         if lower.contains("/microsoft.dbforpostgresql/flexibleservers/") {
             let (srv_key, action) = match key.strip_suffix("/stop") {
@@ -456,6 +469,81 @@ impl State {
                 "ResourceNotFound",
                 &format!("the stand-in does not serve {method} on this path"),
             ),
+        }
+    }
+
+    /// `GET`/`PUT .../flexibleServers/{server}/configurations/{name}`: the server
+    /// parameters the stand-in knows ([`PG_PARAMETERS`]) with their defaults until a
+    /// PUT changes them (a long-running operation, as on Azure); an unknown name is
+    /// 404, a value outside `allowedValues` 400, a change on a stopped server 409.
+    fn pg_configuration(&mut self, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        let Some((srv_key, name)) = path.rsplit_once("/configurations/") else {
+            return arm_error(404, "ResourceNotFound", "no such configuration");
+        };
+        let Some(server) = self.resources.get(srv_key).cloned() else {
+            return arm_error(404, "ResourceNotFound", "server not found");
+        };
+        let Some((_, default, allowed, dynamic)) = PG_PARAMETERS.iter().find(|(n, ..)| *n == name)
+        else {
+            return arm_error(
+                404,
+                "ResourceNotFound",
+                &format!(
+                    "The configuration '{name}' does not exist for server '{}'.",
+                    server["name"].as_str().unwrap_or("")
+                ),
+            );
+        };
+        let current = self.resources.get(path).cloned().unwrap_or_else(|| {
+            json!({"id": path, "name": name, "type": "Microsoft.DBforPostgreSQL/flexibleServers/configurations",
+                "properties": {"value": default, "defaultValue": default, "dataType": "Enumeration",
+                    "allowedValues": allowed, "source": "system-default", "isDynamicConfig": dynamic,
+                    "isReadOnly": false, "isConfigPendingRestart": false}})
+        });
+        match (method, body) {
+            ("GET", _) => Answer::new(200).body(current),
+            ("PUT", Some(b)) => {
+                let allowed_keys = json!({"properties": {"value": 0, "source": 0}});
+                let value = b.pointer("/properties/value").and_then(Value::as_str);
+                if !keys_within(b, &allowed_keys) || value.is_none() {
+                    self.violations
+                        .push(format!("PUT {path}: not a configuration body: {b}"));
+                    return arm_error(400, "InvalidParameterValue", "bad configuration body");
+                }
+                let value = value.expect("checked");
+                if !allowed.split(',').any(|a| a.eq_ignore_ascii_case(value)) {
+                    return arm_error(
+                        400,
+                        "InvalidParameterValue",
+                        &format!(
+                            "Invalid value given for parameter '{name}'. Specify a valid parameter value: {allowed}."
+                        ),
+                    );
+                }
+                if server["properties"]["state"] != "Ready" {
+                    return arm_error(
+                        409,
+                        "ServerNotReady",
+                        "the server is not running; start it first",
+                    );
+                }
+                let headers = self.operation("pg", Value::Null);
+                if self.operations[&self.next_op].failure.is_none() {
+                    let mut c = current;
+                    c["properties"]["value"] = json!(value);
+                    c["properties"]["source"] = b
+                        .pointer("/properties/source")
+                        .cloned()
+                        .unwrap_or(json!("user-override"));
+                    self.resources.insert(path.to_string(), c);
+                }
+                let mut r = Answer::new(202);
+                for (k, v) in headers {
+                    r = r.header(k.as_str(), v.as_str());
+                }
+                r
+            }
+            _ => arm_error(405, "MethodNotAllowed", "not served"),
         }
     }
 
@@ -658,6 +746,36 @@ mod tests {
             &query,
             None,
         )
+    }
+
+    #[test]
+    fn pg_configurations_keep_state_and_refuse_unknown_names_and_values() {
+        let mut st = State::default();
+        let srv = "/subscriptions/s/resourceGroups/g/providers/Microsoft.DBforPostgreSQL/flexibleServers/db";
+        st.resources.insert(
+            srv.into(),
+            json!({"name": "db", "properties": {"state": "Ready"}}),
+        );
+        let q = BTreeMap::new();
+        let ro = format!("{srv}/configurations/default_transaction_read_only");
+        let got = st.respond("GET", &ro, &q, None);
+        assert_eq!(got.status, 200);
+        assert_eq!(got.body.unwrap()["properties"]["value"], "off");
+        let on = json!({"properties": {"value": "on", "source": "user-override"}});
+        assert_eq!(st.respond("PUT", &ro, &q, Some(&on)).status, 202);
+        let got = st.respond("GET", &ro, &q, None).body.unwrap();
+        assert_eq!(got["properties"]["value"], "on");
+        assert_eq!(got["properties"]["source"], "user-override");
+        let unknown = format!("{srv}/configurations/no_such_parameter");
+        let nf = st.respond("GET", &unknown, &q, None);
+        assert_eq!(nf.status, 404);
+        assert_eq!(nf.body.unwrap()["error"]["code"], "ResourceNotFound");
+        assert_eq!(st.respond("PUT", &unknown, &q, Some(&on)).status, 404);
+        let bad = json!({"properties": {"value": "maybe", "source": "user-override"}});
+        let r = st.respond("PUT", &ro, &q, Some(&bad));
+        assert_eq!(r.status, 400);
+        assert_eq!(r.body.unwrap()["error"]["code"], "InvalidParameterValue");
+        assert!(st.violations.is_empty(), "{:?}", st.violations);
     }
 
     #[test]
