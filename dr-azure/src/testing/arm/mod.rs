@@ -8,8 +8,9 @@
 //! (else 400 `InvalidApiVersionParameter`) and the body's documented shape; a
 //! violation is recorded and fails the test when the stand-in is dropped.
 //!
-//! Long-running operations answer 202 (201 for a create) with
-//! `Azure-AsyncOperation` and/or `Location` as ARM does for each resource type
+//! Long-running operations answer 202 with `Azure-AsyncOperation` and/or
+//! `Location` as ARM does for each resource type (a PostgreSQL create: 202 with
+//! `Azure-AsyncOperation` only, never 201)
 //! ([`LroStyle`] can force either), report `InProgress` once (with
 //! `Retry-After: 0`), then `Succeeded`; [`ArmStandIn::fail_next_operation`] makes
 //! the next one end `Failed` with a code and message (and leaves the resource
@@ -186,7 +187,7 @@ impl State {
             LroStyle::Location => vec![location],
             LroStyle::AsDocumented => match kind {
                 "storage" => vec![location],
-                "cdn" => vec![async_op],
+                "cdn" | "pg-create" => vec![async_op],
                 _ => vec![async_op, location],
             },
         };

@@ -400,7 +400,7 @@ impl State {
                     } else {
                         "GeoAsyncReplica"
                     };
-                    let headers = self.operation("pg", Value::Null);
+                    let headers = self.operation("pg-create", Value::Null);
                     if self.operations[&self.next_op].failure.is_none() {
                         self.resources.insert(key.clone(), json!({
                             "id": key, "name": name, "type": "Microsoft.DBforPostgreSQL/flexibleServers", "location": location,
@@ -417,9 +417,9 @@ impl State {
                             1.0,
                         );
                     }
-                    let mut r = Answer::new(201).body(
-                        json!({"id": key, "name": name, "properties": {"state": "Provisioning"}}),
-                    );
+                    // Azure answers a create 202 Accepted with `Azure-AsyncOperation`
+                    // only (never 201).
+                    let mut r = Answer::new(202);
                     for (k, v) in headers {
                         r = r.header(k.as_str(), v.as_str());
                     }
@@ -746,6 +746,48 @@ mod tests {
             &query,
             None,
         )
+    }
+
+    #[test]
+    fn a_postgres_create_is_202_with_azure_asyncoperation_only() {
+        let mut st = State::default();
+        let src = "/subscriptions/s/resourceGroups/g/providers/Microsoft.DBforPostgreSQL/flexibleServers/db";
+        st.resources.insert(
+            src.into(),
+            json!({"name": "db", "location": "westus", "properties": {"state": "Ready", "replicationRole": "None"}}),
+        );
+        let body = json!({"location": "eastus", "properties": {"createMode": "Replica", "sourceServerResourceId": src}});
+        let r = st.respond("PUT", &format!("{src}-2"), &BTreeMap::new(), Some(&body));
+        assert_eq!(r.status, 202);
+        let names: Vec<&str> = r.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(names.contains(&"Azure-AsyncOperation"), "{names:?}");
+        assert!(!names.contains(&"Location"), "{names:?}");
+    }
+
+    #[test]
+    fn a_storage_sku_change_is_in_progress_before_it_succeeds() {
+        let mut st = State {
+            conversion_plan: (1, false),
+            ..State::default()
+        };
+        let acct =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a";
+        st.resources.insert(
+            acct.into(),
+            json!({"name": "a", "sku": {"name": "Standard_LRS"}, "properties": {"primaryLocation": "westus"}}),
+        );
+        let q = BTreeMap::new();
+        let patch = json!({"sku": {"name": "Standard_RAGRS"}});
+        assert_eq!(st.respond("PATCH", acct, &q, Some(&patch)).status, 200);
+        let conv = |a: &Value| {
+            a["properties"]["storageAccountSkuConversionStatus"]["skuConversionStatus"].clone()
+        };
+        let first = st.respond("GET", acct, &q, None).body.unwrap();
+        assert_eq!(conv(&first), "InProgress");
+        assert_eq!(first["sku"]["name"], "Standard_LRS");
+        let second = st.respond("GET", acct, &q, None).body.unwrap();
+        assert_eq!(conv(&second), "Succeeded");
+        assert_eq!(second["sku"]["name"], "Standard_RAGRS");
     }
 
     #[test]
