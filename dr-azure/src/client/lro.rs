@@ -70,6 +70,7 @@ impl Arm {
 
     /// For a provider's own wait on a resource's state: the deadline
     /// (`operation_timeout` from now) and the `poll_interval`.
+    #[cfg(feature = "storage_account")]
     pub(crate) fn poll_bounds(&self) -> (tokio::time::Instant, Duration) {
         (self.deadline(), self.cfg.poll_interval)
     }

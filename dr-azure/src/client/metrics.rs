@@ -28,6 +28,7 @@ impl Arm {
     ///  &metricnames=..&aggregation=..&interval=PT1M&timespan=START/END[&$filter=..]`,
     /// the window `START/END` in ISO 8601 as the specification defines `timespan`
     /// (an explicit window from now, see [`timespan`]).
+    #[cfg(feature = "postgres_flexible")]
     pub(crate) async fn latest_metric(
         &self,
         resource_id: &str,

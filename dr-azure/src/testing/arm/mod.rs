@@ -73,12 +73,15 @@ struct Operation {
     result: Value,
 }
 
+/// One series of a dimensional metric: its dimension values and newest value.
+type Series = (Vec<(String, String)>, f64);
+
 #[derive(Default)]
 struct State {
     resources: BTreeMap<String, Value>,
     metrics: BTreeMap<String, f64>,
     /// Dimensional metrics: `resource|metric` -> (dimension values, newest value).
-    series: BTreeMap<String, Vec<(Vec<(String, String)>, f64)>>,
+    series: BTreeMap<String, Vec<Series>>,
     /// What `respond` found wrong; moved to the stand-in's list after each request.
     violations: Vec<String>,
     operations: BTreeMap<u64, Operation>,
