@@ -75,6 +75,14 @@ pub struct PostgresConfig {
     /// `read_only`, `stop` or `both` (default).
     #[serde(default = "both")]
     pub fence: PgFence,
+    /// The delegated subnet of `reverse_replica` when `server` is in a virtual
+    /// network (default: `server`'s; a subnet is regional, so set it when
+    /// `reverse_location` is another region).
+    #[serde(default)]
+    pub reverse_subnet: Option<String>,
+    /// The private DNS zone of `reverse_replica` (default: `server`'s).
+    #[serde(default)]
+    pub reverse_private_dns_zone: Option<String>,
 }
 
 fn both() -> PgFence {
@@ -98,6 +106,8 @@ impl PostgresConfig {
             reverse_replica: None,
             reverse_location: None,
             fence: PgFence::Both,
+            reverse_subnet: None,
+            reverse_private_dns_zone: None,
         }
     }
 

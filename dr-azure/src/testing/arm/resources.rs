@@ -10,6 +10,8 @@ use super::{State, arm_error, merge};
 /// Whether every key of `body` (recursively) is one of `allowed`'s.
 fn keys_within(body: &Value, allowed: &Value) -> bool {
     match (body, allowed) {
+        // `{}` allows any key (a map keyed by resource id).
+        (Value::Object(_), Value::Object(a)) if a.is_empty() => true,
         (Value::Object(b), Value::Object(a)) => b
             .iter()
             .all(|(k, v)| a.get(k).is_some_and(|av| keys_within(v, av))),
@@ -18,6 +20,55 @@ fn keys_within(body: &Value, allowed: &Value) -> bool {
 }
 
 use crate::storage_account::is_geo_sku;
+
+/// What a replica create `body` lacks of what Azure requires for a replica of
+/// `src`: a server in a virtual network needs `network.delegatedSubnetResourceId`
+/// and `privateDnsZoneArmResourceId` (and its `publicNetworkAccess`), one with
+/// customer-managed keys its `dataEncryption` and user-assigned `identity`, one
+/// in an availability zone its `availabilityZone`.
+fn missing_for_replica(src: &Value, body: &Value) -> Option<String> {
+    let sp = &src["properties"];
+    let bp = &body["properties"];
+    let has = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let mut missing = Vec::new();
+    for k in [
+        "delegatedSubnetResourceId",
+        "privateDnsZoneArmResourceId",
+        "publicNetworkAccess",
+    ] {
+        if has(&sp["network"][k]) && !has(&bp["network"][k]) {
+            missing.push(format!("network.{k}"));
+        }
+    }
+    for k in [
+        "primaryKeyURI",
+        "primaryUserAssignedIdentityId",
+        "geoBackupKeyURI",
+        "geoBackupUserAssignedIdentityId",
+    ] {
+        if has(&sp["dataEncryption"][k]) && bp["dataEncryption"][k] != sp["dataEncryption"][k] {
+            missing.push(format!("dataEncryption.{k}"));
+        }
+    }
+    if let Some(ids) = src
+        .pointer("/identity/userAssignedIdentities")
+        .and_then(Value::as_object)
+    {
+        for id in ids.keys() {
+            if body
+                .pointer("/identity/userAssignedIdentities")
+                .and_then(|m| m.get(id))
+                .is_none()
+            {
+                missing.push(format!("identity {id}"));
+            }
+        }
+    }
+    if has(&sp["availabilityZone"]) && !has(&bp["availabilityZone"]) {
+        missing.push("availabilityZone".into());
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
 
 /// Server parameters of the PostgreSQL stand-in: name, default, allowed values,
 /// dynamic.
@@ -375,7 +426,12 @@ impl State {
                 }
                 ("PUT", None, None) => {
                     let b = body.cloned().unwrap_or(Value::Null);
-                    let allowed = json!({"location": 0, "properties": {"createMode": 0, "sourceServerResourceId": 0}});
+                    let allowed = json!({"location": 0,
+                        "identity": {"type": 0, "userAssignedIdentities": {}},
+                        "properties": {"createMode": 0, "sourceServerResourceId": 0, "availabilityZone": 0,
+                            "network": {"delegatedSubnetResourceId": 0, "privateDnsZoneArmResourceId": 0, "publicNetworkAccess": 0},
+                            "dataEncryption": {"type": 0, "primaryKeyURI": 0, "primaryUserAssignedIdentityId": 0,
+                                "geoBackupKeyURI": 0, "geoBackupUserAssignedIdentityId": 0}}});
                     let source = b
                         .pointer("/properties/sourceServerResourceId")
                         .and_then(Value::as_str)
@@ -393,6 +449,19 @@ impl State {
                     let Some(src) = self.resources.get(&source_path).cloned() else {
                         return arm_error(404, "ResourceNotFound", "source server not found");
                     };
+                    if let Some(missing) = missing_for_replica(&src, &b) {
+                        self.violations.push(format!(
+                            "PUT {path}: a replica of this server needs {missing}: {b}"
+                        ));
+                        return arm_error(
+                            400,
+                            "InvalidParameterValue",
+                            &format!(
+                                "A replica of server '{}' requires {missing}.",
+                                src["name"].as_str().unwrap_or("")
+                            ),
+                        );
+                    }
                     let location = b["location"].as_str().unwrap_or("").to_string();
                     let name = key.rsplit('/').next().unwrap_or("").to_string();
                     let role = if src["location"].as_str() == Some(location.as_str()) {
@@ -402,11 +471,20 @@ impl State {
                     };
                     let headers = self.operation("pg-create", Value::Null);
                     if self.operations[&self.next_op].failure.is_none() {
-                        self.resources.insert(key.clone(), json!({
+                        let mut created = json!({
                             "id": key, "name": name, "type": "Microsoft.DBforPostgreSQL/flexibleServers", "location": location,
                             "properties": {"state": "Ready", "replicationRole": role, "sourceServerResourceId": source,
                                 "replica": {"role": role, "capacity": 0, "replicationState": "Active"}}
-                        }));
+                        });
+                        for k in ["network", "dataEncryption", "availabilityZone"] {
+                            if let Some(v) = b["properties"].get(k) {
+                                created["properties"][k] = v.clone();
+                            }
+                        }
+                        if let Some(id) = b.get("identity") {
+                            created["identity"] = id.clone();
+                        }
+                        self.resources.insert(key.clone(), created);
                         self.recount_primary(&source);
                         // A new replica reports 1 s of replication delay.
                         self.metrics.insert(

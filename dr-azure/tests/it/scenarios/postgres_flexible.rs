@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dr_azure::testing::{ArmStandIn, names, pg_path};
 use dr_core::{DataStore, ErrorKind};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common;
 
@@ -283,4 +283,109 @@ async fn an_unknown_fence_is_refused_in_the_settings() {
     extra["fence"] = json!("unplug");
     let s = common::settings(&arm, "db", "azure.postgres_flexible", extra);
     assert!(common::registry().build_store(&s).unwrap().is_err());
+}
+
+/// A primary in a virtual network, with customer-managed keys, user-assigned
+/// identities and an availability zone, as the stand-in's eastus server.
+fn make_east_private_and_encrypted(arm: &ArmStandIn) -> Value {
+    let id = |name: &str| {
+        format!(
+            "/subscriptions/{}/resourceGroups/proseware/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+            dr_azure::testing::SUBSCRIPTION
+        )
+    };
+    let mut srv = arm.get(&pg_path(names::DB_EAST)).unwrap();
+    srv["identity"] = json!({"type": "UserAssigned", "userAssignedIdentities": {
+        id("db-key-east"): {"principalId": "p1", "clientId": "c1"},
+        id("db-key-geo"): {"principalId": "p2", "clientId": "c2"}}});
+    srv["properties"]["network"] = json!({
+        "delegatedSubnetResourceId": "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet-east/subnets/db",
+        "privateDnsZoneArmResourceId": "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/privateDnsZones/proseware.postgres.database.azure.com",
+        "publicNetworkAccess": "Disabled"});
+    srv["properties"]["dataEncryption"] = json!({"type": "AzureKeyVault",
+        "primaryKeyURI": "https://kv-east.vault.azure.net/keys/db/1",
+        "primaryUserAssignedIdentityId": id("db-key-east"),
+        "geoBackupKeyURI": "https://kv-west.vault.azure.net/keys/db/1",
+        "geoBackupUserAssignedIdentityId": id("db-key-geo"),
+        "primaryEncryptionKeyStatus": "Valid"});
+    srv["properties"]["availabilityZone"] = json!("2");
+    arm.put(&pg_path(names::DB_EAST), srv.clone());
+    srv
+}
+
+#[tokio::test]
+async fn re_protecting_a_private_encrypted_server_carries_network_identity_keys_and_zone() {
+    let arm = ArmStandIn::proseware().await;
+    let east = make_east_private_and_encrypted(&arm);
+    let mut extra = common::pg_settings(names::DB_EAST, Some(("proseware-db-westus-2", "westus")));
+    extra["reverse_subnet"] = json!(
+        "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet-west/subnets/db"
+    );
+    let s = common::settings(&arm, "db", "azure.postgres_flexible", extra);
+    let rep = common::registry().build_replicator(&s).unwrap().unwrap();
+    arm.take_requests();
+    rep.reverse().await.unwrap();
+    let put = arm
+        .take_requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    let body = put.body.unwrap();
+    assert_eq!(
+        body["properties"]["network"],
+        json!({
+            "delegatedSubnetResourceId": "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet-west/subnets/db",
+            "privateDnsZoneArmResourceId": east["properties"]["network"]["privateDnsZoneArmResourceId"],
+            "publicNetworkAccess": "Disabled"})
+    );
+    let mut want_keys = east["properties"]["dataEncryption"].clone();
+    want_keys
+        .as_object_mut()
+        .unwrap()
+        .remove("primaryEncryptionKeyStatus");
+    assert_eq!(body["properties"]["dataEncryption"], want_keys);
+    assert_eq!(body["properties"]["availabilityZone"], json!("2"));
+    assert_eq!(body["identity"]["type"], json!("UserAssigned"));
+    assert_eq!(
+        body["identity"]["userAssignedIdentities"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        east["identity"]["userAssignedIdentities"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>()
+    );
+    let replica = arm.get(&pg_path("proseware-db-westus-2")).unwrap();
+    assert_eq!(
+        replica["properties"]["replicationRole"],
+        json!("GeoAsyncReplica")
+    );
+    assert_eq!(
+        replica["properties"]["dataEncryption"]["primaryKeyURI"],
+        json!("https://kv-east.vault.azure.net/keys/db/1")
+    );
+}
+
+#[tokio::test]
+async fn a_public_unencrypted_server_is_re_protected_with_the_plain_replica_body() {
+    let arm = ArmStandIn::proseware().await;
+    let rep = common::pg_replicator(
+        &arm,
+        names::DB_EAST,
+        Some(("proseware-db-westus-2", "westus")),
+    );
+    arm.take_requests();
+    rep.reverse().await.unwrap();
+    let put = arm
+        .take_requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    assert_eq!(
+        put.body.unwrap(),
+        json!({"location": "westus", "properties": {"createMode": "Replica", "sourceServerResourceId": pg_path(names::DB_EAST)}})
+    );
 }
