@@ -132,6 +132,63 @@ impl Arm {
         self.json(&what, resp).await
     }
 
+    /// Every item of the ARM list at `path`: `value` of each page, following
+    /// `nextLink` (only on the ARM endpoint's host: the token goes nowhere else).
+    #[cfg(feature = "front_door")]
+    pub(crate) async fn list(
+        &self,
+        path: &str,
+        api_version: &str,
+    ) -> Result<Vec<Value>, ProviderError> {
+        let what = format!("GET {path}");
+        let mut url = self.url(path, api_version, &[]);
+        let mut items = Vec::new();
+        // A service that keeps answering nextLink is a bad answer, not a loop.
+        for _ in 0..1000 {
+            if !self.same_endpoint(&url) {
+                return Err(self.http.tag(bad_answer(
+                    &what,
+                    "the list's nextLink is not on the ARM endpoint",
+                )));
+            }
+            let req = self.http.request(Method::GET, url.clone());
+            let resp = self.http.send(&what, req).await?;
+            let page = self.json(&what, resp).await?;
+            items.extend(
+                page.get("value")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            match page.get("nextLink").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() => url = next.to_string(),
+                _ => return Ok(items),
+            }
+        }
+        Err(self.http.tag(bad_answer(&what, "more than 1000 pages")))
+    }
+
+    /// Whether `url` is on the ARM endpoint's scheme, host and port.
+    #[cfg(any(
+        feature = "traffic_manager",
+        feature = "front_door",
+        feature = "storage_account",
+        feature = "postgres_flexible"
+    ))]
+    pub(crate) fn same_endpoint(&self, url: &str) -> bool {
+        match (
+            url::Url::parse(url),
+            url::Url::parse(&self.cfg.arm_endpoint),
+        ) {
+            (Ok(a), Ok(b)) => {
+                a.scheme() == b.scheme()
+                    && a.host_str() == b.host_str()
+                    && a.port_or_known_default() == b.port_or_known_default()
+            }
+            _ => false,
+        }
+    }
+
     /// GET `path`; `None` when ARM answers 404.
     #[cfg(any(feature = "postgres_flexible", feature = "web_app"))]
     pub(crate) async fn get_opt(

@@ -143,14 +143,14 @@ pub use front_door::{FRONT_DOOR, FrontDoorConfig, FrontDoorProbe, FrontDoorRoute
 #[cfg(feature = "postgres_flexible")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres_flexible")))]
 pub use postgres_flexible::{
-    POSTGRES_FLEXIBLE, PostgresConfig, PostgresReplicator, PostgresStore, PromoteMode,
+    POSTGRES_FLEXIBLE, PgFence, PostgresConfig, PostgresReplicator, PostgresStore, PromoteMode,
     PromoteOption,
 };
 #[cfg(feature = "storage_account")]
 #[cfg_attr(docsrs, doc(cfg(feature = "storage_account")))]
 pub use storage_account::{
-    FailoverType, STORAGE_ACCOUNT, StorageAccountConfig, StorageAccountReplicator,
-    StorageAccountStore,
+    FailoverType, GEO_SKUS, STORAGE_ACCOUNT, StorageAccountConfig, StorageAccountReplicator,
+    StorageAccountStore, is_geo_sku,
 };
 #[cfg(feature = "traffic_manager")]
 #[cfg_attr(docsrs, doc(cfg(feature = "traffic_manager")))]

@@ -68,19 +68,16 @@ impl Arm {
         tokio::time::Instant::now() + self.cfg.operation_timeout
     }
 
+    /// For a provider's own wait on a resource's state: the deadline
+    /// (`operation_timeout` from now) and the `poll_interval`.
+    #[cfg(feature = "storage_account")]
+    pub(crate) fn poll_bounds(&self) -> (tokio::time::Instant, Duration) {
+        (self.deadline(), self.cfg.poll_interval)
+    }
+
     /// Refuses a poll URL that is not on the ARM endpoint's scheme, host and port.
     fn check_poll_url(&self, what: &str, url: &str) -> Result<(), ProviderError> {
-        let same = match (
-            url::Url::parse(url),
-            url::Url::parse(&self.cfg.arm_endpoint),
-        ) {
-            (Ok(a), Ok(b)) => {
-                a.scheme() == b.scheme()
-                    && a.host_str() == b.host_str()
-                    && a.port_or_known_default() == b.port_or_known_default()
-            }
-            _ => false,
-        };
+        let same = self.same_endpoint(url);
         if same {
             Ok(())
         } else {

@@ -55,22 +55,11 @@ impl FrontDoorRouter {
     }
 
     fn origins_path(&self) -> String {
-        self.arm.path(&format!(
-            "Microsoft.Cdn/profiles/{}/originGroups/{}/origins",
-            self.cfg.profile, self.cfg.origin_group
-        ))
+        origins_path(&self.arm, &self.cfg)
     }
 
     async fn read(&self) -> Result<BTreeMap<String, Member>, ProviderError> {
-        let list = self
-            .arm
-            .get(&self.origins_path(), api::FRONT_DOOR, &[])
-            .await?;
-        let origins = list
-            .get("value")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let origins = self.arm.list(&self.origins_path(), api::FRONT_DOOR).await?;
         let mut members = BTreeMap::new();
         for o in &origins {
             let name = o.get("name").and_then(Value::as_str).unwrap_or("");
@@ -106,6 +95,14 @@ impl FrontDoorRouter {
         }
         Ok(members)
     }
+}
+
+/// The origins of the configured origin group (a list ARM pages with `nextLink`).
+pub(super) fn origins_path(arm: &Arm, cfg: &FrontDoorConfig) -> String {
+    arm.path(&format!(
+        "Microsoft.Cdn/profiles/{}/originGroups/{}/origins",
+        cfg.profile, cfg.origin_group
+    ))
 }
 
 #[async_trait]

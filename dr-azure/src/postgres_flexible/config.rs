@@ -25,6 +25,34 @@ pub enum PromoteOption {
     Forced,
 }
 
+/// How `datastore.fence` fences a PostgreSQL flexible server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PgFence {
+    /// Server parameter `default_transaction_read_only = on` (dynamic, no restart):
+    /// persists when Azure starts the server again, but a session can still
+    /// `SET TRANSACTION READ WRITE`.
+    ReadOnly,
+    /// Stop the server: no connection at all, until Azure starts it again (after 7
+    /// days, or for maintenance).
+    Stop,
+    /// `read_only`, then `stop` (the default): nothing connects while stopped, and
+    /// the server comes back read-only if Azure starts it.
+    Both,
+}
+
+impl PgFence {
+    /// Whether the fence sets `default_transaction_read_only`.
+    pub fn read_only(self) -> bool {
+        matches!(self, PgFence::ReadOnly | PgFence::Both)
+    }
+
+    /// Whether the fence stops the server.
+    pub fn stop(self) -> bool {
+        matches!(self, PgFence::Stop | PgFence::Both)
+    }
+}
+
 /// `provider = "azure.postgres_flexible"`.
 #[non_exhaustive]
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +72,21 @@ pub struct PostgresConfig {
     /// Where `reverse_replica` is created.
     #[serde(default)]
     pub reverse_location: Option<String>,
+    /// `read_only`, `stop` or `both` (default).
+    #[serde(default = "both")]
+    pub fence: PgFence,
+    /// The delegated subnet of `reverse_replica` when `server` is in a virtual
+    /// network (default: `server`'s; a subnet is regional, so set it when
+    /// `reverse_location` is another region).
+    #[serde(default)]
+    pub reverse_subnet: Option<String>,
+    /// The private DNS zone of `reverse_replica` (default: `server`'s).
+    #[serde(default)]
+    pub reverse_private_dns_zone: Option<String>,
+}
+
+fn both() -> PgFence {
+    PgFence::Both
 }
 
 fn standalone() -> PromoteMode {
@@ -54,7 +97,7 @@ fn planned() -> PromoteOption {
 }
 
 impl PostgresConfig {
-    /// `server` with the defaults (standalone, planned; no reverse).
+    /// `server` with the defaults (standalone, planned; no reverse; fence both).
     pub fn new(server: impl Into<String>) -> Self {
         PostgresConfig {
             server: server.into(),
@@ -62,7 +105,16 @@ impl PostgresConfig {
             promote_option: PromoteOption::Planned,
             reverse_replica: None,
             reverse_location: None,
+            fence: PgFence::Both,
+            reverse_subnet: None,
+            reverse_private_dns_zone: None,
         }
+    }
+
+    /// Replaces the fence.
+    pub fn with_fence(mut self, fence: PgFence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Replaces the promote option.

@@ -1,6 +1,6 @@
 //! `azure.postgres_flexible` (feature `postgres_flexible`): a PostgreSQL
 //! flexible server as a [`DataStore`](dr_core::DataStore) (promote a read replica,
-//! fence by stopping the server) and the replication link into it as a
+//! fence by `default_transaction_read_only = on` and/or stopping the server) and the replication link into it as a
 //! [`Replicator`](dr_core::Replicator) (lag from the Azure Monitor metric
 //! `physical_replication_delay_in_seconds`, reverse by creating a replica of the
 //! new primary).
@@ -11,16 +11,20 @@ mod store;
 
 use std::sync::Arc;
 
-use dr_core::{ConfigError, ProviderError, Registry, Settings};
-use serde_json::Value;
+use dr_core::http::Method;
+use dr_core::{ConfigError, ErrorKind, ProviderError, Registry, Settings};
+use serde_json::{Value, json};
 
-pub use config::{PostgresConfig, PromoteMode, PromoteOption};
+pub use config::{PgFence, PostgresConfig, PromoteMode, PromoteOption};
 pub use replicator::PostgresReplicator;
 pub use store::PostgresStore;
 
 use crate::client::{Arm, api, str_at};
 use crate::config::ArmConfig;
 use crate::credential::TokenSource;
+
+/// The server parameter of the read-only fence.
+pub(crate) const READ_ONLY: &str = "default_transaction_read_only";
 
 /// `provider = "azure.postgres_flexible"`.
 pub const POSTGRES_FLEXIBLE: &str = "azure.postgres_flexible";
@@ -105,6 +109,50 @@ impl PgServer {
                 .unwrap_or("")
                 .to_string(),
         }
+    }
+
+    /// The ARM path of server parameter `name` of `server`.
+    fn configuration_path(&self, name: &str) -> String {
+        format!("{}/configurations/{name}", self.path_of(&self.cfg.server))
+    }
+
+    /// `default_transaction_read_only` of the server: whether it is `on`.
+    pub(crate) async fn read_only(&self) -> Result<bool, ProviderError> {
+        let v = self
+            .arm
+            .get(&self.configuration_path(READ_ONLY), api::POSTGRES, &[])
+            .await?;
+        Ok(str_at(&v, &["properties", "value"]).is_some_and(|v| v.eq_ignore_ascii_case("on")))
+    }
+
+    /// Sets `default_transaction_read_only` to `on` or `off` (`source:
+    /// user-override`; dynamic, no restart) unless it already is, through the
+    /// configurations API (a long-running operation), and reads it back.
+    pub(crate) async fn set_read_only(&self, on: bool) -> Result<(), ProviderError> {
+        if self.read_only().await? == on {
+            return Ok(());
+        }
+        let value = if on { "on" } else { "off" };
+        let body = json!({ "properties": { "value": value, "source": "user-override" } });
+        self.arm
+            .lro(
+                Method::PUT,
+                &self.configuration_path(READ_ONLY),
+                api::POSTGRES,
+                &[],
+                Some(&body),
+            )
+            .await?;
+        if self.read_only().await? != on {
+            return Err(self.arm.answer(
+                ErrorKind::Fatal,
+                format!(
+                    "server `{}`: {READ_ONLY} is not `{value}` after setting it",
+                    self.cfg.server
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) async fn read(&self) -> Result<PgState, ProviderError> {

@@ -8,8 +8,11 @@
 //! A replica stops replicating only by being promoted, so `stop` is not offered
 //! (`datastore.promote` does it). `reverse()` re-protects the server after it was
 //! promoted: it creates `reverse_replica` in `reverse_location` as its replica
-//! (`PUT` with `createMode = "Replica"`), polled to the end; that replica already
-//! existing as a replica of this server is `Ok`.
+//! (`PUT` with `createMode = "Replica"`, carrying from the server what Azure
+//! requires of a replica of a server in a virtual network or with customer-managed
+//! keys: network, user-assigned identities, data encryption, availability zone),
+//! polled to the end; that replica already existing as a replica of this server is
+//! `Ok`.
 
 use std::sync::Arc;
 
@@ -52,6 +55,76 @@ impl PostgresReplicator {
             server: PgServer::from_settings(s, token)?,
         })
     }
+}
+
+/// The body that creates `reverse_replica` as a replica of `source` (the server
+/// as read): what Azure requires of a replica of a server in a virtual network or
+/// with customer-managed keys, carried from the source: `network`
+/// (`delegatedSubnetResourceId` and `privateDnsZoneArmResourceId`, overridden by
+/// `reverse_subnet` / `reverse_private_dns_zone`; `publicNetworkAccess`), the
+/// user-assigned `identity`, `dataEncryption` (`primaryKeyURI`,
+/// `primaryUserAssignedIdentityId`, `geoBackupKeyURI`,
+/// `geoBackupUserAssignedIdentityId`, `type`) and `availabilityZone`.
+fn replica_body(cfg: &PostgresConfig, location: &str, source_id: &str, source: &Value) -> Value {
+    let mut props = json!({ "createMode": "Replica", "sourceServerResourceId": source_id });
+    let p = source.get("properties").cloned().unwrap_or(Value::Null);
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let net = p.get("network").cloned().unwrap_or(Value::Null);
+    let mut network = serde_json::Map::new();
+    let subnet = cfg
+        .reverse_subnet
+        .clone()
+        .or_else(|| text(&net, "delegatedSubnetResourceId"));
+    if let Some(subnet) = subnet {
+        network.insert("delegatedSubnetResourceId".into(), json!(subnet));
+        if let Some(zone) = cfg
+            .reverse_private_dns_zone
+            .clone()
+            .or_else(|| text(&net, "privateDnsZoneArmResourceId"))
+        {
+            network.insert("privateDnsZoneArmResourceId".into(), json!(zone));
+        }
+    }
+    if let Some(access) = text(&net, "publicNetworkAccess") {
+        network.insert("publicNetworkAccess".into(), json!(access));
+    }
+    if !network.is_empty() {
+        props["network"] = Value::Object(network);
+    }
+    let enc = p.get("dataEncryption").cloned().unwrap_or(Value::Null);
+    if text(&enc, "primaryKeyURI").is_some() {
+        let mut de = serde_json::Map::new();
+        for k in [
+            "type",
+            "primaryKeyURI",
+            "primaryUserAssignedIdentityId",
+            "geoBackupKeyURI",
+            "geoBackupUserAssignedIdentityId",
+        ] {
+            if let Some(v) = text(&enc, k) {
+                de.insert(k.into(), json!(v));
+            }
+        }
+        props["dataEncryption"] = Value::Object(de);
+    }
+    if let Some(zone) = text(&p, "availabilityZone") {
+        props["availabilityZone"] = json!(zone);
+    }
+    let mut body = json!({ "location": location, "properties": props });
+    let ids: serde_json::Map<String, Value> = source
+        .pointer("/identity/userAssignedIdentities")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().map(|k| (k.clone(), json!({}))).collect())
+        .unwrap_or_default();
+    if !ids.is_empty() {
+        body["identity"] = json!({ "type": "UserAssigned", "userAssignedIdentities": ids });
+    }
+    body
 }
 
 #[async_trait]
@@ -103,7 +176,11 @@ impl Replicator for PostgresReplicator {
                 "reverse needs `reverse_replica` and `reverse_location`",
             ));
         };
-        let me = s.read().await?;
+        let source = s
+            .arm
+            .get(&s.path_of(&s.cfg.server), api::POSTGRES, &[])
+            .await?;
+        let me = s.parse(&source);
         if me.is_replica() {
             return Err(conflict(format!(
                 "server `{}` is still a replica: promote it before re-protecting it",
@@ -129,10 +206,7 @@ impl Replicator for PostgresReplicator {
             }
             None => {}
         }
-        let body = json!({
-            "location": location,
-            "properties": { "createMode": "Replica", "sourceServerResourceId": me.id },
-        });
+        let body = replica_body(&s.cfg, location, &me.id, &source);
         s.arm
             .lro(Method::PUT, &path, api::POSTGRES, &[], Some(&body))
             .await?;

@@ -4,9 +4,15 @@
 //! servers, reported as `primary`; `AsyncReplica`/`GeoAsyncReplica` a replica of
 //! `sourceServerResourceId`). `promote()` PATCHes `replica.promoteMode` /
 //! `replica.promoteOption` (`promote_option` in a graceful run, `Forced` in an
-//! ungraceful one) and polls the operation; `fence()` stops the server
-//! (`POST .../stop`): a stopped server accepts no connection at all, which is the
-//! only write fence ARM offers. `writable()` is a primary whose `state` is `Ready`.
+//! ungraceful one) and polls the operation, then undoes a read-only fence
+//! (`default_transaction_read_only` back to `off`) of a running server.
+//! `fence()` follows `fence`: `read_only` sets server parameter
+//! `default_transaction_read_only = on` through the configurations API (dynamic,
+//! and it persists when Azure starts a stopped server again after 7 days or for
+//! maintenance); `stop` stops the server (`POST .../stop`: no connection at all,
+//! until Azure starts it); `both` (default) does the first, then the second.
+//! `writable()` is a primary whose `state` is `Ready` and whose
+//! `default_transaction_read_only` is not `on`.
 
 use std::sync::Arc;
 
@@ -17,12 +23,12 @@ use dr_core::{
 };
 use serde_json::json;
 
-use super::PgServer;
 use super::config::{PostgresConfig, PromoteMode, PromoteOption};
+use super::{PgServer, READ_ONLY};
 use crate::client::api;
 use crate::config::ArmConfig;
 use crate::credential::TokenSource;
-use crate::error::invalid;
+use crate::error::{conflict, invalid};
 
 /// A PostgreSQL flexible server as a store.
 #[derive(Debug)]
@@ -51,6 +57,19 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// After a promotion (or of a server already primary): a running server's
+    /// read-only fence is undone (`default_transaction_read_only` back to `off`),
+    /// so the promoted server takes writes. A stopped server is left as it is
+    /// (it takes no parameter change; `writable()` says false).
+    async fn undo_read_only(&self, state: &str) -> Result<(), ProviderError> {
+        if state == "Stopped" {
+            return Ok(());
+        }
+        self.server.set_read_only(false).await
+    }
+}
+
 #[async_trait]
 impl DataStore for PostgresStore {
     fn capabilities(&self) -> StoreCapabilities {
@@ -70,7 +89,10 @@ impl DataStore for PostgresStore {
 
     async fn writable(&self) -> Result<bool, ProviderError> {
         let st = self.server.read().await?;
-        Ok(!st.is_replica() && st.state == "Ready")
+        if st.is_replica() || st.state != "Ready" {
+            return Ok(false);
+        }
+        Ok(!self.server.read_only().await?)
     }
 
     async fn promote(&self) -> Result<(), ProviderError> {
@@ -83,7 +105,7 @@ impl DataStore for PostgresStore {
         let s = &self.server;
         let st = s.read().await?;
         if !st.is_replica() {
-            return Ok(());
+            return self.undo_read_only(&st.state).await;
         }
         let mode = match s.cfg.promote_mode {
             PromoteMode::Standalone => "Standalone",
@@ -113,12 +135,32 @@ impl DataStore for PostgresStore {
                 ),
             ));
         }
-        Ok(())
+        self.undo_read_only(&after.state).await
     }
 
+    /// `fence`: `read_only` first (a stopped server takes no parameter change),
+    /// then `stop`.
     async fn fence(&self) -> Result<(), ProviderError> {
         let s = &self.server;
+        let fence = s.cfg.fence;
         let st = s.read().await?;
+        if fence.read_only() {
+            if st.state == "Stopped" {
+                if !s.read_only().await? {
+                    return Err(conflict(format!(
+                        "server `{}` is stopped and {READ_ONLY} is not `on`: a stopped server \
+                         takes no parameter change, and Azure starts it again after 7 days or \
+                         for maintenance; start it and fence again (or set fence = \"stop\")",
+                        s.cfg.server
+                    )));
+                }
+            } else {
+                s.set_read_only(true).await?;
+            }
+        }
+        if !fence.stop() {
+            return Ok(());
+        }
         if st.state != "Stopped" {
             s.arm
                 .lro(

@@ -27,7 +27,8 @@ pub struct StorageAccountConfig {
     /// `unplanned` (default) or `planned`.
     #[serde(default = "unplanned")]
     pub failover_type: FailoverType,
-    /// The SKU `replication.reverse` sets (default `Standard_RAGRS`).
+    /// The SKU `replication.reverse` sets (default `Standard_RAGRS`); one of
+    /// [`GEO_SKUS`](super::GEO_SKUS).
     #[serde(default = "ragrs")]
     pub reverse_sku: String,
 }
@@ -61,6 +62,17 @@ impl StorageAccountConfig {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         settings.str("account")?;
         settings.str("location")?;
-        specific(settings)
+        let cfg: StorageAccountConfig = specific(settings)?;
+        if !super::is_geo_sku(&cfg.reverse_sku) {
+            return Err(ConfigError::key(
+                "reverse_sku",
+                format!(
+                    "`{}` is not a geo-redundant SKU; one of {}",
+                    cfg.reverse_sku,
+                    super::GEO_SKUS.join(", ")
+                ),
+            ));
+        }
+        Ok(cfg)
     }
 }

@@ -26,6 +26,23 @@ use crate::config::ArmConfig;
 use crate::credential::TokenSource;
 use crate::error::conflict;
 
+/// Every geo-redundant SKU of `Microsoft.Storage/storageAccounts` (the
+/// specification's `SkuName` values that replicate to a second region; the others
+/// are `*_LRS` and `*_ZRS`, one region).
+pub const GEO_SKUS: [&str; 6] = [
+    "Standard_GRS",
+    "Standard_RAGRS",
+    "Standard_GZRS",
+    "Standard_RAGZRS",
+    "StandardV2_GRS",
+    "StandardV2_GZRS",
+];
+
+/// Whether `sku` replicates to a second region (exact spelling, as ARM answers it).
+pub fn is_geo_sku(sku: &str) -> bool {
+    GEO_SKUS.contains(&sku)
+}
+
 /// `provider = "azure.storage_account"`.
 pub const STORAGE_ACCOUNT: &str = "azure.storage_account";
 

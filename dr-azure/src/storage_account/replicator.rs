@@ -6,33 +6,30 @@
 //! after an unplanned failover), is broken. Replication of an account cannot be
 //! stopped on its own (a failover does it), so `stop` is not offered; `reverse()`
 //! makes the account geo-redundant again by PATCHing `sku.name` to `reverse_sku`
-//! (default `Standard_RAGRS`).
+//! (default `Standard_RAGRS`), then waits for the account's SKU conversion
+//! (`properties.storageAccountSkuConversionStatus.skuConversionStatus`, hours on
+//! Azure) to reach `Succeeded`, within `operation_timeout`; `Failed` is an error.
+//! While a conversion is `InProgress` the status is `unknown` (a `Failed` one:
+//! `broken`), whatever `geoReplicationStats` says.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dr_core::http::Method;
+use dr_core::poll::{self, CancellationToken, Poll};
 use dr_core::{
     ConfigError, ErrorKind, ProviderError, ReplicationState, ReplicationStatus, Replicator,
     ReplicatorCapabilities, Settings, async_trait,
 };
 use serde_json::{Value, json};
 
-use super::StorageAccount;
 use super::config::StorageAccountConfig;
+use super::{StorageAccount, is_geo_sku};
 use crate::client::{api, str_at};
 use crate::config::ArmConfig;
 use crate::credential::TokenSource;
 use crate::error::invalid;
-
-/// SKUs that replicate to a second region.
-const GEO_SKUS: [&str; 4] = [
-    "Standard_GRS",
-    "Standard_RAGRS",
-    "Standard_GZRS",
-    "Standard_RAGZRS",
-];
 
 /// A storage account's geo-replication.
 #[derive(Debug)]
@@ -69,7 +66,12 @@ pub(crate) fn storage_status(account: &Value, now: DateTime<Utc>) -> Replication
         .and_then(|s| s.get("status"))
         .and_then(Value::as_str)
         .unwrap_or("");
-    if !GEO_SKUS.contains(&sku) {
+    match conversion(account) {
+        Some(("InProgress", _)) => return ReplicationStatus::new(ReplicationState::Unknown, None),
+        Some(("Failed", _)) => return ReplicationStatus::new(ReplicationState::Broken, None),
+        _ => {}
+    }
+    if !is_geo_sku(sku) {
         return ReplicationStatus::new(ReplicationState::Broken, None);
     }
     let last_sync = stats
@@ -88,6 +90,66 @@ pub(crate) fn storage_status(account: &Value, now: DateTime<Utc>) -> Replication
     };
     out.last_sync = last_sync;
     out
+}
+
+/// The account's SKU conversion, if it reports one: (`skuConversionStatus`,
+/// `targetSkuName`).
+fn conversion(account: &Value) -> Option<(&str, &str)> {
+    let c = account.pointer("/properties/storageAccountSkuConversionStatus")?;
+    let status = c.get("skuConversionStatus").and_then(Value::as_str)?;
+    Some((
+        status,
+        c.get("targetSkuName").and_then(Value::as_str).unwrap_or(""),
+    ))
+}
+
+impl StorageAccountReplicator {
+    /// Reads the account until its SKU conversion is no longer `InProgress`
+    /// (each look logged with the conversion's start), within `operation_timeout`;
+    /// `Failed` is an error. The account as last read.
+    async fn await_conversion(&self, want: &str) -> Result<Value, ProviderError> {
+        let a = &self.account;
+        let (deadline, every) = a.arm.poll_bounds();
+        let what = format!(
+            "storage account `{}`: SKU conversion to `{want}`",
+            a.cfg.account
+        );
+        let looks = std::sync::atomic::AtomicU32::new(0);
+        poll::until(&what, deadline, every, &CancellationToken::new(), || {
+            let n = looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let what = what.as_str();
+            async move {
+                let acct = a.read().await?;
+                match conversion(&acct) {
+                    Some(("InProgress", target)) => {
+                        let since = acct
+                            .pointer("/properties/storageAccountSkuConversionStatus/startTime")
+                            .and_then(Value::as_str)
+                            .unwrap_or("?");
+                        tracing::info!(
+                            account = %a.cfg.account,
+                            target,
+                            since,
+                            looks = n,
+                            "{what}: InProgress"
+                        );
+                        Ok(Poll::Pending)
+                    }
+                    Some(("Failed", target)) => Err(a.arm.answer(
+                        ErrorKind::Fatal,
+                        format!(
+                            "{what}: skuConversionStatus is Failed (target `{target}`); the \
+                             account is `{}`",
+                            str_at(&acct, &["sku", "name"]).unwrap_or("?")
+                        ),
+                    )),
+                    _ => Ok(Poll::Ready(acct)),
+                }
+            }
+        })
+        .await
+        .map_err(ProviderError::from)
+    }
 }
 
 #[async_trait]
@@ -118,7 +180,7 @@ impl Replicator for StorageAccountReplicator {
                 .lro(Method::PATCH, &a.path(), api::STORAGE, &[], Some(&body))
                 .await?;
         }
-        let after = a.read().await?;
+        let after = self.await_conversion(want).await?;
         let sku = str_at(&after, &["sku", "name"]).unwrap_or("");
         if sku != want {
             return Err(a.arm.answer(
@@ -161,6 +223,69 @@ mod tests {
         assert_eq!(
             storage_status(&acct("Standard_LRS", "Live"), now).state,
             ReplicationState::Broken
+        );
+    }
+
+    #[test]
+    fn every_geo_sku_of_the_specification_replicates() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T08:00:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for sku in [
+            "Standard_GRS",
+            "Standard_RAGRS",
+            "Standard_GZRS",
+            "Standard_RAGZRS",
+            "StandardV2_GRS",
+            "StandardV2_GZRS",
+        ] {
+            let a = json!({"sku": {"name": sku}, "properties": {"geoReplicationStats": {
+                "status": "Live", "lastSyncTime": "2026-11-22T08:00:00Z"}}});
+            assert_eq!(
+                storage_status(&a, now).state,
+                ReplicationState::Replicating,
+                "{sku}"
+            );
+        }
+        for sku in [
+            "Standard_LRS",
+            "Standard_ZRS",
+            "StandardV2_LRS",
+            "StandardV2_ZRS",
+            "Premium_LRS",
+            "Premium_ZRS",
+            "PremiumV2_LRS",
+            "PremiumV2_ZRS",
+        ] {
+            let a = json!({"sku": {"name": sku}, "properties": {"geoReplicationStats": {
+                "status": "Live", "lastSyncTime": "2026-11-22T08:00:00Z"}}});
+            assert_eq!(
+                storage_status(&a, now).state,
+                ReplicationState::Broken,
+                "{sku}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sku_conversion_in_progress_is_unknown_and_a_failed_one_broken() {
+        let now = Utc::now();
+        let a = |status: &str| {
+            json!({"sku": {"name": "Standard_RAGRS"}, "properties": {
+                "storageAccountSkuConversionStatus": {"skuConversionStatus": status, "targetSkuName": "Standard_RAGRS"},
+                "geoReplicationStats": {"status": "Live", "lastSyncTime": "2026-11-22T08:00:00Z"}}})
+        };
+        assert_eq!(
+            storage_status(&a("InProgress"), now).state,
+            ReplicationState::Unknown
+        );
+        assert_eq!(
+            storage_status(&a("Failed"), now).state,
+            ReplicationState::Broken
+        );
+        assert_eq!(
+            storage_status(&a("Succeeded"), now).state,
+            ReplicationState::Replicating
         );
     }
 }

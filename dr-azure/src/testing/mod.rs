@@ -71,6 +71,11 @@ pub fn connection_strings_path(app: &str) -> String {
     ))
 }
 
+/// The ARM path of the Proseware Front Door profile.
+pub fn fd_profile_path() -> String {
+    rpath(&format!("Microsoft.Cdn/profiles/{}", names::FD_PROFILE))
+}
+
 /// The ARM path of a Front Door origin.
 pub fn fd_origin_path(origin: &str) -> String {
     rpath(&format!(
@@ -218,10 +223,19 @@ impl ArmStandIn {
     }
 
     /// The Proseware storage account without its sync time (which moves on by
-    /// itself).
+    /// itself) and without the record of its last SKU conversion
+    /// (`storageAccountSkuConversionStatus`: when a reverse converted it back,
+    /// not what the account is; a conversion still `InProgress` or `Failed` is
+    /// kept, so it shows).
     pub fn proseware_account(&self) -> Value {
         let mut a = self.get(&storage_path()).expect("the storage account");
         a["properties"]["geoReplicationStats"]["lastSyncTime"] = Value::Null;
+        if a["properties"]["storageAccountSkuConversionStatus"]["skuConversionStatus"]
+            == "Succeeded"
+            && let Some(p) = a["properties"].as_object_mut()
+        {
+            p.remove("storageAccountSkuConversionStatus");
+        }
         a
     }
 
@@ -253,11 +267,26 @@ impl ArmStandIn {
         out
     }
 
+    /// Sets Front Door's `OriginHealthPercentage` of the Proseware origin `origin`
+    /// (its series: `OriginGroup` the origin group, `Origin` the origin's host name,
+    /// as Azure Monitor names them).
+    pub fn set_origin_health(&self, origin: &str, percent: f64) {
+        let host = format!("{origin}.azurewebsites.net");
+        self.set_metric_series(
+            &fd_profile_path(),
+            "OriginHealthPercentage",
+            &[("OriginGroup", names::FD_ORIGIN_GROUP), ("Origin", &host)],
+            percent,
+        );
+    }
+
     /// A stand-in seeded with [`proseware`], with 3 s of replication delay on the
-    /// westus replica.
+    /// westus replica and both Front Door origins 100% healthy.
     pub async fn proseware() -> Self {
         let s = ArmStandIn::start().await;
         s.seed(proseware());
+        s.set_origin_health("origin-eastus", 100.0);
+        s.set_origin_health("origin-westus", 100.0);
         s.set_metric(
             &pg_path(names::DB_WEST),
             "physical_replication_delay_in_seconds",

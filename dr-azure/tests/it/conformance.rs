@@ -51,8 +51,6 @@ async fn front_door_router_passes_router_conformance() {
 #[tokio::test]
 async fn front_door_probe_passes_probe_conformance() {
     let arm = ArmStandIn::proseware().await;
-    let profile = rpath(&format!("Microsoft.Cdn/profiles/{}", names::FD_PROFILE));
-    arm.set_metric(&profile, "OriginHealthPercentage", 100.0);
     dr_core::testing::probe_conformance(
         common::fd_probe(&arm, "eastus").as_ref(),
         Duration::from_secs(30),

@@ -8,8 +8,9 @@
 //! (else 400 `InvalidApiVersionParameter`) and the body's documented shape; a
 //! violation is recorded and fails the test when the stand-in is dropped.
 //!
-//! Long-running operations answer 202 (201 for a create) with
-//! `Azure-AsyncOperation` and/or `Location` as ARM does for each resource type
+//! Long-running operations answer 202 with `Azure-AsyncOperation` and/or
+//! `Location` as ARM does for each resource type (a PostgreSQL create: 202 with
+//! `Azure-AsyncOperation` only, never 201)
 //! ([`LroStyle`] can force either), report `InProgress` once (with
 //! `Retry-After: 0`), then `Succeeded`; [`ArmStandIn::fail_next_operation`] makes
 //! the next one end `Failed` with a code and message (and leaves the resource
@@ -53,6 +54,8 @@ pub struct Recorded {
     pub path: String,
     /// The `api-version` query parameter.
     pub api_version: Option<String>,
+    /// Every query parameter (`api-version` too).
+    pub query: BTreeMap<String, String>,
     /// The JSON body, if any.
     pub body: Option<Value>,
 }
@@ -70,10 +73,15 @@ struct Operation {
     result: Value,
 }
 
+/// One series of a dimensional metric: its dimension values and newest value.
+type Series = (Vec<(String, String)>, f64);
+
 #[derive(Default)]
 struct State {
     resources: BTreeMap<String, Value>,
     metrics: BTreeMap<String, f64>,
+    /// Dimensional metrics: `resource|metric` -> (dimension values, newest value).
+    series: BTreeMap<String, Vec<Series>>,
     /// What `respond` found wrong; moved to the stand-in's list after each request.
     violations: Vec<String>,
     operations: BTreeMap<u64, Operation>,
@@ -82,6 +90,11 @@ struct State {
     fail_next: Option<(String, String)>,
     monitor: BTreeMap<String, String>,
     base: String,
+    /// Storage SKU conversions under way: account -> (reads left `InProgress`, fails).
+    conversions: BTreeMap<String, (u32, bool)>,
+    /// How the next conversions go: reads `InProgress` after the PATCH, and whether
+    /// they end `Failed`.
+    conversion_plan: (u32, bool),
 }
 
 /// The stand-in server; stopped when dropped (and then fails the test if a
@@ -177,7 +190,7 @@ impl State {
             LroStyle::Location => vec![location],
             LroStyle::AsDocumented => match kind {
                 "storage" => vec![location],
-                "cdn" => vec![async_op],
+                "cdn" | "pg-create" => vec![async_op],
                 _ => vec![async_op, location],
             },
         };
@@ -255,6 +268,7 @@ impl Service for State {
 fn recorded(c: Call) -> Recorded {
     Recorded {
         api_version: c.query("api-version").map(str::to_string),
+        query: c.query.clone(),
         method: c.method,
         path: c.path,
         body: c.body,
@@ -264,7 +278,11 @@ fn recorded(c: Call) -> Recorded {
 impl ArmStandIn {
     /// Starts an empty stand-in on a free 127.0.0.1 port.
     pub async fn start() -> Self {
-        let stand_in = StandIn::start(State::default()).await;
+        let stand_in = StandIn::start(State {
+            conversion_plan: (1, false),
+            ..State::default()
+        })
+        .await;
         let base = stand_in.uri();
         stand_in.with_service(|st| st.base = base);
         ArmStandIn { stand_in }
@@ -316,6 +334,40 @@ impl ArmStandIn {
             metric.to_ascii_lowercase()
         );
         self.with(|st| st.metrics.insert(key, value));
+    }
+
+    /// Sets the newest value of one series of the dimensional metric `metric` of
+    /// `resource_id`, the series named by its dimension values (e.g. Front Door's
+    /// `OriginHealthPercentage` with `[("OriginGroup", "og"), ("Origin", host)]`).
+    /// A metric with series is served by its `$filter` as Azure Monitor does.
+    pub fn set_metric_series(
+        &self,
+        resource_id: &str,
+        metric: &str,
+        dimensions: &[(&str, &str)],
+        value: f64,
+    ) {
+        let key = format!(
+            "{}|{}",
+            resource_id.to_ascii_lowercase(),
+            metric.to_ascii_lowercase()
+        );
+        let dims: Vec<(String, String)> = dimensions
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.with(|st| {
+            let series = st.series.entry(key).or_default();
+            series.retain(|(d, _)| d != &dims);
+            series.push((dims, value));
+        });
+    }
+
+    /// How the following storage SKU conversions go (a PATCH of `sku.name`): the
+    /// account reads `InProgress` for `reads` GETs after the PATCH (default 1),
+    /// then `Succeeded`, or `Failed` when `fails`.
+    pub fn set_sku_conversion(&self, reads: u32, fails: bool) {
+        self.with(|st| st.conversion_plan = (reads, fails));
     }
 
     /// How the following long-running operations are announced.

@@ -10,6 +10,8 @@ use super::{State, arm_error, merge};
 /// Whether every key of `body` (recursively) is one of `allowed`'s.
 fn keys_within(body: &Value, allowed: &Value) -> bool {
     match (body, allowed) {
+        // `{}` allows any key (a map keyed by resource id).
+        (Value::Object(_), Value::Object(a)) if a.is_empty() => true,
         (Value::Object(b), Value::Object(a)) => b
             .iter()
             .all(|(k, v)| a.get(k).is_some_and(|av| keys_within(v, av))),
@@ -17,12 +19,66 @@ fn keys_within(body: &Value, allowed: &Value) -> bool {
     }
 }
 
-const GEO: [&str; 4] = [
-    "Standard_GRS",
-    "Standard_RAGRS",
-    "Standard_GZRS",
-    "Standard_RAGZRS",
+use crate::storage_account::is_geo_sku;
+
+/// What a replica create `body` lacks of what Azure requires for a replica of
+/// `src`: a server in a virtual network needs `network.delegatedSubnetResourceId`
+/// and `privateDnsZoneArmResourceId` (and its `publicNetworkAccess`), one with
+/// customer-managed keys its `dataEncryption` and user-assigned `identity`, one
+/// in an availability zone its `availabilityZone`.
+fn missing_for_replica(src: &Value, body: &Value) -> Option<String> {
+    let sp = &src["properties"];
+    let bp = &body["properties"];
+    let has = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    let mut missing = Vec::new();
+    for k in [
+        "delegatedSubnetResourceId",
+        "privateDnsZoneArmResourceId",
+        "publicNetworkAccess",
+    ] {
+        if has(&sp["network"][k]) && !has(&bp["network"][k]) {
+            missing.push(format!("network.{k}"));
+        }
+    }
+    for k in [
+        "primaryKeyURI",
+        "primaryUserAssignedIdentityId",
+        "geoBackupKeyURI",
+        "geoBackupUserAssignedIdentityId",
+    ] {
+        if has(&sp["dataEncryption"][k]) && bp["dataEncryption"][k] != sp["dataEncryption"][k] {
+            missing.push(format!("dataEncryption.{k}"));
+        }
+    }
+    if let Some(ids) = src
+        .pointer("/identity/userAssignedIdentities")
+        .and_then(Value::as_object)
+    {
+        for id in ids.keys() {
+            if body
+                .pointer("/identity/userAssignedIdentities")
+                .and_then(|m| m.get(id))
+                .is_none()
+            {
+                missing.push(format!("identity {id}"));
+            }
+        }
+    }
+    if has(&sp["availabilityZone"]) && !has(&bp["availabilityZone"]) {
+        missing.push("availabilityZone".into());
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+/// Server parameters of the PostgreSQL stand-in: name, default, allowed values,
+/// dynamic.
+const PG_PARAMETERS: [(&str, &str, &str, bool); 2] = [
+    ("default_transaction_read_only", "off", "on,off", true),
+    ("max_connections", "50", "25,50,100,200,5000", false),
 ];
+
+/// Front Door origins per page of the origins list.
+const ORIGIN_PAGE: usize = 2;
 
 fn pair(region: &str) -> &'static str {
     match region {
@@ -73,29 +129,7 @@ impl State {
         }
         // Metrics.
         if let Some(resource) = lower.strip_suffix("/providers/microsoft.insights/metrics") {
-            let name = query.get("metricnames").cloned().unwrap_or_default();
-            let agg = query
-                .get("aggregation")
-                .cloned()
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let key = format!("{resource}|{}", name.to_ascii_lowercase());
-            let data = match self.metrics.get(&key) {
-                Some(v) => json!([{ "timeStamp": State::now(), agg.clone(): v }]),
-                None => json!([]),
-            };
-            if method != "GET" || query.get("timespan").is_none() || query.get("interval").is_none()
-            {
-                self.violations.push(format!(
-                    "{method} {path}: metrics call without timespan/interval"
-                ));
-            }
-            return Answer::new(200).body(json!({
-                "cost": 0, "timespan": query.get("timespan"), "interval": "PT1M",
-                "value": [{ "id": format!("{path}/{name}"), "type": "Microsoft.Insights/metrics",
-                    "name": { "value": name, "localizedValue": name }, "unit": "Seconds",
-                    "timeseries": [{ "metadatavalues": [], "data": data }] }]
-            }));
+            return self.metrics_answer(method, path, resource, query);
         }
         let key = path.to_string();
         // Traffic Manager.
@@ -155,14 +189,30 @@ impl State {
         // Front Door origins.
         if lower.contains("/microsoft.cdn/profiles/") && lower.contains("/origins") {
             if lower.ends_with("/origins") && method == "GET" {
+                // ARM pages lists; this one after ORIGIN_PAGE items, with `nextLink`.
                 let prefix = format!("{key}/");
-                let value: Vec<Value> = self
+                let skip: usize = query
+                    .get("$skiptoken")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let all: Vec<Value> = self
                     .resources
                     .range(prefix.clone()..)
                     .take_while(|(k, _)| k.starts_with(&prefix))
+                    .filter(|(k, _)| !k[prefix.len()..].contains('/'))
                     .map(|(_, v)| v.clone())
                     .collect();
-                return Answer::new(200).body(json!({ "value": value }));
+                let value: Vec<Value> = all.iter().skip(skip).take(ORIGIN_PAGE).cloned().collect();
+                let mut page = json!({ "value": value });
+                if skip + ORIGIN_PAGE < all.len() {
+                    page["nextLink"] = json!(format!(
+                        "{}{key}?api-version={}&$skiptoken={}",
+                        self.base,
+                        crate::api::FRONT_DOOR,
+                        skip + ORIGIN_PAGE
+                    ));
+                }
+                return Answer::new(200).body(page);
             }
             return match (method, body) {
                 ("GET", _) => match self.resources.get(&key) {
@@ -205,7 +255,8 @@ impl State {
             };
             return match (method, action) {
                 ("GET", None) => {
-                    let mut a = acct;
+                    self.advance_conversion(&acct_key);
+                    let mut a = self.resources[&acct_key].clone();
                     if query.get("$expand").map(String::as_str) != Some("geoReplicationStats") {
                         a["properties"]
                             .as_object_mut()
@@ -266,22 +317,54 @@ impl State {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
-                    let a = self.resources.get_mut(&acct_key).expect("checked");
-                    a["sku"]["name"] = json!(sku);
-                    if GEO.contains(&sku.as_str()) {
-                        let primary = a["properties"]["primaryLocation"]
-                            .as_str()
-                            .unwrap_or("")
-                            .to_string();
-                        a["properties"]["secondaryLocation"] = json!(pair(&primary));
-                        a["properties"]["statusOfSecondary"] = json!("available");
-                        a["properties"]["geoReplicationStats"] = json!({"status": "Live", "lastSyncTime": State::now(), "canFailover": true, "canPlannedFailover": true,
-                            "postFailoverRedundancy": "Standard_LRS", "postPlannedFailoverRedundancy": sku});
+                    if !crate::storage_account::GEO_SKUS
+                        .iter()
+                        .chain(
+                            [
+                                "Standard_LRS",
+                                "Standard_ZRS",
+                                "StandardV2_LRS",
+                                "StandardV2_ZRS",
+                            ]
+                            .iter(),
+                        )
+                        .any(|k| *k == sku)
+                    {
+                        return arm_error(
+                            400,
+                            "InvalidValuesForRequestParameters",
+                            &format!("`{sku}` is not a SKU this account can convert to"),
+                        );
                     }
+                    if let Some(c) = acct.pointer(
+                        "/properties/storageAccountSkuConversionStatus/skuConversionStatus",
+                    ) && c == "InProgress"
+                    {
+                        return arm_error(
+                            409,
+                            "StorageAccountOperationInProgress",
+                            "a SKU conversion is in progress",
+                        );
+                    }
+                    let a = self.resources.get_mut(&acct_key).expect("checked");
+                    if a["sku"]["name"] != json!(sku) {
+                        // A conversion: the SKU changes when it has finished, hours later on Azure.
+                        a["properties"]["storageAccountSkuConversionStatus"] = json!({
+                            "skuConversionStatus": "InProgress", "targetSkuName": sku, "startTime": State::now()});
+                        let (reads, fails) = self.conversion_plan;
+                        self.conversions.insert(acct_key.clone(), (reads, fails));
+                    }
+                    let a = &self.resources[&acct_key];
                     Answer::new(200).body(a.clone())
                 }
                 _ => arm_error(405, "MethodNotAllowed", "not served"),
             };
+        }
+        // PostgreSQL server parameters.
+        if lower.contains("/microsoft.dbforpostgresql/flexibleservers/")
+            && lower.contains("/configurations/")
+        {
+            return self.pg_configuration(method, path, body);
         }
         // PostgreSQL flexible servers.
         if lower.contains("/microsoft.dbforpostgresql/flexibleservers/") {
@@ -343,7 +426,12 @@ impl State {
                 }
                 ("PUT", None, None) => {
                     let b = body.cloned().unwrap_or(Value::Null);
-                    let allowed = json!({"location": 0, "properties": {"createMode": 0, "sourceServerResourceId": 0}});
+                    let allowed = json!({"location": 0,
+                        "identity": {"type": 0, "userAssignedIdentities": {}},
+                        "properties": {"createMode": 0, "sourceServerResourceId": 0, "availabilityZone": 0,
+                            "network": {"delegatedSubnetResourceId": 0, "privateDnsZoneArmResourceId": 0, "publicNetworkAccess": 0},
+                            "dataEncryption": {"type": 0, "primaryKeyURI": 0, "primaryUserAssignedIdentityId": 0,
+                                "geoBackupKeyURI": 0, "geoBackupUserAssignedIdentityId": 0}}});
                     let source = b
                         .pointer("/properties/sourceServerResourceId")
                         .and_then(Value::as_str)
@@ -361,6 +449,19 @@ impl State {
                     let Some(src) = self.resources.get(&source_path).cloned() else {
                         return arm_error(404, "ResourceNotFound", "source server not found");
                     };
+                    if let Some(missing) = missing_for_replica(&src, &b) {
+                        self.violations.push(format!(
+                            "PUT {path}: a replica of this server needs {missing}: {b}"
+                        ));
+                        return arm_error(
+                            400,
+                            "InvalidParameterValue",
+                            &format!(
+                                "A replica of server '{}' requires {missing}.",
+                                src["name"].as_str().unwrap_or("")
+                            ),
+                        );
+                    }
                     let location = b["location"].as_str().unwrap_or("").to_string();
                     let name = key.rsplit('/').next().unwrap_or("").to_string();
                     let role = if src["location"].as_str() == Some(location.as_str()) {
@@ -368,13 +469,22 @@ impl State {
                     } else {
                         "GeoAsyncReplica"
                     };
-                    let headers = self.operation("pg", Value::Null);
+                    let headers = self.operation("pg-create", Value::Null);
                     if self.operations[&self.next_op].failure.is_none() {
-                        self.resources.insert(key.clone(), json!({
+                        let mut created = json!({
                             "id": key, "name": name, "type": "Microsoft.DBforPostgreSQL/flexibleServers", "location": location,
                             "properties": {"state": "Ready", "replicationRole": role, "sourceServerResourceId": source,
                                 "replica": {"role": role, "capacity": 0, "replicationState": "Active"}}
-                        }));
+                        });
+                        for k in ["network", "dataEncryption", "availabilityZone"] {
+                            if let Some(v) = b["properties"].get(k) {
+                                created["properties"][k] = v.clone();
+                            }
+                        }
+                        if let Some(id) = b.get("identity") {
+                            created["identity"] = id.clone();
+                        }
+                        self.resources.insert(key.clone(), created);
                         self.recount_primary(&source);
                         // A new replica reports 1 s of replication delay.
                         self.metrics.insert(
@@ -385,9 +495,9 @@ impl State {
                             1.0,
                         );
                     }
-                    let mut r = Answer::new(201).body(
-                        json!({"id": key, "name": name, "properties": {"state": "Provisioning"}}),
-                    );
+                    // Azure answers a create 202 Accepted with `Azure-AsyncOperation`
+                    // only (never 201).
+                    let mut r = Answer::new(202);
                     for (k, v) in headers {
                         r = r.header(k.as_str(), v.as_str());
                     }
@@ -440,6 +550,122 @@ impl State {
         }
     }
 
+    /// `GET`/`PUT .../flexibleServers/{server}/configurations/{name}`: the server
+    /// parameters the stand-in knows ([`PG_PARAMETERS`]) with their defaults until a
+    /// PUT changes them (a long-running operation, as on Azure); an unknown name is
+    /// 404, a value outside `allowedValues` 400, a change on a stopped server 409.
+    fn pg_configuration(&mut self, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        let Some((srv_key, name)) = path.rsplit_once("/configurations/") else {
+            return arm_error(404, "ResourceNotFound", "no such configuration");
+        };
+        let Some(server) = self.resources.get(srv_key).cloned() else {
+            return arm_error(404, "ResourceNotFound", "server not found");
+        };
+        let Some((_, default, allowed, dynamic)) = PG_PARAMETERS.iter().find(|(n, ..)| *n == name)
+        else {
+            return arm_error(
+                404,
+                "ResourceNotFound",
+                &format!(
+                    "The configuration '{name}' does not exist for server '{}'.",
+                    server["name"].as_str().unwrap_or("")
+                ),
+            );
+        };
+        let current = self.resources.get(path).cloned().unwrap_or_else(|| {
+            json!({"id": path, "name": name, "type": "Microsoft.DBforPostgreSQL/flexibleServers/configurations",
+                "properties": {"value": default, "defaultValue": default, "dataType": "Enumeration",
+                    "allowedValues": allowed, "source": "system-default", "isDynamicConfig": dynamic,
+                    "isReadOnly": false, "isConfigPendingRestart": false}})
+        });
+        match (method, body) {
+            ("GET", _) => Answer::new(200).body(current),
+            ("PUT", Some(b)) => {
+                let allowed_keys = json!({"properties": {"value": 0, "source": 0}});
+                let value = b.pointer("/properties/value").and_then(Value::as_str);
+                if !keys_within(b, &allowed_keys) || value.is_none() {
+                    self.violations
+                        .push(format!("PUT {path}: not a configuration body: {b}"));
+                    return arm_error(400, "InvalidParameterValue", "bad configuration body");
+                }
+                let value = value.expect("checked");
+                if !allowed.split(',').any(|a| a.eq_ignore_ascii_case(value)) {
+                    return arm_error(
+                        400,
+                        "InvalidParameterValue",
+                        &format!(
+                            "Invalid value given for parameter '{name}'. Specify a valid parameter value: {allowed}."
+                        ),
+                    );
+                }
+                if server["properties"]["state"] != "Ready" {
+                    return arm_error(
+                        409,
+                        "ServerNotReady",
+                        "the server is not running; start it first",
+                    );
+                }
+                let headers = self.operation("pg", Value::Null);
+                if self.operations[&self.next_op].failure.is_none() {
+                    let mut c = current;
+                    c["properties"]["value"] = json!(value);
+                    c["properties"]["source"] = b
+                        .pointer("/properties/source")
+                        .cloned()
+                        .unwrap_or(json!("user-override"));
+                    self.resources.insert(path.to_string(), c);
+                }
+                let mut r = Answer::new(202);
+                for (k, v) in headers {
+                    r = r.header(k.as_str(), v.as_str());
+                }
+                r
+            }
+            _ => arm_error(405, "MethodNotAllowed", "not served"),
+        }
+    }
+
+    /// One read of a storage account moves its SKU conversion on: `InProgress`
+    /// for the planned number of reads, then `Succeeded` (the SKU and the geo
+    /// replication as the target says) or `Failed` (the SKU unchanged).
+    fn advance_conversion(&mut self, acct_key: &str) {
+        let Some((reads, fails)) = self.conversions.get_mut(acct_key) else {
+            return;
+        };
+        if *reads > 0 {
+            *reads -= 1;
+            return;
+        }
+        let fails = *fails;
+        self.conversions.remove(acct_key);
+        let a = self
+            .resources
+            .get_mut(acct_key)
+            .expect("a converting account");
+        let sku = a["properties"]["storageAccountSkuConversionStatus"]["targetSkuName"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let conv = &mut a["properties"]["storageAccountSkuConversionStatus"];
+        conv["endTime"] = json!(State::now());
+        if fails {
+            conv["skuConversionStatus"] = json!("Failed");
+            return;
+        }
+        conv["skuConversionStatus"] = json!("Succeeded");
+        a["sku"]["name"] = json!(sku);
+        if is_geo_sku(&sku) {
+            let primary = a["properties"]["primaryLocation"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            a["properties"]["secondaryLocation"] = json!(pair(&primary));
+            a["properties"]["statusOfSecondary"] = json!("available");
+            a["properties"]["geoReplicationStats"] = json!({"status": "Live", "lastSyncTime": State::now(), "canFailover": true, "canPlannedFailover": true,
+                "postFailoverRedundancy": "Standard_LRS", "postPlannedFailoverRedundancy": sku});
+        }
+    }
+
     /// A server with replicas is `Primary`, one without `None`.
     pub(super) fn recount_primary(&mut self, source: &str) {
         let has = self
@@ -449,5 +675,250 @@ impl State {
         if let Some(src) = self.resources.get_mut(source) {
             src["properties"]["replicationRole"] = json!(if has { "Primary" } else { "None" });
         }
+    }
+
+    /// `GET {resource}/providers/Microsoft.Insights/metrics`: the documented
+    /// `timespan` (`START/END`, ISO 8601, else 400 `BadRequest`), then the metric's
+    /// series: a plain one ([`ArmStandIn::set_metric`](super::ArmStandIn::set_metric)), or
+    /// the dimensional ones ([`ArmStandIn::set_metric_series`](super::ArmStandIn::set_metric_series))
+    /// that `$filter` selects (`Dim eq 'value'`, `Dim eq '*'` splits by `Dim`).
+    fn metrics_answer(
+        &mut self,
+        method: &str,
+        path: &str,
+        resource: &str,
+        query: &BTreeMap<String, String>,
+    ) -> Answer {
+        let name = query.get("metricnames").cloned().unwrap_or_default();
+        let agg = query
+            .get("aggregation")
+            .cloned()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if method != "GET" || query.get("interval").is_none() {
+            self.violations
+                .push(format!("{method} {path}: metrics call without interval"));
+        }
+        let timespan = query.get("timespan").map(String::as_str).unwrap_or("");
+        if let Err(why) = check_timespan(timespan) {
+            self.violations
+                .push(format!("{method} {path}: timespan {timespan:?}: {why}"));
+            return arm_error(
+                400,
+                "BadRequest",
+                &format!(
+                    "Invalid timespan '{timespan}': {why}; expected an ISO 8601 interval \
+                     startTime/endTime"
+                ),
+            );
+        }
+        let key = format!("{resource}|{}", name.to_ascii_lowercase());
+        let point = |v: f64| json!([{ "timeStamp": State::now(), agg.clone(): v }]);
+        let timeseries = match self.series.get(&key) {
+            Some(series) => {
+                let filter = match parse_filter(query.get("$filter").map(String::as_str)) {
+                    Ok(f) => f,
+                    Err(why) => {
+                        self.violations.push(format!("{method} {path}: {why}"));
+                        return arm_error(400, "BadRequest", &why);
+                    }
+                };
+                series
+                    .iter()
+                    .filter(|(dims, _)| {
+                        filter.iter().all(|(d, want)| {
+                            want == "*"
+                                || dims.iter().any(|(k, v)| {
+                                    k.eq_ignore_ascii_case(d) && v.eq_ignore_ascii_case(want)
+                                })
+                        })
+                    })
+                    .map(|(dims, v)| {
+                        let meta: Vec<Value> = filter
+                            .iter()
+                            .filter_map(|(d, _)| {
+                                dims.iter().find(|(k, _)| k.eq_ignore_ascii_case(d)).map(
+                                    |(k, val)| {
+                                        json!({"name": {"value": k.to_ascii_lowercase(), "localizedValue": k}, "value": val})
+                                    },
+                                )
+                            })
+                            .collect();
+                        json!({ "metadatavalues": meta, "data": point(*v) })
+                    })
+                    .collect::<Vec<_>>()
+            }
+            None => {
+                let data = match self.metrics.get(&key) {
+                    Some(v) => point(*v),
+                    None => json!([]),
+                };
+                vec![json!({ "metadatavalues": [], "data": data })]
+            }
+        };
+        Answer::new(200).body(json!({
+            "cost": 0, "timespan": timespan, "interval": "PT1M",
+            "value": [{ "id": format!("{path}/{name}"), "type": "Microsoft.Insights/metrics",
+                "name": { "value": name, "localizedValue": name }, "unit": "Unspecified",
+                "timeseries": timeseries }]
+        }))
+    }
+}
+
+/// The metrics API's `timespan`: `START/END`, both ISO 8601 date-times, START
+/// before END.
+fn check_timespan(timespan: &str) -> Result<(), String> {
+    let (start, end) = timespan
+        .split_once('/')
+        .ok_or_else(|| "not a startTime/endTime interval".to_string())?;
+    let parse = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|e| format!("`{t}` is not a date-time: {e}"))
+    };
+    let (start, end) = (parse(start)?, parse(end)?);
+    if start >= end {
+        return Err("the start is not before the end".into());
+    }
+    Ok(())
+}
+
+/// `$filter` of a metrics call: `Dim eq 'value'` clauses joined by `and`.
+fn parse_filter(filter: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let Some(filter) = filter else {
+        return Ok(Vec::new());
+    };
+    filter
+        .split(" and ")
+        .map(|clause| {
+            let (dim, value) = clause
+                .trim()
+                .split_once(" eq ")
+                .ok_or_else(|| format!("unsupported $filter clause `{clause}`"))?;
+            let value = value
+                .trim()
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .ok_or_else(|| format!("$filter value not quoted in `{clause}`"))?;
+            Ok((dim.trim().to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics_call(st: &mut State, timespan: &str) -> Answer {
+        let query: BTreeMap<String, String> = [
+            ("metricnames", "physical_replication_delay_in_seconds"),
+            ("aggregation", "Maximum"),
+            ("interval", "PT1M"),
+            ("timespan", timespan),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        st.respond(
+            "GET",
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.DBforPostgreSQL/flexibleServers/db/providers/Microsoft.Insights/metrics",
+            &query,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_postgres_create_is_202_with_azure_asyncoperation_only() {
+        let mut st = State::default();
+        let src = "/subscriptions/s/resourceGroups/g/providers/Microsoft.DBforPostgreSQL/flexibleServers/db";
+        st.resources.insert(
+            src.into(),
+            json!({"name": "db", "location": "westus", "properties": {"state": "Ready", "replicationRole": "None"}}),
+        );
+        let body = json!({"location": "eastus", "properties": {"createMode": "Replica", "sourceServerResourceId": src}});
+        let r = st.respond("PUT", &format!("{src}-2"), &BTreeMap::new(), Some(&body));
+        assert_eq!(r.status, 202);
+        let names: Vec<&str> = r.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(names.contains(&"Azure-AsyncOperation"), "{names:?}");
+        assert!(!names.contains(&"Location"), "{names:?}");
+    }
+
+    #[test]
+    fn a_storage_sku_change_is_in_progress_before_it_succeeds() {
+        let mut st = State {
+            conversion_plan: (1, false),
+            ..State::default()
+        };
+        let acct =
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a";
+        st.resources.insert(
+            acct.into(),
+            json!({"name": "a", "sku": {"name": "Standard_LRS"}, "properties": {"primaryLocation": "westus"}}),
+        );
+        let q = BTreeMap::new();
+        let patch = json!({"sku": {"name": "Standard_RAGRS"}});
+        assert_eq!(st.respond("PATCH", acct, &q, Some(&patch)).status, 200);
+        let conv = |a: &Value| {
+            a["properties"]["storageAccountSkuConversionStatus"]["skuConversionStatus"].clone()
+        };
+        let first = st.respond("GET", acct, &q, None).body.unwrap();
+        assert_eq!(conv(&first), "InProgress");
+        assert_eq!(first["sku"]["name"], "Standard_LRS");
+        let second = st.respond("GET", acct, &q, None).body.unwrap();
+        assert_eq!(conv(&second), "Succeeded");
+        assert_eq!(second["sku"]["name"], "Standard_RAGRS");
+    }
+
+    #[test]
+    fn pg_configurations_keep_state_and_refuse_unknown_names_and_values() {
+        let mut st = State::default();
+        let srv = "/subscriptions/s/resourceGroups/g/providers/Microsoft.DBforPostgreSQL/flexibleServers/db";
+        st.resources.insert(
+            srv.into(),
+            json!({"name": "db", "properties": {"state": "Ready"}}),
+        );
+        let q = BTreeMap::new();
+        let ro = format!("{srv}/configurations/default_transaction_read_only");
+        let got = st.respond("GET", &ro, &q, None);
+        assert_eq!(got.status, 200);
+        assert_eq!(got.body.unwrap()["properties"]["value"], "off");
+        let on = json!({"properties": {"value": "on", "source": "user-override"}});
+        assert_eq!(st.respond("PUT", &ro, &q, Some(&on)).status, 202);
+        let got = st.respond("GET", &ro, &q, None).body.unwrap();
+        assert_eq!(got["properties"]["value"], "on");
+        assert_eq!(got["properties"]["source"], "user-override");
+        let unknown = format!("{srv}/configurations/no_such_parameter");
+        let nf = st.respond("GET", &unknown, &q, None);
+        assert_eq!(nf.status, 404);
+        assert_eq!(nf.body.unwrap()["error"]["code"], "ResourceNotFound");
+        assert_eq!(st.respond("PUT", &unknown, &q, Some(&on)).status, 404);
+        let bad = json!({"properties": {"value": "maybe", "source": "user-override"}});
+        let r = st.respond("PUT", &ro, &q, Some(&bad));
+        assert_eq!(r.status, 400);
+        assert_eq!(r.body.unwrap()["error"]["code"], "InvalidParameterValue");
+        assert!(st.violations.is_empty(), "{:?}", st.violations);
+    }
+
+    #[test]
+    fn a_metrics_timespan_that_is_not_start_slash_end_is_a_400_bad_request() {
+        for bad in [
+            "PT15M",
+            "",
+            "2026-12-03T16:15:00Z/2026-12-03T16:00:00Z",
+            "x/y",
+        ] {
+            let mut st = State::default();
+            let answer = metrics_call(&mut st, bad);
+            assert_eq!(answer.status, 400, "{bad}");
+            assert_eq!(
+                answer.body.as_ref().unwrap()["error"]["code"],
+                "BadRequest",
+                "{bad}"
+            );
+            assert_eq!(st.violations.len(), 1, "{bad}");
+        }
+        let mut st = State::default();
+        let ok = metrics_call(&mut st, "2026-12-03T16:00:00Z/2026-12-03T16:15:00Z");
+        assert_eq!(ok.status, 200);
+        assert!(st.violations.is_empty(), "{:?}", st.violations);
     }
 }

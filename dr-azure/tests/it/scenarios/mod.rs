@@ -7,5 +7,6 @@ mod arm;
 mod front_door;
 mod postgres_flexible;
 mod storage_account;
+mod throttled;
 mod traffic_manager;
 mod web_app;

@@ -1,11 +1,12 @@
 //! PostgreSQL flexible server: fence and promote bodies, the lag metric, the
 //! reverse replica.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use dr_azure::testing::{ArmStandIn, names, pg_path};
-use dr_core::ErrorKind;
-use serde_json::json;
+use dr_core::{DataStore, ErrorKind};
+use serde_json::{Value, json};
 
 use crate::common;
 
@@ -76,6 +77,28 @@ async fn postgres_lag_comes_from_the_azure_monitor_metric() {
 }
 
 #[tokio::test]
+async fn metrics_are_read_over_an_explicit_iso_8601_window_ending_now() {
+    let arm = ArmStandIn::proseware().await;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    common::pg_replicator(&arm, names::DB_WEST, None)
+        .status()
+        .await
+        .unwrap();
+    let after = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let metrics = arm
+        .take_requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/providers/Microsoft.Insights/metrics"))
+        .unwrap();
+    let timespan = &metrics.query["timespan"];
+    let (start, end) = timespan.split_once('/').expect("START/END");
+    let start = chrono::DateTime::parse_from_rfc3339(start).unwrap();
+    let end = chrono::DateTime::parse_from_rfc3339(end).unwrap();
+    assert_eq!(end - start, chrono::Duration::minutes(15), "{timespan}");
+    assert!(before <= end && end <= after, "{timespan} ends now");
+}
+
+#[tokio::test]
 async fn the_reverse_replica_already_existing_is_ok_and_another_server_of_that_name_is_a_conflict()
 {
     let arm = ArmStandIn::proseware().await;
@@ -132,4 +155,237 @@ async fn the_run_mode_picks_a_planned_or_a_forced_promote() {
         );
         assert_eq!(store.role().await.unwrap(), dr_core::Role::Primary);
     }
+}
+
+fn read_only_path(server: &str) -> String {
+    format!(
+        "{}/configurations/default_transaction_read_only",
+        pg_path(server)
+    )
+}
+
+fn pg_store_fenced_by(arm: &ArmStandIn, server: &str, fence: &str) -> Arc<dyn DataStore> {
+    let mut extra = common::pg_settings(server, None);
+    extra["fence"] = json!(fence);
+    let s = common::settings(arm, "db", "azure.postgres_flexible", extra);
+    common::registry().build_store(&s).unwrap().unwrap()
+}
+
+/// Azure starts a stopped flexible server again after 7 days (and for
+/// maintenance): the default fence sets `default_transaction_read_only = on`
+/// before stopping, so the server comes back refusing writes.
+#[tokio::test]
+async fn the_default_fence_sets_default_transaction_read_only_then_stops_and_survives_a_restart() {
+    let arm = ArmStandIn::proseware().await;
+    let east = common::pg_store(&arm, names::DB_EAST);
+    arm.take_requests();
+    east.fence().await.unwrap();
+    let reqs = arm.take_requests();
+    let put = reqs.iter().position(|r| r.method == "PUT").expect("a PUT");
+    let stop = reqs
+        .iter()
+        .position(|r| r.method == "POST")
+        .expect("a stop");
+    assert!(
+        put < stop,
+        "read-only before the stop: {:#?}",
+        common::lines(&reqs)
+    );
+    assert_eq!(reqs[put].path, read_only_path(names::DB_EAST));
+    assert_eq!(reqs[put].api_version.as_deref(), Some("2025-08-01"));
+    assert_eq!(
+        reqs[put].body,
+        Some(json!({"properties": {"value": "on", "source": "user-override"}}))
+    );
+    assert_eq!(
+        arm.get(&read_only_path(names::DB_EAST)).unwrap()["properties"]["value"],
+        json!("on")
+    );
+    assert!(!east.writable().await.unwrap());
+    // Azure starts the server again.
+    let mut srv = arm.get(&pg_path(names::DB_EAST)).unwrap();
+    srv["properties"]["state"] = json!("Ready");
+    arm.put(&pg_path(names::DB_EAST), srv);
+    assert!(
+        !east.writable().await.unwrap(),
+        "a server Azure started again is still read-only"
+    );
+}
+
+#[tokio::test]
+async fn a_read_only_fence_leaves_the_server_running_and_refusing_writes() {
+    let arm = ArmStandIn::proseware().await;
+    let east = pg_store_fenced_by(&arm, names::DB_EAST, "read_only");
+    assert!(east.writable().await.unwrap());
+    east.fence().await.unwrap();
+    assert_eq!(
+        arm.get(&pg_path(names::DB_EAST)).unwrap()["properties"]["state"],
+        json!("Ready")
+    );
+    assert!(!east.writable().await.unwrap());
+    arm.take_requests();
+    east.fence().await.unwrap();
+    assert!(
+        arm.take_requests().iter().all(|r| r.method == "GET"),
+        "fencing a read-only server again changes nothing"
+    );
+    // fence = "stop" alone sets no parameter.
+    let arm2 = ArmStandIn::proseware().await;
+    pg_store_fenced_by(&arm2, names::DB_EAST, "stop")
+        .fence()
+        .await
+        .unwrap();
+    assert!(!arm2.requests().iter().any(|r| r.method == "PUT"));
+    assert!(arm2.get(&read_only_path(names::DB_EAST)).is_none());
+}
+
+#[tokio::test]
+async fn promoting_a_server_again_undoes_its_read_only_fence() {
+    let arm = ArmStandIn::proseware().await;
+    // Failback: the old primary was fenced read-only, and is promoted again.
+    let east = pg_store_fenced_by(&arm, names::DB_EAST, "read_only");
+    east.fence().await.unwrap();
+    assert!(!east.writable().await.unwrap());
+    east.promote().await.unwrap();
+    assert_eq!(
+        arm.get(&read_only_path(names::DB_EAST)).unwrap()["properties"]["value"],
+        json!("off")
+    );
+    assert!(east.writable().await.unwrap());
+    // A replica that carries the parameter is writable once promoted.
+    arm.put(
+        &read_only_path(names::DB_WEST),
+        json!({"name": "default_transaction_read_only", "properties": {"value": "on", "source": "user-override"}}),
+    );
+    let west = common::pg_store(&arm, names::DB_WEST);
+    west.promote().await.unwrap();
+    assert!(west.writable().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_stopped_server_without_the_read_only_parameter_cannot_be_fenced_read_only() {
+    let arm = ArmStandIn::proseware().await;
+    let mut srv = arm.get(&pg_path(names::DB_EAST)).unwrap();
+    srv["properties"]["state"] = json!("Stopped");
+    arm.put(&pg_path(names::DB_EAST), srv);
+    let e = common::pg_store(&arm, names::DB_EAST)
+        .fence()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("Azure starts it again"), "{e}");
+}
+
+#[tokio::test]
+async fn an_unknown_fence_is_refused_in_the_settings() {
+    let arm = ArmStandIn::proseware().await;
+    let mut extra = common::pg_settings(names::DB_EAST, None);
+    extra["fence"] = json!("unplug");
+    let s = common::settings(&arm, "db", "azure.postgres_flexible", extra);
+    assert!(common::registry().build_store(&s).unwrap().is_err());
+}
+
+/// A primary in a virtual network, with customer-managed keys, user-assigned
+/// identities and an availability zone, as the stand-in's eastus server.
+fn make_east_private_and_encrypted(arm: &ArmStandIn) -> Value {
+    let id = |name: &str| {
+        format!(
+            "/subscriptions/{}/resourceGroups/proseware/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+            dr_azure::testing::SUBSCRIPTION
+        )
+    };
+    let mut srv = arm.get(&pg_path(names::DB_EAST)).unwrap();
+    srv["identity"] = json!({"type": "UserAssigned", "userAssignedIdentities": {
+        id("db-key-east"): {"principalId": "p1", "clientId": "c1"},
+        id("db-key-geo"): {"principalId": "p2", "clientId": "c2"}}});
+    srv["properties"]["network"] = json!({
+        "delegatedSubnetResourceId": "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet-east/subnets/db",
+        "privateDnsZoneArmResourceId": "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/privateDnsZones/proseware.postgres.database.azure.com",
+        "publicNetworkAccess": "Disabled"});
+    srv["properties"]["dataEncryption"] = json!({"type": "AzureKeyVault",
+        "primaryKeyURI": "https://kv-east.vault.azure.net/keys/db/1",
+        "primaryUserAssignedIdentityId": id("db-key-east"),
+        "geoBackupKeyURI": "https://kv-west.vault.azure.net/keys/db/1",
+        "geoBackupUserAssignedIdentityId": id("db-key-geo"),
+        "primaryEncryptionKeyStatus": "Valid"});
+    srv["properties"]["availabilityZone"] = json!("2");
+    arm.put(&pg_path(names::DB_EAST), srv.clone());
+    srv
+}
+
+#[tokio::test]
+async fn re_protecting_a_private_encrypted_server_carries_network_identity_keys_and_zone() {
+    let arm = ArmStandIn::proseware().await;
+    let east = make_east_private_and_encrypted(&arm);
+    let mut extra = common::pg_settings(names::DB_EAST, Some(("proseware-db-westus-2", "westus")));
+    extra["reverse_subnet"] = json!(
+        "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet-west/subnets/db"
+    );
+    let s = common::settings(&arm, "db", "azure.postgres_flexible", extra);
+    let rep = common::registry().build_replicator(&s).unwrap().unwrap();
+    arm.take_requests();
+    rep.reverse().await.unwrap();
+    let put = arm
+        .take_requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    let body = put.body.unwrap();
+    assert_eq!(
+        body["properties"]["network"],
+        json!({
+            "delegatedSubnetResourceId": "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet-west/subnets/db",
+            "privateDnsZoneArmResourceId": east["properties"]["network"]["privateDnsZoneArmResourceId"],
+            "publicNetworkAccess": "Disabled"})
+    );
+    let mut want_keys = east["properties"]["dataEncryption"].clone();
+    want_keys
+        .as_object_mut()
+        .unwrap()
+        .remove("primaryEncryptionKeyStatus");
+    assert_eq!(body["properties"]["dataEncryption"], want_keys);
+    assert_eq!(body["properties"]["availabilityZone"], json!("2"));
+    assert_eq!(body["identity"]["type"], json!("UserAssigned"));
+    assert_eq!(
+        body["identity"]["userAssignedIdentities"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        east["identity"]["userAssignedIdentities"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>()
+    );
+    let replica = arm.get(&pg_path("proseware-db-westus-2")).unwrap();
+    assert_eq!(
+        replica["properties"]["replicationRole"],
+        json!("GeoAsyncReplica")
+    );
+    assert_eq!(
+        replica["properties"]["dataEncryption"]["primaryKeyURI"],
+        json!("https://kv-east.vault.azure.net/keys/db/1")
+    );
+}
+
+#[tokio::test]
+async fn a_public_unencrypted_server_is_re_protected_with_the_plain_replica_body() {
+    let arm = ArmStandIn::proseware().await;
+    let rep = common::pg_replicator(
+        &arm,
+        names::DB_EAST,
+        Some(("proseware-db-westus-2", "westus")),
+    );
+    arm.take_requests();
+    rep.reverse().await.unwrap();
+    let put = arm
+        .take_requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    assert_eq!(
+        put.body.unwrap(),
+        json!({"location": "westus", "properties": {"createMode": "Replica", "sourceServerResourceId": pg_path(names::DB_EAST)}})
+    );
 }
