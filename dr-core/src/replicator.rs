@@ -55,6 +55,10 @@ pub struct ReplicationStatus {
     /// When the target was last known to be in sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync: Option<DateTime<Utc>>,
+    /// What else the provider says about the link (a storage account's SKU
+    /// conversion in progress): `dr check` and `dr status` show it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl ReplicationStatus {
@@ -65,7 +69,14 @@ impl ReplicationStatus {
             lag,
             lag_bytes: None,
             last_sync: None,
+            detail: None,
         }
+    }
+
+    /// Adds what else the provider says about the link.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
     }
 }
 

@@ -49,7 +49,7 @@ pub struct ResourceStatus {
     /// Probe: `healthy`, `degraded` or `unhealthy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    /// Probe: what it saw.
+    /// Probe: what it saw; replicator: what else the provider says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The state could not be read (provider, resource, operation, why).
@@ -179,6 +179,9 @@ pub async fn collect(plan: &Plan, registry: &Registry) -> Vec<ResourceStatus> {
                     .lag
                     .map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX));
                 st.lag_bytes = s.lag_bytes;
+                if let Some(d) = &s.detail {
+                    st.detail = Some(plan.redactor().redact(d));
+                }
             }
             Ok(Seen::Health(h)) => {
                 st.status = Some(h.status.as_str().to_string());

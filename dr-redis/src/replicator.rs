@@ -276,6 +276,7 @@ fn link_status(up: bool, lag_bytes: Option<u64>, secs: Option<u64>) -> Replicati
         lag,
         lag_bytes,
         last_sync: lag.and_then(|l| chrono::Duration::from_std(l).ok().map(|l| Utc::now() - l)),
+        detail: None,
     }
 }
 

@@ -66,9 +66,24 @@ pub(crate) fn storage_status(account: &Value, now: DateTime<Utc>) -> Replication
         .and_then(|s| s.get("status"))
         .and_then(Value::as_str)
         .unwrap_or("");
+    let since = || {
+        account
+            .pointer("/properties/storageAccountSkuConversionStatus/startTime")
+            .and_then(Value::as_str)
+            .map(|t| format!(" since {t}"))
+            .unwrap_or_default()
+    };
     match conversion(account) {
-        Some(("InProgress", _)) => return ReplicationStatus::new(ReplicationState::Unknown, None),
-        Some(("Failed", _)) => return ReplicationStatus::new(ReplicationState::Broken, None),
+        Some(("InProgress", to)) => {
+            return ReplicationStatus::new(ReplicationState::Unknown, None).with_detail(format!(
+                "SKU conversion to {to} in progress{} (geo-redundancy is not back yet)",
+                since()
+            ));
+        }
+        Some(("Failed", to)) => {
+            return ReplicationStatus::new(ReplicationState::Broken, None)
+                .with_detail(format!("SKU conversion to {to} failed{}", since()));
+        }
         _ => {}
     }
     if !is_geo_sku(sku) {

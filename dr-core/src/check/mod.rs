@@ -209,7 +209,10 @@ async fn read_all(plan: &Plan, out: &mut Out<'_>) -> Seen {
                 Ok(m)
             }
             Ok(Seen_::Status(s)) => {
-                let m = format!("replication {} (lag {})", s.state, lag_text(s.lag));
+                let mut m = format!("replication {} (lag {})", s.state, lag_text(s.lag));
+                if let Some(d) = &s.detail {
+                    m.push_str(&format!(": {d}"));
+                }
                 seen.links.insert(name.clone(), Ok(s));
                 Ok(m)
             }

@@ -170,6 +170,43 @@ async fn the_status_is_unknown_while_a_sku_conversion_is_in_progress() {
         .await
         .unwrap();
     assert_eq!(status.state, ReplicationState::Unknown);
+    assert_eq!(
+        status.detail.as_deref(),
+        Some(
+            "SKU conversion to Standard_RAGZRS in progress since 2026-12-03T16:00:00Z \
+             (geo-redundancy is not back yet)"
+        )
+    );
+
+    // `dr check` says so where it reads the link.
+    let text = format!(
+        "[plan]\nname = \"videos\"\n\
+         [resources.videos]\nprovider = \"azure.storage_account\"\naccount = \"{}\"\n\
+         location = \"westus\"\nsubscription = \"{}\"\nresource_group = \"{}\"\n\
+         arm_endpoint = \"{}\"\n\
+         [[steps]]\nid = \"reprotect\"\naction = \"replication.reverse\"\nreplicator = \"videos\"\n",
+        dr_azure::testing::names::STORAGE,
+        dr_azure::testing::SUBSCRIPTION,
+        dr_azure::testing::RESOURCE_GROUP,
+        arm.uri()
+    );
+    let plan = dr_core::Plan::parse(
+        "videos.toml",
+        &text,
+        &common::registry(),
+        &dr_core::LoadOptions::default(),
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
+    let findings = dr_core::check::check(&plan).await;
+    let link = findings
+        .iter()
+        .find(|f| f.check == "reachable" && f.resource.as_deref() == Some("videos"))
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert!(
+        link.message
+            .contains("SKU conversion to Standard_RAGZRS in progress"),
+        "{link:?}"
+    );
 }
 
 #[tokio::test]
