@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::support::{Bg, dr, dr_stdout, json_lines, sim_failover, split, with_plan};
+use crate::support::{Bg, dr, dr_stdout, json_lines, report_json, sim_failover, split, with_plan};
 
 /// The sim failover (traffic ends on west, `web_west` follows `front:west`)
 /// with `[plan.after]` watching `probes`, and a probe `west_broken` that is
@@ -34,10 +34,6 @@ fn event<'a>(events: &'a [Value], name: &str) -> &'a Value {
         .iter()
         .find(|e| e["event"] == name)
         .unwrap_or_else(|| panic!("no {name} in {events:#?}"))
-}
-
-fn report(dir: &std::path::Path, run_id: &str) -> Value {
-    serde_json::from_str(&dr_stdout(dir, &["report", run_id, "--format", "json"], 0)).unwrap()
 }
 
 #[test]
@@ -68,7 +64,7 @@ every = "100ms""#,
     assert_eq!(events.last().unwrap()["status"], "succeeded");
 
     let run_id = events[0]["run_id"].as_str().unwrap();
-    let r = report(dir, run_id);
+    let r = report_json(dir, run_id);
     assert_eq!(r["status"], "succeeded");
     let after = &r["after"];
     assert_eq!(after["status"], "healthy", "{r}");
@@ -113,7 +109,7 @@ every = "100ms""#,
         serde_json::json!({"west": 100})
     );
     let run_id = events[0]["run_id"].as_str().unwrap();
-    let r = report(dir, run_id);
+    let r = report_json(dir, run_id);
     assert_eq!(r["status"], "succeeded");
     assert_eq!(r["after"]["status"], "unhealthy", "{r}");
     assert_eq!(r["after"]["failures"][0]["probe"], "west_broken");
@@ -177,7 +173,7 @@ every = "50ms""#,
     let last = events.last().unwrap();
     assert_eq!(last["event"], "run_finished");
     assert_eq!(last["status"], "succeeded");
-    let r = report(dir, last["run_id"].as_str().unwrap());
+    let r = report_json(dir, last["run_id"].as_str().unwrap());
     assert_eq!(r["status"], "succeeded");
     assert_eq!(r["after"]["status"], "interrupted");
 }
@@ -269,7 +265,7 @@ every = "50ms""#,
     let events = json_lines(dr_stdout(dir, &["resume", run_id, "--json"], 0));
     assert_eq!(event(&events, "after_finished")["status"], "healthy");
     assert_eq!(events.last().unwrap()["status"], "succeeded");
-    assert_eq!(report(dir, run_id)["after"]["status"], "healthy");
+    assert_eq!(report_json(dir, run_id)["after"]["status"], "healthy");
 }
 
 /// A long window of a side that stays down keeps the first 50 failures (the

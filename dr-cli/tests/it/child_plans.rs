@@ -4,12 +4,10 @@
 //! report; a `kill -9` inside the child and `dr resume` apply nothing twice;
 //! a rollback after the child halts at the child's promote (a one-way door).
 
-use std::path::Path;
-
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{Bg, calls, dr, dr_stdout, json_lines, split};
+use crate::support::{Bg, calls, dr, dr_stdout, json_lines, report_json, split};
 
 const PARENT: &str = r#"
 [plan]
@@ -76,10 +74,6 @@ fn tree(parent: &str, child: &str) -> tempfile::TempDir {
     tmp
 }
 
-fn report(dir: &Path, run_id: &str) -> Value {
-    serde_json::from_str(&dr_stdout(dir, &["report", run_id, "--format", "json"], 0)).unwrap()
-}
-
 fn ids_and_statuses(report: &Value) -> Vec<(String, String)> {
     report["steps"]
         .as_array()
@@ -109,7 +103,7 @@ fn a_parent_runs_its_child_plans_steps_under_one_run_with_prefixed_ids() {
         .clone();
     let events = json_lines(&out);
     let id = events[0]["run_id"].as_str().unwrap().to_string();
-    let r = report(dir, &id);
+    let r = report_json(dir, &id);
     assert_eq!(
         ids_and_statuses(&r),
         [
@@ -234,7 +228,7 @@ fn kill_9_inside_the_child_then_resume_applies_nothing_twice_and_an_edited_child
         std::fs::read_to_string(dir.join("marks.txt")).unwrap(),
         "promoted\n"
     );
-    let r = report(dir, &id);
+    let r = report_json(dir, &id);
     assert_eq!(r["status"], "succeeded");
     assert_eq!(r["resumed"], 1);
 }

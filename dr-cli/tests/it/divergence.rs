@@ -7,7 +7,7 @@
 use dr_redis::testing::RedisServer;
 use serde_json::Value;
 
-use crate::support::{dr, dr_stdout, json_lines, with_plan};
+use crate::support::{dr, json_lines, report_json, with_plan};
 
 /// Failback's `replication.reverse` makes the old primary a copy of the new
 /// one: what it accepted after the new primary's last replicated byte is
@@ -87,11 +87,9 @@ async fn a_reverse_that_would_discard_the_old_primarys_late_writes_needs_consent
         let run_id = events[0]["run_id"].as_str().unwrap().to_string();
         let d = dir.clone();
         let rid = run_id.clone();
-        let report: Value = tokio::task::spawn_blocking(move || {
-            serde_json::from_str(&dr_stdout(&d, &["report", &rid, "--format", "json"], 0)).unwrap()
-        })
-        .await
-        .unwrap();
+        let report: Value = tokio::task::spawn_blocking(move || report_json(&d, &rid))
+            .await
+            .unwrap();
         let step = &report["steps"][0];
         if !late_writes {
             assert_eq!(out.status.code(), Some(0), "{events:?}");
@@ -167,8 +165,7 @@ replicator = "link"
         .as_str()
         .unwrap()
         .to_string();
-    let report: Value =
-        serde_json::from_str(&dr_stdout(dir, &["report", &run_id, "--format", "json"], 0)).unwrap();
+    let report = report_json(dir, &run_id);
     let step = &report["steps"][0];
     assert!(
         step.get("divergence_bytes").is_some_and(Value::is_null),

@@ -8,7 +8,7 @@ use std::path::Path;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{dr, dr_stdout, json_lines, sim_failover, split, with_plan};
+use crate::support::{dr, dr_stdout, json_lines, report_json, sim_failover, split, with_plan};
 
 /// `broken` fails (abort: the run fails); `mirror` and `last` wait for it,
 /// `last` after `mirror` too. `first` succeeds before it.
@@ -114,8 +114,7 @@ fn skipping_the_failed_step_of_a_failed_run_runs_its_dependents_and_records_the_
         "ran\n"
     );
 
-    let report: Value =
-        serde_json::from_str(&dr_stdout(dir, &["report", &run_id, "--format", "json"], 0)).unwrap();
+    let report = report_json(dir, &run_id);
     assert_eq!(report["status"], "succeeded");
     for id in ["broken", "mirror"] {
         let s = step(&report, id);
@@ -199,8 +198,7 @@ depends_on = ["shift"]
         split(dir, "p.toml", "front"),
         serde_json::json!({"maintenance": 100})
     );
-    let report: Value =
-        serde_json::from_str(&dr_stdout(dir, &["report", &run_id, "--format", "json"], 0)).unwrap();
+    let report = report_json(dir, &run_id);
     let shift = step(&report, "shift");
     assert_eq!(shift["status"], "skipped", "{shift}");
     assert_eq!(shift["skipped_by_operator"], true, "{shift}");
@@ -267,8 +265,7 @@ fn a_step_in_flight_when_dr_died_can_be_skipped_instead_of_run_again() {
     // The command did not run again (it would have touched the marker).
     assert!(!dir.join("died").exists());
     assert!(dir.join("after.txt").exists());
-    let report: Value =
-        serde_json::from_str(&dr_stdout(dir, &["report", &run_id, "--format", "json"], 0)).unwrap();
+    let report = report_json(dir, &run_id);
     let die = step(&report, "die");
     assert_eq!(die["status"], "skipped", "{die}");
     assert_eq!(die["skipped_by_operator"], true);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{dr, dr_stdout, json_lines, with_plan};
+use crate::support::{dr, json_lines, report_json, with_plan};
 
 const PLAN: &str = r#"
 [plan]
@@ -117,8 +117,7 @@ fn resume_done_attests_an_in_flight_exec_without_running_it_again() {
     assert_eq!(effects(dir), 1);
 
     // Who and when: report, journal, audit log.
-    let report: Value =
-        serde_json::from_str(&dr_stdout(dir, &["report", &run_id, "--format", "json"], 0)).unwrap();
+    let report = report_json(dir, &run_id);
     let die = report["steps"]
         .as_array()
         .unwrap()

@@ -12,7 +12,7 @@ use dr_redis::testing::RedisServer;
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{calls, dr, dr_stdout, json_lines, status, with_plan};
+use crate::support::{calls, dr, dr_stdout, json_lines, report_json, status, with_plan};
 
 /// `db_west` is the replica to promote, and its planned promote fails (the old
 /// primary does not answer); `fence_east` needs the old region
@@ -78,10 +78,6 @@ fn store_line(dir: &Path, resource: &str) -> Value {
         .into_iter()
         .find(|v| v["resource"] == resource && v["kind"] == "store")
         .unwrap_or_else(|| panic!("no store line for {resource}"))
-}
-
-fn report(dir: &Path, run_id: &str) -> Value {
-    serde_json::from_str(&dr_stdout(dir, &["report", run_id, "--format", "json"], 0)).unwrap()
 }
 
 fn step_status(report: &Value, id: &str) -> String {
@@ -163,7 +159,7 @@ fn a_planned_promote_that_fails_goes_on_as_a_forced_one_when_the_operator_switch
     // Steps done before the switch are not done again.
     assert_eq!(calls(dir, "p.toml", "db_east", "fence"), 1);
 
-    let r = report(dir, &id);
+    let r = report_json(dir, &id);
     assert_eq!(r["status"], "succeeded");
     assert_eq!(r["mode"], "ungraceful");
     let changes = r["mode_changes"].as_array().unwrap();
@@ -238,7 +234,7 @@ fn an_ungraceful_run_skips_and_continues_the_steps_that_say_so_and_forces_its_pr
     // The old region was left alone; the promote was forced.
     assert_eq!(calls(dir, "p.toml", "db_east", "fence"), 0);
     assert_eq!(store_line(dir, "db_west")["last_promote"], "forced");
-    let r = report(dir, &id);
+    let r = report_json(dir, &id);
     assert_eq!(r["mode"], "ungraceful");
     assert_eq!(r["mode_changes"], serde_json::json!([]));
     assert_eq!(step_status(&r, "fence_east"), "skipped");

@@ -64,6 +64,11 @@ pub fn dr_stdout(dir: &Path, args: &[&str], code: i32) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// `dr report RUN_ID --format json` in `dir` (state dir `sd`), parsed.
+pub fn report_json(dir: &Path, run_id: &str) -> Value {
+    serde_json::from_str(&dr_stdout(dir, &["report", run_id, "--format", "json"], 0)).unwrap()
+}
+
 /// One JSON value per non-blank line of `out`.
 pub fn json_lines(out: impl AsRef<[u8]>) -> Vec<Value> {
     String::from_utf8_lossy(out.as_ref())

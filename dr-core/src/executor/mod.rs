@@ -217,6 +217,16 @@ impl RunOptions {
         self
     }
 
+    /// The run's mode: ungraceful when asked (`--ungraceful`), else `mode`
+    /// (the plan's for a new run, the journaled one for a resumed run).
+    pub(crate) fn mode_over(&self, mode: crate::RunMode) -> crate::RunMode {
+        if self.ungraceful {
+            crate::RunMode::Ungraceful
+        } else {
+            mode
+        }
+    }
+
     /// Makes the run ungraceful (see [`RunOptions::ungraceful`]).
     pub fn ungraceful(mut self, yes: bool) -> Self {
         self.ungraceful = yes;

@@ -47,11 +47,7 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         }
         std::fs::write(copy, &child.text)?;
     }
-    let mode = if opts.ungraceful {
-        crate::RunMode::Ungraceful
-    } else {
-        plan.mode
-    };
+    let mode = opts.mode_over(plan.mode);
     let ctx = Ctx::open(plan.clone(), opts, audit, &run_id, 0, HashMap::new(), mode)?;
     ctx.emit(Event::RunStarted {
         run_id: run_id.clone(),
@@ -185,11 +181,7 @@ pub(crate) async fn resume(
         &plan.name,
         run_id,
     )?;
-    let mode = if opts.ungraceful {
-        crate::RunMode::Ungraceful
-    } else {
-        p.mode
-    };
+    let mode = opts.mode_over(p.mode);
     let ctx = Ctx::open(
         plan.clone(),
         opts,
