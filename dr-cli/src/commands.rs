@@ -33,6 +33,22 @@ pub async fn dispatch(cli: Cli) -> u8 {
         }
         _ => {}
     }
+    let shared = matches!(
+        cli.command,
+        Command::Run { .. }
+            | Command::Resume { .. }
+            | Command::Status { .. }
+            | Command::Report { .. }
+            | Command::Audit { .. }
+            | Command::Watch { .. }
+            | Command::Drill { .. }
+    );
+    if shared {
+        match crate::coordination::Coord::connect(&global).await {
+            Ok(c) => global.coord = c,
+            Err(code) => return code,
+        }
+    }
     let g = &global;
     match cli.command {
         Command::Validate {
@@ -55,11 +71,20 @@ pub async fn dispatch(cli: Cli) -> u8 {
             dry_run,
             metrics,
             approve_trigger,
+            instance,
             ..
-        } => crate::watch::watch(g, &plan, dry_run, metrics.as_deref(), approve_trigger).await,
+        } => {
+            let how = crate::watch::How {
+                dry_run,
+                metrics: metrics.as_deref(),
+                approve_trigger,
+                instance: instance.as_deref(),
+            };
+            crate::watch::watch(g, &plan, how).await
+        }
         Command::Report { run_id, format } => {
             let format = if g.json { ReportFormat::Json } else { format };
-            report(g, &run_id, format)
+            report(g, &run_id, format).await
         }
         Command::Drill {
             plan,
@@ -85,7 +110,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
         Command::Demo { .. } => crate::demo::demo(g).await,
         Command::Audit {
             command: AuditCommand::Verify,
-        } => audit_verify(g),
+        } => audit_verify(g).await,
         Command::Sim { command } => match command {
             SimCommand::Down(t) => sim_mark(g, &t, true),
             SimCommand::Up(t) => sim_mark(g, &t, false),
@@ -218,6 +243,9 @@ async fn status(g: &Global, path: &Path) -> u8 {
     if !g.json {
         outln!("plan {}", p.bold(&plan.name));
     }
+    if let Some(c) = &g.coord {
+        lock_line(g, &plan, c).await;
+    }
     for v in dr_core::status::collect(&plan, &registry)
         .await
         .iter()
@@ -232,8 +260,81 @@ async fn status(g: &Global, path: &Path) -> u8 {
     0
 }
 
-fn report(g: &Global, run_id: &str, format: ReportFormat) -> u8 {
-    let report = match Report::load(&g.state_dir(), run_id) {
+/// Under `--coordination`, who holds the plan's lock (any machine's run):
+/// `{"lock":{"held":..,"run_id":..,"host":..,"pid":..,"token":..}}`.
+async fn lock_line(g: &Global, plan: &dr_core::Plan, c: &crate::coordination::Coord) {
+    let (held, holder, error) = match c.shared.check_lock(plan).await {
+        Ok(()) => (false, None, None),
+        Err(dr_core::lock::LockError::Held { holder, .. }) => (true, Some(holder), None),
+        Err(e) => (false, None, Some(e.to_string())),
+    };
+    if g.json {
+        let mut v = json!({ "held": held, "coordination": c.shared.describe() });
+        if let Some(h) = &holder {
+            v["run_id"] = json!(h.run_id);
+            v["host"] = json!(h.host);
+            v["pid"] = json!(h.pid);
+            v["since"] = json!(h.started_at);
+            v["token"] = json!(h.token);
+        }
+        if let Some(e) = &error {
+            v["error"] = json!(e);
+        }
+        outln!("{}", json!({ "lock": v }));
+    } else {
+        let what = match (&holder, &error) {
+            (Some(h), _) => format!(
+                "held by run {} (pid {} on {}, since {}, token {})",
+                h.run_id,
+                h.pid,
+                h.host,
+                h.started_at.to_rfc3339(),
+                h.token
+            ),
+            (None, Some(e)) => format!("unknown: {e}"),
+            (None, None) => "free".to_string(),
+        };
+        outln!("  lock ({}): {what}", c.shared.describe());
+    }
+}
+
+async fn report(g: &Global, run_id: &str, format: ReportFormat) -> u8 {
+    // Under `--coordination` the run may be another machine's: read its
+    // journal from there, into a scratch dir (this machine's copies of a run
+    // in progress here are left alone).
+    let scratch = match &g.coord {
+        Some(c) => {
+            let dir = match tempfile::tempdir() {
+                Ok(d) => d,
+                Err(e) => return usage_error(g, "io", format!("a scratch dir: {e}")),
+            };
+            match c.shared.fetch_run(run_id, dir.path()).await {
+                Ok(true) => Some(dir),
+                Ok(false) => {
+                    return usage_error(
+                        g,
+                        "unknown_run",
+                        format!("no run `{run_id}` in {}", c.shared.describe()),
+                    );
+                }
+                Err(e) => {
+                    return usage_error(
+                        g,
+                        "coordination",
+                        format!(
+                            "cannot read run `{run_id}` from {}: {e}",
+                            c.shared.describe()
+                        ),
+                    );
+                }
+            }
+        }
+        None => None,
+    };
+    let from = scratch
+        .as_ref()
+        .map_or_else(|| g.state_dir(), |d| d.path().to_path_buf());
+    let report = match Report::load(&from, run_id) {
         Ok(r) => r,
         Err(e) => {
             return usage_error(
@@ -257,11 +358,24 @@ fn report(g: &Global, run_id: &str, format: ReportFormat) -> u8 {
     0
 }
 
-fn audit_verify(g: &Global) -> u8 {
+async fn audit_verify(g: &Global) -> u8 {
     let log = g.state_dir().join("audit.jsonl");
     // The key itself is never printed, only whether one was used.
     let key = dr_core::audit::audit_key_from_env();
-    match dr_core::audit::verify(&g.state_dir(), key.as_deref()) {
+    let (log, verdict) = match &g.coord {
+        Some(c) => match c.shared.verify_audit(key.as_deref()).await {
+            Ok(v) => (std::path::PathBuf::from(c.shared.describe()), v),
+            Err(e) => {
+                error(format!(
+                    "{}: cannot read the audit chain: {e}",
+                    c.shared.describe()
+                ));
+                return 2;
+            }
+        },
+        None => (log, dr_core::audit::verify(&g.state_dir(), key.as_deref())),
+    };
+    match verdict {
         Ok(r) => {
             let n = r.entries;
             if g.json {

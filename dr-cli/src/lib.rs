@@ -29,6 +29,7 @@
 
 mod commands;
 mod common;
+mod coordination;
 mod demo;
 mod diag;
 mod drill;
@@ -88,6 +89,15 @@ pub(crate) struct Global {
     /// Machine-readable output: JSON objects on stdout, errors included.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Keep the plan lock, the journal and the audit log in etcd, shared by
+    /// every machine given the same URL, instead of the state dir:
+    /// `etcd://H:P,H:P,H:P[?prefix=/dr&lease_ttl=5s]`. Used by run, resume,
+    /// status, report, audit verify, watch and drill.
+    #[arg(long, global = true, value_name = "URL", env = "DR_COORDINATION")]
+    pub coordination: Option<String>,
+    /// The connected `--coordination`.
+    #[arg(skip)]
+    pub coord: Option<coordination::Coord>,
     /// `dr run --yes`.
     #[arg(skip)]
     pub yes: bool,
@@ -217,6 +227,11 @@ pub(crate) enum Command {
         /// waiting for, and exit.
         #[arg(long)]
         approve_trigger: bool,
+        /// This watch's name among the instances watching the plan on other
+        /// machines (`--coordination`): each publishes what it sees, one
+        /// leader triggers [default: the host name].
+        #[arg(long, value_name = "NAME")]
+        instance: Option<String>,
         #[command(flatten)]
         consent: Consent,
     },

@@ -81,6 +81,9 @@ pub fn options(
     let mut opts = RunOptions::new(state_dir)
         .accept_data_loss(global.accept_data_loss)
         .ungraceful(global.ungraceful);
+    if let Some(c) = &global.coord {
+        opts = opts.with_coordination(c.shared.clone());
+    }
     for step in &global.approve {
         opts = opts.approve(step.clone());
     }
@@ -196,6 +199,7 @@ pub fn exit_code_for(result: &Result<RunOutcome, ExecError>, json: bool) -> u8 {
                     ExecError::Io(_) => "io",
                     ExecError::Resume(_) => "resume",
                     ExecError::Crashed => "crashed",
+                    ExecError::LockLost { .. } => "lock_lost",
                     ExecError::AuditKey(_) => "audit_key",
                     _ => "other",
                 };

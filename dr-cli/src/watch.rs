@@ -66,13 +66,21 @@ fn finding_line(f: &Finding, p: crate::terminal::Palette) -> String {
 /// when stopped while only watching (or for `--approve-trigger`); 2 when the
 /// plan is invalid or has no `[plan.watch]`, or the metrics address cannot
 /// be bound.
-pub async fn watch(
-    g: &Global,
-    path: &Path,
-    dry_run: bool,
-    metrics_addr: Option<&str>,
-    approve_trigger: bool,
-) -> u8 {
+/// How `dr watch` runs (its flags).
+pub(crate) struct How<'a> {
+    pub dry_run: bool,
+    pub metrics: Option<&'a str>,
+    pub approve_trigger: bool,
+    pub instance: Option<&'a str>,
+}
+
+pub async fn watch(g: &Global, path: &Path, how: How<'_>) -> u8 {
+    let How {
+        dry_run,
+        metrics: metrics_addr,
+        approve_trigger,
+        instance,
+    } = how;
     let plan = match load(g, path, &registry()) {
         Ok(p) => p,
         Err(code) => return code,
@@ -96,7 +104,27 @@ pub async fn watch(
     let output = Output::from_flags(g);
     let opts = run::options(g, &g.state_dir(), &output, None);
     let cancel = opts.cancel.clone();
+    let me = instance.map_or_else(dr_core::lock::host, str::to_string);
+    let opts = match &g.coord {
+        Some(c) => opts.with_coordination(c.as_instance(&me)),
+        None => opts,
+    };
     let mut wopts = WatchOptions::new(opts).dry_run(dry_run);
+    if let Some(c) = &g.coord {
+        wopts.peers = Some(c.peers(&plan.name, &me));
+        wopts.takeover = Some(watch::Takeover {
+            registry: Arc::new(registry()),
+            load: dr_core::LoadOptions::default(),
+        });
+    } else if instance.is_some() {
+        return usage_error(
+            g,
+            "instance",
+            "--instance names this watch among the instances sharing --coordination; \
+             without --coordination there are none"
+                .to_string(),
+        );
+    }
     let server_stop = CancellationToken::new();
     if let Some(addr) = metrics_addr {
         let listener = match tokio::net::TcpListener::bind(addr).await {

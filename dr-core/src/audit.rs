@@ -337,22 +337,7 @@ impl AuditWriter {
                 }
             }
         };
-        let mut entry = serde_json::json!({
-            "seq": prev.seq + 1,
-            "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "prev_hash": prev.hash,
-        });
-        let mut rec = serde_json::to_value(record).map_err(std::io::Error::other)?;
-        redactor.redact_json(&mut rec);
-        if let (Some(e), serde_json::Value::Object(r)) = (entry.as_object_mut(), rec) {
-            e.extend(r);
-        }
-        let hash = hash_of(&entry);
-        entry["hash"] = serde_json::Value::String(hash.clone());
-        if let Some(key) = key {
-            entry["mac"] = serde_json::Value::String(mac_of(key, &hash));
-        }
-        let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
+        let (mut line, now) = chain_entry(&prev, record, redactor, key.as_deref())?;
         line.push(b'\n');
         // Not fsync'd per entry: the journal is the crash-safe record of a run;
         // the executor calls `sync` when a run ends.
@@ -360,10 +345,6 @@ impl AuditWriter {
         // Then the head, rewritten in place with one fixed-size write, which a
         // dying process cannot tear. Dying before it leaves the head one entry
         // behind: `verify` accepts that, and the next append rewrites it.
-        let now = AuditHead {
-            seq: prev.seq + 1,
-            hash,
-        };
         let mut buf = serde_json::to_vec(&now).map_err(std::io::Error::other)?;
         buf.resize(HEAD_LEN, b' ');
         write_at(head, &buf, 0)?;
@@ -388,6 +369,73 @@ impl AuditWriter {
         self.log.sync_data()?;
         self.head.sync_data()
     }
+}
+
+/// The chain entry after `prev` (`seq` 0 and [`GENESIS_HASH`] before the
+/// first) recording `record`, redacted, with a `mac` when `key` is given:
+/// its JSON line (without the newline) and the new head. What every audit
+/// log implementation appends (the state dir's, a coordination backend's).
+pub fn chain_entry(
+    prev: &AuditHead,
+    record: &AuditRecord,
+    redactor: &Redactor,
+    key: Option<&[u8]>,
+) -> std::io::Result<(Vec<u8>, AuditHead)> {
+    let mut entry = serde_json::json!({
+        "seq": prev.seq + 1,
+        "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "prev_hash": prev.hash,
+    });
+    let mut rec = serde_json::to_value(record).map_err(std::io::Error::other)?;
+    redactor.redact_json(&mut rec);
+    if let (Some(e), serde_json::Value::Object(r)) = (entry.as_object_mut(), rec) {
+        e.extend(r);
+    }
+    let hash = hash_of(&entry);
+    entry["hash"] = serde_json::Value::String(hash.clone());
+    if let Some(key) = key {
+        entry["mac"] = serde_json::Value::String(mac_of(key, &hash));
+    }
+    let line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
+    Ok((
+        line,
+        AuditHead {
+            seq: prev.seq + 1,
+            hash,
+        },
+    ))
+}
+
+/// The head before the first entry: `seq` 0, hash [`GENESIS_HASH`].
+pub fn genesis() -> AuditHead {
+    AuditHead {
+        seq: 0,
+        hash: GENESIS.into(),
+    }
+}
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS_HASH: &str = GENESIS;
+
+/// Refuses ([`KeyRefused`] inside the error) to append after `last` (a chain
+/// entry's JSON line, of the log named `log`) without its key or with
+/// another key.
+pub fn check_key_after(last: &[u8], key: Option<&[u8]>, log: &str) -> std::io::Result<()> {
+    let v: serde_json::Value = serde_json::from_slice(last).unwrap_or_default();
+    let (Some(seq), Some(hash)) = (
+        v.get("seq").and_then(|s| s.as_u64()),
+        v.get("hash").and_then(|h| h.as_str()),
+    ) else {
+        return Ok(());
+    };
+    let tail = Tail {
+        head: AuditHead {
+            seq,
+            hash: hash.to_string(),
+        },
+        mac: v.get("mac").and_then(|m| m.as_str()).map(String::from),
+    };
+    check_key(Some(&tail), key, Path::new(log))
 }
 
 fn read_head(f: &File) -> std::io::Result<Option<AuditHead>> {

@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::TrafficSplit;
+use crate::coord::RunLock;
 use crate::outcome::{CompensationStatus, StepStatus};
 use crate::redact::Redactor;
 
@@ -59,6 +60,10 @@ pub enum Record {
         /// How the run fails over (`[plan] mode`, `dr run --ungraceful`).
         #[serde(default)]
         mode: crate::RunMode,
+        /// The fencing token of the plan lock this process took, under a
+        /// shared coordination (etcd: the lock key's create revision).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lock_token: Option<u64>,
     },
     /// A `[plan.notify]` target could not be told of a run event.
     NotifyFailed {
@@ -98,6 +103,10 @@ pub enum Record {
         /// `attested` (decision `skip`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         skip: Vec<String>,
+        /// The fencing token of the plan lock this process took, under a
+        /// shared coordination.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lock_token: Option<u64>,
     },
     /// An `exec` step started its command, in a process group of its own.
     ChildSpawned {
@@ -349,6 +358,9 @@ pub struct Journal {
     seq: AtomicU64,
     crash_after: Option<u64>,
     redactor: Redactor,
+    /// Where each entry is stored for other machines first (the plan lock
+    /// of a shared coordination), and the run's id.
+    shared: Option<(Arc<dyn RunLock>, String)>,
 }
 
 impl Journal {
@@ -364,6 +376,7 @@ impl Journal {
         existing: u64,
         redactor: Redactor,
         crash_after: Option<usize>,
+        shared: Option<(Arc<dyn RunLock>, String)>,
     ) -> std::io::Result<Journal> {
         fs::create_dir_all(run_dir)?;
         let path = Self::path_in(run_dir);
@@ -373,6 +386,7 @@ impl Journal {
             seq: AtomicU64::new(existing),
             crash_after: crash_after.map(|n| n as u64),
             redactor,
+            shared,
         })
     }
 
@@ -403,6 +417,16 @@ impl Journal {
             }
             serde_json::to_vec(&value).map_err(std::io::Error::other)?
         };
+        // The shared copy first: a holder fenced off records nothing more,
+        // here either, and stops.
+        if let Some((lock, run_id)) = &self.shared {
+            lock.append(run_id, seq, &line).map_err(|e| {
+                // Nothing with this number was stored: a later append must not
+                // leave a gap.
+                self.seq.store(seq - 1, Ordering::SeqCst);
+                JournalError::Fenced(e.0)
+            })?;
+        }
         line.push(b'\n');
         file.write_all(&line)?;
         file.sync_data()?;
@@ -420,6 +444,11 @@ pub enum JournalError {
     /// The `crash_after_journal_entries` test hook fired: the process "died".
     #[error("simulated crash")]
     Crashed,
+    /// The shared coordination refused the entry: this process no longer holds
+    /// the plan's lock (its lease expired; another machine may have taken the
+    /// run over), or cannot confirm it. It records nothing more and stops.
+    #[error("{0}")]
+    Fenced(String),
     /// A record before the last one is not a valid entry, or the sequence breaks:
     /// the journal was damaged or edited, so what ran is not known for certain.
     #[error(

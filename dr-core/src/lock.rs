@@ -57,7 +57,8 @@ pub struct PlanLock {
     token: String,
 }
 
-pub(crate) fn host() -> String {
+/// This machine's host name (`unknown` when it cannot be read).
+pub fn host() -> String {
     hostname::get()
         .ok()
         .and_then(|h| h.into_string().ok())
@@ -181,6 +182,15 @@ pub enum LockError {
         plan: String,
         /// The lock file.
         path: PathBuf,
+    },
+    /// The coordination store (etcd) could not be asked: no majority, or
+    /// unreachable. Nothing may start without the lock.
+    #[error("plan `{plan}`: the lock cannot be taken: {message}")]
+    Unavailable {
+        /// The plan.
+        plan: String,
+        /// What the store said.
+        message: String,
     },
     /// Another process took and released it while this one tried, twice.
     #[error("could not take the lock {}", path.display())]

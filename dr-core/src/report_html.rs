@@ -888,6 +888,7 @@ mod tests {
                     steps: vec!["shift".into()],
                     env: Default::default(),
                     mode: crate::RunMode::Graceful,
+                    lock_token: None,
                 },
             },
             Entry {

@@ -12,6 +12,7 @@ mod after_window;
 mod check;
 mod child_plans;
 mod cli;
+mod coordination;
 mod divergence;
 mod drill;
 mod epipe;

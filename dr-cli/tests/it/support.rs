@@ -23,7 +23,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_dr");
 /// The variables through which the environment of whoever runs the tests would
 /// reach `dr`: every `dr` here runs without them, and a test that wants one sets
 /// it on its command (`.env(..)` after these removals wins).
-pub const DR_VARS: [&str; 4] = [
+pub const DR_VARS: [&str; 5] = [
+    "DR_COORDINATION",
     "DR_STATE_DIR",
     "DR_SIM_STATE",
     "DR_LOCK_DIR",
@@ -217,9 +218,14 @@ pub struct Bg {
 
 impl Bg {
     pub fn spawn(dir: &Path, args: &[&str]) -> Bg {
+        Bg::spawn_in(dir, "sd", args)
+    }
+
+    /// [`Bg::spawn`] with the state dir `state_dir`.
+    pub fn spawn_in(dir: &Path, state_dir: &str, args: &[&str]) -> Bg {
         let mut child = dr_in(dir)
             .args(args)
-            .args(["--json", "--state-dir", "sd"])
+            .args(["--json", "--state-dir", state_dir])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -258,6 +264,14 @@ impl Bg {
                 Err(_) => panic!("no {what} within {PATIENCE:?}; seen: {:#?}", self.seen),
             }
         }
+    }
+
+    /// Whether an event seen so far (or waiting now) satisfies `pred`.
+    pub fn seen_any(&mut self, pred: impl Fn(&Value) -> bool) -> bool {
+        while let Ok(v) = self.rx.try_recv() {
+            self.seen.push(v);
+        }
+        self.seen.iter().any(pred)
     }
 
     pub fn event(&mut self, name: &str) -> Value {

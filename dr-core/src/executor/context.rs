@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::{Event, ExecError, RunOptions, run_dir};
 use crate::Plan;
-use crate::audit::{AuditRecord, AuditWriter};
+use crate::audit::AuditRecord;
+use crate::coord::{AuditLog, RunLock};
 use crate::journal::{Journal, Record};
 use crate::lock::host;
 use crate::redact::Redactor;
@@ -25,7 +26,11 @@ pub(crate) struct Ctx {
     pub redactor: Redactor,
     pub host: String,
     pub digest: String,
-    pub audit: Arc<std::sync::Mutex<AuditWriter>>,
+    pub audit: Arc<dyn AuditLog>,
+    /// The fencing token of the plan lock (`None` for a lock file).
+    token: Option<u64>,
+    /// Why the run lost its lock, once it did: it stops recording and calling.
+    lock_lost: std::sync::Mutex<Option<String>>,
     /// How this run fails over now (graceful or ungraceful).
     pub mode: crate::RunMode,
     /// How many journal entries the run had when this process took it on
@@ -37,6 +42,12 @@ pub(crate) struct Ctx {
     /// resumed run knows it too): the RPO gate of a later promote uses it when
     /// the stopped link reports no lag any more.
     stop_lags: std::sync::Mutex<HashMap<String, StopLag>>,
+}
+
+/// What a run holds through its coordination: the audit log and the plan lock.
+pub(crate) struct Held {
+    pub audit: Arc<dyn AuditLog>,
+    pub lock: Arc<dyn RunLock>,
 }
 
 /// What a `replication.stop` step of this run measured.
@@ -51,13 +62,14 @@ pub(crate) struct StopLag {
 impl Ctx {
     /// Opens the audit log as `opts` say (with their key): first, so that a
     /// keyed log without its key refuses the run before anything is written.
-    pub(super) fn open_audit(opts: &RunOptions) -> Result<AuditWriter, ExecError> {
-        AuditWriter::open(&opts.state_dir, opts.audit_key.as_deref()).map_err(|e| {
-            match crate::audit::KeyRefused::find(&e) {
+    pub(super) async fn open_audit(opts: &RunOptions) -> Result<Arc<dyn AuditLog>, ExecError> {
+        opts.coordination()
+            .open_audit(opts.audit_key.as_deref())
+            .await
+            .map_err(|e| match crate::audit::KeyRefused::find(&e) {
                 Some(refused) => ExecError::AuditKey(refused.clone()),
                 None => ExecError::Io(e),
-            }
-        })
+            })
     }
 
     /// Opens the run's journal (continuing after `seq` existing entries), with
@@ -65,20 +77,29 @@ impl Ctx {
     pub(super) fn open(
         plan: Arc<Plan>,
         opts: RunOptions,
-        audit: AuditWriter,
+        held: Held,
         run_id: &str,
         seq: u64,
         stop_lags: HashMap<String, StopLag>,
         mode: crate::RunMode,
     ) -> Result<Arc<Ctx>, ExecError> {
+        let Held { audit, lock } = held;
         let dir = run_dir(&opts.state_dir, run_id);
-        let journal = Journal::open(&dir, seq, plan.redactor().clone(), opts.crash_hook())?;
+        let journal = Journal::open(
+            &dir,
+            seq,
+            plan.redactor().clone(),
+            opts.crash_hook(),
+            Some((lock.clone(), run_id.to_string())),
+        )?;
         Ok(Arc::new(Ctx {
             redactor: plan.redactor().clone(),
             budget: Arc::new(RetryBudget::new(opts.retry.budget)),
             host: host(),
             digest: plan.digest(),
-            audit: Arc::new(std::sync::Mutex::new(audit)),
+            audit,
+            token: Some(lock.token()).filter(|t| *t != 0),
+            lock_lost: std::sync::Mutex::new(None),
             mode,
             opened_at: seq,
             notices: std::sync::Mutex::new(Vec::new()),
@@ -103,10 +124,43 @@ impl Ctx {
     /// Appends to the journal (write + fsync) off the runtime's worker threads.
     pub async fn journal(&self, record: Record) -> Result<(), ExecError> {
         let journal = self.journal.clone();
-        super::blocking(move || journal.append(record))
-            .await
-            .map(|_| ())
-            .map_err(ExecError::from)
+        let appended = super::blocking(move || journal.append(record)).await;
+        appended.map(|_| ()).map_err(|e| self.journal_error(e))
+    }
+
+    /// A journal error as the run's: a lost lock is remembered (the run stops
+    /// and says why) and names the run.
+    fn journal_error(&self, e: crate::journal::JournalError) -> ExecError {
+        match ExecError::from(e) {
+            ExecError::LockLost { message, .. } => {
+                *self.lock_lost.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+                self.lost_lock(message)
+            }
+            other => other,
+        }
+    }
+
+    fn lost_lock(&self, message: String) -> ExecError {
+        ExecError::LockLost {
+            run_id: self.run_id.clone(),
+            plan: self.plan.name.clone(),
+            message,
+        }
+    }
+
+    /// The fencing token of the plan lock, under a shared coordination.
+    pub fn lock_token(&self) -> Option<u64> {
+        self.token
+    }
+
+    /// The run lost its lock ([`ExecError::LockLost`]), if it did.
+    pub(super) fn lock_lost(&self) -> Option<ExecError> {
+        let lost = self
+            .lock_lost
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        lost.map(|m| self.lost_lock(m))
     }
 
     /// Remembers the lag `replicator` had when `step` stopped it.
@@ -151,16 +205,11 @@ impl Ctx {
             let journaled = journal.append(record);
             // Audited only once journaled, as before: a journal that cannot be
             // written stops the run, and the audit log records what took effect.
-            let audited = journaled.is_ok().then(|| {
-                writer
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .append(&rec, &redactor)
-            });
+            let audited = journaled.is_ok().then(|| writer.append(&rec, &redactor));
             (journaled, audited)
         })
         .await;
-        journaled.map_err(ExecError::from)?;
+        journaled.map_err(|e| self.journal_error(e))?;
         if let Some(Err(e)) = audited {
             self.emit(Event::Warning {
                 step: Some(step.into()),
@@ -218,13 +267,7 @@ impl Ctx {
     ) {
         let rec = self.audit_record(step, action, before, after, result);
         let (audit, redactor) = (self.audit.clone(), self.redactor.clone());
-        let result = super::blocking(move || {
-            audit
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .append(&rec, &redactor)
-        })
-        .await;
+        let result = super::blocking(move || audit.append(&rec, &redactor)).await;
         if let Err(e) = result {
             self.emit(Event::Warning {
                 step: Some(step.into()),

@@ -46,6 +46,14 @@ pub(super) fn audited(record: &Record) -> Option<(String, String, String)> {
         Record::RunFinished { status, .. } => {
             Some(("-".to_string(), "run".to_string(), status.clone()))
         }
+        Record::RunStarted {
+            lock_token: Some(t),
+            ..
+        }
+        | Record::Resumed {
+            lock_token: Some(t),
+            ..
+        } => Some(("-".to_string(), "lock".to_string(), format!("token {t}"))),
         Record::ModeChanged { to, .. } => {
             Some(("-".to_string(), "mode".to_string(), to.as_str().to_string()))
         }
@@ -69,6 +77,7 @@ pub(super) fn check(
     entries: &[Entry],
     plan_text: &str,
     plan: Option<&Plan>,
+    audit: &dyn crate::coord::AuditLog,
 ) -> Vec<String> {
     let mut reasons = Vec::new();
     let Some(Record::RunStarted {
@@ -121,7 +130,7 @@ pub(super) fn check(
         }
     }
     let redactor = plan.map(|p| p.redactor().clone()).unwrap_or_default();
-    match crate::audit::records_of_run(state_dir, &redactor.redact(run_id)) {
+    match audit.records_of_run(&redactor.redact(run_id)) {
         Ok(records) => reasons.extend(audit_ahead(entries, &records, &redactor)),
         Err(e) => reasons.push(format!(
             "cannot read the audit log to check the journal against it: {e}"
@@ -200,6 +209,12 @@ pub(super) fn refuse(run_id: &str, reasons: Vec<String>) -> Result<(), ExecError
 
 #[cfg(test)]
 mod tests {
+    fn audit_of(dir: &Path) -> std::sync::Arc<dyn crate::coord::AuditLog> {
+        crate::coord::StateDir::new(dir)
+            .open_audit_blocking(None)
+            .unwrap()
+    }
+
     use super::*;
     use crate::audit::AuditRecord;
     use crate::outcome::StepStatus;
@@ -225,6 +240,7 @@ mod tests {
             steps: vec!["cmd".into()],
             env: BTreeMap::new(),
             mode: crate::RunMode::Graceful,
+            lock_token: None,
         }
     }
 
@@ -282,7 +298,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            check(dir.path(), "r1", &entries, text, None),
+            check(
+                dir.path(),
+                "r1",
+                &entries,
+                text,
+                None,
+                &*audit_of(dir.path())
+            ),
             Vec::<String>::new()
         );
 
@@ -292,7 +315,14 @@ mod tests {
         end.action = "run".into();
         crate::audit::append(dir.path(), None, &end, &Redactor::default()).unwrap();
         assert_eq!(
-            check(dir.path(), "r1", &entries, text, None),
+            check(
+                dir.path(),
+                "r1",
+                &entries,
+                text,
+                None,
+                &*audit_of(dir.path())
+            ),
             Vec::<String>::new()
         );
         // A second one is.
@@ -303,7 +333,14 @@ mod tests {
             entry(1, started("r0", &sha(text))),
             entry(2, finished("cmd")),
         ];
-        let reasons = check(dir.path(), "r1", &copied, "edited", None);
+        let reasons = check(
+            dir.path(),
+            "r1",
+            &copied,
+            "edited",
+            None,
+            &*audit_of(dir.path()),
+        );
         assert_eq!(reasons.len(), 3, "{reasons:#?}");
         assert!(
             reasons[0].contains("run `r0`'s, not `r1`'s"),
@@ -330,7 +367,7 @@ mod tests {
         .unwrap();
         let text = "x";
         let cut = vec![entry(1, started("r1", &sha(text)))];
-        let reasons = check(dir.path(), "r1", &cut, text, None);
+        let reasons = check(dir.path(), "r1", &cut, text, None, &*audit_of(dir.path()));
         assert_eq!(reasons.len(), 1, "{reasons:#?}");
         assert!(
             reasons[0].contains("step `cmd` (exec) succeeded, which the journal does not"),
@@ -341,6 +378,9 @@ mod tests {
         let mut other = audit("cmd", "succeeded");
         other.run_id = "r2".into();
         crate::audit::append(dir.path(), None, &other, &Redactor::default()).unwrap();
-        assert_eq!(check(dir.path(), "r1", &cut, text, None).len(), 1);
+        assert_eq!(
+            check(dir.path(), "r1", &cut, text, None, &*audit_of(dir.path())).len(),
+            1
+        );
     }
 }

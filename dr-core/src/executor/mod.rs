@@ -105,6 +105,9 @@ pub struct RunOptions {
     pub max_parallel: Option<usize>,
     /// Retry policy for provider calls.
     pub retry: RetryPolicy,
+    /// Where the plan lock, the journal's shared copy and the audit log live
+    /// (`--coordination`); `None`: the state dir ([`crate::coord::StateDir`]).
+    pub coordination: Option<Arc<dyn crate::coord::Coordination>>,
     /// Test hook (feature `testing`): the process "dies" (the run stops at
     /// once, nothing more is written) when the journal is about to get entry
     /// number N+1.
@@ -113,6 +116,20 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// The coordination runs use: [`RunOptions::coordination`], else the state dir.
+    pub fn coordination(&self) -> Arc<dyn crate::coord::Coordination> {
+        self.coordination.clone().unwrap_or_else(|| {
+            Arc::new(crate::coord::StateDir::new(&self.state_dir))
+                as Arc<dyn crate::coord::Coordination>
+        })
+    }
+
+    /// Sets [`RunOptions::coordination`].
+    pub fn with_coordination(mut self, c: Arc<dyn crate::coord::Coordination>) -> Self {
+        self.coordination = Some(c);
+        self
+    }
+
     /// The crash test hook's setting (always `None` without feature `testing`).
     pub(crate) fn crash_hook(&self) -> Option<usize> {
         #[cfg(feature = "testing")]
@@ -139,6 +156,7 @@ impl RunOptions {
             ungraceful: false,
             max_parallel: None,
             retry: RetryPolicy::default(),
+            coordination: None,
             #[cfg(feature = "testing")]
             crash_after_journal_entries: None,
         }
@@ -369,6 +387,24 @@ pub enum ExecError {
     /// The `crash_after_journal_entries` test hook fired.
     #[error("simulated crash")]
     Crashed,
+    /// The run lost its plan lock (a shared coordination's lease expired and
+    /// another machine may have taken the run over, or the store cannot
+    /// confirm the lock): it stopped `interrupted` at once, recording and
+    /// calling nothing more. `dr resume RUN_ID` continues it once the lock
+    /// can be taken (if no one else did).
+    #[error(
+        "run {run_id} stopped interrupted: it no longer holds the lock of plan `{plan}` ({message}); \
+         nothing more was recorded or called. Another machine may have taken the run over; \
+         else `dr resume {run_id}` continues it"
+    )]
+    LockLost {
+        /// The run.
+        run_id: String,
+        /// Its plan.
+        plan: String,
+        /// What the coordination said.
+        message: String,
+    },
     /// The audit log is keyed and the run has no key, or another one: nothing
     /// ran (see [`crate::audit::KeyRefused`]).
     #[error(transparent)]
@@ -386,6 +422,11 @@ impl From<crate::journal::JournalError> for ExecError {
     fn from(e: crate::journal::JournalError) -> Self {
         match e {
             crate::journal::JournalError::Crashed => ExecError::Crashed,
+            crate::journal::JournalError::Fenced(message) => ExecError::LockLost {
+                run_id: String::new(),
+                plan: String::new(),
+                message,
+            },
             crate::journal::JournalError::Io(e) => ExecError::Io(e),
             other => ExecError::Resume(other.to_string()),
         }

@@ -12,7 +12,6 @@ use super::progress::Progress;
 use super::steps::{self, StepResult};
 use super::{Event, ExecError, RunOptions, RunOutcome, RunStatus, run_dir};
 use crate::journal::{self, OperatorDecision, Record};
-use crate::lock::PlanLock;
 use crate::outcome::{CompensationStatus, StepError, StepStatus};
 use crate::plan::{OnFailure, Step};
 use crate::report::Report;
@@ -29,26 +28,46 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
     if !plan.unset_env.is_empty() {
         return Err(ExecError::UnsetEnv(plan.unset_env.clone()));
     }
-    let audit = Ctx::open_audit(&opts)?;
+    let audit = Ctx::open_audit(&opts).await?;
     let run_id = new_run_id();
     let dir = run_dir(&opts.state_dir, &run_id);
-    let lock = PlanLock::acquire(
-        &crate::lock::lock_dir(&opts.state_dir, &plan),
-        &plan.name,
-        &run_id,
-    )?;
+    let lock = opts.coordination().lock(&plan, &run_id).await?;
     std::fs::create_dir_all(&dir)?;
     let run_dir = RunDir::new(&opts.state_dir, &run_id);
-    std::fs::write(run_dir.plan_copy(&plan.source.name), &plan.source.text)?;
-    for child in &plan.children {
-        let copy = run_dir.child_copy(&child.name);
+    let copies = std::iter::once((run_dir.plan_copy(&plan.source.name), &plan.source.text)).chain(
+        plan.children
+            .iter()
+            .map(|child| (run_dir.child_copy(&child.name), &child.text)),
+    );
+    for (copy, text) in copies {
         if let Some(parent) = copy.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(copy, &child.text)?;
+        std::fs::write(&copy, text)?;
+        // For the machines that may resume the run.
+        if let Ok(rel) = copy.strip_prefix(run_dir.path()) {
+            let (lock, rel, text) = (
+                lock.clone(),
+                rel.to_string_lossy().into_owned(),
+                text.clone(),
+            );
+            let run_id = run_id.clone();
+            super::blocking(move || lock.put_file(&run_id, &rel, text.as_bytes())).await?;
+        }
     }
     let mode = opts.mode_over(plan.mode);
-    let ctx = Ctx::open(plan.clone(), opts, audit, &run_id, 0, HashMap::new(), mode)?;
+    let ctx = Ctx::open(
+        plan.clone(),
+        opts,
+        super::context::Held {
+            audit,
+            lock: lock.clone(),
+        },
+        &run_id,
+        0,
+        HashMap::new(),
+        mode,
+    )?;
     ctx.emit(Event::RunStarted {
         run_id: run_id.clone(),
         plan: plan.name.clone(),
@@ -67,12 +86,29 @@ pub(crate) async fn start(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcom
         steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
         env: env_digests(&plan, &run_id),
         mode,
+        lock_token: ctx.lock_token(),
     })
     .await?;
+    audit_lock(&ctx).await;
     super::notices::run_started(&ctx, false);
     let outcome = execute(ctx, Progress::default()).await;
-    drop(lock);
+    lock.release().await;
     outcome
+}
+
+/// Audits the fencing token of a shared coordination's lock, journaled just
+/// before (in `run_started` or `resumed`).
+async fn audit_lock(ctx: &Ctx) {
+    if let Some(t) = ctx.lock_token() {
+        ctx.audit(
+            "-",
+            "lock",
+            &Value::Null,
+            &serde_json::json!({ "token": t }),
+            &format!("token {t}"),
+        )
+        .await;
+    }
 }
 
 /// Milliseconds, saturating (validation bounds plan durations anyway).
@@ -104,8 +140,10 @@ pub(crate) async fn resume(
     load: &LoadOptions,
 ) -> Result<RunOutcome, ExecError> {
     crate::state::check_run_id(run_id).map_err(|e| ExecError::Resume(e.to_string()))?;
+    let coordination = opts.coordination();
     let dir = run_dir(&opts.state_dir, run_id);
-    if !journal::Journal::path_in(&dir).exists() {
+    let known = coordination.fetch_run(run_id, &opts.state_dir).await?;
+    if !known || !journal::Journal::path_in(&dir).exists() {
         return Err(ExecError::Resume(format!(
             "no journal for run `{run_id}` in {}",
             dir.display()
@@ -128,18 +166,26 @@ pub(crate) async fn resume(
         .read_children_with(move |name| std::fs::read_to_string(copies.child_copy(name)));
     let parsed = Plan::parse(file, &text, registry, &load);
     // Before the plan's own diagnostics: an edited copy is the reason it fails.
-    integrity::refuse(
-        run_id,
-        integrity::check(
-            &opts.state_dir,
-            run_id,
-            &entries,
-            &text,
-            parsed.as_ref().ok(),
-        ),
-    )?;
+    let audit = Ctx::open_audit(&opts).await?;
+    // The audit log may be a remote one (blocking reads): off the runtime's threads.
+    let (parsed, entries, reasons) = {
+        let (state_dir, id, log) = (opts.state_dir.clone(), run_id.to_string(), audit.clone());
+        let text = text.clone();
+        super::blocking(move || {
+            let reasons = integrity::check(
+                &state_dir,
+                &id,
+                &entries,
+                &text,
+                parsed.as_ref().ok(),
+                &*log,
+            );
+            (parsed, entries, reasons)
+        })
+        .await
+    };
+    integrity::refuse(run_id, reasons)?;
     let plan = parsed.map_err(ExecError::Plan)?;
-    let audit = Ctx::open_audit(&opts)?;
     let plan = Arc::new(plan);
     let p = Progress::replay(
         &plan,
@@ -176,16 +222,28 @@ pub(crate) async fn resume(
             )));
         }
     }
-    let lock = PlanLock::acquire(
-        &crate::lock::lock_dir(&opts.state_dir, &plan),
-        &plan.name,
-        run_id,
-    )?;
+    let lock = coordination.lock(&plan, run_id).await?;
+    if coordination.is_shared() {
+        // Another machine may have recorded more between the fetch and the
+        // lock: what this resume decided from is stale then.
+        coordination.fetch_run(run_id, &opts.state_dir).await?;
+        let now = journal::read(&dir)?.len();
+        if now != entries.len() {
+            return Err(ExecError::Resume(format!(
+                "run `{run_id}` moved on ({} journal entries, now {now}) while this resume \
+                 started; run `dr resume {run_id}` again",
+                entries.len()
+            )));
+        }
+    }
     let mode = opts.mode_over(p.mode);
     let ctx = Ctx::open(
         plan.clone(),
         opts,
-        audit,
+        super::context::Held {
+            audit,
+            lock: lock.clone(),
+        },
         run_id,
         entries.last().map(|e| e.seq).unwrap_or(0),
         p.stop_lags.clone(),
@@ -203,8 +261,10 @@ pub(crate) async fn resume(
         rerun: ctx.opts.rerun.iter().cloned().collect(),
         done: ctx.opts.done.iter().cloned().collect(),
         skip: ctx.opts.skip.iter().cloned().collect(),
+        lock_token: ctx.lock_token(),
     })
     .await?;
+    audit_lock(&ctx).await;
     if ctx.mode != p.mode {
         change_mode(&ctx, p.mode).await?;
     }
@@ -240,7 +300,7 @@ pub(crate) async fn resume(
         }
     }
     let outcome = execute(ctx, p).await;
-    drop(lock);
+    lock.release().await;
     outcome
 }
 
@@ -618,7 +678,7 @@ impl Execution {
     async fn settle(&mut self, finished: Finished) -> Result<(), ExecError> {
         let (i, mut res, attempts, t0) = finished;
         if res.crashed {
-            return Err(ExecError::Crashed);
+            return Err(self.ctx.lock_lost().unwrap_or(ExecError::Crashed));
         }
         let ctx = self.ctx.clone();
         let step = &ctx.plan.steps[i];
@@ -734,12 +794,7 @@ impl Execution {
         ctx.audit("-", "run", &Value::Null, &Value::Null, status.as_str())
             .await;
         let audit = ctx.audit.clone();
-        let audit_head = super::blocking(move || {
-            let audit = audit.lock().unwrap_or_else(|p| p.into_inner());
-            audit.sync()?;
-            audit.head()
-        })
-        .await?;
+        let audit_head = super::blocking(move || audit.sync_head()).await?;
         ctx.journal(Record::RunFinished {
             status: status.as_str().into(),
             error: failure.as_ref().map(|e| e.message.clone()),

@@ -215,6 +215,10 @@ pub struct Watch {
     /// How often `dr watch` re-runs the readiness check (default 30m).
     #[serde(with = "crate::duration::millis")]
     pub check_every: Duration,
+    /// Under a shared coordination (`dr watch --coordination`): the live
+    /// watch instances, the leader included, that must see the side failing
+    /// in the same window before the leader triggers (default 1).
+    pub witnesses: u32,
 }
 
 /// `[plan.after]`: after the last step of a run that succeeded (a resumed one
@@ -794,6 +798,12 @@ pub(crate) struct WatchTable {
     /// How often `dr watch` re-runs `dr check` (default 30m).
     #[serde(default)]
     pub check_every: Option<DurationText>,
+    /// With `dr watch --coordination`: live instances (the leader included)
+    /// that must see the side failing in the same window before the leader
+    /// triggers (default 1), so one watcher's broken network is not taken for
+    /// a regional outage.
+    #[serde(default)]
+    pub witnesses: Option<u32>,
 }
 
 /// `[resources.NAME]`: a provider plus that provider's own settings.

@@ -114,7 +114,8 @@ pub enum WatchEvent {
     /// not be looked at (`error`). No hold-down starts: the next failing round
     /// triggers again.
     WatchTriggerRefused {
-        /// `locked`, `stale_lock`, `unreadable_lock` or `error`.
+        /// `locked`, `stale_lock`, `unreadable_lock`, `error`, or (under a
+        /// shared coordination) `not_leader`.
         reason: &'static str,
         /// Who holds the lock, and what happens next.
         message: String,
@@ -157,6 +158,36 @@ pub enum WatchEvent {
     WatchStopped {
         /// Why.
         reason: String,
+    },
+    /// Under a shared coordination: this instance became the leader, or
+    /// stopped being it (also its first answer: `leader: false`).
+    WatchLeader {
+        /// This instance.
+        instance: String,
+        /// Whether it leads now.
+        leader: bool,
+    },
+    /// Under a shared coordination: the leader found the side failing but too
+    /// few live instances saw it fail in the same window: no trigger.
+    WatchWitnesses {
+        /// The instances that saw it fail.
+        seen: Vec<String>,
+        /// `[plan.watch] witnesses`.
+        needed: u32,
+        /// What happens next.
+        message: String,
+    },
+    /// The leader took over a run no live process carried (its leader died or
+    /// lost its lease) and resumes it.
+    RunTakenOver {
+        /// The run.
+        run_id: String,
+        /// Who carried it.
+        from: String,
+        /// This instance.
+        to: String,
+        /// From the run's last journal entry to the takeover.
+        after_ms: u64,
     },
 }
 

@@ -56,6 +56,7 @@ mod machine;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
+pub mod peers;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,10 +73,11 @@ pub use metrics::WatchMetrics;
 use crate::check;
 use crate::executor::{ExecError, Executor, RunOptions, RunOutcome};
 use crate::format_duration;
-use crate::lock::{LockError, PlanLock, lock_dir};
+use crate::lock::LockError;
 use crate::plan::{Plan, StepAction, Watch, WatchMode};
 use crate::probe::probe_once;
 use hold::{Claim, TriggerLog, TriggerRecord};
+use peers::{Peers, Sighting};
 
 /// How a watch is carried out.
 #[derive(Clone)]
@@ -96,8 +98,30 @@ pub struct WatchOptions {
     /// How often an approval request is looked at (default 200ms).
     pub approval_poll: Duration,
     /// Where the watches of the plan share its last trigger (default: the
-    /// state dir, [`hold::StateDirTriggers`]).
+    /// state dir, [`hold::StateDirTriggers`]; with `peers`, theirs).
     pub triggers: Option<Arc<dyn TriggerLog>>,
+    /// The other instances of this watch (a shared coordination, with
+    /// `--instance`): see [`peers`]. `None`: this watch is alone.
+    pub peers: Option<Arc<dyn Peers>>,
+    /// What a leader needs to take over a run no live process carries (the
+    /// providers, and where `${env:..}` comes from). Without it a leader only
+    /// reports such a run.
+    pub takeover: Option<Takeover>,
+}
+
+/// What a leading watch needs to resume another instance's run.
+#[derive(Clone)]
+pub struct Takeover {
+    /// The providers.
+    pub registry: Arc<crate::Registry>,
+    /// Plan load options.
+    pub load: crate::LoadOptions,
+}
+
+impl std::fmt::Debug for Takeover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Takeover").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for WatchOptions {
@@ -122,6 +146,8 @@ impl WatchOptions {
             max_concurrent_probes: 1024,
             approval_poll: Duration::from_millis(200),
             triggers: None,
+            peers: None,
+            takeover: None,
         }
     }
 
@@ -224,11 +250,8 @@ impl Ctx {
     }
 
     /// `Err` when another run holds (or left) the plan's lock.
-    fn lock_free(&self) -> Result<(), LockError> {
-        PlanLock::check(
-            &lock_dir(&self.opts.run.state_dir, &self.plan),
-            &self.plan.name,
-        )
+    async fn lock_free(&self) -> Result<(), LockError> {
+        self.opts.run.coordination().check_lock(&self.plan).await
     }
 
     /// One round: every probe at once (at most `max_concurrent_probes` in
@@ -396,6 +419,9 @@ struct Watcher {
     refusals_notified: std::collections::HashSet<&'static str>,
     /// Rounds so far.
     n: u64,
+    /// Under a shared coordination: whether this instance led at its last
+    /// round (`None` before the first).
+    leader: Option<bool>,
 }
 
 impl Watcher {
@@ -407,9 +433,13 @@ impl Watcher {
         if !plan.unset_env.is_empty() {
             return Err(ExecError::UnsetEnv(plan.unset_env.clone()).into());
         }
-        let triggers = opts.triggers.clone().unwrap_or_else(|| {
-            Arc::new(hold::StateDirTriggers::new(&opts.run.state_dir)) as Arc<dyn TriggerLog>
-        });
+        let triggers = opts
+            .triggers
+            .clone()
+            .or_else(|| opts.peers.as_ref().map(|p| p.triggers()))
+            .unwrap_or_else(|| {
+                Arc::new(hold::StateDirTriggers::new(&opts.run.state_dir)) as Arc<dyn TriggerLog>
+            });
         let ctx = Arc::new(Ctx {
             plan_ref: approval::PlanRef::of(&plan),
             plan: Arc::new(plan),
@@ -449,6 +479,7 @@ impl Watcher {
             deferred_to: None,
             refusals_notified: Default::default(),
             n: 0,
+            leader: None,
         })
     }
 
@@ -546,6 +577,9 @@ impl Watcher {
         if let Some((from, to)) = obs.change {
             self.state_changed(from, to, &round);
         }
+        if let Some(end) = self.share(obs.failed, &round).await {
+            return Some(end);
+        }
         match obs.decision {
             Decision::None => None,
             Decision::HeldDown { remaining } => {
@@ -562,6 +596,137 @@ impl Watcher {
             }
             Decision::Trigger(d) => self.trigger(d).await,
         }
+    }
+
+    /// Under a shared coordination: publishes this round, campaigns for the
+    /// leadership, and, leading, takes over a run no live process carries.
+    async fn share(&mut self, failed: bool, round: &Round) -> Option<WatchEnd> {
+        let ctx = self.ctx.clone();
+        let peers = ctx.opts.peers.as_ref()?;
+        let sighting = Sighting {
+            instance: peers.instance().to_string(),
+            host: crate::lock::host(),
+            failed,
+            state: self.detector.state(),
+            at: round.ended_at,
+        };
+        if let Err(e) = peers.publish(&sighting).await {
+            ctx.emit(WatchEvent::WatchWarning {
+                message: format!("cannot publish this round to the other instances: {e}"),
+            });
+        }
+        let leader = match peers.lead().await {
+            Ok(l) => l,
+            Err(e) => {
+                ctx.emit(WatchEvent::WatchWarning {
+                    message: format!(
+                        "cannot tell who leads ({e}): this instance does not trigger until it can"
+                    ),
+                });
+                false
+            }
+        };
+        if self.leader != Some(leader) {
+            self.leader = Some(leader);
+            ctx.emit(WatchEvent::WatchLeader {
+                instance: peers.instance().to_string(),
+                leader,
+            });
+        }
+        if !leader || ctx.opts.dry_run {
+            return None;
+        }
+        let orphans = match peers.orphans().await {
+            Ok(o) => o,
+            Err(e) => {
+                ctx.emit(WatchEvent::WatchWarning {
+                    message: format!("cannot look for runs left without a leader: {e}"),
+                });
+                return None;
+            }
+        };
+        let orphan = orphans.into_iter().next()?;
+        let Some(takeover) = ctx.opts.takeover.clone() else {
+            ctx.emit(WatchEvent::WatchWarning {
+                message: format!(
+                    "run {} of plan `{}` is left without a process (last carried by {}); \
+                     this watch cannot resume it: `dr resume {}`",
+                    orphan.run_id, ctx.plan.name, orphan.from, orphan.run_id
+                ),
+            });
+            return None;
+        };
+        let after = (Utc::now() - orphan.last_entry_at)
+            .to_std()
+            .unwrap_or_default();
+        ctx.emit(WatchEvent::RunTakenOver {
+            run_id: orphan.run_id.clone(),
+            from: orphan.from.clone(),
+            to: peers.instance().to_string(),
+            after_ms: ms(after),
+        });
+        let result = Executor::resume_with(
+            &takeover.registry,
+            &orphan.run_id,
+            ctx.opts.run.clone(),
+            &takeover.load,
+        )
+        .await;
+        if let Err(ExecError::Locked(e)) = &result {
+            // Another instance (or an operator) got there first.
+            ctx.emit(WatchEvent::WatchWarning {
+                message: format!("run {} was not taken over: {e}", orphan.run_id),
+            });
+            return None;
+        }
+        Some(WatchEnd::Ran(Box::new(result)))
+    }
+
+    /// Under a shared coordination, whether this trigger may go on: only the
+    /// leader triggers, and only with enough witnesses.
+    async fn may_trigger(&mut self) -> bool {
+        let ctx = self.ctx.clone();
+        let Some(peers) = ctx.opts.peers.as_ref() else {
+            return true;
+        };
+        if self.leader != Some(true) {
+            self.detector.trigger_refused();
+            ctx.emit(WatchEvent::WatchTriggerRefused {
+                reason: "not_leader",
+                message: format!(
+                    "instance `{}` sees the side failing but does not lead: the leader decides",
+                    peers.instance()
+                ),
+            });
+            return false;
+        }
+        let needed = ctx.w.witnesses;
+        let window = ctx.w.interval * 2 + ctx.w.timeout;
+        let seen = match peers.sightings().await {
+            Ok(all) => peers::witnesses(&all, Utc::now(), window),
+            Err(e) => {
+                ctx.emit(WatchEvent::WatchWarning {
+                    message: format!("cannot read what the other instances see: {e}"),
+                });
+                Vec::new()
+            }
+        };
+        if (seen.len() as u64) < u64::from(needed) {
+            self.detector.trigger_refused();
+            ctx.emit(WatchEvent::WatchWitnesses {
+                message: format!(
+                    "{} of the {needed} witnesses needed saw the side failing within {}: no \
+                     trigger (a watcher's own network may be what failed); the next failing \
+                     round asks again",
+                    seen.len(),
+                    format_duration(window)
+                ),
+                seen,
+                needed,
+            });
+            return false;
+        }
+        true
     }
 
     /// A round that decided nothing: some probes could not be attempted here.
@@ -633,6 +798,9 @@ impl Watcher {
     /// is a dry run, run the plan (`auto`) or ask for approval (`approve`).
     async fn trigger(&mut self, d: Detection) -> Option<WatchEnd> {
         let ctx = self.ctx.clone();
+        if !self.may_trigger().await {
+            return None;
+        }
         match ctx.triggers.last(&ctx.plan.name) {
             Ok(Some(rec)) => {
                 if let Some(remaining) = rec.remaining(ctx.w.hold_down, Utc::now()) {
@@ -646,7 +814,7 @@ impl Watcher {
             }),
         }
         if let Some(run_id) = &self.deferred_to
-            && ctx.lock_free().is_ok()
+            && ctx.lock_free().await.is_ok()
         {
             // The live run that held the lock during this outage has ended:
             // it handled it.
@@ -706,7 +874,7 @@ impl Watcher {
                 });
             }
         }
-        if let Err(e) = ctx.lock_free() {
+        if let Err(e) = ctx.lock_free().await {
             self.refused(&e).await;
             return None;
         }
@@ -786,7 +954,7 @@ impl Watcher {
     /// shared record; `None` when it was held down or refused.
     async fn run_plan(&mut self) -> Option<Result<RunOutcome, ExecError>> {
         let ctx = self.ctx.clone();
-        if let Err(e) = ctx.lock_free() {
+        if let Err(e) = ctx.lock_free().await {
             self.refused(&e).await;
             return None;
         }
@@ -977,7 +1145,8 @@ duration = "1ms"
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
-        let lock = lock_dir(&sd, &plan).join(format!("{}.lock", crate::state::file_stem("eu/api")));
+        let lock = crate::lock::lock_dir(&sd, &plan)
+            .join(format!("{}.lock", crate::state::file_stem("eu/api")));
         std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
         let holder = crate::lock::LockHolder {
             run_id: "20260101T000000Z-dead".into(),

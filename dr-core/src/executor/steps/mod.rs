@@ -81,7 +81,8 @@ impl From<ProviderError> for Fail {
 impl From<super::ExecError> for Fail {
     fn from(e: super::ExecError) -> Self {
         match e {
-            super::ExecError::Crashed => Fail::Crashed,
+            // The run stops at once, recording nothing more.
+            super::ExecError::Crashed | super::ExecError::LockLost { .. } => Fail::Crashed,
             other => Fail::Msg(format!("journal: {other}")),
         }
     }

@@ -10,6 +10,8 @@ use crate::plan::source::{Node, Seg};
 
 /// Most consecutive failed rounds a watch may wait for.
 const MAX_FAILURE_THRESHOLD: u32 = 10_000;
+/// More witnesses than this is a typo (etcd clusters have 3, 5 or 7 members).
+const MAX_WITNESSES: u32 = 100;
 /// Default round interval.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 /// Default per-probe timeout.
@@ -122,7 +124,18 @@ impl Validator<'_> {
                 ),
             );
         }
+        let witnesses = w.witnesses.unwrap_or(1);
+        if !(1..=MAX_WITNESSES).contains(&witnesses) {
+            ok = false;
+            self.err(
+                root,
+                &at("witnesses"),
+                false,
+                format!("witnesses must be between 1 and {MAX_WITNESSES}, not {witnesses}"),
+            );
+        }
         ok.then(|| Watch {
+            witnesses,
             probes: w.probes,
             interval,
             timeout,
