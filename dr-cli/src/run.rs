@@ -187,7 +187,7 @@ pub fn exit_code(result: &Result<RunOutcome, ExecError>) -> u8 {
 /// 0 succeeded; 1 failed, rolled back, halted or interrupted; 2 invalid input
 /// or no consent. Errors go to stderr; with `json`, to stdout as one object:
 /// `{"valid":false,"diagnostics":[..]}` for an invalid plan, else
-/// `{"event":"error","kind":"locked"|"io"|"resume"|"crashed"|"audit_key"|"other","message":..}`
+/// `{"event":"error","kind":"locked"|"io"|"resume"|"crashed"|"lock_lost"|"coordination"|"audit_key"|"other","message":..}`
 /// (`audit_key`: a keyed audit log and no key or another one; nothing ran, exit 2).
 pub fn exit_code_for(result: &Result<RunOutcome, ExecError>, json: bool) -> u8 {
     if json && let Err(e) = result {
@@ -200,6 +200,7 @@ pub fn exit_code_for(result: &Result<RunOutcome, ExecError>, json: bool) -> u8 {
                     ExecError::Resume(_) => "resume",
                     ExecError::Crashed => "crashed",
                     ExecError::LockLost { .. } => "lock_lost",
+                    ExecError::Coordination { .. } => "coordination",
                     ExecError::AuditKey(_) => "audit_key",
                     _ => "other",
                 };

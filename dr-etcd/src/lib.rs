@@ -278,7 +278,13 @@ impl Coordination for Etcd {
     }
 
     async fn fetch_runs(&self, state_dir: &Path) -> io::Result<usize> {
-        let ids = self.run_ids().await?;
+        // Keys that are no run id were not written by dr: skipped.
+        let ids: Vec<String> = self
+            .run_ids()
+            .await?
+            .into_iter()
+            .filter(|id| dr_core::state::check_run_id(id).is_ok())
+            .collect();
         for id in &ids {
             self.fetch_run(id, state_dir).await?;
         }

@@ -72,6 +72,14 @@ impl EtcdCluster {
         format!("etcd://{}{query}", hosts.join(","))
     }
 
+    /// `http://127.0.0.1:P` per member (for a raw etcd client).
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .collect()
+    }
+
     /// Stops member `i` (SIGKILL).
     pub fn stop(&mut self, i: usize) {
         if let Some(mut c) = self.members[i].child.take() {
@@ -93,14 +101,18 @@ impl EtcdCluster {
         self.members[i].child = Some(child);
     }
 
-    /// Waits until a member answers `/health` with `true` (a leader exists).
+    /// Waits until every running member answers `/health` with `true` (it
+    /// has a leader).
     pub fn wait_healthy(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            for m in self.members.iter().filter(|m| m.child.is_some()) {
-                if health(m.client_port) {
-                    return;
-                }
+            if self
+                .members
+                .iter()
+                .filter(|m| m.child.is_some())
+                .all(|m| health(m.client_port))
+            {
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }

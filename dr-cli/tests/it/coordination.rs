@@ -82,7 +82,7 @@ fn dr_c(dir: &Path, sd: &str, url: &str, args: &[&str]) -> (i32, Vec<Value>) {
 }
 
 /// `dr resume RUN_ID` from state dir `sd`, again while the dead holder's lock
-/// has not expired yet (bounded).
+/// has not expired yet, or etcd (just restarted) does not answer yet (bounded).
 fn resume_once_free(dir: &Path, sd: &str, url: &str, run_id: &str) -> (i32, Vec<Value>) {
     let deadline = Instant::now() + PATIENCE;
     loop {

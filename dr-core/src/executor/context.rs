@@ -63,11 +63,16 @@ impl Ctx {
     /// Opens the audit log as `opts` say (with their key): first, so that a
     /// keyed log without its key refuses the run before anything is written.
     pub(super) async fn open_audit(opts: &RunOptions) -> Result<Arc<dyn AuditLog>, ExecError> {
-        opts.coordination()
+        let coordination = opts.coordination();
+        coordination
             .open_audit(opts.audit_key.as_deref())
             .await
             .map_err(|e| match crate::audit::KeyRefused::find(&e) {
                 Some(refused) => ExecError::AuditKey(refused.clone()),
+                None if coordination.is_shared() => ExecError::Coordination {
+                    what: format!("the audit log in {}", coordination.describe()),
+                    source: e,
+                },
                 None => ExecError::Io(e),
             })
     }

@@ -387,6 +387,15 @@ pub enum ExecError {
     /// The `crash_after_journal_entries` test hook fired.
     #[error("simulated crash")]
     Crashed,
+    /// The coordination (`--coordination`: etcd) could not be read or
+    /// written before anything ran.
+    #[error("{what}: {source}")]
+    Coordination {
+        /// What was asked, and of whom.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// The run lost its plan lock (a shared coordination's lease expired and
     /// another machine may have taken the run over, or the store cannot
     /// confirm the lock): it stopped `interrupted` at once, recording and

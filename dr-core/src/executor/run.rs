@@ -142,7 +142,13 @@ pub(crate) async fn resume(
     crate::state::check_run_id(run_id).map_err(|e| ExecError::Resume(e.to_string()))?;
     let coordination = opts.coordination();
     let dir = run_dir(&opts.state_dir, run_id);
-    let known = coordination.fetch_run(run_id, &opts.state_dir).await?;
+    let known = coordination
+        .fetch_run(run_id, &opts.state_dir)
+        .await
+        .map_err(|source| ExecError::Coordination {
+            what: format!("run `{run_id}` in {}", coordination.describe()),
+            source,
+        })?;
     if !known || !journal::Journal::path_in(&dir).exists() {
         return Err(ExecError::Resume(format!(
             "no journal for run `{run_id}` in {}",
