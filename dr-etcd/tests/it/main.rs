@@ -135,8 +135,10 @@ async fn two_machines_extend_one_audit_chain_that_verifies_and_refuses_a_missing
             b.append(&record("r2", &format!("b{i}")), &Redactor::default())
                 .unwrap();
         }
-        assert_eq!(a.records_of_run("r2").unwrap().len(), 5);
+        // Written in batches; a sync writes what is still queued.
+        a.sync_head().unwrap();
         assert_eq!(b.sync_head().unwrap().unwrap().seq, 10);
+        assert_eq!(a.records_of_run("r2").unwrap().len(), 5);
     })
     .await
     .unwrap();
@@ -172,12 +174,22 @@ async fn a_run_is_fetched_whole_and_its_files_stay_inside_the_run_directory() {
     let lock = m1.lock(&p, "20261203T185656Z-abc123").await.unwrap();
     let l = lock.clone();
     tokio::task::spawn_blocking(move || {
-        l.put_file("20261203T185656Z-abc123", "plan.toml", b"[plan]").unwrap();
-        l.put_file("20261203T185656Z-abc123", "../../escape", b"no").unwrap();
-        l.append("20261203T185656Z-abc123", 1, br#"{"seq":1,"type":"run_started"}"#)
+        l.put_file("20261203T185656Z-abc123", "plan.toml", b"[plan]")
             .unwrap();
-        l.append("20261203T185656Z-abc123", 2, br#"{"seq":2,"type":"step_started"}"#)
+        l.put_file("20261203T185656Z-abc123", "../../escape", b"no")
             .unwrap();
+        l.append(
+            "20261203T185656Z-abc123",
+            1,
+            br#"{"seq":1,"type":"run_started"}"#,
+        )
+        .unwrap();
+        l.append(
+            "20261203T185656Z-abc123",
+            2,
+            br#"{"seq":2,"type":"step_started"}"#,
+        )
+        .unwrap();
     })
     .await
     .unwrap();
