@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ProviderError;
+use crate::{Preflight, ProviderError};
 
 /// The state of a replication link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,6 +127,12 @@ impl ReplicatorCapabilities {
 ///   effect: how many bytes the old source accepted after the last byte the new
 ///   primary received, which a reverse would throw away; `Some(0)` when nothing
 ///   (also once the link is reversed), `None` when it cannot tell.
+/// - `reverse_preflight()` is what `dr check` asks of a link a plan reverses,
+///   before the run: whether what `reverse()` needs holds now (what it must
+///   carry over to the new copy can be carried). Read only, and never needing
+///   the failover to have happened. Each [`Preflight`] is one finding of the
+///   `replication.reverse` step (its message never a secret); an `Err` is a
+///   preflight that could not read, which `dr check` reports as not ok.
 ///
 /// [`discards`]: ReplicatorCapabilities::discards
 /// - An operation the provider does not declare in [`capabilities`](Self::capabilities)
@@ -150,5 +156,11 @@ pub trait Replicator: Send + Sync + Debug {
     /// unknown). Default: unknown.
     async fn divergence(&self) -> Result<Option<u64>, ProviderError> {
         Ok(None)
+    }
+
+    /// What `dr check` checks before a plan reverses this link. Default:
+    /// nothing to check.
+    async fn reverse_preflight(&self) -> Result<Vec<Preflight>, ProviderError> {
+        Ok(Vec::new())
     }
 }

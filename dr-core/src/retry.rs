@@ -270,6 +270,11 @@ impl Replicator for Retrying<dyn Replicator> {
             .call("divergence", || self.inner.divergence())
             .await
     }
+    async fn reverse_preflight(&self) -> Result<Vec<crate::Preflight>, ProviderError> {
+        self.ctx
+            .call("reverse_preflight", || self.inner.reverse_preflight())
+            .await
+    }
 }
 
 #[async_trait]
@@ -362,5 +367,45 @@ mod tests {
             .await;
         assert_eq!(n, 1);
         assert_eq!(r.unwrap_err().kind(), &ErrorKind::Auth);
+    }
+
+    /// A link whose reverse preflight fails once, then finds one thing.
+    #[derive(Debug, Default)]
+    struct Flaky(std::sync::atomic::AtomicU32);
+
+    #[async_trait]
+    impl Replicator for Flaky {
+        fn capabilities(&self) -> ReplicatorCapabilities {
+            ReplicatorCapabilities::full()
+        }
+        async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
+            Err(ProviderError::fatal("not asked"))
+        }
+        async fn stop(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn reverse(&self) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn reverse_preflight(&self) -> Result<Vec<crate::Preflight>, ProviderError> {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(ProviderError::transient("busy"));
+            }
+            Ok(vec![crate::Preflight::not_ok("no subnet in eastus")])
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_wrapper_forwards_a_reverse_preflight_with_retries() {
+        let ctx = RetryContext::new(
+            RetryPolicy::default(),
+            2,
+            Arc::new(RetryBudget::new(10)),
+            "db",
+        );
+        let inner: Arc<dyn Replicator> = Arc::new(Flaky::default());
+        let wrapped = Retrying::new(inner, Arc::new(ctx));
+        let found = wrapped.reverse_preflight().await.unwrap();
+        assert_eq!(found, [crate::Preflight::not_ok("no subnet in eastus")]);
     }
 }

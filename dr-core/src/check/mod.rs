@@ -15,7 +15,7 @@
 //! | `capability` | every provider can do what its steps ask (weights, scopes, promote, fence, flush, stop, reverse) |
 //! | `step_timeout` | no step's (or gate's) timeout is shorter than the least time its waits and gates take |
 //! | `rto` | the plan's critical path can finish within `rto`: of waits and gates (the arithmetic is in the message), or with [`check_in`] forecast from what the plan's earlier runs measured |
-//! | `action_preflight` | every provider action's read-only [`Action::preflight`](crate::Action::preflight) holds (one finding per thing it checked; an error is not ok), and every `exec` step's program can be run (a path: an executable file; a bare name: on the `PATH` of the step's `env`, else dr's) |
+//! | `action_preflight` | every provider action's read-only [`Action::preflight`](crate::Action::preflight) holds (one finding per thing it checked; an error is not ok); every link a `replication.reverse` step reverses passes its replicator's [`Replicator::reverse_preflight`](crate::Replicator::reverse_preflight) (the same, with the replicator as the resource); and every `exec` step's program can be run (a path: an executable file; a bare name: on the `PATH` of the step's `env`, else dr's) |
 //!
 //! The plan is ready when every finding is `ok`.
 
@@ -134,10 +134,15 @@ async fn check_with(plan: &Plan, history: &history::History) -> Vec<Finding> {
         plan,
         findings: Vec::new(),
     };
-    let (seen, mut preflights) = tokio::join!(read_all(plan, &mut out), preflight_all(plan));
+    let (seen, mut preflights, reverses) = tokio::join!(
+        read_all(plan, &mut out),
+        preflight_all(plan),
+        reverse_preflight_all(plan)
+    );
     for step in &plan.steps {
         check_step(plan, step, &seen, &mut out);
         preflight_findings(step, &mut preflights, &mut out);
+        reverse_preflight_findings(plan, step, &reverses, &mut out);
     }
     time::check_time(plan, history, &mut out);
     out.findings
@@ -293,6 +298,81 @@ async fn preflight_all(plan: &Plan) -> Preflights {
     .await
     .into_iter()
     .collect()
+}
+
+/// Runs the [`Replicator::reverse_preflight`](crate::Replicator::reverse_preflight)
+/// of every replicator a `replication.reverse` step reverses (once each, however
+/// many steps reverse it), like [`preflight_all`]; by replicator.
+async fn reverse_preflight_all(plan: &Plan) -> Preflights {
+    let mut links: Vec<(String, String, Arc<dyn crate::Replicator>)> = Vec::new();
+    for step in &plan.steps {
+        if let StepAction::ReplicationReverse { replicator } = &step.action
+            && !links.iter().any(|(name, _, _)| name == replicator)
+            && let Some(r) = plan.resource(replicator)
+            && let Some(rep) = r.replicator()
+        {
+            links.push((replicator.clone(), r.provider.clone(), rep.clone()));
+        }
+    }
+    concurrent::bounded(
+        links,
+        plan.max_parallel,
+        |(name, provider, rep)| async move {
+            let got = match tokio::time::timeout(PREFLIGHT_TIMEOUT, rep.reverse_preflight()).await {
+                Ok(got) => got,
+                Err(_) => Err(crate::ProviderError::transient(format!(
+                    "no answer within {}",
+                    format_duration(PREFLIGHT_TIMEOUT)
+                ))),
+            };
+            let got = got.map_err(|e| {
+                e.or_provider(&provider)
+                    .in_context(&name, "reverse_preflight")
+                    .to_string()
+            });
+            (name, got)
+        },
+    )
+    .await
+    .into_iter()
+    .collect()
+}
+
+/// The `action_preflight` findings of a `replication.reverse` step: its
+/// replicator's reverse preflight.
+fn reverse_preflight_findings(plan: &Plan, step: &Step, reverses: &Preflights, out: &mut Out<'_>) {
+    let StepAction::ReplicationReverse { replicator } = &step.action else {
+        return;
+    };
+    let (id, res) = (Some(step.id.as_str()), Some(replicator.as_str()));
+    match reverses.get(replicator) {
+        Some(Ok(found)) => {
+            for p in found {
+                out.add("action_preflight", res, id, p.ok, p.message.clone());
+            }
+        }
+        Some(Err(e)) => out.add(
+            "action_preflight",
+            res,
+            id,
+            false,
+            format!("reverse preflight of `{replicator}` failed: {e}"),
+        ),
+        // Not built (the `reachable` finding says so), or its task panicked.
+        None if plan
+            .resource(replicator)
+            .is_some_and(|r| r.replicator().is_some()) =>
+        {
+            out.add(
+                "action_preflight",
+                res,
+                id,
+                false,
+                format!("reverse preflight of `{replicator}` panicked"),
+            )
+        }
+        None => {}
+    }
 }
 
 /// The `action_preflight` findings of `step`: its action's preflight, or the

@@ -2,7 +2,9 @@
 //! point 5): its findings become `action_preflight` findings of the step, an
 //! error is a not-ok finding naming the provider, the step, the operation and
 //! the request id, an action without a preflight adds nothing, and the
-//! preflights run at most the plan's `max_parallel` at once (counted).
+//! preflights run at most the plan's `max_parallel` at once (counted). A link a
+//! `replication.reverse` step reverses is asked its `reverse_preflight` the
+//! same way (issue 26).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +14,7 @@ use async_trait::async_trait;
 use dr_core::check::Finding;
 use dr_core::{
     Action, ConfigError, ErrorKind, LoadOptions, Plan, Preflight, ProviderError, Registry,
+    ReplicationState, ReplicationStatus, Replicator, ReplicatorCapabilities,
 };
 
 #[derive(Debug, Default)]
@@ -182,4 +185,142 @@ async fn a_preflight_message_is_redacted() {
     let pre = preflights(&findings);
     assert_eq!(pre.len(), 1, "{findings:#?}");
     assert!(!pre[0].message.contains("hunter2"), "{findings:#?}");
+}
+
+/// A link whose `reverse_preflight` answers as its `mode` setting says,
+/// counting its calls.
+#[derive(Debug)]
+struct Link {
+    mode: String,
+    calls: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Replicator for Link {
+    fn capabilities(&self) -> ReplicatorCapabilities {
+        ReplicatorCapabilities::full()
+    }
+    async fn status(&self) -> Result<ReplicationStatus, ProviderError> {
+        Ok(ReplicationStatus::new(ReplicationState::Replicating, None))
+    }
+    async fn stop(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    async fn reverse(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    async fn reverse_preflight(&self) -> Result<Vec<Preflight>, ProviderError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.mode.as_str() {
+            "carried" => Ok(vec![Preflight::ok("network: the subnet of eastus is set")]),
+            "stuck" => Ok(vec![
+                Preflight::ok("data encryption: service-managed keys"),
+                Preflight::not_ok("network: no subnet in eastus (set `reverse_subnet`)"),
+            ]),
+            "err" => Err(ProviderError::new(ErrorKind::Auth, "access denied")),
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+fn links_plan(links: &[(&str, &str)], steps: &[(&str, &str, &str)]) -> (Plan, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut registry = Registry::with_builtins();
+    let c = calls.clone();
+    registry.replicator("test.link", move |s| {
+        let mode = s
+            .get("mode")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        Ok(Arc::new(Link {
+            mode,
+            calls: c.clone(),
+        }) as Arc<dyn Replicator>)
+    });
+    let mut t = String::from("[plan]\nname = \"reprotect\"\n");
+    for (name, mode) in links {
+        t.push_str(&format!(
+            "[resources.{name}]\nprovider = \"test.link\"\nmode = \"{mode}\"\n"
+        ));
+    }
+    for (id, action, link) in steps {
+        t.push_str(&format!(
+            "[[steps]]\nid = \"{id}\"\naction = \"{action}\"\nreplicator = \"{link}\"\n"
+        ));
+    }
+    let plan = Plan::parse("reprotect.toml", &t, &registry, &LoadOptions::default())
+        .unwrap_or_else(|d| panic!("{d}"));
+    (plan, calls)
+}
+
+/// Every link a `replication.reverse` step reverses passes its replicator's
+/// `reverse_preflight` (once per link): each item a finding of the step with
+/// the replicator as the resource; an error is not ok; a link that is only
+/// stopped is not asked.
+#[tokio::test]
+async fn a_reversed_links_reverse_preflight_is_a_finding_of_its_step() {
+    let (plan, calls) = links_plan(
+        &[("db", "stuck"), ("cache", "carried"), ("denied", "err")],
+        &[
+            ("reverse-db", "replication.reverse", "db"),
+            ("reverse-db-again", "replication.reverse", "db"),
+            ("reverse-cache", "replication.reverse", "cache"),
+            ("reverse-denied", "replication.reverse", "denied"),
+        ],
+    );
+    let findings = dr_core::check::check(&plan).await;
+    assert!(!dr_core::check::ready(&findings));
+    let seen: Vec<(&str, &str, bool, &str)> = preflights(&findings)
+        .iter()
+        .map(|f| {
+            (
+                f.step.as_deref().unwrap(),
+                f.resource.as_deref().unwrap(),
+                f.ok,
+                f.message.as_str(),
+            )
+        })
+        .collect();
+    let stuck = "network: no subnet in eastus (set `reverse_subnet`)";
+    assert_eq!(
+        seen,
+        [
+            (
+                "reverse-db",
+                "db",
+                true,
+                "data encryption: service-managed keys"
+            ),
+            ("reverse-db", "db", false, stuck),
+            (
+                "reverse-db-again",
+                "db",
+                true,
+                "data encryption: service-managed keys"
+            ),
+            ("reverse-db-again", "db", false, stuck),
+            (
+                "reverse-cache",
+                "cache",
+                true,
+                "network: the subnet of eastus is set"
+            ),
+            (
+                "reverse-denied",
+                "denied",
+                false,
+                "reverse preflight of `denied` failed: test.link resource `denied`: \
+                 reverse_preflight failed: access denied [auth]"
+            ),
+        ],
+        "{findings:#?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "once per link");
+
+    let (plan, calls) = links_plan(&[("db", "stuck")], &[("stop-db", "replication.stop", "db")]);
+    let findings = dr_core::check::check(&plan).await;
+    assert!(preflights(&findings).is_empty(), "{findings:#?}");
+    assert!(dr_core::check::ready(&findings), "{findings:#?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "a stop does not ask");
 }

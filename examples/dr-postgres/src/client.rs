@@ -15,6 +15,8 @@ use crate::error::{self, from_pg};
 #[derive(Clone)]
 pub(crate) struct PgNode {
     config: tokio_postgres::Config,
+    host: String,
+    port: u16,
     addr: String,
     timeout: Duration,
 }
@@ -55,10 +57,12 @@ pub(crate) struct Conn<'a> {
 }
 
 impl PgNode {
-    pub fn new(config: tokio_postgres::Config, addr: String, timeout: Duration) -> Self {
+    pub fn new(config: tokio_postgres::Config, host: String, port: u16, timeout: Duration) -> Self {
         PgNode {
             config,
-            addr,
+            addr: format!("{host}:{port}"),
+            host,
+            port,
             timeout,
         }
     }
@@ -66,6 +70,21 @@ impl PgNode {
     /// `host:port`, for messages.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// The host, as the settings name it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The password the connection sends, if any (to keep it out of messages).
+    pub fn password(&self) -> Option<&[u8]> {
+        self.config.get_password()
     }
 
     /// Connects afresh: a failover restarts and promotes servers, and a cached
@@ -95,6 +114,19 @@ impl Conn<'_> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, ProviderError> {
         self.within(what, self.client.query_one(sql, params)).await
+    }
+
+    /// One row of `sql`, a PostgreSQL error coming back as it is for the
+    /// caller to judge (only the deadline is this crate's error).
+    pub async fn row_or_pg_error(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Result<Row, tokio_postgres::Error>, ProviderError> {
+        tokio::time::timeout(self.node.timeout, self.client.query_one(sql, params))
+            .await
+            .map_err(|_| error::timeout(&self.node.addr, what, self.node.timeout))
     }
 
     /// Every row of `sql`.

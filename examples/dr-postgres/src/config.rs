@@ -17,6 +17,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (PostgreSQL's own default).
 pub const DEFAULT_PROMOTE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a reverse may take when the settings give none: `reverse_command`
+/// (a `pg_rewind` or a new base backup, and a restart) and then the old
+/// primary streaming from the new one.
+pub const DEFAULT_REVERSE_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The role a [`PostgresProbe`](crate::PostgresProbe) expects the server to have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,6 +69,19 @@ pub struct PostgresConfig {
     /// How long `pg_promote` waits for the promotion to finish (default 60s).
     #[serde(default = "default_promote_timeout", deserialize_with = "duration")]
     pub promote_timeout: Duration,
+    /// For a replicator: the program (an argv array, run without a shell on
+    /// the host `dr` runs on) that makes the old primary (`peer`) a standby of
+    /// the new one (`url`), e.g. `["ssh", "db-old", "/usr/local/bin/pg-rejoin"]`
+    /// doing `pg_rewind`, `standby.signal` and a restart. It gets the servers in
+    /// `DR_PG_NEW_PRIMARY_HOST`, `DR_PG_NEW_PRIMARY_PORT`,
+    /// `DR_PG_OLD_PRIMARY_HOST` and `DR_PG_OLD_PRIMARY_PORT` (no password). Without
+    /// it, `replication.reverse` is not offered.
+    #[serde(default)]
+    pub reverse_command: Option<Vec<String>>,
+    /// How long a reverse may take: `reverse_command`, then the old primary
+    /// streaming from the new one (default 10m).
+    #[serde(default = "default_reverse_timeout", deserialize_with = "duration")]
+    pub reverse_timeout: Duration,
 }
 
 fn default_timeout() -> Duration {
@@ -72,6 +90,10 @@ fn default_timeout() -> Duration {
 
 fn default_promote_timeout() -> Duration {
     DEFAULT_PROMOTE_TIMEOUT
+}
+
+fn default_reverse_timeout() -> Duration {
+    DEFAULT_REVERSE_TIMEOUT
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -93,6 +115,8 @@ impl fmt::Debug for PostgresConfig {
             .field("fence_roles", &self.fence_roles)
             .field("timeout", &self.timeout)
             .field("promote_timeout", &self.promote_timeout)
+            .field("reverse_command", &self.reverse_command)
+            .field("reverse_timeout", &self.reverse_timeout)
             .finish()
     }
 }
@@ -123,6 +147,8 @@ impl PostgresConfig {
             fence_roles: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             promote_timeout: DEFAULT_PROMOTE_TIMEOUT,
+            reverse_command: None,
+            reverse_timeout: DEFAULT_REVERSE_TIMEOUT,
         }
     }
 
@@ -168,13 +194,46 @@ impl PostgresConfig {
         self
     }
 
-    /// Checks the URLs (scheme, host, port, `sslmode`) without connecting.
+    /// Sets the program that makes the old primary a standby of the new one
+    /// (see [`reverse_command`](Self::reverse_command)).
+    pub fn with_reverse_command<I, S>(mut self, argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.reverse_command = Some(argv.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets how long a reverse may take.
+    pub fn with_reverse_timeout(mut self, timeout: Duration) -> Self {
+        self.reverse_timeout = timeout;
+        self
+    }
+
+    /// Checks the URLs (scheme, host, port, `sslmode`) and `reverse_command`
+    /// without connecting.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.node()?;
         self.peer_node()?;
         for role in &self.fence_roles {
             if role.is_empty() {
                 return Err(ConfigError::key("fence_roles", "a role name is empty"));
+            }
+        }
+        if let Some(argv) = &self.reverse_command {
+            if argv.first().is_none_or(|program| program.trim().is_empty()) {
+                return Err(ConfigError::key(
+                    "reverse_command",
+                    "an argv array whose first element is the program, e.g. \
+                     [\"ssh\", \"db-old\", \"/usr/local/bin/pg-rejoin\"]",
+                ));
+            }
+            if self.peer.is_none() {
+                return Err(ConfigError::key(
+                    "reverse_command",
+                    "needs `peer`, the old primary it makes a standby of `url`",
+                ));
             }
         }
         Ok(())
@@ -234,7 +293,7 @@ impl PostgresConfig {
         }
         config.connect_timeout(self.timeout);
         config.application_name("dr");
-        Ok(PgNode::new(config, format!("{host}:{port}"), self.timeout))
+        Ok(PgNode::new(config, host, port, self.timeout))
     }
 }
 

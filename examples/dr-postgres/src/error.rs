@@ -36,6 +36,12 @@ pub(crate) fn fatal(message: impl Into<String>) -> ProviderError {
     error(ErrorKind::Fatal, message)
 }
 
+/// A [`Conflict`](ErrorKind::Conflict) error: the servers are not in a state
+/// that allows the call.
+pub(crate) fn conflict(message: impl Into<String>) -> ProviderError {
+    error(ErrorKind::Conflict, message)
+}
+
 /// An [`InvalidRequest`](ErrorKind::InvalidRequest) error: the settings cannot do this.
 pub(crate) fn invalid(message: impl Into<String>) -> ProviderError {
     error(ErrorKind::InvalidRequest, message)

@@ -10,7 +10,9 @@
 //!   `pg_is_in_recovery()`; `promote` = `pg_promote(wait => true)`; `fence` makes
 //!   the old primary refuse writes (below).
 //! - [`PostgresReplicator`] ([`Replicator`](dr_core::Replicator)): the link from
-//!   `peer` (the primary) into `url` (its standby): state, lag, `stop`.
+//!   `peer` (the primary) into `url` (its standby): state, lag, `stop`; after a
+//!   failover, what a failback would discard on the old primary (`divergence`)
+//!   and, with `reverse_command`, `reverse` (below).
 //! - [`PostgresProbe`] ([`HealthProbe`](dr_core::HealthProbe)): a query, plus the
 //!   expected role.
 //!
@@ -27,7 +29,8 @@
 //! and `pg_reload_conf`, `ALTER SYSTEM` on `default_transaction_read_only` and
 //! `primary_conninfo` (PostgreSQL 15's `GRANT ALTER SYSTEM ON PARAMETER`),
 //! `CREATEROLE` (for `fence_roles`), `pg_signal_backend`, and `pg_read_all_settings`
-//! plus `pg_read_all_stats`. PostgreSQL 14 or later (`pg_terminate_backend` with a
+//! plus `pg_read_all_stats`; for the divergence at failback, `EXECUTE` on
+//! `pg_read_file(text, bigint, bigint, boolean)`. PostgreSQL 14 or later (`pg_terminate_backend` with a
 //! timeout; `primary_conninfo` reloadable).
 //!
 //! ## The fence
@@ -66,6 +69,37 @@
 //! timestamp alone (it grows on an idle primary where nothing is missing). When
 //! the primary cannot be reached the lag is unknown (`None`), and the RPO gate
 //! treats it so.
+//!
+//! ## Failback: divergence and reverse
+//!
+//! After a failover `url` is the new primary and `peer` the old one.
+//! `replication.reverse` makes the old one a standby of the new one, and
+//! whatever it wrote after the last WAL byte the new primary received is
+//! thrown away. The executor asks [`divergence`](dr_core::Replicator::divergence)
+//! first, and refuses a reverse that would discard bytes (or cannot tell)
+//! unless the run accepts data loss.
+//!
+//! Divergence: a promotion starts a new timeline, and the promoted server
+//! writes in `pg_wal/%08X.history` where it left each ancestor timeline (one
+//! past the last byte it had of it). The old primary's `pg_current_wal_lsn()`
+//! past that point (`pg_wal_lsn_diff`) is what only it has. The file is read
+//! with `pg_read_file`, which needs superuser or an `EXECUTE` grant on it:
+//! without it, or with the old primary down, or with histories that do not
+//! meet, the divergence is unknown, never zero. It is WAL, not rows: an old
+//! primary that nobody wrote to may still show a few dozen bytes, the standby
+//! snapshot its background writer logs on its own within 15 s of its last
+//! write; a reverse throws those away too, holding no data, but SQL alone
+//! cannot tell them from a write.
+//!
+//! Reverse: making a primary a standby takes files and processes on its host
+//! (`pg_rewind` or a new base backup, `standby.signal`, a restart), out of
+//! SQL's reach. `reverse_command` is the operator's program for it, run on the
+//! `dr` host without a shell (`["ssh", "db-east", "sudo", "/usr/local/bin/pg-rejoin"]`),
+//! with the servers in `DR_PG_NEW_PRIMARY_HOST`/`_PORT` and
+//! `DR_PG_OLD_PRIMARY_HOST`/`_PORT` and no password; then the plugin waits
+//! until the old primary is in recovery and streams on the new primary's
+//! timeline. Without `reverse_command` the replicator does not declare
+//! `reverse`, and a plan that asks for it fails validation.
 #![warn(missing_docs)]
 
 mod catchup;
@@ -73,16 +107,20 @@ mod client;
 mod config;
 mod error;
 mod probe;
+mod rejoin;
 mod replicator;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod timeline;
 
 use std::sync::Arc;
 
 use dr_core::Registry;
 
-pub use config::{DEFAULT_PROMOTE_TIMEOUT, DEFAULT_TIMEOUT, ExpectRole, PostgresConfig};
+pub use config::{
+    DEFAULT_PROMOTE_TIMEOUT, DEFAULT_REVERSE_TIMEOUT, DEFAULT_TIMEOUT, ExpectRole, PostgresConfig,
+};
 pub use probe::PostgresProbe;
 pub use replicator::PostgresReplicator;
 pub use store::PostgresStore;

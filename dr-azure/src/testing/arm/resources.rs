@@ -25,12 +25,58 @@ use crate::storage_account::is_geo_sku;
 /// `src`: a server in a virtual network needs `network.delegatedSubnetResourceId`
 /// and `privateDnsZoneArmResourceId` (and its `publicNetworkAccess`), one with
 /// customer-managed keys its `dataEncryption` and user-assigned `identity`, one
-/// in an availability zone its `availabilityZone`.
-fn missing_for_replica(src: &Value, body: &Value) -> Option<String> {
+/// in an availability zone its `availabilityZone`. A delegated subnet must be
+/// one of a virtual network the stand-in holds (`vnet_location` gives its
+/// region), in the replica's region: a subnet is regional. With customer-managed
+/// keys and geo-redundant backup, the geo-backup key and its identity are
+/// required (such a server uses two keys, each read by its own identity), and
+/// every key's identity must be among the replica's user-assigned identities.
+fn missing_for_replica(
+    src: &Value,
+    body: &Value,
+    vnet_location: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
     let sp = &src["properties"];
     let bp = &body["properties"];
     let has = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
     let mut missing = Vec::new();
+    if let Some(subnet) = bp["network"]["delegatedSubnetResourceId"].as_str() {
+        let vnet = subnet
+            .to_ascii_lowercase()
+            .split_once("/subnets/")
+            .map(|(v, _)| v.to_string())
+            .unwrap_or_default();
+        let here = body["location"].as_str().unwrap_or("");
+        match vnet_location(&vnet) {
+            None => missing.push(format!("an existing subnet (not {subnet})")),
+            Some(there) if !there.eq_ignore_ascii_case(here) => missing.push(format!(
+                "a subnet in {here} (subnet {subnet} is in {there})"
+            )),
+            Some(_) => {}
+        }
+    }
+    let cmk = has(&sp["dataEncryption"]["primaryKeyURI"]);
+    let geo_backup = sp["backup"]["geoRedundantBackup"] == json!("Enabled");
+    if cmk && geo_backup {
+        for k in ["geoBackupKeyURI", "geoBackupUserAssignedIdentityId"] {
+            if !has(&bp["dataEncryption"][k]) {
+                missing.push(format!("dataEncryption.{k} (geo-redundant backup)"));
+            }
+        }
+    }
+    for k in [
+        "primaryUserAssignedIdentityId",
+        "geoBackupUserAssignedIdentityId",
+    ] {
+        if let Some(id) = bp["dataEncryption"][k].as_str().filter(|s| !s.is_empty())
+            && !body
+                .pointer("/identity/userAssignedIdentities")
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case(id)))
+        {
+            missing.push(format!("identity {id} (dataEncryption.{k})"));
+        }
+    }
     for k in [
         "delegatedSubnetResourceId",
         "privateDnsZoneArmResourceId",
@@ -449,7 +495,13 @@ impl State {
                     let Some(src) = self.resources.get(&source_path).cloned() else {
                         return arm_error(404, "ResourceNotFound", "source server not found");
                     };
-                    if let Some(missing) = missing_for_replica(&src, &b) {
+                    let vnet_location = |vnet: &str| {
+                        self.resources
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(vnet))
+                            .and_then(|(_, v)| v["location"].as_str().map(str::to_string))
+                    };
+                    if let Some(missing) = missing_for_replica(&src, &b, vnet_location) {
                         self.violations.push(format!(
                             "PUT {path}: a replica of this server needs {missing}: {b}"
                         ));
@@ -840,6 +892,71 @@ mod tests {
         let names: Vec<&str> = r.headers.iter().map(|(k, _)| k.as_str()).collect();
         assert!(names.contains(&"Azure-AsyncOperation"), "{names:?}");
         assert!(!names.contains(&"Location"), "{names:?}");
+    }
+
+    /// A replica's delegated subnet must be one of a known virtual network in
+    /// the replica's region; customer-managed keys with geo-redundant backup
+    /// need the geo-backup key and identity, each key's identity among the
+    /// replica's identities.
+    #[test]
+    fn a_replica_create_needs_a_subnet_of_its_region_and_the_geo_backup_key() {
+        let mut st = State::default();
+        let src = "/subscriptions/s/resourceGroups/g/providers/Microsoft.DBforPostgreSQL/flexibleServers/db";
+        let vnet = |name: &str| {
+            format!(
+                "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/{name}"
+            )
+        };
+        for (name, location) in [("vnet-west", "westus"), ("vnet-east", "eastus")] {
+            st.resources
+                .insert(vnet(name), json!({"name": name, "location": location}));
+        }
+        let key_id = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/key";
+        st.resources.insert(
+            src.into(),
+            json!({"name": "db", "location": "westus",
+                "identity": {"type": "UserAssigned", "userAssignedIdentities": {key_id: {}}},
+                "properties": {"state": "Ready", "replicationRole": "None",
+                    "network": {"delegatedSubnetResourceId": format!("{}/subnets/db", vnet("vnet-west"))},
+                    "backup": {"geoRedundantBackup": "Enabled"},
+                    "dataEncryption": {"type": "AzureKeyVault", "primaryKeyURI": "https://kv/keys/k/1",
+                        "primaryUserAssignedIdentityId": key_id}}}),
+        );
+        let create = |st: &mut State, subnet: &str, geo: bool| {
+            let mut body = json!({"location": "eastus",
+                "identity": {"type": "UserAssigned", "userAssignedIdentities": {key_id: {}}},
+                "properties": {"createMode": "Replica", "sourceServerResourceId": src,
+                    "network": {"delegatedSubnetResourceId": subnet},
+                    "dataEncryption": {"type": "AzureKeyVault", "primaryKeyURI": "https://kv/keys/k/1",
+                        "primaryUserAssignedIdentityId": key_id}}});
+            if geo {
+                body["properties"]["dataEncryption"]["geoBackupKeyURI"] =
+                    json!("https://kv2/keys/k/1");
+                body["properties"]["dataEncryption"]["geoBackupUserAssignedIdentityId"] =
+                    json!(key_id);
+            }
+            let r = st.respond("PUT", &format!("{src}-2"), &BTreeMap::new(), Some(&body));
+            let message = r.body.as_ref().map(|b| b.to_string()).unwrap_or_default();
+            (r.status, message)
+        };
+        let west = format!("{}/subnets/db", vnet("vnet-west"));
+        let east = format!("{}/subnets/db", vnet("vnet-east"));
+        let (status, message) = create(&mut st, &west, true);
+        assert_eq!(status, 400);
+        assert!(message.contains("a subnet in eastus"), "{message}");
+        let (status, message) = create(&mut st, &east, false);
+        assert_eq!(status, 400);
+        assert!(
+            message.contains("dataEncryption.geoBackupKeyURI"),
+            "{message}"
+        );
+        let unknown = format!("{}/subnets/db", vnet("vnet-nowhere"));
+        let (status, message) = create(&mut st, &unknown, true);
+        assert_eq!(status, 400);
+        assert!(message.contains("an existing subnet"), "{message}");
+        assert_eq!(st.violations.len(), 3, "{:?}", st.violations);
+        let (status, _) = create(&mut st, &east, true);
+        assert_eq!(status, 202, "{:?}", st.violations);
     }
 
     #[test]

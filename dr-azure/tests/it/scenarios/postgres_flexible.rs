@@ -310,6 +310,8 @@ fn make_east_private_and_encrypted(arm: &ArmStandIn) -> Value {
         "primaryEncryptionKeyStatus": "Valid"});
     srv["properties"]["availabilityZone"] = json!("2");
     arm.put(&pg_path(names::DB_EAST), srv.clone());
+    vnet(arm, "vnet-east", "eastus");
+    vnet(arm, "vnet-west", "westus");
     srv
 }
 
@@ -388,4 +390,176 @@ async fn a_public_unencrypted_server_is_re_protected_with_the_plain_replica_body
         put.body.unwrap(),
         json!({"location": "westus", "properties": {"createMode": "Replica", "sourceServerResourceId": pg_path(names::DB_EAST)}})
     );
+}
+
+/// A virtual network `name` in `location` (the stand-in places a delegated
+/// subnet by its network's region).
+fn vnet(arm: &ArmStandIn, name: &str, location: &str) -> String {
+    let id = format!(
+        "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/{name}"
+    );
+    arm.put(
+        &id,
+        json!({"id": id, "name": name, "type": "Microsoft.Network/virtualNetworks", "location": location}),
+    );
+    format!("{id}/subnets/db")
+}
+
+/// The westus replica (the server a failover promotes) in a virtual network of
+/// westus, with customer-managed keys: geo-redundant backup and its key and
+/// identity when `geo_key`, else geo-redundant backup without them.
+fn make_west_private_and_encrypted(arm: &ArmStandIn, geo_key: bool) {
+    let id = |name: &str| {
+        format!(
+            "/subscriptions/{}/resourceGroups/proseware/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}",
+            dr_azure::testing::SUBSCRIPTION
+        )
+    };
+    let subnet = vnet(arm, "vnet-west", "westus");
+    let mut srv = arm.get(&pg_path(names::DB_WEST)).unwrap();
+    srv["identity"] = json!({"type": "UserAssigned", "userAssignedIdentities": {
+        id("db-key-west"): {"principalId": "p1", "clientId": "c1"},
+        id("db-key-geo"): {"principalId": "p2", "clientId": "c2"}}});
+    srv["properties"]["network"] = json!({
+        "delegatedSubnetResourceId": subnet,
+        "privateDnsZoneArmResourceId": "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/privateDnsZones/proseware.postgres.database.azure.com",
+        "publicNetworkAccess": "Disabled"});
+    srv["properties"]["backup"] =
+        json!({"geoRedundantBackup": "Enabled", "backupRetentionDays": 7});
+    srv["properties"]["dataEncryption"] = json!({"type": "AzureKeyVault",
+        "primaryKeyURI": "https://kv-west.vault.azure.net/keys/db/1",
+        "primaryUserAssignedIdentityId": id("db-key-west")});
+    if geo_key {
+        srv["properties"]["dataEncryption"]["geoBackupKeyURI"] =
+            json!("https://kv-east.vault.azure.net/keys/db/1");
+        srv["properties"]["dataEncryption"]["geoBackupUserAssignedIdentityId"] =
+            json!(id("db-key-geo"));
+    }
+    arm.put(&pg_path(names::DB_WEST), srv);
+}
+
+/// The re-protect plan of the failover to westus: reverse the link into
+/// `proseware-db-westus` by creating `proseware-db-eastus-2` in eastus; `extra`
+/// are more settings of the resource (TOML lines).
+fn reprotect_plan(arm: &ArmStandIn, extra: &str) -> dr_core::Plan {
+    let text = format!(
+        "[plan]\nname = \"reprotect\"\n\n[resources.db]\nprovider = \"azure.postgres_flexible\"\n\
+         server = \"{}\"\nreverse_replica = \"proseware-db-eastus-2\"\nreverse_location = \"eastus\"\n\
+         subscription = \"{}\"\nresource_group = \"{}\"\narm_endpoint = \"{}\"\npoll_interval = \"10ms\"\n{extra}\n\
+         [[steps]]\nid = \"reverse\"\naction = \"replication.reverse\"\nreplicator = \"db\"\n",
+        names::DB_WEST,
+        dr_azure::testing::SUBSCRIPTION,
+        dr_azure::testing::RESOURCE_GROUP,
+        arm.uri()
+    );
+    dr_core::Plan::parse(
+        "reprotect.toml",
+        &text,
+        &common::registry(),
+        &dr_core::LoadOptions::default(),
+    )
+    .unwrap_or_else(|d| panic!("{d}"))
+}
+
+/// The `action_preflight` findings of the reverse step, as (ok, message).
+async fn reverse_preflight(plan: &dr_core::Plan) -> (bool, Vec<(bool, String)>) {
+    let findings = dr_core::check::check(plan).await;
+    let pre = findings
+        .iter()
+        .filter(|f| f.check == "action_preflight")
+        .inspect(|f| {
+            assert_eq!(f.step.as_deref(), Some("reverse"));
+            assert_eq!(f.resource.as_deref(), Some("db"));
+        })
+        .map(|f| (f.ok, f.message.clone()))
+        .collect();
+    (dr_core::check::ready(&findings), pre)
+}
+
+/// A private server whose replica goes to another region cannot take its
+/// subnet along (a subnet is regional): `dr check` of the re-protect plan is
+/// not ready and says to set `reverse_subnet`, before any failover; with it,
+/// ready. The reverse agrees: refused before any change without it, the
+/// replica created in the eastus subnet with it.
+#[tokio::test]
+async fn dr_check_finds_a_private_server_whose_replica_in_another_region_needs_reverse_subnet() {
+    let arm = ArmStandIn::proseware().await;
+    make_west_private_and_encrypted(&arm, true);
+    let east_subnet = vnet(&arm, "vnet-east", "eastus");
+
+    let (ready, pre) = reverse_preflight(&reprotect_plan(&arm, "")).await;
+    assert!(!ready, "{pre:?}");
+    assert_eq!(pre.len(), 2, "network and data encryption: {pre:?}");
+    let (ok, network) = &pre[0];
+    assert!(!ok, "{network}");
+    for part in ["virtual network in westus", "in eastus", "`reverse_subnet`"] {
+        assert!(network.contains(part), "{part}: {network}");
+    }
+    assert!(pre[1].0, "keys and identities carry: {pre:?}");
+
+    let with_subnet = format!("reverse_subnet = \"{east_subnet}\"");
+    let (ready, pre) = reverse_preflight(&reprotect_plan(&arm, &with_subnet)).await;
+    assert!(ready, "{pre:?}");
+    assert!(pre.iter().all(|(ok, _)| *ok), "{pre:?}");
+    assert!(pre[0].1.contains(&east_subnet), "{pre:?}");
+    assert!(
+        arm.take_requests().iter().all(|r| r.method == "GET"),
+        "dr check reads only"
+    );
+
+    // After the failover, the reverse itself.
+    common::pg_store(&arm, names::DB_WEST)
+        .promote()
+        .await
+        .unwrap();
+    let without = reprotect_plan(&arm, "");
+    let rep = without.resource("db").unwrap().replicator().unwrap();
+    let e = rep.reverse().await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::InvalidRequest, "{e}");
+    assert!(e.message().contains("`reverse_subnet`"), "{e}");
+    assert!(arm.get(&pg_path("proseware-db-eastus-2")).is_none());
+    let with = reprotect_plan(&arm, &with_subnet);
+    with.resource("db")
+        .unwrap()
+        .replicator()
+        .unwrap()
+        .reverse()
+        .await
+        .unwrap();
+    let replica = arm.get(&pg_path("proseware-db-eastus-2")).unwrap();
+    assert_eq!(
+        replica["properties"]["network"]["delegatedSubnetResourceId"],
+        json!(east_subnet)
+    );
+    assert!(arm.violations().is_empty(), "{:?}", arm.violations());
+}
+
+/// A server with customer-managed keys and geo-redundant backup uses a second
+/// key for its geo backups; read without it, its replica cannot be created:
+/// `dr check` is not ready and names what is missing.
+#[tokio::test]
+async fn dr_check_finds_customer_managed_keys_whose_geo_backup_key_is_missing() {
+    let arm = ArmStandIn::proseware().await;
+    make_west_private_and_encrypted(&arm, false);
+    let east_subnet = vnet(&arm, "vnet-east", "eastus");
+    let plan = reprotect_plan(&arm, &format!("reverse_subnet = \"{east_subnet}\""));
+    let (ready, pre) = reverse_preflight(&plan).await;
+    assert!(!ready, "{pre:?}");
+    assert!(pre[0].0, "the network carries: {pre:?}");
+    let (ok, keys) = &pre[1];
+    assert!(!ok, "{keys}");
+    for part in [
+        "geo-redundant backup",
+        "`geoBackupKeyURI` is missing",
+        "`geoBackupUserAssignedIdentityId` is missing",
+    ] {
+        assert!(keys.contains(part), "{part}: {keys}");
+    }
+
+    // A public server with service-managed keys has nothing to carry.
+    let arm = ArmStandIn::proseware().await;
+    let (ready, pre) = reverse_preflight(&reprotect_plan(&arm, "")).await;
+    assert!(ready, "{pre:?}");
+    assert!(pre[0].1.contains("public access"), "{pre:?}");
+    assert!(pre[1].1.contains("service-managed"), "{pre:?}");
 }

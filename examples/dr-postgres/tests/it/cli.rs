@@ -7,7 +7,7 @@ use assert_cmd::Command;
 use dr_postgres::testing::{SUPERUSER_PASSWORD, pair};
 use serde_json::Value;
 
-fn dr(state: &Path) -> Command {
+pub(crate) fn dr(state: &Path) -> Command {
     let mut cmd = Command::cargo_bin("dr-with-postgres").unwrap();
     cmd.arg("--state-dir")
         .arg(state)
@@ -75,7 +75,7 @@ depends_on = ["promote-west"]
     )
 }
 
-fn json_lines(out: &[u8]) -> Vec<Value> {
+pub(crate) fn json_lines(out: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(out)
         .lines()
         .filter(|l| l.starts_with('{'))

@@ -39,6 +39,47 @@ pub fn replicator(standby: &PgServer, primary: &PgServer) -> Arc<dyn Replicator>
         .expect("a postgres replicator")
 }
 
+/// The link into `standby` from `primary` with more settings
+/// (`reverse_command`, `reverse_timeout`, another user).
+pub fn replicator_with(
+    standby: &PgServer,
+    primary: &PgServer,
+    extra: Value,
+) -> Arc<dyn Replicator> {
+    let mut values = json!({ "peer": primary.url() });
+    if let (Some(map), Some(extra)) = (values.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    registry()
+        .build_replicator(&settings("link", standby, values))
+        .expect("postgres is registered")
+        .expect("a postgres replicator")
+}
+
+/// `SELECT count(*) FROM table` on `server`.
+pub async fn count(server: &PgServer, table: &str) -> i64 {
+    server
+        .client()
+        .await
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// `pg_is_in_recovery()` on `server`.
+pub async fn in_recovery(server: &PgServer) -> bool {
+    server
+        .client()
+        .await
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
 pub fn probe(server: &PgServer, extra: Value) -> Arc<dyn HealthProbe> {
     registry()
         .build_probe(&settings("db_probe", server, extra))

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use dr_core::testing::{probe_conformance, replicator_conformance, store_conformance};
+use dr_core::testing::{
+    probe_conformance, replicator_conformance, replicator_reverse_conformance, store_conformance,
+};
 use dr_postgres::testing::pair;
 use serde_json::json;
 
@@ -18,6 +20,22 @@ async fn the_standby_passes_the_store_suite() {
 async fn the_link_passes_the_replicator_suite() {
     let (primary, standby) = pair().await;
     replicator_conformance(common::replicator(&standby, &primary).as_ref()).await;
+}
+
+/// After a failover, with `reverse_command` a real `pg_rewind` of the old
+/// primary onto the new one.
+#[tokio::test]
+async fn the_link_passes_the_reverse_suite_after_a_failover() {
+    let (old, new) = pair().await;
+    let link = common::replicator_with(
+        &new,
+        &old,
+        json!({ "reverse_command": old.rejoin_command() }),
+    );
+    link.stop().await.unwrap();
+    common::store(&new, json!({})).promote().await.unwrap();
+    replicator_reverse_conformance(link.as_ref()).await;
+    assert_eq!(old.rejoin_runs(), 1, "the second reverse ran nothing");
 }
 
 #[tokio::test]

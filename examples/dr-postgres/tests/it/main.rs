@@ -7,6 +7,8 @@
 //! passes what it needs explicitly.
 
 mod cli;
+mod cli_failback;
 mod common;
 mod conformance;
+mod failback;
 mod scenarios;

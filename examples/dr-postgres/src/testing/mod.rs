@@ -6,6 +6,12 @@
 //! Both are stopped (`pg_ctl stop -m immediate`) when dropped. Connections
 //! authenticate with SCRAM as the superuser `postgres` ([`SUPERUSER_PASSWORD`]).
 //!
+//! The servers run with `wal_log_hints = on` and `wal_keep_size = 128MB`, so
+//! that an old primary can be rewound onto its promoted standby with
+//! `pg_rewind` ([`PgServer::rejoin_command`]), and with `autovacuum = off`, so
+//! that a primary writes no WAL a test did not ask for, save the standby
+//! snapshot its background writer logs on its own ([`PgServer::settle`]).
+//!
 //! The binaries come from `$DR_PG_BINDIR`, else the newest
 //! `/usr/lib/postgresql/*/bin` (Debian's place, not on `PATH`), else `PATH`.
 //! PostgreSQL refuses to run as root, and CI runs as root: then every server
@@ -21,6 +27,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 use tokio_postgres::{Client, NoTls};
+
+mod failback;
 
 /// The superuser's password on every test server.
 pub const SUPERUSER_PASSWORD: &str = "dr-test-superuser";
@@ -89,7 +97,9 @@ impl PgServer {
             &format!(
                 "listen_addresses = '127.0.0.1'\nport = {port}\n\
                  unix_socket_directories = '{}'\nfsync = off\nwal_level = replica\n\
-                 max_wal_senders = 8\nhot_standby = on\nwal_receiver_status_interval = 1s\n",
+                 max_wal_senders = 8\nhot_standby = on\nwal_receiver_status_interval = 1s\n\
+                 wal_log_hints = on\nwal_keep_size = '128MB'\n\
+                 autovacuum = off\nbgwriter_delay = 10ms\n",
                 dir.path().display()
             ),
         );
