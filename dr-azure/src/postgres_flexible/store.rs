@@ -62,11 +62,33 @@ impl PostgresStore {
     /// read-only fence is undone (`default_transaction_read_only` back to `off`),
     /// so the promoted server takes writes. A stopped server is left as it is
     /// (it takes no parameter change; `writable()` says false).
+    /// Undoes a fence on a primary promoted again (failback): starts it when
+    /// the fence stopped it, then sets `default_transaction_read_only` back
+    /// to `off` (a stopped server takes no parameter change).
     async fn undo_read_only(&self, state: &str) -> Result<(), ProviderError> {
+        let s = &self.server;
         if state == "Stopped" {
-            return Ok(());
+            s.arm
+                .lro(
+                    Method::POST,
+                    &format!("{}/start", s.path_of(&s.cfg.server)),
+                    api::POSTGRES,
+                    &[],
+                    None,
+                )
+                .await?;
+            let after = s.read().await?;
+            if after.state != "Ready" {
+                return Err(s.arm.answer(
+                    ErrorKind::Fatal,
+                    format!(
+                        "server `{}`: after the start its state is `{}`",
+                        s.cfg.server, after.state
+                    ),
+                ));
+            }
         }
-        self.server.set_read_only(false).await
+        s.set_read_only(false).await
     }
 }
 

@@ -414,9 +414,10 @@ impl State {
         }
         // PostgreSQL flexible servers.
         if lower.contains("/microsoft.dbforpostgresql/flexibleservers/") {
-            let (srv_key, action) = match key.strip_suffix("/stop") {
-                Some(k) => (k.to_string(), Some("stop")),
-                None => (key.clone(), None),
+            let (srv_key, action) = match (key.strip_suffix("/stop"), key.strip_suffix("/start")) {
+                (Some(k), _) => (k.to_string(), Some("stop")),
+                (_, Some(k)) => (k.to_string(), Some("start")),
+                _ => (key.clone(), None),
             };
             let existing = self.resources.get(&srv_key).cloned();
             return match (method, action, existing) {
@@ -427,6 +428,28 @@ impl State {
                     if self.operations[&self.next_op].failure.is_none() {
                         self.resources.get_mut(&srv_key).expect("checked")["properties"]["state"] =
                             json!("Stopped");
+                    }
+                    let mut r = Answer::new(202);
+                    for (k, v) in headers {
+                        r = r.header(k.as_str(), v.as_str());
+                    }
+                    r
+                }
+                // Azure starts only a stopped server.
+                ("POST", Some("start"), Some(s)) if s["properties"]["state"] != "Stopped" => {
+                    self.violations
+                        .push(format!("POST {path}: the server is not stopped"));
+                    arm_error(
+                        409,
+                        "ServerNotInStoppedState",
+                        "the server must be stopped to be started",
+                    )
+                }
+                ("POST", Some("start"), Some(_)) => {
+                    let headers = self.operation("pg", Value::Null);
+                    if self.operations[&self.next_op].failure.is_none() {
+                        self.resources.get_mut(&srv_key).expect("checked")["properties"]["state"] =
+                            json!("Ready");
                     }
                     let mut r = Answer::new(202);
                     for (k, v) in headers {

@@ -263,6 +263,33 @@ async fn promoting_a_server_again_undoes_its_read_only_fence() {
 }
 
 #[tokio::test]
+async fn promoting_a_server_fenced_by_stop_and_read_only_starts_it_and_makes_it_writable() {
+    let arm = ArmStandIn::proseware().await;
+    // Failback after the default fence (`both`): the old primary is stopped
+    // and read-only; promoting it again must leave it serving writes.
+    let east = pg_store_fenced_by(&arm, names::DB_EAST, "both");
+    east.fence().await.unwrap();
+    assert_eq!(
+        arm.get(&pg_path(names::DB_EAST)).unwrap()["properties"]["state"],
+        json!("Stopped")
+    );
+    east.promote().await.unwrap();
+    assert_eq!(
+        arm.get(&pg_path(names::DB_EAST)).unwrap()["properties"]["state"],
+        json!("Ready")
+    );
+    assert_eq!(
+        arm.get(&read_only_path(names::DB_EAST)).unwrap()["properties"]["value"],
+        json!("off")
+    );
+    assert!(east.writable().await.unwrap());
+    // Promoting it once more starts nothing (the stand-in refuses starting a
+    // running server) and changes nothing.
+    east.promote().await.unwrap();
+    assert!(east.writable().await.unwrap());
+}
+
+#[tokio::test]
 async fn a_stopped_server_without_the_read_only_parameter_cannot_be_fenced_read_only() {
     let arm = ArmStandIn::proseware().await;
     let mut srv = arm.get(&pg_path(names::DB_EAST)).unwrap();
