@@ -148,6 +148,7 @@ fn trial(cluster: &EtcdCluster, i: usize) -> (Duration, u64) {
     let down = Command::new(BIN)
         .current_dir(dir.path())
         .args(["sim", "down", "east", "--state-file", "sim.json"])
+        .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(down.success());

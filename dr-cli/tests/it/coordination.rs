@@ -461,3 +461,36 @@ fn when_the_leader_dies_mid_shift_a_follower_takes_the_run_over_and_applies_each
         serde_json::json!({"west": 100})
     );
 }
+
+#[test]
+fn without_an_etcd_majority_a_watch_does_not_trigger_and_does_once_it_is_back() {
+    let mut etcd = EtcdCluster::start(3);
+    let url = url(&etcd, "no-majority");
+    let tmp = with_plan(&watched("", 1));
+    let dir = tmp.path();
+    let mut w = watcher(dir, "sd", &url, "solo");
+    assert!(w.seen_any(|v| v["event"] == "watch_leader" && v["leader"] == true));
+    etcd.stop(1);
+    etcd.stop(2);
+    // Its leadership cannot be confirmed: it stops leading, then the side fails.
+    w.until("the loss of the leadership", |v| {
+        v["event"] == "watch_leader" && v["leader"] == false
+    });
+    sim_down(dir);
+    for _ in 0..3 {
+        let refused = w.until("a refused trigger", |v| {
+            v["event"] == "watch_trigger_refused"
+        });
+        assert_eq!(refused["reason"], "not_leader", "{refused}");
+    }
+    assert!(!w.seen_any(|v| v["event"] == "watch_triggered" || v["event"] == "run_started"));
+    assert_eq!(calls(dir, "p.toml", "db", "promote"), 0);
+
+    etcd.restart(1);
+    etcd.restart(2);
+    w.event("watch_triggered");
+    let (code, events) = w.finish();
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(last_status(&events), "succeeded");
+    assert_eq!(calls(dir, "p.toml", "db", "promote"), 1);
+}
