@@ -81,6 +81,24 @@ fn dr_c(dir: &Path, sd: &str, url: &str, args: &[&str]) -> (i32, Vec<Value>) {
     (out.status.code().unwrap_or(-1), json_lines(&out.stdout))
 }
 
+/// `dr run` of [`PLAN`] from state dir `sdA` in the background, once it
+/// holds in its `hold` step (fenced, not promoted yet); with its run id.
+fn holding(dir: &Path, url: &str) -> (Bg, String) {
+    let mut a = Bg::spawn_in(
+        dir,
+        "sdA",
+        &["run", "p.toml", "--yes", "--coordination", url],
+    );
+    let run_id = a.event("run_started")["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.until("hold", |v| {
+        v["event"] == "step_started" && v["step"] == "hold"
+    });
+    (a, run_id)
+}
+
 /// `dr resume RUN_ID` from state dir `sd`, again while the dead holder's lock
 /// has not expired yet, or etcd (just restarted) does not answer yet (bounded).
 fn resume_once_free(dir: &Path, sd: &str, url: &str, run_id: &str) -> (i32, Vec<Value>) {
@@ -123,18 +141,7 @@ fn a_second_machine_is_refused_while_the_first_holds_the_plan_and_sees_who_holds
     let url = url(&etcd, "contention");
     let tmp = with_plan(PLAN);
     let dir = tmp.path();
-    let mut a = Bg::spawn_in(
-        dir,
-        "sdA",
-        &["run", "p.toml", "--yes", "--coordination", &url],
-    );
-    let run_id = a.event("run_started")["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    a.until("hold", |v| {
-        v["event"] == "step_started" && v["step"] == "hold"
-    });
+    let (a, run_id) = holding(dir, &url);
 
     // Another state dir: the lock file of the first would not be seen there.
     let (code, lines) = dr_c(dir, "sdB", &url, &["run", "p.toml", "--yes"]);
@@ -167,18 +174,7 @@ fn a_run_whose_machine_died_is_resumed_reported_and_verified_from_another_state_
     let url = url(&etcd, "machine-died");
     let tmp = with_plan(PLAN);
     let dir = tmp.path();
-    let mut a = Bg::spawn_in(
-        dir,
-        "sdA",
-        &["run", "p.toml", "--yes", "--coordination", &url],
-    );
-    let run_id = a.event("run_started")["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    a.until("hold", |v| {
-        v["event"] == "step_started" && v["step"] == "hold"
-    });
+    let (a, run_id) = holding(dir, &url);
     a.signal("-9");
     drop(a);
 
@@ -224,18 +220,7 @@ fn a_frozen_holder_taken_over_applies_nothing_more_when_it_thaws() {
     let url = url(&etcd, "frozen");
     let tmp = with_plan(PLAN);
     let dir = tmp.path();
-    let mut a = Bg::spawn_in(
-        dir,
-        "sdA",
-        &["run", "p.toml", "--yes", "--coordination", &url],
-    );
-    let run_id = a.event("run_started")["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    a.until("hold", |v| {
-        v["event"] == "step_started" && v["step"] == "hold"
-    });
+    let (a, run_id) = holding(dir, &url);
     a.signal("-STOP");
     // Past the 2s lease: etcd deletes the lock key.
     std::thread::sleep(Duration::from_secs(3));
@@ -272,18 +257,7 @@ fn two_of_three_members_lost_mid_run_stop_it_interrupted_and_it_resumes_once_the
     let url = url(&etcd, "quorum");
     let tmp = with_plan(PLAN);
     let dir = tmp.path();
-    let mut a = Bg::spawn_in(
-        dir,
-        "sdA",
-        &["run", "p.toml", "--yes", "--coordination", &url],
-    );
-    let run_id = a.event("run_started")["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    a.until("hold", |v| {
-        v["event"] == "step_started" && v["step"] == "hold"
-    });
+    let (a, run_id) = holding(dir, &url);
     etcd.stop(1);
     etcd.stop(2);
     let (code, events) = a.finish();
