@@ -177,18 +177,20 @@ pub(crate) async fn send_plan_event(
             scope,
             &format!("{} target {i} occurrence {occurrence}", event.as_str()),
         );
-        let mut body = serde_json::json!({
-            "plan": plan.name,
-            "run_id": run_id,
-            "event": event.as_str(),
-            "text": plan.redactor().redact(text),
-            "delivery_id": delivery,
-        });
-        if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), &extra) {
-            for (k, v) in extra {
-                b.insert(k.clone(), v.clone());
-            }
-        }
+        let msg = Message {
+            plan: &plan.name,
+            run_id,
+            event,
+            text: plan.redactor().redact(text),
+            delivery: &delivery,
+            extra: &extra,
+            // One incident per run (or per watch trigger) and target: the
+            // trigger and the resolve share it.
+            dedup_key: notify_delivery_id(scope, &format!("pagerduty target {i}")),
+        };
+        let Some(body) = body_of(t, &msg) else {
+            continue;
+        };
         if let Err(e) = notify(&t.url, &t.headers, &body, &delivery).await {
             failed.push(Undelivered {
                 target: shown_url(&t.url),
@@ -197,4 +199,154 @@ pub(crate) async fn send_plan_event(
         }
     }
     failed
+}
+
+/// One run-level notification, before it takes a target's format.
+pub(crate) struct Message<'a> {
+    pub plan: &'a str,
+    pub run_id: Option<&'a str>,
+    pub event: crate::plan::NotifyEvent,
+    /// Redacted.
+    pub text: String,
+    pub delivery: &'a str,
+    /// Event fields (`status`, `error`, `halted_by`, `resumed`, `mode`, ..).
+    pub extra: &'a Value,
+    /// PagerDuty's incident key.
+    pub dedup_key: String,
+}
+
+impl Message<'_> {
+    /// The event's fields worth showing a person, as `(name, value)`.
+    fn facts(&self) -> Vec<(String, String)> {
+        let mut out = vec![("Plan".to_string(), self.plan.to_string())];
+        if let Some(r) = self.run_id {
+            out.push(("Run".into(), r.to_string()));
+        }
+        out.push(("Event".into(), self.event.as_str().to_string()));
+        if let Value::Object(m) = self.extra {
+            for (k, v) in m {
+                let shown = match v {
+                    Value::Null => continue,
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                out.push((k.replace('_', " "), shown));
+            }
+        }
+        out
+    }
+
+    /// The command a person runs next, if any.
+    fn next(&self) -> Option<String> {
+        use crate::plan::NotifyEvent as E;
+        let run = self.run_id?;
+        match self.event {
+            E::Halted | E::Failed | E::Interrupted => {
+                Some(format!("dr resume {run} (see dr report {run} first)"))
+            }
+            E::Succeeded | E::RolledBack | E::AfterFinished => Some(format!("dr report {run}")),
+            _ => None,
+        }
+    }
+
+    fn title(&self) -> String {
+        let t = format!("dr: plan {} {}", self.plan, self.event.as_str());
+        t.chars().take(150).collect()
+    }
+}
+
+/// The body `target` gets for `msg`; `None` when its format sends nothing
+/// for this event (PagerDuty: only incidents and their resolution).
+pub(crate) fn body_of(target: &crate::plan::NotifyTarget, msg: &Message<'_>) -> Option<Value> {
+    use crate::plan::{NotifyEvent as E, NotifyFormat as F};
+    let facts = msg.facts();
+    match target.format {
+        F::Webhook => {
+            let mut body = serde_json::json!({
+                "plan": msg.plan,
+                "run_id": msg.run_id,
+                "event": msg.event.as_str(),
+                "text": msg.text,
+                "delivery_id": msg.delivery,
+            });
+            if let (Some(b), Value::Object(extra)) = (body.as_object_mut(), msg.extra) {
+                for (k, v) in extra {
+                    b.insert(k.clone(), v.clone());
+                }
+            }
+            Some(body)
+        }
+        F::Slack => {
+            // Block Kit: a section holds at most 10 fields of 2000 characters.
+            let fields: Vec<Value> = facts
+                .iter()
+                .take(10)
+                .map(|(k, v)| {
+                    let v: String = v.chars().take(1900).collect();
+                    serde_json::json!({"type": "mrkdwn", "text": format!("*{k}*\n{v}")})
+                })
+                .collect();
+            let mut blocks = vec![
+                serde_json::json!({"type": "header", "text": {"type": "plain_text", "text": msg.title()}}),
+                serde_json::json!({"type": "section", "fields": fields}),
+                serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": msg.text.chars().take(2900).collect::<String>()}}),
+            ];
+            if let Some(next) = msg.next() {
+                blocks.push(serde_json::json!({
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": format!("Next: `{next}`")}],
+                }));
+            }
+            Some(serde_json::json!({ "text": msg.text, "blocks": blocks }))
+        }
+        F::Teams => {
+            let mut body = vec![
+                serde_json::json!({"type": "TextBlock", "text": msg.title(), "weight": "Bolder", "size": "Medium", "wrap": true}),
+                serde_json::json!({"type": "FactSet", "facts": facts.iter().map(|(k, v)| serde_json::json!({"title": k, "value": v})).collect::<Vec<_>>()}),
+                serde_json::json!({"type": "TextBlock", "text": msg.text, "wrap": true}),
+            ];
+            if let Some(next) = msg.next() {
+                body.push(serde_json::json!({"type": "TextBlock", "text": format!("Next: {next}"), "wrap": true, "isSubtle": true}));
+            }
+            Some(serde_json::json!({
+                "type": "message",
+                "attachments": [{
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "contentUrl": null,
+                    "content": {
+                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard",
+                        "version": "1.4",
+                        "body": body,
+                    },
+                }],
+            }))
+        }
+        F::Pagerduty => {
+            let action = match msg.event {
+                E::Halted | E::Failed | E::RolledBack | E::WatchTriggered => "trigger",
+                E::Succeeded => "resolve",
+                _ => return None,
+            };
+            let mut body = serde_json::json!({
+                "routing_key": target.routing_key.clone().unwrap_or_default(),
+                "event_action": action,
+                "dedup_key": msg.dedup_key,
+            });
+            if action == "trigger" {
+                let details: serde_json::Map<String, Value> = facts
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect();
+                body["payload"] = serde_json::json!({
+                    "summary": msg.text.chars().take(1024).collect::<String>(),
+                    "source": format!("dr plan {}", msg.plan),
+                    "severity": if msg.event == E::WatchTriggered { "error" } else { "critical" },
+                    "component": msg.plan,
+                    "custom_details": details,
+                });
+            }
+            Some(body)
+        }
+    }
 }

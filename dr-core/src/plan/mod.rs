@@ -17,7 +17,8 @@ mod validate;
 
 pub use load::LoadOptions;
 pub use model::{
-    After, BUILTIN_ACTIONS, Gate, NotifyEvent, NotifyFormat, NotifyTarget, OnFailure, Plan,
-    PlanNotify, Resource, Safety, Step, StepAction, Ungraceful, Watch, WatchMode, json_schema,
+    After, BUILTIN_ACTIONS, Gate, NotifyEvent, NotifyFormat, NotifyTarget, OnFailure,
+    PAGERDUTY_EVENTS_URL, Plan, PlanNotify, Resource, Safety, Step, StepAction, Ungraceful, Watch,
+    WatchMode, json_schema,
 };
 pub use source::{Diagnostic, Diagnostics, SourceFile};

@@ -297,7 +297,33 @@ pub enum NotifyFormat {
     /// step's, with `event`).
     #[default]
     Webhook,
+    /// A Slack incoming webhook: `text` and Block Kit `blocks` (plan, run,
+    /// event, status, the error, the command to run next).
+    Slack,
+    /// A Microsoft Teams Workflows webhook: a `message` carrying an
+    /// Adaptive Card with the same facts.
+    Teams,
+    /// PagerDuty Events API v2: `trigger` on `halted`, `failed`,
+    /// `rolled_back` and `watch_triggered`, `resolve` (same `dedup_key`) on
+    /// `succeeded`; other events are not sent. Needs `routing_key`.
+    Pagerduty,
 }
+
+impl NotifyFormat {
+    /// `webhook`, `slack`, `teams` or `pagerduty`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyFormat::Webhook => "webhook",
+            NotifyFormat::Slack => "slack",
+            NotifyFormat::Teams => "teams",
+            NotifyFormat::Pagerduty => "pagerduty",
+        }
+    }
+}
+
+/// Where PagerDuty's Events API v2 takes events (a `pagerduty` target's
+/// default `url`).
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 /// One `[plan.notify]` target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -310,6 +336,9 @@ pub struct NotifyTarget {
     pub headers: BTreeMap<String, String>,
     /// The body's format.
     pub format: NotifyFormat,
+    /// PagerDuty's integration key (`format = "pagerduty"`; a secret).
+    #[serde(skip)]
+    pub routing_key: Option<String>,
 }
 
 /// What a watch does when it triggers.
@@ -748,14 +777,19 @@ pub(crate) struct NotifyTable {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NotifyTargetTable {
-    /// The webhook URL (write it as `${env:VAR}`).
-    pub url: String,
+    /// The webhook URL (write it as `${env:VAR}`); for `pagerduty`, default
+    /// the public Events API v2 endpoint.
+    #[serde(default)]
+    pub url: Option<String>,
     /// Extra headers.
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
-    /// The body's format (`webhook`, the default).
+    /// The body's format: `webhook` (the default), `slack`, `teams` or `pagerduty`.
     #[serde(default)]
     pub format: Option<NotifyFormat>,
+    /// `pagerduty`: the integration's routing key (write it as `${env:VAR}`).
+    #[serde(default)]
+    pub routing_key: Option<String>,
 }
 
 /// `[plan.after]`.

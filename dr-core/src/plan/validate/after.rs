@@ -66,19 +66,70 @@ impl Validator<'_> {
         }
         let mut targets = Vec::new();
         for (i, t) in n.targets.into_iter().enumerate() {
-            if reqwest::Url::parse(&t.url)
-                .ok()
-                .is_none_or(|u| !matches!(u.scheme(), "http" | "https"))
+            let format = t.format.unwrap_or_default();
+            let field = |k: &str| {
+                let mut path = at("targets");
+                path.extend([Seg::Index(i), key(k)]);
+                path
+            };
+            let pagerduty = format == crate::plan::NotifyFormat::Pagerduty;
+            let url = match (t.url, pagerduty) {
+                (Some(u), _) => u,
+                (None, true) => crate::plan::PAGERDUTY_EVENTS_URL.to_string(),
+                (None, false) => {
+                    ok = false;
+                    self.err(
+                        root,
+                        &at("targets"),
+                        false,
+                        format!(
+                            "target {i} has no `url` (only a `pagerduty` target has a default)"
+                        ),
+                    );
+                    String::new()
+                }
+            };
+            if !url.is_empty()
+                && reqwest::Url::parse(&url)
+                    .ok()
+                    .is_none_or(|u| !matches!(u.scheme(), "http" | "https"))
             {
                 ok = false;
-                let mut path = at("targets");
-                path.extend([Seg::Index(i), key("url")]);
-                self.err(root, &path, false, "not an http or https URL");
+                self.err(root, &field("url"), false, "not an http or https URL");
+            }
+            let routing_key = t.routing_key.filter(|k| !k.trim().is_empty());
+            match (pagerduty, &routing_key) {
+                (true, None) => {
+                    ok = false;
+                    self.err(
+                        root,
+                        &at("targets"),
+                        false,
+                        format!(
+                            "target {i} (format = \"pagerduty\") needs `routing_key`, the \
+                             integration key of its PagerDuty service (write it as ${{env:VAR}})"
+                        ),
+                    );
+                }
+                (false, Some(_)) => {
+                    ok = false;
+                    self.err(
+                        root,
+                        &field("routing_key"),
+                        false,
+                        format!(
+                            "routing_key is for format = \"pagerduty\", not \"{}\"",
+                            format.as_str()
+                        ),
+                    );
+                }
+                _ => {}
             }
             targets.push(NotifyTarget {
-                url: t.url,
+                url,
                 headers: t.headers.unwrap_or_default(),
-                format: t.format.unwrap_or_default(),
+                format,
+                routing_key,
             });
         }
         let mut on = n.on;
