@@ -8,9 +8,9 @@ use std::sync::Arc;
 use dr_core::Redactor;
 use dr_core::audit::{AuditHead, AuditRecord, Tampered, VerifyReport};
 use dr_core::coord::AuditLog;
-use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use etcd_client::{Txn, TxnOp};
 
-use crate::{Etcd, bounded};
+use crate::{Etcd, bounded, unmoved};
 
 /// The audit chain of an etcd coordination, as one run writes it.
 ///
@@ -201,11 +201,7 @@ impl Writer {
                 prev = now;
             }
             ops.push(TxnOp::put(head_key.as_str(), last.clone(), None));
-            let unchanged = if head.revision == 0 {
-                Compare::version(head_key.as_str(), CompareOp::Equal, 0)
-            } else {
-                Compare::mod_revision(head_key.as_str(), CompareOp::Equal, head.revision)
-            };
+            let unchanged = unmoved(&head_key, head.revision);
             let resp = bounded(c.txn(Txn::new().when([unchanged]).and_then(ops))).await?;
             if resp.succeeded() {
                 let revision = resp.header().map(|h| h.revision()).unwrap_or_default();

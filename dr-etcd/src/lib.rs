@@ -202,6 +202,31 @@ pub(crate) async fn bounded<T>(
     }
 }
 
+/// A compare that holds while `key` is as it was read at `mod_revision`
+/// (0: it did not exist): the condition of a read-modify-write.
+pub(crate) fn unmoved(key: &str, mod_revision: i64) -> etcd_client::Compare {
+    use etcd_client::{Compare, CompareOp};
+    if mod_revision == 0 {
+        Compare::version(key, CompareOp::Equal, 0)
+    } else {
+        Compare::mod_revision(key, CompareOp::Equal, mod_revision)
+    }
+}
+
+/// Puts `value` at `key` bound to `lease` only if nobody holds `key`; else
+/// reads who does (the `get` answer of the failed transaction).
+pub(crate) fn take_if_free(key: &str, value: Vec<u8>, lease: i64) -> etcd_client::Txn {
+    use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp};
+    Txn::new()
+        .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(
+            key,
+            value,
+            Some(PutOptions::new().with_lease(lease)),
+        )])
+        .or_else([TxnOp::get(key, None)])
+}
+
 /// Writes `bytes` to `path` whole (a temporary file renamed into place).
 fn write_whole(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(parent) = path.parent() {

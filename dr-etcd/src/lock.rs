@@ -6,11 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dr_core::coord::{Fenced, RunLock};
 use dr_core::lock::{LockError, LockHolder};
-use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 use tokio::time::Instant;
 
 use crate::lease::Lease;
-use crate::{Etcd, bounded};
+use crate::{Etcd, bounded, take_if_free};
 
 /// A plan lock held in etcd, its lease kept alive in the background.
 pub(crate) struct EtcdLock {
@@ -86,15 +86,7 @@ impl EtcdLock {
             token: String::new(),
         };
         let body = serde_json::to_vec(&me).expect("a holder serializes");
-        let txn = Txn::new()
-            .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(
-                key.as_str(),
-                body,
-                Some(PutOptions::new().with_lease(lease.id())),
-            )])
-            .or_else([TxnOp::get(key.as_str(), None)]);
-        let resp = match bounded(c.txn(txn)).await {
+        let resp = match bounded(c.txn(take_if_free(&key, body, lease.id()))).await {
             Ok(r) => r,
             Err(e) => {
                 lease.revoke().await;

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dr_core::watch::hold::{Claim, TriggerLog, TriggerRecord};
 use dr_core::watch::peers::{Orphan, Peers, Sighting};
-use etcd_client::{Compare, CompareOp, GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp};
+use etcd_client::{GetOptions, PutOptions, SortOrder, SortTarget, Txn, TxnOp};
 use tokio::sync::Mutex;
 
 use crate::lease::Lease;
-use crate::{Etcd, bounded};
+use crate::{Etcd, bounded, take_if_free, unmoved};
 
 /// The instances of `dr watch` of one plan, as etcd shares them.
 pub struct EtcdPeers {
@@ -114,14 +114,7 @@ impl Peers for EtcdPeers {
         let key = self.key("leader");
         let mut c = self.etcd.client();
         // Take it when nobody holds it; else see whether this lease does.
-        let txn = Txn::new()
-            .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(
-                key.as_str(),
-                self.instance.as_bytes().to_vec(),
-                Some(PutOptions::new().with_lease(lease)),
-            )])
-            .or_else([TxnOp::get(key.as_str(), None)]);
+        let txn = take_if_free(&key, self.instance.as_bytes().to_vec(), lease);
         let resp = bounded(c.txn(txn)).await?;
         if resp.succeeded() {
             return Ok(true);
@@ -200,14 +193,9 @@ impl EtcdTriggers {
             {
                 return Ok(Claim::Held(last));
             }
-            let unchanged = if revision == 0 {
-                Compare::version(key.as_str(), CompareOp::Equal, 0)
-            } else {
-                Compare::mod_revision(key.as_str(), CompareOp::Equal, revision)
-            };
             let body = serde_json::to_vec(trigger).map_err(io::Error::other)?;
             let txn = Txn::new()
-                .when([unchanged])
+                .when([unmoved(&key, revision)])
                 .and_then([TxnOp::put(key.as_str(), body, None)]);
             if bounded(c.txn(txn)).await?.succeeded() {
                 return Ok(Claim::Won);
