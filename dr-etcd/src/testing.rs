@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct EtcdCluster {
     members: Vec<Member>,
+    /// The cluster's `--initial-cluster-token`.
+    token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -43,7 +45,24 @@ impl EtcdCluster {
 
     /// [`EtcdCluster::start`] with the members' data dirs under `parent`
     /// (e.g. `/dev/shm`, to leave the disk's fsync out of a measurement).
+    ///
+    /// A free port is found by binding and releasing it, so another process
+    /// may take it before a member binds it (many clusters start at once in
+    /// the tests): a cluster whose member died or that is not healthy in
+    /// time is started again on other ports, up to three times.
     pub fn start_in(n: usize, parent: &std::path::Path) -> EtcdCluster {
+        for attempt in 1..=3 {
+            let mut c = Self::spawn_all(n, parent);
+            if c.became_healthy(Duration::from_secs(20)) {
+                return c;
+            }
+            eprintln!("etcd test cluster: attempt {attempt} did not become healthy; again");
+        }
+        panic!("an etcd cluster of {n} did not become healthy in three attempts");
+    }
+
+    fn spawn_all(n: usize, parent: &std::path::Path) -> EtcdCluster {
+        static CLUSTERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = tempfile::tempdir_in(parent).expect("a temp dir");
         let mut members: Vec<Member> = (0..n)
             .map(|i| Member {
@@ -59,13 +78,39 @@ impl EtcdCluster {
             .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
             .collect::<Vec<_>>()
             .join(",");
-        let token = format!("dr-test-{}", std::process::id());
+        let token = format!(
+            "dr-test-{}-{}",
+            std::process::id(),
+            CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
         for m in &mut members {
             m.child = Some(spawn(m, &initial, &token, "new"));
         }
-        let c = EtcdCluster { members, _dir: dir };
-        c.wait_healthy(Duration::from_secs(30));
-        c
+        EtcdCluster {
+            members,
+            token,
+            _dir: dir,
+        }
+    }
+
+    /// Waits until every member is healthy; `false` when one died or time ran out.
+    fn became_healthy(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let died = self.members.iter_mut().any(|m| {
+                m.child
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+            });
+            if died {
+                return false;
+            }
+            if self.members.iter().all(|m| health(m.client_port)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
     }
 
     /// `etcd://127.0.0.1:P,..` with `query` (e.g. `?prefix=/t&lease_ttl=2s`).
@@ -102,8 +147,7 @@ impl EtcdCluster {
             .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
             .collect::<Vec<_>>()
             .join(",");
-        let token = format!("dr-test-{}", std::process::id());
-        let child = spawn(&self.members[i], &initial, &token, "existing");
+        let child = spawn(&self.members[i], &initial, &self.token, "existing");
         self.members[i].child = Some(child);
     }
 
